@@ -1,0 +1,157 @@
+"""Image I/O and the network's input preprocessing.
+
+Public images are float32 RGB in [0, 1], HWC (one) or NHWC (several). Conversion
+to the network's input happens in `preprocess`, chosen by the weights' origin.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pathlib
+import tempfile
+from typing import Sequence
+
+import jax.numpy as jnp
+import numpy as np
+from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
+
+from jaxstyle.errors import UserError
+
+# Caffe/Keras VGG: BGR, 0-255, mean pixel subtracted (Simonyan & Zisserman).
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+# torchvision: RGB in [0, 1], ImageNet mean and std.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def preprocess(images: jnp.ndarray, preprocessing: str) -> jnp.ndarray:
+  """Maps RGB [0, 1] images [..., 3] to the input the weights were trained on."""
+  if preprocessing == "caffe":
+    return images[..., ::-1] * 255.0 - jnp.asarray(CAFFE_MEAN_BGR, images.dtype)
+  if preprocessing == "torchvision":
+    return (images - jnp.asarray(IMAGENET_MEAN, images.dtype)) / jnp.asarray(
+        IMAGENET_STD, images.dtype)
+  raise ValueError(f"unknown preprocessing {preprocessing!r}")
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+  """Converts any PIL mode (L, LA, P, RGBA, CMYK, I;16, I, F, ...) to 8-bit RGB."""
+  if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+    array = np.asarray(image, dtype=np.float64)
+    top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+    if image.mode == "F" and array.max() <= 1.0:
+      top = 1.0
+    array = np.clip(array / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return Image.fromarray(array, "L").convert("RGB")
+  if image.mode == "P":
+    image = image.convert("RGBA")
+  if image.mode in ("RGBA", "LA", "PA"):
+    rgba = image.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
+  return image.convert("RGB")
+
+
+def load_image(path: str | os.PathLike, size: int | None = None) -> np.ndarray:
+  """Reads an image as float32 RGB [H, W, 3] in [0, 1], honoring EXIF orientation.
+
+  Args:
+    path: any format Pillow reads.
+    size: if given, resize so that the longer side is `size` pixels.
+
+  Raises:
+    UserError: missing file, not an image, truncated or unreadable image, bad size.
+  """
+  path = pathlib.Path(path)
+  if size is not None and size <= 0:
+    raise UserError(f"image size must be positive, got {size}")
+  if not path.exists():
+    raise UserError(f"{path}: no such file")
+  if path.is_dir():
+    raise UserError(f"{path} is a directory, not an image")
+  try:
+    with Image.open(path) as image:
+      image.load()
+      image = ImageOps.exif_transpose(image)
+      image = _to_rgb(image)
+  except UnidentifiedImageError:
+    raise UserError(f"{path} is not an image Pillow can read") from None
+  except (OSError, SyntaxError, ValueError) as e:
+    raise UserError(f"{path} is damaged or truncated ({e})") from None
+  except Image.DecompressionBombError as e:
+    raise UserError(f"{path} is too large to decode safely ({e})") from None
+  if size is not None:
+    image = resize_pil(image, size)
+  return np.asarray(image, np.float32) / 255.0
+
+
+def scaled_shape(height: int, width: int, size: int) -> tuple[int, int]:
+  """(h, w) with the longer side equal to `size` and the aspect ratio kept."""
+  scale = size / max(height, width)
+  return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def resize_pil(image: Image.Image, size: int) -> Image.Image:
+  h, w = scaled_shape(image.height, image.width, size)
+  return image.resize((w, h), Image.Resampling.LANCZOS)
+
+
+def resize(image: np.ndarray, size: int) -> np.ndarray:
+  """Resizes a float [H, W, 3] image so its longer side is `size` (Lanczos)."""
+  return resize_to(image, *scaled_shape(image.shape[0], image.shape[1], size))
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+  return (np.clip(np.asarray(image, np.float32), 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def save_image(image: np.ndarray, path: str | os.PathLike) -> pathlib.Path:
+  """Writes a [H, W, 3] image in [0, 1] atomically (a temporary file, then rename)."""
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fmt = Image.registered_extensions().get(path.suffix.lower())
+  if fmt is None:
+    raise UserError(f"cannot tell the image format of {path} from its extension")
+  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
+  try:
+    with os.fdopen(fd, "wb") as f:
+      Image.fromarray(to_uint8(image), "RGB").save(f, format=fmt)
+    os.replace(tmp, path)
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+  return path
+
+
+def contact_sheet(images: Sequence[np.ndarray], labels: Sequence[str] | None = None, *,
+                  columns: int | None = None, pad: int = 4, label_height: int = 14) -> np.ndarray:
+  """Tiles [H, W, 3] images in a labelled grid on white; returns [H', W', 3] in [0, 1]."""
+  if not images:
+    raise ValueError("contact_sheet needs at least one image")
+  n = len(images)
+  columns = columns or min(n, math.ceil(math.sqrt(n)) if n > 3 else n)
+  rows = math.ceil(n / columns)
+  cell_h = max(im.shape[0] for im in images)
+  cell_w = max(im.shape[1] for im in images)
+  top = label_height if labels else 0
+  sheet = Image.new("RGB", (columns * (cell_w + pad) + pad,
+                            rows * (cell_h + pad + top) + pad), "white")
+  draw = ImageDraw.Draw(sheet)
+  for i, image in enumerate(images):
+    r, c = divmod(i, columns)
+    x = pad + c * (cell_w + pad)
+    y = pad + r * (cell_h + pad + top)
+    if labels:
+      draw.text((x + 2, y + 1), str(labels[i]), fill="black")
+    sheet.paste(Image.fromarray(to_uint8(image), "RGB"), (x, y + top))
+  return np.asarray(sheet, np.float32) / 255.0
+
+
+def resize_to(image: np.ndarray, height: int, width: int) -> np.ndarray:
+  """Resizes a float [H, W, 3] image to exactly height x width (Lanczos)."""
+  if image.shape[:2] == (height, width):
+    return np.asarray(image, np.float32)
+  channels = [Image.fromarray(np.asarray(image[..., c], np.float32), "F").resize(
+      (width, height), Image.Resampling.LANCZOS) for c in range(image.shape[-1])]
+  return np.clip(np.stack([np.asarray(c) for c in channels], -1), 0, 1).astype(np.float32)

@@ -1,0 +1,66 @@
+"""The losses of Gatys, Ecker & Bethge (CVPR 2016), as the paper writes them.
+
+Features are one image's [H, W, C] activations (M = H*W positions, N = C filters).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import jax
+import jax.numpy as jnp
+
+_HIGHEST = jax.lax.Precision.HIGHEST
+
+
+def content_loss(features: jax.Array, targets: jax.Array) -> jax.Array:
+  """L_content = 1/2 sum (F - P)^2 (Eq. 1); features, targets [H, W, C]."""
+  if features.shape != targets.shape:
+    raise ValueError(f"content features {features.shape} and targets {targets.shape} differ")
+  return 0.5 * jnp.sum(jnp.square(features - targets))
+
+
+def gram_matrix(features: jax.Array) -> jax.Array:
+  """G = F F^T (Eq. 3): [H, W, C] -> [C, C], summed over the M = H*W positions."""
+  if features.ndim != 3:
+    raise ValueError(f"gram_matrix takes one image's features [H, W, C], got {features.shape}")
+  f = features.reshape(-1, features.shape[-1])
+  f = f.astype(jnp.promote_types(f.dtype, jnp.float32))  # Half-precision features: sum in f32.
+  return jnp.matmul(f.T, f, precision=_HIGHEST)
+
+
+def style_layer_loss(gram: jax.Array, target_gram: jax.Array, num_positions: int) -> jax.Array:
+  """E_l = 1/(4 N_l^2 M_l^2) sum (G - A)^2 (Eq. 4); N_l filters, M_l positions."""
+  if gram.shape != target_gram.shape:
+    raise ValueError(f"Gram matrices {gram.shape} and {target_gram.shape} differ")
+  n = gram.shape[-1]
+  return jnp.sum(jnp.square(gram - target_gram)) / (4.0 * n**2 * float(num_positions)**2)
+
+
+def style_loss(features: Mapping[str, jax.Array], target_grams: Mapping[str, jax.Array],
+               layer_weights: Mapping[str, float]) -> jax.Array:
+  """L_style = sum_l w_l E_l (Eq. 5) over the layers named in `layer_weights`."""
+  total = jnp.zeros((), jnp.float32)
+  for layer, weight in layer_weights.items():
+    f = features[layer]
+    m = f.shape[0] * f.shape[1]
+    total = total + weight * style_layer_loss(gram_matrix(f), target_grams[layer], m)
+  return total
+
+
+def total_variation_loss(image: jax.Array) -> jax.Array:
+  """sum of squared differences between vertical and horizontal neighbours; [H, W, C].
+
+  Not in Gatys et al. 2016: the smoothness prior of Mahendran & Vedaldi (2015) with
+  beta = 2, which later implementations add to suppress high-frequency noise.
+  """
+  dy = image[1:, :, :] - image[:-1, :, :]
+  dx = image[:, 1:, :] - image[:, :-1, :]
+  return jnp.sum(jnp.square(dy)) + jnp.sum(jnp.square(dx))
+
+
+def total_loss(content: jax.Array, style: jax.Array, tv: jax.Array | float = 0.0, *,
+               content_weight: float, style_weight: float, tv_weight: float = 0.0) -> jax.Array:
+  """L_total = alpha L_content + beta L_style (Eq. 7), plus tv_weight * L_tv."""
+  return content_weight * content + style_weight * style + tv_weight * tv
+

@@ -1,0 +1,230 @@
+r"""Style transfer from the command line (Gatys, Ecker & Bethge, CVPR 2016).
+
+  python -m jaxstyle.stylize --content=photo.jpg --style=painting.jpg --output=out.png
+
+A thin absl shell over `jaxstyle.stylize(...)`: it reads and resizes images,
+calls the library, and writes images and metrics. `--demo` uses photos that
+scikit-image ships (pip install 'jaxstyle[demo]').
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import sys
+import tempfile
+import time
+import types
+
+from absl import app, flags, logging
+
+from jaxstyle.errors import UserError
+
+_DEMO_CONTENT = "chelsea.png"
+_DEMO_STYLE = "ihc.png"
+
+FLAGS = flags.FLAGS
+
+
+def _define_flags():
+  if "content" in FLAGS:
+    return
+  from jaxstyle import objective, optimize  # pylint: disable=import-outside-toplevel
+  flags.DEFINE_string("content", None, "Content photo (any format Pillow reads).")
+  flags.DEFINE_list("style", None, "Style image(s), comma-separated; blended if several.")
+  flags.DEFINE_list("style_blend_weights", None, "One weight per style image (default: equal).")
+  flags.DEFINE_string("output", "out.png", "Output image; with --num_seeds > 1, "
+                      "OUTPUT_seedN.png per seed and OUTPUT_sheet.png.")
+  flags.DEFINE_boolean("demo", False, "Use scikit-image's photo of Chelsea the cat and its "
+                       "immunohistochemistry slide as content and style (pip install 'jaxstyle[demo]').")
+  flags.DEFINE_integer("image_size", 512, "Longer side of the output, px.", lower_bound=1)
+  flags.DEFINE_integer("style_size", None, "Longer side of the style image(s), px "
+                       "(default: --image_size).", lower_bound=1)
+  flags.DEFINE_integer("num_steps", 500, "Optimizer iterations.", lower_bound=1)
+  flags.DEFINE_enum("optimizer", "lbfgs", optimize.METHODS, "Pixel optimizer.")
+  flags.DEFINE_float("learning_rate", None, "Learning rate for adam/sgd/adagrad.")
+  flags.DEFINE_integer("lbfgs_history", 20, "L-BFGS memory.", lower_bound=1)
+  flags.DEFINE_enum("lbfgs_linesearch", "none", ["none", "zoom", "backtracking"],
+                    "L-BFGS line search; 'none' takes unit steps (one evaluation per step).")
+  flags.DEFINE_string("init", "noise", "noise | content | style | PATH of an image.")
+  flags.DEFINE_integer("seed", 0, "First white-noise seed.")
+  flags.DEFINE_integer("num_seeds", 1, "White-noise starts run together (vmapped).",
+                       lower_bound=1)
+  flags.DEFINE_list("content_layers", list(objective.DEFAULT_CONTENT_LAYERS),
+                    "Layers whose features are matched.")
+  flags.DEFINE_list("style_layers", list(objective.DEFAULT_STYLE_LAYERS),
+                    "Layers whose Gram matrices are matched.")
+  flags.DEFINE_list("style_layer_weights", None, "w_l per style layer (default: 1/#layers, "
+                    "i.e. 0.2 each for five layers).")
+  flags.DEFINE_float("content_weight", 1.0, "alpha.", lower_bound=0)
+  flags.DEFINE_float("style_weight", 100.0, "beta.", lower_bound=0)
+  flags.DEFINE_float("tv_weight", 0.0, "Total-variation weight.", lower_bound=0)
+  flags.DEFINE_enum("pooling", "max", ["max", "avg"], "Pooling in VGG-19.")
+  flags.DEFINE_string("weights", None, "Weights .npz (default: fetched on first use).")
+  flags.DEFINE_integer("log_every", 50, "A progress line every N steps.", lower_bound=0)
+  flags.DEFINE_integer("save_every", 0, "Save the image every N steps (0: only at the end).",
+                       lower_bound=0)
+  flags.DEFINE_string("metrics_json", None, "Write per-step losses, wall time, device "
+                      "and the full configuration here.")
+
+
+def _demo_image(name: str) -> str:
+  try:
+    import skimage  # pylint: disable=import-outside-toplevel
+  except ImportError:
+    raise UserError("--demo needs scikit-image's sample photos: "
+                    "pip install 'jaxstyle[demo]'") from None
+  return str(pathlib.Path(skimage.__file__).parent / "data" / name)
+
+
+def _floats(values, name):
+  if values is None:
+    return None
+  try:
+    return [float(v) for v in values]
+  except ValueError:
+    raise UserError(f"--{name} must be comma-separated numbers, got {','.join(values)}") from None
+
+
+def _suffixed(path: pathlib.Path, suffix: str) -> pathlib.Path:
+  return path.with_name(f"{path.stem}_{suffix}{path.suffix}")
+
+
+def _write_json(path: str, payload: dict) -> None:
+  target = pathlib.Path(path)
+  target.parent.mkdir(parents=True, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=target.parent, prefix="." + target.name, suffix=".tmp")
+  with os.fdopen(fd, "w") as f:
+    json.dump(payload, f, indent=1)
+  os.replace(tmp, target)
+
+
+def _run() -> None:
+  import jax  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+
+  from jaxstyle import images, transfer  # pylint: disable=import-outside-toplevel
+  from jaxstyle import weights as weights_lib  # pylint: disable=import-outside-toplevel
+  from jaxstyle.vgg import check_layers  # pylint: disable=import-outside-toplevel
+
+  content_path = FLAGS.content or (_demo_image(_DEMO_CONTENT) if FLAGS.demo else None)
+  style_paths = FLAGS.style or ([_demo_image(_DEMO_STYLE)] if FLAGS.demo else None)
+  if not content_path or not style_paths:
+    raise UserError("give --content and --style (or --demo)")
+  for name in ("content_layers", "style_layers"):
+    try:
+      check_layers(getattr(FLAGS, name))
+    except ValueError as e:
+      raise UserError(f"--{name}: {e}") from None
+  output = pathlib.Path(FLAGS.output)
+  if output.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"):
+    raise UserError(f"--output {output} must end in .png, .jpg, .webp, .bmp or .tif")
+
+  content = images.load_image(content_path)
+  # Check the memory before resizing: a huge --image_size must fail fast and clearly.
+  height, width = images.scaled_shape(*content.shape[:2], FLAGS.image_size)
+  transfer.check_memory(height, width, num_seeds=FLAGS.num_seeds,
+                        layers=list(FLAGS.content_layers) + list(FLAGS.style_layers),
+                        method=FLAGS.optimizer, history_size=FLAGS.lbfgs_history)
+  content = images.resize_to(content, height, width)
+  style_size = FLAGS.style_size or FLAGS.image_size
+  styles = [images.load_image(p, style_size) for p in style_paths]
+  init = FLAGS.init
+  if init not in transfer.INITS:
+    init = images.resize_to(images.load_image(init), *content.shape[:2])
+  weights = (weights_lib.load(FLAGS.weights) if FLAGS.weights
+             else weights_lib.ensure_default())
+
+  def save_snapshot(step, x):
+    for i, image in enumerate(x):
+      name = f"step{step:05d}" if len(x) == 1 else f"seed{FLAGS.seed + i}_step{step:05d}"
+      images.save_image(image, _suffixed(output, name))
+
+  logging.info("content %s (%dx%d px), style %s, %s on %s", content_path, content.shape[1],
+               content.shape[0], ", ".join(map(str, style_paths)), FLAGS.optimizer,
+               jax.devices()[0].device_kind)
+  started = time.time()
+  result = transfer.stylize(
+      content, styles, weights=weights,
+      style_blend_weights=_floats(FLAGS.style_blend_weights, "style_blend_weights"),
+      content_layers=FLAGS.content_layers, style_layers=FLAGS.style_layers,
+      style_layer_weights=_floats(FLAGS.style_layer_weights, "style_layer_weights"),
+      content_weight=FLAGS.content_weight, style_weight=FLAGS.style_weight,
+      tv_weight=FLAGS.tv_weight, pooling=FLAGS.pooling, optimizer=FLAGS.optimizer,
+      num_steps=FLAGS.num_steps, learning_rate=FLAGS.learning_rate,
+      lbfgs_history=FLAGS.lbfgs_history,
+      lbfgs_linesearch=None if FLAGS.lbfgs_linesearch == "none" else FLAGS.lbfgs_linesearch,
+      init=init, seed=FLAGS.seed, num_seeds=FLAGS.num_seeds, log_every=FLAGS.log_every,
+      callback=save_snapshot if FLAGS.save_every else None, callback_every=FLAGS.save_every)
+
+  written = []
+  if len(result.images) == 1:
+    written.append(images.save_image(result.images[0], output))
+  else:
+    for s, image in zip(result.seeds, result.images):
+      written.append(images.save_image(image, _suffixed(output, f"seed{s}")))
+    sheet = images.contact_sheet(list(result.images), [f"seed {s}" for s in result.seeds])
+    written.append(images.save_image(sheet, _suffixed(output, "sheet")))
+  if FLAGS.metrics_json:
+    device = jax.devices()[0]
+    _write_json(FLAGS.metrics_json, {
+        "config": dict(result.config, content=str(content_path),
+                       style=[str(p) for p in style_paths], output=str(output),
+                       image_size=FLAGS.image_size, style_size=style_size),
+        "device": {"platform": device.platform, "kind": device.device_kind,
+                   "count": jax.device_count(), "jax": jax.__version__},
+        "seeds": result.seeds, "steps": result.steps, "stopped": result.stopped,
+        "wall_seconds": time.time() - started,
+        "history": {k: np.asarray(v).tolist() for k, v in result.history.items()},
+    })
+    written.append(pathlib.Path(FLAGS.metrics_json))
+  final = result.history["total"][-1]
+  logging.info("final loss %s after %d steps in %.1f s; wrote %s",
+               " ".join(f"{v:.4g}" for v in final), result.steps, time.time() - started,
+               ", ".join(map(str, written)))
+  if result.stopped:
+    raise UserError(f"the run stopped early: {result.stopped} (saved {written[0]})")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  try:
+    _run()
+  except UserError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(1)
+  except MemoryError:
+    print("error: out of memory; use a smaller --image_size or fewer --num_seeds",
+          file=sys.stderr)
+    sys.exit(1)
+  except Exception as e:  # pylint: disable=broad-except
+    if "RESOURCE_EXHAUSTED" in str(e) or "Out of memory" in str(e):
+      print("error: the device ran out of memory; use a smaller --image_size or fewer "
+            "--num_seeds", file=sys.stderr)
+      sys.exit(1)
+    raise
+  except KeyboardInterrupt:
+    print("interrupted", file=sys.stderr)
+    sys.exit(130)
+
+
+def run():
+  """Console-script entry point (`jaxstyle`)."""
+  _define_flags()
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()
+else:
+  # `jaxstyle.stylize` is both this module and the API function: importing the
+  # module must not shadow the function, so the module forwards calls to it.
+  class _CallableModule(types.ModuleType):
+
+    def __call__(self, *args, **kwargs):
+      from jaxstyle.transfer import stylize  # pylint: disable=import-outside-toplevel
+      return stylize(*args, **kwargs)
+
+  sys.modules[__name__].__class__ = _CallableModule

