@@ -30,7 +30,12 @@ FLAGS = flags.FLAGS
 def _define_flags():
   if "content" in FLAGS:
     return
-  from jaxstyle import objective, optimize  # pylint: disable=import-outside-toplevel
+  from jaxstyle import objective, optimize, presets  # pylint: disable=import-outside-toplevel
+  flags.DEFINE_enum("preset", None, list(presets.PRESETS),
+                    "Named settings: gatys2016 = the paper (normalized VGG-19, average "
+                    "pooling, alpha/beta = 1e-3, 512 px); gatys2016_photo = its "
+                    "photorealistic transfer (alpha/beta = 1e-2, init from content). "
+                    "Flags given explicitly override the preset.")
   flags.DEFINE_string("content", None, "Content photo (any format Pillow reads).")
   flags.DEFINE_list("style", None, "Style image(s), comma-separated; blended if several.")
   flags.DEFINE_list("style_blend_weights", None, "One weight per style image (default: equal).")
@@ -100,6 +105,27 @@ def _write_json(path: str, payload: dict) -> None:
   os.replace(tmp, target)
 
 
+def _apply_preset() -> None:
+  from jaxstyle import presets  # pylint: disable=import-outside-toplevel
+  from jaxstyle import weights as weights_lib  # pylint: disable=import-outside-toplevel
+  if not FLAGS.preset:
+    return
+  for name, value in presets.PRESETS[FLAGS.preset].items():
+    if FLAGS[name].present:
+      continue
+    if name == "weights" and value == presets.NORMALIZED_WEIGHTS:
+      path = weights_lib.normalized_path()
+      if not path.is_file():
+        raise UserError(
+            f"--preset={FLAGS.preset} needs the normalized VGG-19 at {path}; make it once "
+            "with `python -m jaxstyle.weights normalize --images=DIR` (any folder of "
+            "photos; the paper used ImageNet), or pass --weights")
+      value = str(path)
+    setattr(FLAGS, name, value)
+  logging.info("preset %s: %s", FLAGS.preset, ", ".join(
+      f"{k}={getattr(FLAGS, k)}" for k in presets.PRESETS[FLAGS.preset]))
+
+
 def _run() -> None:
   import jax  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
@@ -108,6 +134,7 @@ def _run() -> None:
   from jaxstyle import weights as weights_lib  # pylint: disable=import-outside-toplevel
   from jaxstyle.vgg import check_layers  # pylint: disable=import-outside-toplevel
 
+  _apply_preset()
   content_path = FLAGS.content or (_demo_image(_DEMO_CONTENT) if FLAGS.demo else None)
   style_paths = FLAGS.style or ([_demo_image(_DEMO_STYLE)] if FLAGS.demo else None)
   if not content_path or not style_paths:
@@ -171,7 +198,9 @@ def _run() -> None:
     _write_json(FLAGS.metrics_json, {
         "config": dict(result.config, content=str(content_path),
                        style=[str(p) for p in style_paths], output=str(output),
-                       image_size=FLAGS.image_size, style_size=style_size),
+                       image_size=FLAGS.image_size, style_size=style_size,
+                       preset=FLAGS.preset,
+                       weights_file=str(FLAGS.weights or weights_lib.default_path())),
         "device": {"platform": device.platform, "kind": device.device_kind,
                    "count": jax.device_count(), "jax": jax.__version__},
         "seeds": result.seeds, "steps": result.steps, "stopped": result.stopped,

