@@ -40,16 +40,18 @@ def mean_activations(weights: VGGWeights, images: Iterable[np.ndarray], *,
 
   Each position of each image counts once (larger images weigh more).
   """
-  features = jax.jit(lambda x: extract_features(x[None], RELU_LAYERS, weights=weights,
-                                                pooling=pooling))
+  def channel_sums(x):
+    feats = extract_features(x[None], RELU_LAYERS, weights=weights, pooling=pooling)
+    return {l: (f[0].sum(axis=(0, 1)), f.shape[1] * f.shape[2]) for l, f in feats.items()}
+
+  channel_sums = jax.jit(channel_sums)
   sums = {l: 0.0 for l in RELU_LAYERS}
   counts = {l: 0 for l in RELU_LAYERS}
   n = 0
   for n, image in enumerate(images, start=1):
-    for layer, f in features(np.asarray(image, np.float32)).items():
-      f = np.asarray(f[0], np.float64)
-      sums[layer] = sums[layer] + f.sum(axis=(0, 1))
-      counts[layer] += f.shape[0] * f.shape[1]
+    for layer, (total, count) in channel_sums(np.asarray(image, np.float32)).items():
+      sums[layer] = sums[layer] + np.asarray(total, np.float64)
+      counts[layer] += int(count)
     if log and n % 50 == 0:
       log(f"{n} images")
   if n == 0:

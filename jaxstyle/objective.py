@@ -76,7 +76,7 @@ class ObjectiveConfig:
   @property
   def layer_weights(self) -> dict[str, float]:
     if self.style_layer_weights is None:
-      return {l: 1.0 / len(self.style_layers) for l in self.style_layers}
+      return {l: 1.0 / len(self.style_layers) for l in self.style_layers}  # w_l = 1/5 for 5.
     return dict(zip(self.style_layers, self.style_layer_weights))
 
   def blend_weights(self, num_styles: int) -> tuple[float, ...]:

@@ -1,0 +1,172 @@
+"""What every experiment shares: flags, weights, runs, figures, JSON and plots.
+
+Experiments are absl apps run from the repository root, e.g.
+`python -m experiments.reconstructions`. Each writes OUTPUT_DIR/NAME.png (a labelled
+grid made by jaxstyle.contact_sheet) and OUTPUT_DIR/NAME.json (losses and timings).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import time
+from typing import Any, Sequence
+
+import jax
+import numpy as np
+from absl import flags, logging
+
+import jaxstyle
+from jaxstyle import images
+from jaxstyle import weights as weights_lib
+from jaxstyle.errors import UserError
+
+SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "images"
+FLAGS = flags.FLAGS
+
+# The paper's settings (Gatys et al. 2016), as in the gatys2016 preset.
+PAPER = dict(pooling="avg", content_weight=1.0, style_weight=1e3)
+
+
+def shared_image(name: str) -> str:
+  return str(SHARED / name)
+
+
+def define_flags(*, content: str | None = "tubingen.jpg", style: str | None = "starry_night.jpg",
+                 image_size: int = 128, num_steps: int = 200) -> None:
+  """The flags every experiment has; defaults are this CPU's small size."""
+  if content is not None:
+    flags.DEFINE_string("content", shared_image(content), "Content photo.")
+  if style is not None:
+    flags.DEFINE_string("style", shared_image(style), "Style image.")
+  flags.DEFINE_integer("image_size", image_size, "Longer side, px (the paper: 512; use "
+                       "512 on a GPU/TPU).", lower_bound=16)
+  flags.DEFINE_integer("num_steps", num_steps, "L-BFGS steps per image (the paper: ~1000).",
+                       lower_bound=1)
+  flags.DEFINE_string("weights", "normalized", "'normalized' (the paper's network, made by "
+                      "`python -m jaxstyle.weights normalize`), 'default', or a .npz path.")
+  flags.DEFINE_string("output_dir", "experiments/results", "Where the figure and JSON go.")
+  flags.DEFINE_integer("log_every", 0, "Progress line every N steps of each run.",
+                       lower_bound=0)
+
+
+def load_weights() -> weights_lib.VGGWeights:
+  if FLAGS.weights == "normalized":
+    path = weights_lib.normalized_path()
+    if not path.is_file():
+      raise UserError(f"the paper's normalized VGG-19 is not at {path}; make it with "
+                      "`python -m jaxstyle.weights normalize --images=DIR`, or pass "
+                      "--weights=default")
+    return weights_lib.load(path)
+  if FLAGS.weights == "default":
+    return weights_lib.ensure_default()
+  return weights_lib.load(FLAGS.weights)
+
+
+def load(path: str, size: int | None = None) -> np.ndarray:
+  return images.load_image(path, size or FLAGS.image_size)
+
+
+class Recorder:
+  """Collects runs (image, label, history, seconds) and writes the figure and JSON."""
+
+  def __init__(self, name: str, weights: weights_lib.VGGWeights):
+    self.name = name
+    self.weights = weights
+    self.tiles: list[np.ndarray] = []
+    self.labels: list[str] = []
+    self.runs: list[dict[str, Any]] = []
+    self.started = time.time()
+
+  def add_image(self, image: np.ndarray, label: str) -> None:
+    self.tiles.append(np.asarray(image))
+    self.labels.append(label)
+
+  def stylize(self, label: str, content, style, *, add_images: bool = True,
+              **kwargs) -> jaxstyle.StylizeResult:
+    """jaxstyle.stylize with this experiment's weights; records its losses and images."""
+    kwargs.setdefault("num_steps", FLAGS.num_steps)
+    kwargs.setdefault("log_every", FLAGS.log_every)
+    t0 = time.time()
+    result = jaxstyle.stylize(content, style, weights=self.weights, **kwargs)
+    seconds = time.time() - t0
+    labels = [label] if len(result.images) == 1 else [f"{label} seed {s}" for s in result.seeds]
+    for image, l in zip(result.images, labels):
+      if add_images:
+        self.add_image(image, l)
+    logging.info("%s: %.1f s, final loss %s", label, seconds,
+                 " ".join(f"{v:.4g}" for v in result.history["total"][-1]))
+    self.runs.append({
+        "label": label, "seconds": seconds, "steps": result.steps, "stopped": result.stopped,
+        "settings": {k: v for k, v in kwargs.items() if isinstance(v, (int, float, str, list,
+                                                                         tuple, type(None)))},
+        "history": {k: np.asarray(v).tolist() for k, v in result.history.items()},
+    })
+    return result
+
+  def write(self, *, columns: int | None = None, extra: dict | None = None) -> pathlib.Path:
+    out = pathlib.Path(FLAGS.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    sheet = images.contact_sheet(self.tiles, self.labels, columns=columns)
+    figure = images.save_image(sheet, out / f"{self.name}.png")
+    device = jax.devices()[0]
+    payload = {
+        "experiment": self.name, "seconds": time.time() - self.started,
+        "image_size": FLAGS.image_size, "num_steps": FLAGS.num_steps,
+        "weights": dict(self.weights.meta, preprocessing=self.weights.preprocessing),
+        "device": {"platform": device.platform, "kind": device.device_kind},
+        "runs": self.runs, **(extra or {}),
+    }
+    tmp = out / f".{self.name}.json.tmp"
+    tmp.write_text(json.dumps(payload, indent=1, default=float))
+    os.replace(tmp, out / f"{self.name}.json")
+    logging.info("wrote %s and %s.json (%.0f s)", figure, out / self.name, payload["seconds"])
+    return figure
+
+
+def plot_curves(curves: dict[str, dict[str, Sequence[float]]], path: str | os.PathLike, *,
+                keys: Sequence[str] = ("total", "content", "style"), x: str = "step",
+                title: str = "") -> pathlib.Path:
+  """Loss vs step (x='step') or vs wall-clock seconds (x='time'), log scale, one panel a key."""
+  try:
+    import matplotlib  # pylint: disable=import-outside-toplevel
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  except ImportError:
+    raise UserError("plots need matplotlib: pip install -e '.[experiments]'") from None
+  fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.2), squeeze=False)
+  for ax, key in zip(axes[0], keys):
+    for label, history in curves.items():
+      y = np.asarray(history[key], np.float64)
+      y = y.mean(axis=1) if y.ndim == 2 else y
+      xs = np.asarray(history["time"]) if x == "time" else np.arange(len(y))
+      ax.plot(xs, np.maximum(y, 1e-30), label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("seconds" if x == "time" else "step")
+    ax.set_title(f"{key} loss")
+  axes[0][0].legend(fontsize=8)
+  if title:
+    fig.suptitle(title)
+  fig.tight_layout()
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fig.savefig(path, dpi=80)
+  plt.close(fig)
+  return path
+
+
+def main_wrapper(run):
+  """Turns a UserError into one line and exit status 1, like the CLI."""
+  import sys  # pylint: disable=import-outside-toplevel
+
+  def main(argv):
+    if len(argv) > 1:
+      raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+    try:
+      run()
+    except UserError as e:
+      print(f"error: {e}", file=sys.stderr)
+      sys.exit(1)
+
+  return main

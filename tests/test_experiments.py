@@ -1,0 +1,80 @@
+"""A small-size smoke run of every experiment script, on the tiny random network."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import random_image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXPERIMENTS = ["reconstructions", "artworks", "ratio_grid", "content_layer", "initialization",
+               "photorealistic", "iterations", "optimizers", "pooling", "style_layers"]
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory):
+  d = tmp_path_factory.mktemp("pictures")
+  for i, name in enumerate(("content", "style", "style2")):
+    Image.fromarray((random_image(24, 32, i) * 255).astype(np.uint8)).save(d / f"{name}.png")
+  return d
+
+
+def _run(module, *args):
+  return subprocess.run([sys.executable, "-m", f"experiments.{module}", *args],
+                        capture_output=True, text=True, cwd=ROOT,
+                        env=dict(os.environ, PYTHONPATH=ROOT), timeout=600, check=False)
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_experiment_smoke(tmp_path, pictures, tiny_weights_file, name):
+  args = [f"--content={pictures / 'content.png'}", f"--weights={tiny_weights_file}",
+          f"--output_dir={tmp_path}", "--image_size=32", "--num_steps=3"]
+  if name == "artworks":
+    args.append(f"--styles={pictures / 'style.png'},{pictures / 'style2.png'}")
+  else:
+    args.append(f"--style={pictures / 'style.png'}")
+  if name == "ratio_grid":
+    args.append("--ratios=1e-3,1e-2")
+  done = _run(name, *args)
+  assert done.returncode == 0, done.stderr[-3000:]
+  figure = Image.open(tmp_path / f"{name}.png")
+  assert figure.size[0] > 32 and figure.size[1] > 32
+  record = json.loads((tmp_path / f"{name}.json").read_text())
+  assert record["experiment"] == name and record["runs"]
+  for run in record["runs"]:
+    assert len(run["history"]["total"]) == run["steps"] + 1
+  if name == "optimizers":
+    assert (tmp_path / "optimizers_steps.png").exists()
+    assert (tmp_path / "optimizers_time.png").exists()
+  expected_runs = {"reconstructions": 10, "ratio_grid": 10, "style_layers": 5,
+                   "optimizers": 5, "initialization": 3, "artworks": 2}
+  if name in expected_runs:
+    assert len(record["runs"]) == expected_runs[name]
+
+
+def test_loss_curves(tmp_path, pictures, tiny_weights_file):
+  metrics = tmp_path / "m.json"
+  metrics.write_text(json.dumps({"history": {"total": [[3.0], [2.0], [1.0]],
+                                             "content": [[1], [1], [1]],
+                                             "style": [[2], [1], [0.5]],
+                                             "time": [0, 1, 2]}}))
+  done = _run("loss_curves", f"--metrics={metrics}", f"--output={tmp_path / 'l.png'}")
+  assert done.returncode == 0, done.stderr
+  assert Image.open(tmp_path / "l.png").size[0] > 100
+  done = _run("loss_curves", f"--metrics={tmp_path / 'none.json'}")
+  assert done.returncode == 1 and "cannot read" in done.stderr
+
+
+def test_missing_normalized_weights_is_clear(tmp_path, pictures, monkeypatch):
+  done = subprocess.run(
+      [sys.executable, "-m", "experiments.pooling", f"--content={pictures / 'content.png'}",
+       f"--style={pictures / 'style.png'}", f"--output_dir={tmp_path}"],
+      capture_output=True, text=True, cwd=ROOT, timeout=600, check=False,
+      env=dict(os.environ, PYTHONPATH=ROOT, JAXSTYLE_WEIGHTS=str(tmp_path / "w.npz")))
+  assert done.returncode == 1 and "Traceback" not in done.stderr
+  assert "jaxstyle.weights normalize" in done.stderr.splitlines()[-1]
