@@ -48,7 +48,7 @@ class ObjectiveConfig:
   style_layer_weights: tuple[float, ...] | None = None
   style_blend_weights: tuple[float, ...] | None = None
   content_weight: float = 1.0
-  style_weight: float = 1e3
+  style_weight: float = 100.0  # alpha/beta = 1e-2: see jaxstyle.transfer.stylize.
   tv_weight: float = 0.0
   pooling: str = "max"
 

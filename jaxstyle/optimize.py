@@ -82,16 +82,22 @@ def _lbfgs_jaxopt(loss_fn, *, history_size: int, linesearch: str | None):
     if linesearch is None:
       # Without a line search nothing enforces the curvature condition s.y > 0; a
       # pair that breaks it would make later directions point uphill. Skip it, as
-      # torch.optim.LBFGS does, by keeping the previous history (and its slot).
-      s_dot_y = jnp.vdot(out.params - x, new_state.grad - state.grad)
-      keep = s_dot_y > 1e-10
+      # torch.optim.LBFGS does, by keeping the previous history (and its slot). The
+      # test is relative (cosine of s and y), so tiny losses with tiny steps still learn
+      # their curvature; torch's absolute s.y > 1e-10 would skip them forever.
+      s_vec, y_vec = out.params - x, new_state.grad - state.grad
+      s_dot_y = jnp.vdot(s_vec, y_vec)
+      keep = s_dot_y > 1e-8 * jnp.linalg.norm(s_vec) * jnp.linalg.norm(y_vec)
       pick = lambda new, old: jnp.where(keep, new, old)
       new_state = new_state._replace(
           iter_num=pick(new_state.iter_num, state.iter_num),
           s_history=pick(new_state.s_history, state.s_history),
           y_history=pick(new_state.y_history, state.y_history),
           rho_history=pick(new_state.rho_history, state.rho_history),
-          gamma=pick(new_state.gamma, state.gamma))
+          # Skipped pairs mostly mean negative curvature (the Gram loss is quartic and
+          # concave in places, e.g. near a white-noise start): the step was too timid,
+          # so double it until the curvature turns positive and a pair is kept.
+          gamma=pick(new_state.gamma, 2.0 * state.gamma))
     return out.params, new_state
 
   def read(carry):

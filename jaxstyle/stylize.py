@@ -42,7 +42,8 @@ def _define_flags():
   flags.DEFINE_string("output", "out.png", "Output image; with --num_seeds > 1, "
                       "OUTPUT_seedN.png per seed and OUTPUT_sheet.png.")
   flags.DEFINE_boolean("demo", False, "Use scikit-image's photo of Chelsea the cat and its "
-                       "immunohistochemistry slide as content and style (pip install 'jaxstyle[demo]').")
+                       "immunohistochemistry slide as content and style "
+                       "(pip install 'jaxstyle[demo]').")
   flags.DEFINE_integer("image_size", 512, "Longer side of the output, px.", lower_bound=1)
   flags.DEFINE_integer("style_size", None, "Longer side of the style image(s), px "
                        "(default: --image_size).", lower_bound=1)

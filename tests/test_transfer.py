@@ -89,7 +89,8 @@ def test_api_errors(tiny_weights, pair):
 def test_too_large_for_memory_is_a_clear_error(tiny_weights, monkeypatch):
   monkeypatch.setattr(transfer, "available_memory_bytes", lambda: 2**30)
   big = np.zeros((4000, 3000, 3), np.float32)
-  with pytest.raises(UserError, match=r"3000x4000 px .* needs about .* GiB .* smaller --image_size"):
+  message = r"3000x4000 px .* needs about .* GiB .* smaller --image_size"
+  with pytest.raises(UserError, match=message):
     jaxstyle.stylize(big, big[:64, :64], weights=jaxstyle.weights.random_weights())
 
 

@@ -302,7 +302,8 @@ def convert_keras(path: str | os.PathLike) -> VGGWeights:
   try:
     import h5py  # pylint: disable=import-outside-toplevel
   except ImportError:
-    raise UserError("converting Keras .h5 files needs h5py: pip install 'jaxstyle[keras]'") from None
+    raise UserError(
+        "converting Keras .h5 files needs h5py: pip install 'jaxstyle[keras]'") from None
   arrays = {}
   try:
     with h5py.File(path, "r") as f:
