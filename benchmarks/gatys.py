@@ -37,6 +37,7 @@ flags.DEFINE_list("sizes", ["256", "512", "1024"], "Image sizes (longer side, px
 flags.DEFINE_list("steps_per_size", ["30", "12", "4"], "Iterations timed at each size.")
 flags.DEFINE_integer("target_size", 256, "Size of the time-to-target comparison.")
 flags.DEFINE_integer("target_steps", 300, "The reference's iterations defining the target.")
+flags.DEFINE_list("target_methods", ["lbfgs"], "jaxstyle solvers in the time-to-target runs.")
 flags.DEFINE_list("seed_counts", ["1", "4", "8"], "Seeds optimized together.")
 flags.DEFINE_integer("seed_size", 256, "Size of the seed-throughput runs.")
 flags.DEFINE_integer("seed_steps", 8, "Iterations of the seed-throughput runs.")
@@ -109,6 +110,7 @@ def main(argv):
   started = time.time()
   results = {"machine": _machine(), "flags": {k: getattr(FLAGS, k) for k in (
       "impls", "jax_methods", "sizes", "steps_per_size", "target_size", "target_steps",
+      "target_methods",
       "seed_counts", "seed_size", "seed_steps", "history")}, "per_iteration": [],
              "target": {}, "seeds": []}
   # 1. Steady per-iteration time and memory at each size.
@@ -119,7 +121,7 @@ def main(argv):
   # 2. Time to reach the reference's loss after target_steps iterations.
   runs = {}
   for impl in FLAGS.impls:
-    for method in _methods(impl):
+    for method in (FLAGS.target_methods if impl == "jax" else ["lbfgs"]):
       runs[f"{impl}/{method}"] = _worker(impl, method, FLAGS.target_size, 1, FLAGS.target_steps)
   reference = runs.get("torch/lbfgs")
   if reference and "losses" in reference:

@@ -29,7 +29,7 @@ def run():
     style = common.load(path)
     name = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
     rec.add_image(common.images.resize_to(style, *content.shape[:2]), name)
-    rec.stylize(f"{name}, a/b=1e-3", content, style, **common.PAPER)
+    rec.stylize(f"{name}, a/b={common.FLAGS.ratio:g}", content, style, **common.paper())
   rec.write(columns=3)
 
 

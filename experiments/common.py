@@ -25,8 +25,16 @@ from jaxstyle.errors import UserError
 SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "images"
 FLAGS = flags.FLAGS
 
-# The paper's settings (Gatys et al. 2016), as in the gatys2016 preset.
-PAPER = dict(pooling="avg", content_weight=1.0, style_weight=1e3)
+# The paper's style weight; alpha = --ratio * beta (the paper: alpha/beta = 1e-3).
+STYLE_WEIGHT = 1e3
+
+
+def paper(**overrides) -> dict:
+  """The paper's settings (the gatys2016 preset) with alpha/beta = --ratio."""
+  settings = dict(pooling="avg", content_weight=FLAGS.ratio * STYLE_WEIGHT,
+                  style_weight=STYLE_WEIGHT)
+  settings.update(overrides)
+  return settings
 
 
 def shared_image(name: str) -> str:
@@ -47,6 +55,8 @@ def define_flags(*, content: str | None = "tubingen.jpg", style: str | None = "s
   flags.DEFINE_string("weights", "normalized", "'normalized' (the paper's network, made by "
                       "`python -m jaxstyle.weights normalize`), 'default', or a .npz path.")
   flags.DEFINE_string("output_dir", "experiments/results", "Where the figure and JSON go.")
+  flags.DEFINE_float("ratio", 1e-3, "alpha/beta (the paper: 1e-3; the paper's formulas weigh "
+                     "content more at larger sizes, so small CPU runs may want 1e-4).")
   flags.DEFINE_integer("log_every", 0, "Progress line every N steps of each run.",
                        lower_bound=0)
 
@@ -113,7 +123,7 @@ class Recorder:
     device = jax.devices()[0]
     payload = {
         "experiment": self.name, "seconds": time.time() - self.started,
-        "image_size": FLAGS.image_size, "num_steps": FLAGS.num_steps,
+        "image_size": FLAGS.image_size, "num_steps": FLAGS.num_steps, "ratio": FLAGS.ratio,
         "weights": dict(self.weights.meta, preprocessing=self.weights.preprocessing),
         "device": {"platform": device.platform, "kind": device.device_kind},
         "runs": self.runs, **(extra or {}),

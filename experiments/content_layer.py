@@ -20,7 +20,8 @@ def run():
   style = common.load(common.FLAGS.style)
   rec = common.Recorder("content_layer", weights)
   for layer in ("conv2_2", "conv4_2"):
-    rec.stylize(f"content {layer}", content, style, content_layers=[layer], **common.PAPER)
+    rec.stylize(f"content {layer}", content, style, content_layers=[layer],
+                **common.paper())
   rec.write()
 
 

@@ -3,7 +3,7 @@ r"""Starting from the content, the style, or white noise: the paper's Figure 6.
   python -m experiments.initialization               # 128 px, 200 steps: ~3 min on 2 CPU cores
   python -m experiments.initialization --image_size=512 --num_steps=1000   # GPU/TPU
 
-Paper settings (normalized VGG-19, average pooling, alpha/beta = 1e-3). The four
+Paper settings (normalized VGG-19, average pooling, alpha/beta = --ratio, default 1e-3). The four
 white-noise seeds run as one vmapped program.
 
 Expect: every start reaches a similar loss; from the content or the style the result is
@@ -21,9 +21,9 @@ def run():
   content = common.load(common.FLAGS.content)
   style = common.load(common.FLAGS.style)
   rec = common.Recorder("initialization", weights)
-  rec.stylize("from content", content, style, init="content", **common.PAPER)
-  rec.stylize("from style", content, style, init="style", **common.PAPER)
-  rec.stylize("from noise", content, style, init="noise", seed=0, num_seeds=4, **common.PAPER)
+  rec.stylize("from content", content, style, init="content", **common.paper())
+  rec.stylize("from style", content, style, init="style", **common.paper())
+  rec.stylize("from noise", content, style, init="noise", seed=0, num_seeds=4, **common.paper())
   rec.write(columns=3)
 
 

@@ -30,7 +30,7 @@ def run():
       snapshots[step] = x[0].copy()
 
   result = rec.stylize("snapshots", content, style, num_steps=total, callback=keep,
-                       callback_every=1, add_images=False, **common.PAPER)
+                       callback_every=1, add_images=False, **common.paper())
   for step in marks:
     rec.add_image(snapshots[step].clip(0, 1), f"step {step}")
   rec.add_image(result.images[0], f"step {total}")

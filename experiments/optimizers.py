@@ -27,7 +27,7 @@ def run():
   rec = common.Recorder("optimizers", weights)
   curves = {}
   for method in METHODS:
-    kwargs = dict(common.PAPER)
+    kwargs = common.paper()
     if method == "lbfgs_zoom":
       kwargs.update(optimizer="lbfgs", lbfgs_linesearch="zoom")
     else:

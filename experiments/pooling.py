@@ -20,9 +20,7 @@ def run():
   style = common.load(common.FLAGS.style)
   rec = common.Recorder("pooling", weights)
   for pooling in ("max", "avg"):
-    rec.stylize(f"{pooling} pooling", content, style, pooling=pooling,
-                content_weight=common.PAPER["content_weight"],
-                style_weight=common.PAPER["style_weight"])
+    rec.stylize(f"{pooling} pooling", content, style, **common.paper(pooling=pooling))
   rec.write()
 
 

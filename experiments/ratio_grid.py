@@ -29,8 +29,7 @@ def run():
     for ratio in ratios:
       rec.stylize(f"..{LAYERS[i - 1]} a/b={ratio:g}", content, style,
                   style_layers=list(LAYERS[:i]), pooling="avg",
-                  content_weight=ratio * common.PAPER["style_weight"],
-                  style_weight=common.PAPER["style_weight"])
+                  content_weight=ratio * common.STYLE_WEIGHT, style_weight=common.STYLE_WEIGHT)
   rec.write(columns=len(ratios))
 
 

@@ -3,7 +3,7 @@ r"""Style matched on conv1_1 alone up to conv1_1..conv5_1, with the content.
   python -m experiments.style_layers                 # 128 px, 200 steps: ~3 min on 2 CPU cores
   python -m experiments.style_layers --image_size=512 --num_steps=1000   # GPU/TPU
 
-Paper settings otherwise (normalized VGG-19, average pooling, alpha/beta = 1e-3).
+Paper settings otherwise (normalized VGG-19, average pooling, alpha/beta = --ratio, default 1e-3).
 
 Expect: with conv1_1 alone only colors and fine grain transfer; each added layer brings
 larger structures of the painting, up to whole strokes and swirls with conv5_1.
@@ -23,7 +23,7 @@ def run():
   rec = common.Recorder("style_layers", weights)
   for i in range(1, len(LAYERS) + 1):
     rec.stylize(f"{LAYERS[0]}..{LAYERS[i - 1]}" if i > 1 else LAYERS[0], content, style,
-                style_layers=list(LAYERS[:i]), **common.PAPER)
+                style_layers=list(LAYERS[:i]), **common.paper())
   rec.write(columns=len(LAYERS))
 
 

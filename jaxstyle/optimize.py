@@ -55,11 +55,24 @@ class _Stepper:
     self.init, self.step, self.read, self.evals = init, step, read, evals
 
 
+# The first L-BFGS step moves no pixel by more than this (images are in [0, 1]). The
+# step of torch.optim.LBFGS, -g * min(1, 1/|g|_1), is far smaller for style losses
+# (|g|_1 ~ 1e7..1e10) and yields a nearly flat first curvature pair that later blows
+# up a step (loss spikes of 1e5x, measured in experiments/results/optimizers.png).
+FIRST_STEP = 0.05
+# Curvature pairs are kept only if cos(s, y) exceeds this (see the step function).
+_MIN_COSINE = 1e-3
+
+
+def _first_step_scale(grad: jax.Array) -> jax.Array:
+  return FIRST_STEP / jnp.maximum(jnp.max(jnp.abs(grad)), 1e-30)
+
+
 def _lbfgs_jaxopt(loss_fn, *, history_size: int, linesearch: str | None):
   """jaxopt.LBFGS. linesearch=None takes a unit step (one evaluation per step).
 
-  The first step is scaled like torch.optim.LBFGS's, -g * min(1, 1/|g|_1), by
-  setting the initial inverse-Hessian scale; later steps use jaxopt's usual
+  The first step is -g scaled so that no pixel moves by more than FIRST_STEP (set
+  through the initial inverse-Hessian scale); later steps use jaxopt's usual
   gamma = s.y / y.y.
   """
   with warnings.catch_warnings():  # "JAXopt is no longer maintained": we pin 0.8.5.
@@ -72,7 +85,7 @@ def _lbfgs_jaxopt(loss_fn, *, history_size: int, linesearch: str | None):
 
   def init(x, args):
     state = solver.init_state(x, *args)
-    gamma = jnp.minimum(1.0, 1.0 / jnp.maximum(jnp.sum(jnp.abs(state.grad)), 1e-30))
+    gamma = _first_step_scale(state.grad)
     return x, state._replace(gamma=gamma.astype(state.gamma.dtype))
 
   def step(carry, args):
@@ -83,11 +96,12 @@ def _lbfgs_jaxopt(loss_fn, *, history_size: int, linesearch: str | None):
       # Without a line search nothing enforces the curvature condition s.y > 0; a
       # pair that breaks it would make later directions point uphill. Skip it, as
       # torch.optim.LBFGS does, by keeping the previous history (and its slot). The
-      # test is relative (cosine of s and y), so tiny losses with tiny steps still learn
-      # their curvature; torch's absolute s.y > 1e-10 would skip them forever.
+      # test is relative (cosine of s and y): tiny losses with tiny steps still learn
+      # their curvature (torch's absolute s.y > 1e-10 skips them forever), and nearly
+      # flat pairs, whose 1/(s.y) would blow up the next step, are skipped too.
       s_vec, y_vec = out.params - x, new_state.grad - state.grad
       s_dot_y = jnp.vdot(s_vec, y_vec)
-      keep = s_dot_y > 1e-8 * jnp.linalg.norm(s_vec) * jnp.linalg.norm(y_vec)
+      keep = s_dot_y > _MIN_COSINE * jnp.linalg.norm(s_vec) * jnp.linalg.norm(y_vec)
       pick = lambda new, old: jnp.where(keep, new, old)
       new_state = new_state._replace(
           iter_num=pick(new_state.iter_num, state.iter_num),

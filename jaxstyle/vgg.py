@@ -63,6 +63,18 @@ def layer_stride(name: str) -> int:
   return 2 ** (block if name.startswith("pool") else block - 1)
 
 
+def pool_2x2(x: jax.Array, mode: str) -> jax.Array:
+  """2x2 max or average pooling with stride 2 (odd trailing rows/columns dropped).
+
+  Written as a reshape and a reduction rather than `reduce_window`: same values, but
+  its gradient is an elementwise mask instead of XLA's select-and-scatter, which is
+  slow on CPU (measured in benchmarks/README.md).
+  """
+  n, h, w, c = x.shape
+  x = x[:, : h - h % 2, : w - w % 2, :].reshape(n, h // 2, 2, w // 2, 2, c)
+  return jnp.max(x, axis=(2, 4)) if mode == "max" else jnp.mean(x, axis=(2, 4))
+
+
 class VGG19(nn.Module):
   """VGG-19's convolutional part, NHWC, computing only up to the deepest requested layer.
 
@@ -92,10 +104,8 @@ class VGG19(nn.Module):
                     precision=self.precision, name=name)(x)
       elif name.startswith("relu"):
         x = nn.relu(x)
-      elif self.pooling == "max":
-        x = nn.max_pool(x, (2, 2), strides=(2, 2))
       else:
-        x = nn.avg_pool(x, (2, 2), strides=(2, 2))
+        x = pool_2x2(x, self.pooling)
       if name in wanted:
         features[name] = x
     return features

@@ -1,0 +1,106 @@
+r"""Side-by-side timings of implementation choices, one process, same inputs.
+
+  python -m benchmarks.ablations --size=256 --repeats=10      # this CPU: ~3 min
+
+Each variant times one jitted value-and-grad of the Gatys objective (content conv4_2,
+style conv1_1..conv5_1, VGG-19 up to conv5_1) and reports the median and its ratio to
+the first variant:
+  - pooling: flax `max_pool` (XLA reduce_window, gradient by select-and-scatter) vs
+    jaxstyle.vgg.pool_2x2 (reshape + max, gradient by an elementwise mask);
+  - loop: the same evaluation as a plain jitted call vs inside `lax.fori_loop` (how a
+    solver's jitted `run` would call it), per evaluation.
+"""
+
+import json
+import time
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
+
+import jaxstyle
+from jaxstyle import images, vgg
+
+flags.DEFINE_integer("size", 256, "Longer side, px.")
+flags.DEFINE_integer("repeats", 10, "Timed evaluations per variant (after a warm-up).")
+flags.DEFINE_string("content", "../shared/images/tubingen.jpg", "Content image.")
+flags.DEFINE_string("style", "../shared/images/starry_night.jpg", "Style image.")
+flags.DEFINE_string("output", None, "Also write the results here as JSON.")
+FLAGS = flags.FLAGS
+
+
+def _reduce_window_pool(x, mode):
+  if mode == "max":
+    return nn.max_pool(x, (2, 2), strides=(2, 2))
+  return nn.avg_pool(x, (2, 2), strides=(2, 2))
+
+
+def _median_seconds(fn, *args):
+  jax.block_until_ready(fn(*args))  # Compile and warm up.
+  times = []
+  for _ in range(FLAGS.repeats):
+    t = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    times.append(time.perf_counter() - t)
+  return float(np.median(times))
+
+
+def main(argv):
+  del argv
+  weights = jaxstyle.weights.load_default()
+  content = images.load_image(FLAGS.content, FLAGS.size)
+  style = images.load_image(FLAGS.style, FLAGS.size)
+  config = jaxstyle.ObjectiveConfig()
+  targets = jaxstyle.compute_targets(content, [style], config, weights)
+  x = jaxstyle.transfer.noise_images([0], content.shape)[0]
+  params = weights.flax_params
+  results = {}
+
+  def value_and_grad():
+    loss_fn = jaxstyle.make_loss_fn(config, weights)
+    return jax.jit(jax.value_and_grad(lambda x, t, p: loss_fn(x, t, p)[0]))
+
+  original = vgg.pool_2x2
+  try:
+    vgg.pool_2x2 = _reduce_window_pool
+    results["pooling: reduce_window (flax max_pool)"] = _median_seconds(
+        value_and_grad(), x, targets, params)
+  finally:
+    vgg.pool_2x2 = original
+  results["pooling: reshape + max (pool_2x2)"] = _median_seconds(
+      value_and_grad(), x, targets, params)
+
+  plain = value_and_grad()
+  loss_fn = jaxstyle.make_loss_fn(config, weights)
+  grad_fn = jax.value_and_grad(lambda x, t, p: loss_fn(x, t, p)[0])
+  n = 3
+
+  @jax.jit
+  def in_loop(x, t, p):
+    def body(_, carry):
+      x, _ = carry
+      v, g = grad_fn(x, t, p)
+      return x - 1e-12 * g, v
+    return jax.lax.fori_loop(0, n, body, (x, jnp.zeros(())))
+
+  results["loop: plain jitted call"] = _median_seconds(plain, x, targets, params)
+  results["loop: inside lax.fori_loop (per evaluation)"] = _median_seconds(
+      in_loop, x, targets, params) / n
+
+  base = {}
+  print(f"| variant ({FLAGS.size} px, {jax.default_backend()}) | ms per value-and-grad | ratio |")
+  print("|---|---|---|")
+  for name, seconds in results.items():
+    group = name.split(":")[0]
+    base.setdefault(group, seconds)
+    print(f"| {name} | {seconds * 1000:.0f} | {seconds / base[group]:.2f}x |")
+  if FLAGS.output:
+    with open(FLAGS.output, "w") as f:
+      json.dump({"size": FLAGS.size, "backend": jax.default_backend(),
+                 "seconds": results}, f, indent=1)
+
+
+if __name__ == "__main__":
+  app.run(main)
