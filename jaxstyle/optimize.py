@@ -39,6 +39,7 @@ class MinimizeResult:
     stopped: None, or why the run stopped early.
     evaluations: objective evaluations per seed (L-BFGS with a line search uses more
       than one per step).
+    devices: how many devices the seeds were split over.
   """
 
   x: np.ndarray
@@ -46,6 +47,7 @@ class MinimizeResult:
   steps: int
   stopped: str | None = None
   evaluations: int | None = None
+  devices: int = 1
 
 
 class _Stepper:
@@ -176,6 +178,15 @@ def _optax_lbfgs(loss_fn, *, history_size: int):
   return _Stepper(init, step, read)
 
 
+def seed_sharding(num_seeds: int) -> jax.sharding.NamedSharding | None:
+  """Seeds (axis 0) split over every device, or None on one device / uneven splits."""
+  devices = jax.devices()
+  if len(devices) < 2 or num_seeds % len(devices):
+    return None
+  mesh = jax.sharding.Mesh(np.array(devices), ("seeds",))
+  return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seeds"))
+
+
 def make_stepper(loss_fn, method: str, *, learning_rate: float | None = None,
                  history_size: int = 20, linesearch: str | None = None) -> _Stepper:
   if method == "lbfgs":
@@ -193,7 +204,7 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
              learning_rate: float | None = None, history_size: int = 20,
              linesearch: str | None = None, log_every: int = 50,
              callback: Callable[[int, np.ndarray], None] | None = None,
-             callback_every: int = 0) -> MinimizeResult:
+             callback_every: int = 0, shard_seeds: bool | None = None) -> MinimizeResult:
   """Minimizes `loss_fn(x, *args)` from each of the starts `x0` [S, ...] independently.
 
   Args:
@@ -208,6 +219,8 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
       "backtracking".
     log_every: a progress line every this many steps (0: none).
     callback: called as callback(step, x [S, ...]) every `callback_every` steps.
+    shard_seeds: split the seeds over all devices (jax.sharding, one mesh axis
+      "seeds"); None: whenever there are several devices and S divides evenly.
   """
   if num_steps <= 0:
     raise ValueError(f"num_steps must be positive, got {num_steps}")
@@ -220,7 +233,15 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
   start = time.perf_counter()
   if log_every:
     logging.info("compiling the objective and the first %s step (this takes a while)...", method)
-  carry = init(jnp.asarray(x0), args)
+  x0 = jnp.asarray(x0)
+  sharding = seed_sharding(x0.shape[0]) if shard_seeds is not False else None
+  if shard_seeds and sharding is None:
+    raise ValueError(f"cannot split {x0.shape[0]} seeds evenly over {jax.device_count()} "
+                     "devices")
+  if sharding is not None:
+    x0 = jax.device_put(x0, sharding)  # jit keeps each seed's work on its device.
+    logging.info("%d seeds sharded over %d devices", x0.shape[0], jax.device_count())
+  carry = init(x0, args)
   x, value, aux = read(carry)
   records = [(np.asarray(value), {k: np.asarray(aux[k]) for k in COMPONENTS},
               time.perf_counter() - start)]
@@ -267,4 +288,5 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
   if stepper.evals is not None:
     evaluations = int(np.max(np.asarray(jax.vmap(stepper.evals)(carry))))
   return MinimizeResult(x=last_finite, history=history, steps=steps_done, stopped=stopped,
-                        evaluations=evaluations)
+                        evaluations=evaluations,
+                        devices=1 if sharding is None else jax.device_count())
