@@ -106,6 +106,12 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
   return (np.clip(np.asarray(image, np.float32), 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
+def _umask() -> int:
+  mask = os.umask(0)
+  os.umask(mask)
+  return mask
+
+
 def save_image(image: np.ndarray, path: str | os.PathLike) -> pathlib.Path:
   """Writes a [H, W, 3] image in [0, 1] atomically (a temporary file, then rename)."""
   path = pathlib.Path(path)
@@ -117,6 +123,7 @@ def save_image(image: np.ndarray, path: str | os.PathLike) -> pathlib.Path:
   try:
     with os.fdopen(fd, "wb") as f:
       Image.fromarray(to_uint8(image), "RGB").save(f, format=fmt)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions.
     os.replace(tmp, path)
   finally:
     if os.path.exists(tmp):
