@@ -38,6 +38,10 @@ flags.DEFINE_list("steps_per_size", ["30", "12", "4"], "Iterations timed at each
 flags.DEFINE_integer("target_size", 256, "Size of the time-to-target comparison.")
 flags.DEFINE_integer("target_steps", 300, "The reference's iterations defining the target.")
 flags.DEFINE_list("target_methods", ["lbfgs"], "jaxstyle solvers in the time-to-target runs.")
+flags.DEFINE_list("torch_target_methods", ["lbfgs", "lbfgs_wolfe"],
+                  "Reference solvers in the time-to-target runs; the first whose loss stays "
+                  "finite defines the target.")
+flags.DEFINE_list("sections", ["per_iteration", "target", "seeds"], "What to measure.")
 flags.DEFINE_list("seed_counts", ["1", "4", "8"], "Seeds optimized together.")
 flags.DEFINE_integer("seed_size", 256, "Size of the seed-throughput runs.")
 flags.DEFINE_integer("seed_steps", 8, "Iterations of the seed-throughput runs.")
@@ -110,37 +114,45 @@ def main(argv):
   started = time.time()
   results = {"machine": _machine(), "flags": {k: getattr(FLAGS, k) for k in (
       "impls", "jax_methods", "sizes", "steps_per_size", "target_size", "target_steps",
-      "target_methods",
+      "target_methods", "torch_target_methods", "sections",
       "seed_counts", "seed_size", "seed_steps", "history")}, "per_iteration": [],
              "target": {}, "seeds": []}
   # 1. Steady per-iteration time and memory at each size.
   for size, steps in zip(map(int, FLAGS.sizes), map(int, FLAGS.steps_per_size)):
+    if "per_iteration" not in FLAGS.sections:
+      break
     for impl in FLAGS.impls:
       for method in _methods(impl):
         results["per_iteration"].append(_worker(impl, method, size, 1, steps))
   # 2. Time to reach the reference's loss after target_steps iterations.
   runs = {}
-  for impl in FLAGS.impls:
-    for method in (FLAGS.target_methods if impl == "jax" else ["lbfgs"]):
+  for impl in FLAGS.impls if "target" in FLAGS.sections else []:
+    for method in (FLAGS.target_methods if impl == "jax" else FLAGS.torch_target_methods):
       runs[f"{impl}/{method}"] = _worker(impl, method, FLAGS.target_size, 1, FLAGS.target_steps)
-  reference = runs.get("torch/lbfgs")
-  if reference and "losses" in reference:
-    target = float(np.mean(reference["losses"][-1]))
-  else:  # No reference: the first jax run's own final loss.
+  finite = [r for k, r in runs.items() if k.startswith("torch/") and "losses" in r
+            and np.all(np.isfinite(r["losses"]))]
+  if finite:
+    target = float(np.mean(finite[0]["losses"][-1]))
+    results["reference"] = f"torch/{finite[0]['method']}"
+  elif runs:  # No usable reference: the first jax run's own final loss.
     target = float(np.mean(next(iter(runs.values()))["losses"][-1]))
   for key, run in runs.items():
     if "losses" not in run:
       continue
+    diverged = not np.all(np.isfinite(run["losses"]))
     results["target"][key] = {
+        "diverged_at": int(np.argmin(np.isfinite(np.asarray(run["losses"]).mean(1))))
+                       if diverged else None,
         "final_loss": float(np.mean(run["losses"][-1])), "target_loss": target,
         "time_to_target_s": _time_to(run, target), "total_s": run["times"][-1],
         "ms_per_iter": run["ms_per_iter"], "evals_per_iter": run["evals_per_iter"],
+        "method": run["method"],
         "import_s": run["import_s"], "weights_s": run["weights_s"],
         "targets_s": run["targets_s"], "first_step_s": run["first_step_s"],
         "peak_rss_mb": run["peak_rss_mb"],
         "losses": run["losses"], "times": run["times"]}
   # 3. Seeds optimized together.
-  for impl in FLAGS.impls:
+  for impl in FLAGS.impls if "seeds" in FLAGS.sections else []:
     for n in map(int, FLAGS.seed_counts):
       run = _worker(impl, "lbfgs", FLAGS.seed_size, n, FLAGS.seed_steps)
       if "ms_per_iter" in run:
@@ -179,20 +191,29 @@ def table(results: dict) -> str:
                  f"{r['peak_rss_mb']:.0f} |")
   t = results["target"]
   if t:
-    ref = t.get("torch/lbfgs")
+    ref = t.get(results.get("reference", "torch/lbfgs"))
     first = next(iter(t.values()))
     lines += ["", f"### Time to the reference's loss after {results['flags']['target_steps']} "
               f"iterations ({results['flags']['target_size']} px, target "
               f"{first['target_loss']:.4g})", "",
-              "| implementation | time to target (s) | vs PyTorch | loss after "
-              f"{results['flags']['target_steps']} its | import (s) | weights (s) | "
-              "targets (s) | first step (s) |", "|---|---|---|---|---|---|---|---|"]
+              f"Reference: {results.get('reference', 'none')}.", "",
+              "| implementation | time to target (s) | vs reference | loss after "
+              f"{results['flags']['target_steps']} its | evaluations / it | import (s) | "
+              "weights (s) | targets (s) | first step (s) |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for key, r in t.items():
       ttt = r["time_to_target_s"]
+      if r.get("diverged_at") is not None:
+        lines.append(f"| {key} | diverged (loss not finite at iteration "
+                     f"{r['diverged_at']}) | — | nan | {r['evals_per_iter']:.2f} | "
+                     f"{r['import_s']:.1f} | "
+                     f"{r['weights_s']:.1f} | {r['targets_s']:.1f} | {r['first_step_s']:.1f} |")
+        continue
       lines.append(
           f"| {key} | {'not reached' if ttt is None else f'{ttt:.1f}'} | "
           f"{_ratio(ttt, ref['time_to_target_s']) if ref and ttt else '—'} | "
-          f"{r['final_loss']:.4g} | {r['import_s']:.1f} | {r['weights_s']:.1f} | "
+          f"{r['final_loss']:.4g} | {r['evals_per_iter']:.2f} | {r['import_s']:.1f} | "
+          f"{r['weights_s']:.1f} | "
           f"{r['targets_s']:.1f} | {r['first_step_s']:.1f} |")
   if results["seeds"]:
     lines += ["", f"### Seeds optimized together ({results['flags']['seed_size']} px)", "",

@@ -93,8 +93,12 @@ class Objective:
 
 
 def run_lbfgs(objective: Objective, x0_nhwc: np.ndarray, num_steps: int,
-              history_size: int = 100, clock=None):
-  """torch.optim.LBFGS, lr=1, no line search, one evaluation per step.
+              history_size: int = 100, clock=None, line_search: str | None = None):
+  """torch.optim.LBFGS, lr=1, one evaluation per step without a line search.
+
+  line_search="strong_wolfe" uses torch's Wolfe line search (more evaluations per
+  step). Either way the history holds, per step, the first evaluation of the step: the
+  loss at the point the step starts from (trial points of a line search are left out).
 
   Returns (final images NHWC, per-seed loss history [steps + 1, S], times [steps + 1]).
   """
@@ -103,8 +107,10 @@ def run_lbfgs(objective: Objective, x0_nhwc: np.ndarray, num_steps: int,
   x = torch.from_numpy(np.ascontiguousarray(x0_nhwc, np.float32)).permute(0, 3, 1, 2)
   x = x.contiguous().requires_grad_(True)
   opt = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=history_size,
-                          line_search_fn=None, tolerance_grad=-1.0, tolerance_change=-1.0)
+                          line_search_fn=line_search, tolerance_grad=-1.0,
+                          tolerance_change=-1.0)
   losses, times = [], []
+  step_starts = []
   start = clock()
 
   def closure():
@@ -116,6 +122,8 @@ def run_lbfgs(objective: Objective, x0_nhwc: np.ndarray, num_steps: int,
     return total
 
   for _ in range(num_steps + 1):  # Each step evaluates at the current point, then moves.
+    step_starts.append(len(losses))
     opt.step(closure)
-  return (x.detach().permute(0, 2, 3, 1).numpy(), np.stack(losses[: num_steps + 1]),
-          np.asarray(times[: num_steps + 1]))
+  return (x.detach().permute(0, 2, 3, 1).numpy(),
+          np.stack([losses[i] for i in step_starts]),
+          np.asarray([times[i] for i in step_starts]), len(losses))

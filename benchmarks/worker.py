@@ -19,7 +19,8 @@ from absl import app, flags  # noqa: E402
 
 flags.DEFINE_enum("impl", "jax", ["jax", "torch"], "Implementation.")
 flags.DEFINE_string("method", "lbfgs", "jax: lbfgs | lbfgs_zoom | optax_lbfgs | adam; "
-                    "torch: lbfgs (torch.optim.LBFGS, lr=1, no line search).")
+                    "torch: lbfgs (torch.optim.LBFGS, lr=1, no line search) | "
+                    "lbfgs_wolfe (its strong Wolfe line search).")
 flags.DEFINE_integer("size", 256, "Longer side, px.")
 flags.DEFINE_integer("seeds", 1, "White-noise starts optimized together.")
 flags.DEFINE_integer("steps", 50, "Iterations.")
@@ -90,10 +91,13 @@ def run_torch() -> dict:
   s = time.perf_counter()
   objective = ref.Objective(model, content, style, content_weight=1.0, style_weight=100.0)
   t["targets_s"] = time.perf_counter() - s
-  _, losses, times = ref.run_lbfgs(objective, x0, FLAGS.steps, history_size=FLAGS.history)
+  line_search = "strong_wolfe" if FLAGS.method == "lbfgs_wolfe" else None
+  _, losses, times, evaluations = ref.run_lbfgs(objective, x0, FLAGS.steps,
+                                                history_size=FLAGS.history,
+                                                line_search=line_search)
   t["first_step_s"] = float(times[1])
   return dict(t, losses=np.asarray(losses).tolist(), times=np.asarray(times).tolist(),
-              evaluations=FLAGS.steps + 1, device="cpu", backend="cpu",
+              evaluations=evaluations, device="cpu", backend="cpu",
               version=torch.__version__, threads=torch.get_num_threads())
 
 

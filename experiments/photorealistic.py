@@ -1,6 +1,6 @@
 r"""Photorealistic style transfer, a night photo onto a day photo: the paper's Figure 7.
 
-  python -m experiments.photorealistic               # 128 px, 200 steps: ~1 min on 2 CPU cores
+  python -m experiments.photorealistic               # 128 px, 200 steps: 1.6 min on 2 CPU cores
   python -m experiments.photorealistic --image_size=512 --num_steps=1000   # GPU/TPU
 
 The gatys2016_photo preset: normalized VGG-19, average pooling, alpha/beta = 1e-2,

@@ -1,6 +1,6 @@
 r"""Max vs average pooling in VGG-19 (the paper prefers average pooling).
 
-  python -m experiments.pooling                      # 128 px, 200 steps: ~1.5 min on 2 CPU cores
+  python -m experiments.pooling                      # 128 px, 200 steps: 1.1 min on 2 CPU cores
   python -m experiments.pooling --image_size=512 --num_steps=1000   # GPU/TPU
 
 Paper settings otherwise (normalized VGG-19, alpha/beta = 1e-3, white noise).

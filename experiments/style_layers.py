@@ -1,6 +1,6 @@
 r"""Style matched on conv1_1 alone up to conv1_1..conv5_1, with the content.
 
-  python -m experiments.style_layers                 # 128 px, 200 steps: ~3 min on 2 CPU cores
+  python -m experiments.style_layers                 # 128 px, 200 steps: 2.0 min on 2 CPU cores
   python -m experiments.style_layers --image_size=512 --num_steps=1000   # GPU/TPU
 
 Paper settings otherwise (normalized VGG-19, average pooling, alpha/beta = --ratio, default 1e-3).

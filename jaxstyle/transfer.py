@@ -20,6 +20,7 @@ from jaxstyle.objective import (DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, Ob
 from jaxstyle.vgg import LAYER_NAMES, layer_stride, layer_width
 
 INITS = ("noise", "content", "style")
+PRECISIONS = ("float32", "tensorfloat32", "bfloat16")
 # White-noise start: N(0.5, NOISE_STD^2) per pixel and channel. Gatys et al. start
 # from white noise without stating its amplitude; a small one converges to cleaner
 # images in fewer steps than uniform [0, 1] noise.
@@ -128,7 +129,7 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
             lbfgs_linesearch: str | None = None, init="noise", seed: int = 0,
             num_seeds: int = 1, log_every: int = 50,
             callback: Callable[[int, np.ndarray], None] | None = None,
-            callback_every: int = 0) -> StylizeResult:
+            callback_every: int = 0, precision: str = "float32") -> StylizeResult:
   """Synthesizes images with `content`'s features and `style`'s Gram statistics.
 
   Args:
@@ -152,6 +153,9 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
       together as one vmapped program.
     log_every: a progress line every this many steps.
     callback: called as callback(step, images [S, H, W, 3]) every callback_every steps.
+    precision: the convolutions' matmul precision: "float32" (default, exact),
+      "tensorfloat32" or "bfloat16" (faster on GPUs/TPUs, slightly different losses; see
+      benchmarks/README.md). Gram matrices are always computed in float32.
   """
   content = _check_image("content image", content)
   styles = [style] if isinstance(style, np.ndarray) and np.ndim(style) == 3 else list(style)
@@ -193,15 +197,19 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
 
   targets = compute_targets(content, styles, config, weights)
   loss_fn = make_loss_fn(config, weights, num_styles=len(styles))
-  result = optimize.minimize(
-      loss_fn, x0, (targets, weights.flax_params), method=optimizer, num_steps=num_steps,
-      learning_rate=learning_rate, history_size=lbfgs_history, linesearch=lbfgs_linesearch,
-      log_every=log_every, callback=callback, callback_every=callback_every)
+  if precision not in PRECISIONS:
+    raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+  with jax.default_matmul_precision(precision):
+    result = optimize.minimize(
+        loss_fn, x0, (targets, weights.flax_params), method=optimizer, num_steps=num_steps,
+        learning_rate=learning_rate, history_size=lbfgs_history, linesearch=lbfgs_linesearch,
+        log_every=log_every, callback=callback, callback_every=callback_every)
   settings = dataclasses.asdict(config)
   settings.update(optimizer=optimizer, num_steps=num_steps, learning_rate=learning_rate,
                   lbfgs_history=lbfgs_history, lbfgs_linesearch=lbfgs_linesearch,
                   init=init if isinstance(init, str) else "image", seed=seed,
                   num_seeds=num_seeds, height=height, width=width, noise_std=NOISE_STD,
+                  precision=precision,
                   weights=dict(weights.meta, preprocessing=weights.preprocessing),
                   evaluations=result.evaluations)
   return StylizeResult(images=np.clip(result.x, 0.0, 1.0), seeds=seeds, history=result.history,
