@@ -78,6 +78,11 @@ def load(path: str, size: int | None = None) -> np.ndarray:
   return images.load_image(path, size or FLAGS.image_size)
 
 
+def start(name: str) -> tuple["Recorder", np.ndarray, np.ndarray]:
+  """The usual opening: the weights, a Recorder, and the --content and --style images."""
+  return Recorder(name, load_weights()), load(FLAGS.content), load(FLAGS.style)
+
+
 class Recorder:
   """Collects runs (image, label, history, seconds) and writes the figure and JSON."""
 

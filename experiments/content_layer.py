@@ -15,10 +15,7 @@ from experiments import common
 
 
 def run():
-  weights = common.load_weights()
-  content = common.load(common.FLAGS.content)
-  style = common.load(common.FLAGS.style)
-  rec = common.Recorder("content_layer", weights)
+  rec, content, style = common.start("content_layer")
   for layer in ("conv2_2", "conv4_2"):
     rec.stylize(f"content {layer}", content, style, content_layers=[layer],
                 **common.paper())

@@ -17,10 +17,7 @@ from experiments import common
 
 
 def run():
-  weights = common.load_weights()
-  content = common.load(common.FLAGS.content)
-  style = common.load(common.FLAGS.style)
-  rec = common.Recorder("initialization", weights)
+  rec, content, style = common.start("initialization")
   rec.stylize("from content", content, style, init="content", **common.paper())
   rec.stylize("from style", content, style, init="style", **common.paper())
   rec.stylize("from noise", content, style, init="noise", seed=0, num_seeds=4, **common.paper())

@@ -17,12 +17,9 @@ from experiments import common
 
 
 def run():
-  weights = common.load_weights()
-  content = common.load(common.FLAGS.content)
-  style = common.load(common.FLAGS.style)
+  rec, content, style = common.start("iterations")
   total = common.FLAGS.num_steps
   marks = sorted({max(1, round(total * f)) for f in (1 / 30, 1 / 10, 1 / 4, 1 / 2)})
-  rec = common.Recorder("iterations", weights)
   snapshots = {}
 
   def keep(step, x):

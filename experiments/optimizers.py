@@ -21,10 +21,7 @@ METHODS = ("sgd", "adagrad", "adam", "lbfgs", "lbfgs_zoom")
 
 
 def run():
-  weights = common.load_weights()
-  content = common.load(common.FLAGS.content)
-  style = common.load(common.FLAGS.style)
-  rec = common.Recorder("optimizers", weights)
+  rec, content, style = common.start("optimizers")
   curves = {}
   for method in METHODS:
     kwargs = common.paper()

@@ -23,10 +23,7 @@ flags.DEFINE_list("ratios", ["1e-2", "1e-3", "1e-4"], "alpha/beta values; the pa
 
 
 def run():
-  weights = common.load_weights()
-  content = common.load(common.FLAGS.content)
-  style = common.load(common.FLAGS.style)
-  rec = common.Recorder("photorealistic", weights)
+  rec, content, style = common.start("photorealistic")
   rec.add_image(content, "day (content)")
   rec.add_image(common.images.resize_to(style, *content.shape[:2]), "night (style)")
   for ratio in map(float, common.FLAGS.ratios):

@@ -15,10 +15,7 @@ from experiments import common
 
 
 def run():
-  weights = common.load_weights()
-  content = common.load(common.FLAGS.content)
-  style = common.load(common.FLAGS.style)
-  rec = common.Recorder("pooling", weights)
+  rec, content, style = common.start("pooling")
   for pooling in ("max", "avg"):
     rec.stylize(f"{pooling} pooling", content, style, **common.paper(pooling=pooling))
   rec.write()

@@ -20,11 +20,8 @@ LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 
 
 def run():
-  weights = common.load_weights()
-  content = common.load(common.FLAGS.content)
-  style = common.load(common.FLAGS.style)
+  rec, content, style = common.start("ratio_grid")
   ratios = [float(r) for r in common.FLAGS.ratios]
-  rec = common.Recorder("ratio_grid", weights)
   for i in range(1, len(LAYERS) + 1):
     for ratio in ratios:
       rec.stylize(f"..{LAYERS[i - 1]} a/b={ratio:g}", content, style,

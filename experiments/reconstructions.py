@@ -22,10 +22,7 @@ LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 
 
 def run():
-  weights = common.load_weights()
-  content = common.load(common.FLAGS.content)
-  style = common.load(common.FLAGS.style)
-  rec = common.Recorder("reconstructions", weights)
+  rec, content, style = common.start("reconstructions")
   for layer in LAYERS:
     rec.stylize(f"content {layer}", content, style, content_layers=[layer], style_layers=[],
                 pooling="avg")

@@ -17,10 +17,7 @@ LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 
 
 def run():
-  weights = common.load_weights()
-  content = common.load(common.FLAGS.content)
-  style = common.load(common.FLAGS.style)
-  rec = common.Recorder("style_layers", weights)
+  rec, content, style = common.start("style_layers")
   for i in range(1, len(LAYERS) + 1):
     rec.stylize(f"{LAYERS[0]}..{LAYERS[i - 1]}" if i > 1 else LAYERS[0], content, style,
                 style_layers=list(LAYERS[:i]), **common.paper())
