@@ -226,9 +226,26 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
     raise ValueError(f"num_steps must be positive, got {num_steps}")
   stepper = make_stepper(loss_fn, method, learning_rate=learning_rate,
                          history_size=history_size, linesearch=linesearch)
-  init = jax.jit(jax.vmap(stepper.init, in_axes=(0, None)))
-  step = jax.jit(jax.vmap(stepper.step, in_axes=(0, None)), donate_argnums=0)
-  read = jax.vmap(stepper.read)
+  vinit = jax.vmap(stepper.init, in_axes=(0, None))
+  vstep = jax.vmap(stepper.step, in_axes=(0, None))
+  vread = jax.vmap(stepper.read)
+
+  # The last image with a finite loss is kept on the device, beside the solver state,
+  # so that a step moves only the losses (a few scalars) to the host.
+  def init_all(x0, args):
+    carry = vinit(x0, args)
+    _, value, aux = vread(carry)
+    return (carry, x0), (value, aux)
+
+  def step_all(state, args):
+    carry, last_finite = state
+    carry = vstep(carry, args)
+    x, value, aux = vread(carry)
+    finite = jnp.isfinite(value).reshape((-1,) + (1,) * (x.ndim - 1))
+    return (carry, jnp.where(finite, x, last_finite)), (value, aux)
+
+  init = jax.jit(init_all)
+  step = jax.jit(step_all, donate_argnums=0)
 
   start = time.perf_counter()
   if log_every:
@@ -241,11 +258,9 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
   if sharding is not None:
     x0 = jax.device_put(x0, sharding)  # jit keeps each seed's work on its device.
     logging.info("%d seeds sharded over %d devices", x0.shape[0], jax.device_count())
-  carry = init(x0, args)
-  x, value, aux = read(carry)
-  records = [(np.asarray(value), {k: np.asarray(aux[k]) for k in COMPONENTS},
-              time.perf_counter() - start)]
-  last_finite = np.asarray(x)
+  state, (value, aux) = init(x0, args)
+  value, aux = jax.device_get((value, aux))
+  records = [(value, aux, time.perf_counter() - start)]
   stopped = None
   if not np.all(np.isfinite(records[0][0])):
     stopped = "the loss is not finite at the starting image"
@@ -254,23 +269,20 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
   for k in range(1, num_steps + 1):
     if stopped:
       break
-    carry = step(carry, args)
-    x, value, aux = read(carry)
-    value = np.asarray(value)  # Waits for the step; its cost is small next to VGG.
-    records.append((value, {c: np.asarray(aux[c]) for c in COMPONENTS},
-                    time.perf_counter() - start))
+    state, (value, aux) = step(state, args)
+    value, aux = jax.device_get((value, aux))  # Waits for the step: a few scalars.
+    records.append((value, aux, time.perf_counter() - start))
     if not np.all(np.isfinite(value)):
       stopped = (f"the loss became {value[~np.isfinite(value)][0]} at step {k}; "
-                 f"kept the image from step {k - 1}")
+                 f"kept each seed's last image with a finite loss")
       break
-    last_finite = np.asarray(x)
     steps_done = k
     if k == 1:
       t_first = time.perf_counter()
       if log_every:
         logging.info("step 1 done (compiled) after %.1f s", t_first - start)
     if callback and callback_every and k % callback_every == 0:
-      callback(k, last_finite)
+      callback(k, np.asarray(state[1]))
     if log_every and (k % log_every == 0 or k == num_steps) and k > 1:
       rate = (k - 1) / (time.perf_counter() - t_first)
       c = records[-1][1]
@@ -286,7 +298,7 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
   history["time"] = np.array([r[2] for r in records])
   evaluations = None
   if stepper.evals is not None:
-    evaluations = int(np.max(np.asarray(jax.vmap(stepper.evals)(carry))))
-  return MinimizeResult(x=last_finite, history=history, steps=steps_done, stopped=stopped,
+    evaluations = int(np.max(np.asarray(jax.vmap(stepper.evals)(state[0]))))
+  return MinimizeResult(x=np.asarray(state[1]), history=history, steps=steps_done, stopped=stopped,
                         evaluations=evaluations,
                         devices=1 if sharding is None else jax.device_count())
