@@ -20,6 +20,7 @@ from absl import flags, logging
 import jaxstyle
 from jaxstyle import images
 from jaxstyle import weights as weights_lib
+from jaxstyle._atomic import atomic_path
 from jaxstyle.errors import UserError
 
 SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "images"
@@ -133,9 +134,8 @@ class Recorder:
         "device": {"platform": device.platform, "kind": device.device_kind},
         "runs": self.runs, **(extra or {}),
     }
-    tmp = out / f".{self.name}.json.tmp"
-    tmp.write_text(json.dumps(payload, indent=1, default=float))
-    os.replace(tmp, out / f"{self.name}.json")
+    with atomic_path(out / f"{self.name}.json") as tmp:
+      pathlib.Path(tmp).write_text(json.dumps(payload, indent=1, default=float))
     logging.info("wrote %s and %s.json (%.0f s)", figure, out / self.name, payload["seconds"])
     return figure
 

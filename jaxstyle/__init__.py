@@ -13,6 +13,6 @@ from jaxstyle import images, weights
 __all__ = [
     "LAYER_NAMES", "ObjectiveConfig", "StylizeResult", "UserError", "VGG19", "VGGWeights",
     "compute_targets", "contact_sheet", "extract_features", "load_image", "make_loss_fn",
-    "minimize", "save_image", "stylize",
+    "images", "minimize", "save_image", "stylize", "weights",
 ]
 __version__ = "0.1.0"

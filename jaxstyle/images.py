@@ -9,13 +9,13 @@ from __future__ import annotations
 import math
 import os
 import pathlib
-import tempfile
 from typing import Sequence
 
 import jax.numpy as jnp
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
+from jaxstyle._atomic import atomic_path
 from jaxstyle.errors import UserError
 
 # Caffe/Keras VGG: BGR, 0-255, mean pixel subtracted (Simonyan & Zisserman).
@@ -106,28 +106,14 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
   return (np.clip(np.asarray(image, np.float32), 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
-def _umask() -> int:
-  mask = os.umask(0)
-  os.umask(mask)
-  return mask
-
-
 def save_image(image: np.ndarray, path: str | os.PathLike) -> pathlib.Path:
   """Writes a [H, W, 3] image in [0, 1] atomically (a temporary file, then rename)."""
   path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
   fmt = Image.registered_extensions().get(path.suffix.lower())
   if fmt is None:
     raise UserError(f"cannot tell the image format of {path} from its extension")
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      Image.fromarray(to_uint8(image), "RGB").save(f, format=fmt)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions.
-    os.replace(tmp, path)
-  finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
+  with atomic_path(path) as tmp, open(tmp, "wb") as f:
+    Image.fromarray(to_uint8(image), "RGB").save(f, format=fmt)
   return path
 
 

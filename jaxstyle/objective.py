@@ -9,7 +9,7 @@ seeds with the (large) weights and targets passed in rather than baked in.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp

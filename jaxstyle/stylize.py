@@ -10,10 +10,8 @@ scikit-image ships (pip install 'jaxstyle[demo]').
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import sys
-import tempfile
 import time
 import types
 
@@ -101,12 +99,9 @@ def _suffixed(path: pathlib.Path, suffix: str) -> pathlib.Path:
 
 
 def _write_json(path: str, payload: dict) -> None:
-  target = pathlib.Path(path)
-  target.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=target.parent, prefix="." + target.name, suffix=".tmp")
-  with os.fdopen(fd, "w") as f:
+  from jaxstyle._atomic import atomic_path  # pylint: disable=import-outside-toplevel
+  with atomic_path(path) as tmp, open(tmp, "w") as f:
     json.dump(payload, f, indent=1)
-  os.replace(tmp, target)
 
 
 def _apply_preset() -> None:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import logging
 
 from jaxstyle import optimize
 from jaxstyle import weights as weights_lib

@@ -25,6 +25,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from jaxstyle import _torchfile
+from jaxstyle._atomic import atomic_path
 from jaxstyle.errors import UserError
 from jaxstyle.vgg import CONV_LAYERS, WIDTHS, layer_width
 
@@ -142,16 +143,8 @@ def save(weights: VGGWeights, path: str | os.PathLike) -> None:
   arrays = {f"{layer}/{kind}": np.asarray(v, np.float32)
             for layer, kinds in weights.params.items() for kind, v in kinds.items()}
   meta = dict(weights.meta, preprocessing=weights.preprocessing)
-  path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp.npz")
-  os.close(fd)
-  try:
+  with atomic_path(path, suffix=".tmp.npz") as tmp:
     np.savez(tmp, meta=np.array(json.dumps(meta, sort_keys=True)), **arrays)
-    os.replace(tmp, path)
-  finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
 
 
 def load(path: str | os.PathLike) -> VGGWeights:
