@@ -127,7 +127,8 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
             lbfgs_linesearch: str | None = None, init="noise", seed: int = 0,
             num_seeds: int = 1, log_every: int = 50,
             callback: Callable[[int, np.ndarray], None] | None = None,
-            callback_every: int = 0, precision: str = "float32") -> StylizeResult:
+            callback_every: int = 0, precision: str = "float32",
+            shard_seeds: bool | None = None) -> StylizeResult:
   """Synthesizes images with `content`'s features and `style`'s Gram statistics.
 
   Args:
@@ -154,6 +155,9 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
     precision: the convolutions' matmul precision: "float32" (default, exact),
       "tensorfloat32" or "bfloat16" (faster on GPUs/TPUs, slightly different losses; see
       benchmarks/README.md). Gram matrices are always computed in float32.
+    shard_seeds: split the seeds over all `jax.devices()` (jax.sharding); None: whenever
+      there are several devices and num_seeds is a multiple of their count. The images
+      are the same either way.
   """
   content = _check_image("content image", content)
   styles = [style] if isinstance(style, np.ndarray) and np.ndim(style) == 3 else list(style)
@@ -201,7 +205,8 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
     result = optimize.minimize(
         loss_fn, x0, (targets, weights.flax_params), method=optimizer, num_steps=num_steps,
         learning_rate=learning_rate, history_size=lbfgs_history, linesearch=lbfgs_linesearch,
-        log_every=log_every, callback=callback, callback_every=callback_every)
+        log_every=log_every, callback=callback, callback_every=callback_every,
+        shard_seeds=shard_seeds)
   settings = dataclasses.asdict(config)
   settings.update(optimizer=optimizer, num_steps=num_steps, learning_rate=learning_rate,
                   lbfgs_history=lbfgs_history, lbfgs_linesearch=lbfgs_linesearch,
@@ -209,6 +214,6 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
                   num_seeds=num_seeds, height=height, width=width, noise_std=NOISE_STD,
                   precision=precision,
                   weights=dict(weights.meta, preprocessing=weights.preprocessing),
-                  evaluations=result.evaluations)
+                  evaluations=result.evaluations, devices=result.devices)
   return StylizeResult(images=np.clip(result.x, 0.0, 1.0), seeds=seeds, history=result.history,
                        steps=result.steps, stopped=result.stopped, config=settings)
