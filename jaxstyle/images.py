@@ -148,3 +148,65 @@ def resize_to(image: np.ndarray, height: int, width: int) -> np.ndarray:
   channels = [Image.fromarray(np.asarray(image[..., c], np.float32), "F").resize(
       (width, height), Image.Resampling.LANCZOS) for c in range(image.shape[-1])]
   return np.clip(np.stack([np.asarray(c) for c in channels], -1), 0, 1).astype(np.float32)
+
+
+def _inscribed_size(width: int, height: int, radians: float) -> tuple[int, int]:
+  """The largest axis-aligned rectangle inside a width x height one rotated by `radians`."""
+  sin_a, cos_a = abs(math.sin(radians)), abs(math.cos(radians))
+  long_side, short_side = max(width, height), min(width, height)
+  if short_side <= 2.0 * sin_a * cos_a * long_side or abs(sin_a - cos_a) < 1e-10:
+    # Two corners of the rectangle touch the long sides only.
+    half = 0.5 * short_side
+    w, h = (half / sin_a, half / cos_a) if width >= height else (half / cos_a, half / sin_a)
+  else:
+    cos_2a = cos_a * cos_a - sin_a * sin_a
+    w, h = ((width * cos_a - height * sin_a) / cos_2a, (height * cos_a - width * sin_a) / cos_2a)
+  return max(1, int(w)), max(1, int(h))
+
+
+def rotate_image(image: np.ndarray, degrees: float) -> np.ndarray:
+  """Rotates [H, W, 3] counter-clockwise, cropped to the largest rectangle with no empty
+  corners (multiples of 90 degrees are exact and lose nothing)."""
+  image = np.asarray(image, np.float32)
+  rest = float(degrees) % 90.0
+  if min(rest, 90.0 - rest) < 1e-9:
+    return np.ascontiguousarray(np.rot90(image, int(round(degrees / 90.0)) % 4))
+  height, width = image.shape[:2]
+  channels = [Image.fromarray(image[..., c], "F").rotate(
+      degrees, resample=Image.Resampling.BICUBIC, expand=True) for c in range(image.shape[-1])]
+  rotated = np.stack([np.asarray(c) for c in channels], -1)
+  w, h = _inscribed_size(width, height, math.radians(degrees))
+  top = (rotated.shape[0] - h) // 2
+  left = (rotated.shape[1] - w) // 2
+  return np.clip(rotated[top:top + h, left:left + w], 0, 1).astype(np.float32)
+
+
+def load_mask(path: str | os.PathLike, height: int, width: int) -> np.ndarray:
+  """A grayscale mask [height, width] in [0, 1] (white: 1) from any image file."""
+  gray = load_image(path).mean(axis=-1, keepdims=True)
+  return resize_to(np.repeat(gray, 3, -1), height, width)[..., 0]
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+
+
+def list_images(pattern: str | os.PathLike) -> list[pathlib.Path]:
+  """The files a path names: one file, every image file in a directory, or a glob.
+
+  Raises:
+    UserError: nothing matches.
+  """
+  path = pathlib.Path(pattern)
+  if path.is_dir():
+    found = sorted(p for p in path.iterdir()
+                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not found:
+      raise UserError(f"{path} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+    return found
+  if any(ch in str(pattern) for ch in "*?["):
+    import glob  # pylint: disable=import-outside-toplevel
+    found = sorted(pathlib.Path(p) for p in glob.glob(str(pattern)) if os.path.isfile(p))
+    if not found:
+      raise UserError(f"no files match {pattern}")
+    return found
+  return [path]

@@ -37,14 +37,49 @@ def style_layer_loss(gram: jax.Array, target_gram: jax.Array, num_positions: int
   return jnp.sum(jnp.square(gram - target_gram)) / (4.0 * n**2 * float(num_positions)**2)
 
 
+def mean_gram_matrix(features: jax.Array, guide: jax.Array | None = None) -> jax.Array:
+  """The Gram matrix per position, G / M: [H, W, C] -> [C, C].
+
+  With a guide [H, W] (a region's mask at this layer's resolution, Gatys et al.,
+  "Controlling Perceptual Factors in Neural Style Transfer", CVPR 2017), the features
+  are multiplied by it first, (F o T)(F o T)^T, and the sum is divided by sum(T^2)
+  instead of M: the Gram statistics of that region alone.
+  """
+  if guide is None:
+    return gram_matrix(features) / float(features.shape[0] * features.shape[1])
+  if guide.shape != features.shape[:2]:
+    raise ValueError(f"guide {guide.shape} does not match features {features.shape}")
+  guide = guide.astype(jnp.float32)
+  gram = gram_matrix(features * guide[..., None].astype(features.dtype))
+  return gram / jnp.maximum(jnp.sum(jnp.square(guide)), 1e-8)
+
+
 def style_loss(features: Mapping[str, jax.Array], target_grams: Mapping[str, jax.Array],
-               layer_weights: Mapping[str, float]) -> jax.Array:
-  """L_style = sum_l w_l E_l (Eq. 5) over the layers named in `layer_weights`."""
+               layer_weights: Mapping[str, float],
+               guides: Mapping[str, jax.Array] | None = None) -> jax.Array:
+  """L_style = sum_l w_l E_l (Eq. 5), E_l = 1/(4 N_l^2) sum (G/M - A/M')^2.
+
+  `target_grams` are the style image's Gram matrices per position (A / M', see
+  `mean_gram_matrix`). When the style image has as many positions as the generated one
+  (M' = M) this is exactly Eq. 4; the paper only uses equal sizes. Comparing Gram
+  matrices per position keeps the loss meaningful when the sizes differ (a scaled
+  style image, another aspect ratio), where Eq. 4 taken literally would compare sums
+  over different numbers of positions.
+
+  Args:
+    features: {layer: [H, W, C]} of the generated image.
+    target_grams: {layer: [C, C]} per-position Gram matrices of the style image.
+    layer_weights: {layer: w_l}; only these layers count.
+    guides: optional {layer: [H, W]} spatial guides (see `mean_gram_matrix`).
+  """
   total = jnp.zeros((), jnp.float32)
   for layer, weight in layer_weights.items():
     f = features[layer]
-    m = f.shape[0] * f.shape[1]
-    total = total + weight * style_layer_loss(gram_matrix(f), target_grams[layer], m)
+    gram = mean_gram_matrix(f, None if guides is None else guides[layer])
+    if gram.shape != target_grams[layer].shape:
+      raise ValueError(f"Gram matrices {gram.shape} and {target_grams[layer].shape} differ")
+    n = f.shape[-1]
+    total = total + weight * jnp.sum(jnp.square(gram - target_grams[layer])) / (4.0 * n**2)
   return total
 
 

@@ -1,28 +1,36 @@
 """The style-transfer objective: targets computed once, and a pure loss closure.
 
-`compute_targets` extracts the content features and the style Gram matrices once;
+`compute_targets` extracts the content features and the style Gram matrices once
+(and, for spatial control, each style's region guides at every layer's resolution);
 `make_loss_fn` returns `loss_fn(image, targets, params) -> (total, components)`,
 pure in all three arguments, so it can be jitted, differentiated and vmapped over
-seeds with the (large) weights and targets passed in rather than baked in.
+seeds with the (large) weights and targets passed in rather than baked in. Both are
+cached by their settings, so a second run at the same settings and sizes reuses the
+compiled programs.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxstyle import losses
 from jaxstyle.images import preprocess
-from jaxstyle.vgg import POOLING_MODES, VGG19, check_layers
+from jaxstyle.vgg import POOLING_MODES, VGG19, check_layers, layer_stride
 from jaxstyle.weights import VGGWeights
 
 DEFAULT_CONTENT_LAYERS = ("conv4_2",)
 DEFAULT_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 
-Targets = dict[str, Any]  # {"content": {layer: [H, W, C]}, "style": [{layer: [C, C]}, ...]}
+# {"content": {layer: [H, W, C]}, "style": [{layer: [C, C]}, ...] (per-position Gram
+# matrices, one dict per style image), and with spatial control "guides":
+# [{layer: [h, w]}, ...] (one per style image: where that style applies)}.
+Targets = dict[str, Any]
 LossFn = Callable[[jax.Array, Targets, Any], tuple[jax.Array, dict[str, jax.Array]]]
 
 
@@ -35,12 +43,15 @@ class ObjectiveConfig:
     style_layers: layers whose Gram matrices are matched.
     style_layer_weights: w_l per style layer; None means 1/len(style_layers) (the
       paper's w_l = 1/5 for five layers).
-    style_blend_weights: one weight per style image; None means equal weights
-      summing to 1.
+    style_blend_weights: one weight per style image. Without spatial control they are
+      normalized to sum to 1 (None: equal), so they interpolate between styles; with
+      it, each is the strength of its style in its own region (None: 1 each).
     content_weight: alpha.
     style_weight: beta.
     tv_weight: weight of the total-variation term (0: off, as in the paper).
     pooling: "max" or "avg".
+    guided: spatial control: each style applies only inside its region (guides in the
+      targets; Gatys et al., CVPR 2017).
   """
 
   content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
@@ -51,6 +62,7 @@ class ObjectiveConfig:
   style_weight: float = 100.0  # alpha/beta = 1e-2: see jaxstyle.transfer.stylize.
   tv_weight: float = 0.0
   pooling: str = "max"
+  guided: bool = False
 
   def __post_init__(self):
     object.__setattr__(self, "content_layers", tuple(self.content_layers))
@@ -69,6 +81,12 @@ class ObjectiveConfig:
         raise ValueError(f"{len(weights)} style layer weights for "
                          f"{len(self.style_layers)} style layers")
       object.__setattr__(self, "style_layer_weights", weights)
+    if self.style_blend_weights is not None:
+      blend = tuple(float(w) for w in self.style_blend_weights)
+      if any(w < 0 for w in blend) or not sum(blend) > 0:
+        raise ValueError(f"style blend weights must be non-negative with a positive sum, "
+                         f"got {blend}")
+      object.__setattr__(self, "style_blend_weights", blend)
     for name in ("content_weight", "style_weight", "tv_weight"):
       if getattr(self, name) < 0:
         raise ValueError(f"{name} must be non-negative, got {getattr(self, name)}")
@@ -80,50 +98,100 @@ class ObjectiveConfig:
     return dict(zip(self.style_layers, self.style_layer_weights))
 
   def blend_weights(self, num_styles: int) -> tuple[float, ...]:
+    """Each style's weight: normalized to sum 1, or (guided) as given / 1 each."""
     if self.style_blend_weights is None:
-      return (1.0 / num_styles,) * num_styles
+      return (1.0,) * num_styles if self.guided else (1.0 / num_styles,) * num_styles
     if len(self.style_blend_weights) != num_styles:
       raise ValueError(f"{len(self.style_blend_weights)} style blend weights for "
                        f"{num_styles} style images")
-    return tuple(float(w) for w in self.style_blend_weights)
+    if self.guided:
+      return self.style_blend_weights
+    total = sum(self.style_blend_weights)
+    return tuple(w / total for w in self.style_blend_weights)
 
   @property
   def all_layers(self) -> tuple[str, ...]:
     return tuple(dict.fromkeys(self.content_layers + self.style_layers))
 
 
-def _features_fn(config: ObjectiveConfig, weights: VGGWeights, precision=None):
-  model = VGG19(widths=weights.widths, pooling=config.pooling, precision=precision)
+@functools.lru_cache(maxsize=32)
+def _features_fn(config: ObjectiveConfig, widths: tuple[int, ...], preprocessing: str,
+                 precision=None):
+  model = VGG19(widths=widths, pooling=config.pooling, precision=precision)
 
   def features(image: jax.Array, params: Any, layers: Sequence[str]) -> dict[str, jax.Array]:
-    x = preprocess(image[None], weights.preprocessing)
+    x = preprocess(image[None], preprocessing)
     return {k: v[0] for k, v in model.apply(params, x, tuple(layers)).items()}
 
   return features
 
 
+@functools.lru_cache(maxsize=32)
+def _jitted_targets(config: ObjectiveConfig, widths: tuple[int, ...], preprocessing: str):
+  features = _features_fn(config, widths, preprocessing)
+
+  @functools.partial(jax.jit, static_argnums=2)
+  def content_features(image, params, layers):
+    return features(image, params, layers)
+
+  @jax.jit
+  def style_grams(image, params):
+    feats = features(image, params, config.style_layers)
+    return {l: losses.mean_gram_matrix(feats[l]) for l in config.style_layers}
+
+  return content_features, style_grams
+
+
+def layer_guide(mask: np.ndarray, layer: str, height: int, width: int) -> np.ndarray:
+  """A region mask [H, W] (the image's size) at `layer`'s resolution, by box averaging.
+
+  VGG-19's pooling drops odd trailing rows and columns, so the layer is
+  H // stride x W // stride and each of its positions averages one stride x stride cell.
+  """
+  s = layer_stride(layer)
+  h, w = height // s, width // s
+  cells = np.asarray(mask, np.float32)[: h * s, : w * s].reshape(h, s, w, s)
+  return cells.mean(axis=(1, 3))
+
+
 def compute_targets(content: jax.Array | None, styles: Sequence[jax.Array],
-                    config: ObjectiveConfig, weights: VGGWeights) -> Targets:
-  """Content features [H, W, C] and style Gram matrices [C, C], computed once.
+                    config: ObjectiveConfig, weights: VGGWeights,
+                    style_masks: Sequence[np.ndarray] | None = None) -> Targets:
+  """Content features [H, W, C] and per-position style Gram matrices [C, C], once.
 
   Args:
     content: RGB [H, W, 3] in [0, 1] (None if there are no content layers).
     styles: one or more RGB [h, w, 3] images in [0, 1]; sizes may differ.
+    style_masks: with `config.guided`, one mask [H, W] in [0, 1] per style image at
+      the content's size: where that style applies (0 everywhere else; positions no
+      mask covers get no style, only content).
   """
-  features = jax.jit(_features_fn(config, weights), static_argnums=2)
+  content_features, style_grams = _jitted_targets(config, weights.widths,
+                                                  weights.preprocessing)
   targets: Targets = {"content": {}, "style": []}
   if config.content_layers:
     if content is None:
       raise ValueError("content layers are set but no content image was given")
-    targets["content"] = features(jnp.asarray(content), weights.flax_params,
-                                  config.content_layers)
+    targets["content"] = content_features(jnp.asarray(content), weights.flax_params,
+                                          config.content_layers)
   if config.style_layers:
     if not styles:
       raise ValueError("style layers are set but no style image was given")
-    gram = jax.jit(losses.gram_matrix)
-    for style in styles:
-      feats = features(jnp.asarray(style), weights.flax_params, config.style_layers)
-      targets["style"].append({l: gram(feats[l]) for l in config.style_layers})
+    targets["style"] = [style_grams(jnp.asarray(s), weights.flax_params) for s in styles]
+  if config.guided:
+    if content is None or style_masks is None or len(style_masks) != len(styles):
+      raise ValueError("spatial control needs the content image and one mask per style "
+                       f"image ({len(styles)})")
+    height, width = np.shape(content)[:2]
+    targets["guides"] = []
+    for mask in style_masks:
+      if np.shape(mask) != (height, width):
+        raise ValueError(f"style mask {np.shape(mask)} must be the content's size "
+                         f"{(height, width)}")
+      targets["guides"].append({l: jnp.asarray(layer_guide(mask, l, height, width))
+                                for l in config.style_layers})
+  elif style_masks is not None:
+    raise ValueError("style masks were given but the config is not guided")
   return targets
 
 
@@ -132,9 +200,16 @@ def make_loss_fn(config: ObjectiveConfig, weights: VGGWeights, *, num_styles: in
   """Returns `loss_fn(image [H, W, 3], targets, params) -> (total, components)`.
 
   `params` is `weights.flax_params`; components are the unweighted content, style
-  and total-variation losses.
+  and total-variation losses. The same settings give the same function object, so
+  jitted programs built on it are reused.
   """
-  features_of = _features_fn(config, weights, precision)
+  return _make_loss_fn(config, weights.widths, weights.preprocessing, num_styles, precision)
+
+
+@functools.lru_cache(maxsize=32)
+def _make_loss_fn(config: ObjectiveConfig, widths: tuple[int, ...], preprocessing: str,
+                  num_styles: int, precision) -> LossFn:
+  features_of = _features_fn(config, widths, preprocessing, precision)
   layer_weights = config.layer_weights
   blend = config.blend_weights(num_styles) if config.style_layers else ()
 
@@ -144,8 +219,9 @@ def make_loss_fn(config: ObjectiveConfig, weights: VGGWeights, *, num_styles: in
     for layer in config.content_layers:
       content = content + losses.content_loss(feats[layer], targets["content"][layer])
     style = jnp.zeros((), jnp.float32)
-    for b, grams in zip(blend, targets["style"]):
-      style = style + b * losses.style_loss(feats, grams, layer_weights)
+    guides = targets.get("guides") or [None] * len(blend)
+    for b, grams, guide in zip(blend, targets["style"], guides):
+      style = style + b * losses.style_loss(feats, grams, layer_weights, guide)
     tv = losses.total_variation_loss(image) if config.tv_weight else jnp.zeros((), jnp.float32)
     total = losses.total_loss(content, style, tv, content_weight=config.content_weight,
                               style_weight=config.style_weight, tv_weight=config.tv_weight)

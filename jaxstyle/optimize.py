@@ -11,6 +11,7 @@ jitted step (measured in the performance issue).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 import warnings
 from typing import Callable
@@ -199,6 +200,34 @@ def make_stepper(loss_fn, method: str, *, learning_rate: float | None = None,
   raise ValueError(f"unknown optimizer {method!r}; choose one of {', '.join(METHODS)}")
 
 
+@functools.lru_cache(maxsize=16)
+def _programs(loss_fn, method: str, learning_rate: float | None, history_size: int,
+              linesearch: str | None):
+  """The jitted init and step of all seeds; cached, so that runs with the same loss
+  function (see objective.make_loss_fn) and settings reuse the compiled programs."""
+  stepper = make_stepper(loss_fn, method, learning_rate=learning_rate,
+                         history_size=history_size, linesearch=linesearch)
+  vinit = jax.vmap(stepper.init, in_axes=(0, None))
+  vstep = jax.vmap(stepper.step, in_axes=(0, None))
+  vread = jax.vmap(stepper.read)
+
+  # The last image with a finite loss is kept on the device, beside the solver state,
+  # so that a step moves only the losses (a few scalars) to the host.
+  def init_all(x0, args):
+    carry = vinit(x0, args)
+    _, value, aux = vread(carry)
+    return (carry, x0), (value, aux)
+
+  def step_all(state, args):
+    carry, last_finite = state
+    carry = vstep(carry, args)
+    x, value, aux = vread(carry)
+    finite = jnp.isfinite(value).reshape((-1,) + (1,) * (x.ndim - 1))
+    return (carry, jnp.where(finite, x, last_finite)), (value, aux)
+
+  return stepper, jax.jit(init_all), jax.jit(step_all, donate_argnums=0)
+
+
 def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
              x0: jax.Array, args: tuple = (), *, method: str = "lbfgs", num_steps: int,
              learning_rate: float | None = None, history_size: int = 20,
@@ -224,28 +253,7 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
   """
   if num_steps <= 0:
     raise ValueError(f"num_steps must be positive, got {num_steps}")
-  stepper = make_stepper(loss_fn, method, learning_rate=learning_rate,
-                         history_size=history_size, linesearch=linesearch)
-  vinit = jax.vmap(stepper.init, in_axes=(0, None))
-  vstep = jax.vmap(stepper.step, in_axes=(0, None))
-  vread = jax.vmap(stepper.read)
-
-  # The last image with a finite loss is kept on the device, beside the solver state,
-  # so that a step moves only the losses (a few scalars) to the host.
-  def init_all(x0, args):
-    carry = vinit(x0, args)
-    _, value, aux = vread(carry)
-    return (carry, x0), (value, aux)
-
-  def step_all(state, args):
-    carry, last_finite = state
-    carry = vstep(carry, args)
-    x, value, aux = vread(carry)
-    finite = jnp.isfinite(value).reshape((-1,) + (1,) * (x.ndim - 1))
-    return (carry, jnp.where(finite, x, last_finite)), (value, aux)
-
-  init = jax.jit(init_all)
-  step = jax.jit(step_all, donate_argnums=0)
+  stepper, init, step = _programs(loss_fn, method, learning_rate, history_size, linesearch)
 
   start = time.perf_counter()
   if log_every:

@@ -8,8 +8,10 @@ from typing import Any, Callable, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import logging
 
-from jaxstyle import optimize
+from jaxstyle import color, optimize
+from jaxstyle import images as images_lib
 from jaxstyle import weights as weights_lib
 from jaxstyle.errors import UserError
 from jaxstyle.images import resize_to
@@ -116,6 +118,53 @@ def check_memory(height: int, width: int, *, num_seeds: int, layers: Sequence[st
         "or a device with more memory")
 
 
+def _level_shapes(height: int, width: int, scales: int) -> list[tuple[int, int]]:
+  """(h, w) of each scale, coarsest first, halving the size per level."""
+  shapes = []
+  for k in range(scales - 1, -1, -1):
+    f = 0.5**k
+    shapes.append((max(1, round(height * f)), max(1, round(width * f))))
+  return shapes
+
+
+def _scaled_style(style: np.ndarray, factor: float) -> np.ndarray:
+  h, w = style.shape[:2]
+  if factor == 1.0:
+    return style
+  return resize_to(style, max(1, round(h * factor)), max(1, round(w * factor)))
+
+
+def prepare_styles(content: np.ndarray, styles: Sequence[np.ndarray], *,
+                   style_scale: float | None = None, style_rotation: float = 0.0,
+                   preserve_color: str | None = None) -> list[np.ndarray]:
+  """The style images as the network will see them: scaled, rotated, color-matched.
+
+  Args:
+    content: RGB [H, W, 3]; the reference for `style_scale` and for colors.
+    styles: RGB [h, w, 3] images.
+    style_scale: resize each style so its longer side is style_scale x the content's
+      longer side (None: as given).
+    style_rotation: degrees counter-clockwise (cropped to the largest full rectangle).
+    preserve_color: None, "histogram" (the style gets the content's color mean and
+      covariance) or "luminance" (the style's luminance, matched to the content's,
+      as a gray RGB image).
+  """
+  out = []
+  for i, style in enumerate(styles):
+    if style_scale is not None:
+      size = round(style_scale * max(content.shape[:2]))
+      style = resize_to(style, *images_lib.scaled_shape(*style.shape[:2], size))
+    if style_rotation:
+      style = images_lib.rotate_image(style, style_rotation)
+    if preserve_color == "histogram":
+      style = color.match_color(style, content)
+    elif preserve_color == "luminance":
+      style = color.gray_rgb(color.match_luminance(color.luminance(style),
+                                                   color.luminance(content)))
+    out.append(_check_image(f"style image {i + 1} (after scaling and rotation)", style))
+  return out
+
+
 def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
             style_blend_weights: Sequence[float] | None = None,
             content_layers: Sequence[str] = DEFAULT_CONTENT_LAYERS,
@@ -128,14 +177,19 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
             num_seeds: int = 1, log_every: int = 50,
             callback: Callable[[int, np.ndarray], None] | None = None,
             callback_every: int = 0, precision: str = "float32",
-            shard_seeds: bool | None = None) -> StylizeResult:
+            shard_seeds: bool | None = None, style_scale: float | None = None,
+            style_rotation: float = 0.0, preserve_color: str | None = None,
+            style_masks: Sequence[np.ndarray] | None = None, scales: int = 1,
+            scale_steps: Sequence[int] | None = None) -> StylizeResult:
   """Synthesizes images with `content`'s features and `style`'s Gram statistics.
 
   Args:
     content: RGB [H, W, 3] float in [0, 1]; the output has its size.
     style: one RGB [h, w, 3] image in [0, 1], or a list of them (blended).
     weights: VGGWeights (None: the default file; see `jaxstyle.weights`).
-    style_blend_weights: one weight per style image (default: equal, summing to 1).
+    style_blend_weights: one weight per style image (default: equal). Normalized to
+      sum to 1 (so (0.25, 0.75) and (1, 3) interpolate alike); with `style_masks`,
+      each style's strength in its region instead (default 1 each).
     content_layers, style_layers, style_layer_weights: what is matched (defaults:
       conv4_2; conv1_1..conv5_1 with w_l = 1/5, as in the paper).
     content_weight, style_weight: alpha and beta. The defaults (alpha/beta = 1e-2)
@@ -143,7 +197,7 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
     tv_weight: total-variation weight (0: off, as in the paper).
     pooling: "max" or "avg".
     optimizer: one of "lbfgs", "adam", "sgd", "adagrad", "optax_lbfgs".
-    num_steps: optimizer iterations.
+    num_steps: optimizer iterations (per scale: see `scale_steps`).
     learning_rate: for adam/sgd/adagrad.
     lbfgs_history, lbfgs_linesearch: L-BFGS memory, and None (unit step), "zoom" or
       "backtracking".
@@ -151,13 +205,26 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
     seed, num_seeds: white-noise starts use seeds seed, seed + 1, ...; they run
       together as one vmapped program.
     log_every: a progress line every this many steps.
-    callback: called as callback(step, images [S, H, W, 3]) every callback_every steps.
+    callback: called as callback(step, images [S, h, w, 3]) every callback_every steps
+      (steps counted across scales; images at the current scale).
     precision: the convolutions' matmul precision: "float32" (default, exact),
       "tensorfloat32" or "bfloat16" (faster on GPUs/TPUs, slightly different losses; see
       benchmarks/README.md). Gram matrices are always computed in float32.
     shard_seeds: split the seeds over all `jax.devices()` (jax.sharding); None: whenever
       there are several devices and num_seeds is a multiple of their count. The images
       are the same either way.
+    style_scale: each style image's longer side as a fraction of the content's (e.g.
+      0.5: the painting's strokes come out at half the size); None: as given.
+    style_rotation: rotate the style image(s) by this many degrees first.
+    preserve_color: None, "luminance" (transfer on luminance, keep the content's
+      colors) or "histogram" (match the style's colors to the content's first); Gatys
+      et al., "Preserving Color in Neural Artistic Style Transfer" (2016).
+    style_masks: spatial control: one mask [h, w] in [0, 1] per style image (resized to
+      the content's size): where that style applies; where no mask is set, no style.
+    scales: coarse-to-fine: optimize at 1/2^(scales-1) of the size first, upsample the
+      result and refine, doubling the size up to the full one.
+    scale_steps: steps at each scale, coarsest first (default: num_steps at the
+      coarsest, half as many at each finer scale).
   """
   content = _check_image("content image", content)
   styles = [style] if isinstance(style, np.ndarray) and np.ndim(style) == 3 else list(style)
@@ -173,47 +240,114 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
   if optimizer not in optimize.METHODS:
     raise ValueError(f"unknown optimizer {optimizer!r}; choose one of "
                      f"{', '.join(optimize.METHODS)}")
+  if precision not in PRECISIONS:
+    raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+  if preserve_color is not None and preserve_color not in color.MODES:
+    raise ValueError(f"preserve_color must be one of {color.MODES} or None, "
+                     f"got {preserve_color!r}")
+  if style_scale is not None and not style_scale > 0:
+    raise ValueError(f"style_scale must be positive, got {style_scale}")
+  if scales < 1:
+    raise ValueError(f"scales must be at least 1, got {scales}")
+  scale_steps = (list(scale_steps) if scale_steps is not None else
+                 [max(1, num_steps // 2**k) for k in range(scales)])
+  if len(scale_steps) != scales or min(scale_steps) < 1:
+    raise ValueError(f"scale_steps must be {scales} positive step counts, got {scale_steps}")
+  if style_masks is not None and len(style_masks) != len(styles):
+    raise ValueError(f"{len(style_masks)} style masks for {len(styles)} style images")
   config = ObjectiveConfig(
       content_layers=tuple(content_layers), style_layers=tuple(style_layers),
       style_layer_weights=None if style_layer_weights is None else tuple(style_layer_weights),
       style_blend_weights=None if style_blend_weights is None else tuple(style_blend_weights),
       content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
-      pooling=pooling)
+      pooling=pooling, guided=style_masks is not None)
   if config.style_layers:
     config.blend_weights(len(styles))  # Checks the count early.
-  if weights is None:
-    weights = weights_lib.load_default()
   height, width = content.shape[:2]
   check_memory(height, width, num_seeds=num_seeds, layers=config.all_layers,
                 method=optimizer, history_size=lbfgs_history)
+  if weights is None:
+    weights = weights_lib.load_default()
 
+  original = content
+  styles = prepare_styles(content, styles, style_scale=style_scale,
+                          style_rotation=style_rotation, preserve_color=preserve_color)
+  masks = None
+  if style_masks is not None:
+    masks = []
+    for i, m in enumerate(style_masks):
+      m = np.asarray(m, np.float32)
+      if m.ndim != 2 or not np.all(np.isfinite(m)) or m.min() < 0 or m.max() > 1:
+        raise ValueError(f"style mask {i + 1} must be [H, W] with values in [0, 1]")
+      masks.append(m)
   seeds = [seed + i for i in range(num_seeds)]
-  if isinstance(init, str) and init == "noise":
-    x0 = noise_images(seeds, content.shape)
-  else:
+  start = None
+  if not (isinstance(init, str) and init == "noise"):
     start = content if isinstance(init, str) and init == "content" else (
         styles[0] if isinstance(init, str) else _check_image("init image", init))
-    if start.shape != content.shape:
-      start = resize_to(start, height, width)
-    x0 = jnp.asarray(start)[None]
+  if preserve_color == "luminance":
+    content = color.gray_rgb(color.luminance(content))
+    if start is not None and not (isinstance(init, str) and init == "style"):
+      start = color.gray_rgb(color.luminance(start))
 
-  targets = compute_targets(content, styles, config, weights)
-  loss_fn = make_loss_fn(config, weights, num_styles=len(styles))
-  if precision not in PRECISIONS:
-    raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-  with jax.default_matmul_precision(precision):
-    result = optimize.minimize(
-        loss_fn, x0, (targets, weights.flax_params), method=optimizer, num_steps=num_steps,
-        learning_rate=learning_rate, history_size=lbfgs_history, linesearch=lbfgs_linesearch,
-        log_every=log_every, callback=callback, callback_every=callback_every,
-        shard_seeds=shard_seeds)
+  shapes = _level_shapes(height, width, scales)
+  x = None
+  histories, levels, evaluations, devices, done, stopped = [], [], 0, 1, 0, None
+  for level, ((h, w), steps) in enumerate(zip(shapes, scale_steps)):
+    factor = h / height
+    level_content = resize_to(content, h, w)
+    level_styles = [_check_image(f"style image {i + 1} at {w}x{h} px", _scaled_style(s, factor))
+                    for i, s in enumerate(styles)]
+    if x is None:
+      x0 = (noise_images(seeds, (h, w, 3)) if start is None
+            else jnp.asarray(resize_to(start, h, w))[None])
+    else:
+      x0 = jnp.asarray(np.stack([resize_to(np.clip(im, 0, 1), h, w) for im in x]))
+    level_masks = None if masks is None else [resize_to(np.repeat(m[..., None], 3, -1), h, w)[
+        ..., 0] for m in masks]
+    if scales > 1:
+      logging.info("scale %d/%d: %dx%d px, %d steps", level + 1, scales, w, h, steps)
+    targets = compute_targets(level_content, level_styles, config, weights,
+                              style_masks=level_masks)
+    loss_fn = make_loss_fn(config, weights, num_styles=len(level_styles))
+    level_callback = None
+    if callback is not None:
+      offset = done
+      level_callback = lambda k, images, offset=offset: callback(offset + k, images)
+    with jax.default_matmul_precision(precision):
+      result = optimize.minimize(
+          loss_fn, x0, (targets, weights.flax_params), method=optimizer, num_steps=steps,
+          learning_rate=learning_rate, history_size=lbfgs_history, linesearch=lbfgs_linesearch,
+          log_every=log_every, callback=level_callback, callback_every=callback_every,
+          shard_seeds=shard_seeds)
+    x = result.x
+    history = dict(result.history)
+    if histories:  # Later scales continue the clock and drop their repeated start.
+      history = {k: v[1:] for k, v in history.items()}
+      history["time"] = history["time"] + histories[-1]["time"][-1]
+    histories.append(history)
+    levels.append({"height": h, "width": w, "steps": result.steps})
+    evaluations += result.evaluations or 0
+    devices = result.devices
+    done += result.steps
+    if result.stopped:
+      stopped = result.stopped
+      break
+  history = {k: np.concatenate([hh[k] for hh in histories]) for k in histories[0]}
+  images = np.clip(x, 0.0, 1.0)
+  if images.shape[1:3] != (height, width):  # Stopped early at a coarser scale.
+    images = np.stack([resize_to(im, height, width) for im in images])
+  if preserve_color == "luminance":
+    images = np.stack([color.combine_luminance(color.luminance(im), original) for im in images])
+
   settings = dataclasses.asdict(config)
   settings.update(optimizer=optimizer, num_steps=num_steps, learning_rate=learning_rate,
                   lbfgs_history=lbfgs_history, lbfgs_linesearch=lbfgs_linesearch,
                   init=init if isinstance(init, str) else "image", seed=seed,
                   num_seeds=num_seeds, height=height, width=width, noise_std=NOISE_STD,
-                  precision=precision,
+                  precision=precision, style_scale=style_scale, style_rotation=style_rotation,
+                  preserve_color=preserve_color, scales=levels,
                   weights=dict(weights.meta, preprocessing=weights.preprocessing),
-                  evaluations=result.evaluations, devices=result.devices)
-  return StylizeResult(images=np.clip(result.x, 0.0, 1.0), seeds=seeds, history=result.history,
-                       steps=result.steps, stopped=result.stopped, config=settings)
+                  evaluations=evaluations or None, devices=devices)
+  return StylizeResult(images=images, seeds=seeds, history=history, steps=done,
+                       stopped=stopped, config=settings)

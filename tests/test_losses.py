@@ -41,15 +41,44 @@ def test_style_layer_loss_matches_formula():
 def test_style_loss_weights_layers():
   rng = np.random.default_rng(3)
   feats = {"a": rng.normal(size=(4, 4, 2)), "b": rng.normal(size=(2, 2, 3))}
-  targets = {k: rng.normal(size=(v.shape[-1],) * 2) for k, v in feats.items()}
+  targets = {k: rng.normal(size=(v.shape[-1],) * 2) for k, v in feats.items()}  # Per position.
   weights = {"a": 0.3, "b": 0.7}
   expected = sum(
-      w * np.sum((_np_gram(feats[k]) - targets[k]) ** 2)
-      / (4 * feats[k].shape[-1] ** 2 * (feats[k].shape[0] * feats[k].shape[1]) ** 2)
+      w * np.sum((_np_gram(feats[k]) / (feats[k].shape[0] * feats[k].shape[1]) - targets[k]) ** 2)
+      / (4 * feats[k].shape[-1] ** 2)
       for k, w in weights.items())
   feats32 = {k: v.astype(np.float32) for k, v in feats.items()}
   targets32 = {k: v.astype(np.float32) for k, v in targets.items()}
   np.testing.assert_allclose(losses.style_loss(feats32, targets32, weights), expected, rtol=1e-4)
+
+
+def test_style_loss_is_the_papers_at_equal_sizes():
+  rng = np.random.default_rng(4)
+  f, a = rng.normal(size=(2, 6, 5, 4)).astype(np.float32)
+  m = 30
+  paper = losses.style_layer_loss(losses.gram_matrix(f), losses.gram_matrix(a), m)
+  ours = losses.style_loss({"x": f}, {"x": losses.gram_matrix(a) / m}, {"x": 1.0})
+  np.testing.assert_allclose(ours, paper, rtol=1e-5)
+
+
+def test_guided_gram_is_the_regions_gram():
+  rng = np.random.default_rng(5)
+  f = rng.normal(size=(6, 8, 3)).astype(np.float32)
+  guide = np.zeros((6, 8), np.float32)
+  guide[1:4, 2:7] = 1.0
+  region = f[guide > 0]
+  np.testing.assert_allclose(losses.mean_gram_matrix(f, guide), region.T @ region / len(region),
+                             rtol=1e-5)
+  np.testing.assert_allclose(losses.mean_gram_matrix(f, np.ones((6, 8), np.float32)),
+                             _np_gram(f) / 48, rtol=1e-5)
+  # Soft guides weigh positions by guide^2.
+  soft = rng.uniform(size=(6, 8)).astype(np.float32)
+  w = (soft**2).ravel()
+  flat = f.reshape(-1, 3)
+  np.testing.assert_allclose(losses.mean_gram_matrix(f, soft),
+                             (flat * w[:, None]).T @ flat / w.sum(), rtol=1e-4)
+  with pytest.raises(ValueError, match="guide"):
+    losses.mean_gram_matrix(f, guide[:3])
 
 
 def test_total_variation_matches_formula():
