@@ -1,0 +1,512 @@
+"""Training the feed-forward style network (Johnson, Alahi & Fei-Fei, ECCV 2016).
+
+One network per style image, trained with Adam on random crops of a directory of
+photos (the paper: MS-COCO) to minimize the perceptual loss
+
+  alpha * L_content(relu2_2) + beta * sum_l w_l E_l(relu1_2, relu2_2, relu3_3, relu4_3)
+  + tv_weight * L_tv
+
+computed by our VGG-19 (the paper used VGG-16; same layer names up to relu4_3) with
+the losses of `jaxstyle.losses`. The pieces are pure: `make_loss_fn` and
+`make_train_step` can be jitted and tested alone; `train` is the loop with
+checkpoints, resume, progress lines, sample images and a losses JSON.
+
+A checkpoint holds the parameters, optimizer state, step and the data pipeline's
+position; batches are a pure function of (seed, step), so a resumed run sees the same
+batches as an uninterrupted one and reaches the same parameters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import queue
+import threading
+import time
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from absl import logging
+from flax import serialization
+from PIL import Image
+
+from jaxstyle import images as images_lib
+from jaxstyle import losses
+from jaxstyle import transformer
+from jaxstyle._atomic import atomic_path
+from jaxstyle.errors import UserError
+from jaxstyle.vgg import VGG19, check_layers
+from jaxstyle.weights import VGGWeights
+
+JOHNSON_CONTENT_LAYER = "relu2_2"
+JOHNSON_STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+CHECKPOINT_NAME = "checkpoint.msgpack"
+CHECKPOINT_FORMAT = "jaxstyle.fast_train/1"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """What a training run optimizes, on what data.
+
+  Attributes:
+    net: the transformation network's shape.
+    content_layer: the layer whose features are matched (Johnson: relu2_2).
+    style_layers: layers whose Gram matrices are matched (Johnson: relu1_2, relu2_2,
+      relu3_3, relu4_3), each with weight 1/len(style_layers).
+    content_weight, style_weight, tv_weight: alpha, beta and the TV weight, applied to
+      the size-normalized losses of `make_loss_fn`.
+    learning_rate: Adam's (Johnson: 1e-3).
+    batch_size: crops per step (Johnson: 4).
+    crop_size: side of the square training crops, px (Johnson: 256).
+    resize: photos are resized so their shorter side is this many px before the crop
+      (None: 1.25 * crop_size).
+    pooling: VGG-19 pooling, "max" or "avg".
+    seed: initializes the network and drives the data order and crops.
+  """
+
+  net: transformer.TransformerConfig = transformer.TransformerConfig()
+  content_layer: str = JOHNSON_CONTENT_LAYER
+  style_layers: tuple[str, ...] = JOHNSON_STYLE_LAYERS
+  content_weight: float = 1.0
+  style_weight: float = 10.0
+  tv_weight: float = 0.0
+  learning_rate: float = 1e-3
+  batch_size: int = 4
+  crop_size: int = 256
+  resize: int | None = None
+  pooling: str = "max"
+  seed: int = 0
+
+  def __post_init__(self):
+    object.__setattr__(self, "style_layers", tuple(self.style_layers))
+    check_layers((self.content_layer,) + self.style_layers)
+    for name in ("content_weight", "style_weight", "tv_weight"):
+      if getattr(self, name) < 0:
+        raise ValueError(f"{name} must be non-negative, got {getattr(self, name)}")
+    for name in ("learning_rate", "batch_size", "crop_size"):
+      if getattr(self, name) <= 0:
+        raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+    if self.resize is not None and self.resize < self.crop_size:
+      raise ValueError(f"resize ({self.resize}) must be at least crop_size ({self.crop_size})")
+
+  @property
+  def resize_to(self) -> int:
+    return self.resize or round(1.25 * self.crop_size)
+
+  def to_dict(self) -> dict:
+    d = dataclasses.asdict(self)
+    d["net"] = dataclasses.asdict(self.net)
+    return d
+
+  @classmethod
+  def from_dict(cls, d: Mapping[str, Any]) -> "TrainConfig":
+    d = dict(d)
+    d["net"] = transformer.TransformerConfig(**d["net"])
+    return cls(**d)
+
+
+# --- The perceptual loss ----------------------------------------------------------------
+
+
+def batched_gram(features: jax.Array) -> jax.Array:
+  """Gram matrices divided by the number of positions: [N, H, W, C] -> [N, C, C].
+
+  Departs from Gatys et al.'s G = F F^T (Eq. 3): dividing by M = H*W makes the target
+  (from the whole style image) comparable with the Grams of crops of another size.
+  With it, `losses.style_layer_loss(G/M, A/M, 1)` is exactly the paper's E_l (Eq. 4).
+  """
+  m = features.shape[1] * features.shape[2]
+  return jax.vmap(losses.gram_matrix)(features) / m
+
+
+def style_targets(style: np.ndarray, config: TrainConfig, weights: VGGWeights) -> dict:
+  """{layer: normalized Gram [C, C]} of the style image [H, W, 3] in [0, 1]."""
+  model = VGG19(widths=weights.widths, pooling=config.pooling)
+  x = images_lib.preprocess(jnp.asarray(style, jnp.float32)[None], weights.preprocessing)
+  feats = jax.jit(model.apply, static_argnums=2)(weights.flax_params, x, config.style_layers)
+  return {l: batched_gram(feats[l])[0] for l in config.style_layers}
+
+
+def make_loss_fn(config: TrainConfig, weights: VGGWeights) -> Callable:
+  """Returns `loss_fn(outputs, contents, targets, vgg_params) -> (total, components)`.
+
+  outputs and contents are [N, H, W, 3] in [0, 1]; targets from `style_targets`.
+  Each term is averaged over the batch and normalized by its size, so that alpha and
+  beta do not depend on the crop size (departing from Gatys et al.'s sums):
+    content = mean over (positions, channels) of 1/2 (F - P)^2 at content_layer;
+    style   = sum_l w_l E_l with E_l = 1/(4 N_l^2) sum (G_l/M_l - A_l/M_l)^2 (Eq. 4);
+    tv      = `losses.total_variation_loss` / (H * W).
+  """
+  model = VGG19(widths=weights.widths, pooling=config.pooling)
+  layers = tuple(dict.fromkeys((config.content_layer,) + config.style_layers))
+  layer_weight = 1.0 / len(config.style_layers)
+
+  def features(images, params, names):
+    return model.apply(params, images_lib.preprocess(images, weights.preprocessing), names)
+
+  def loss_fn(outputs, contents, targets, vgg_params):
+    out = features(outputs, vgg_params, layers)
+    ref = jax.lax.stop_gradient(features(contents, vgg_params, (config.content_layer,)))
+    f, p = out[config.content_layer], ref[config.content_layer]
+    size = f.shape[1] * f.shape[2] * f.shape[3]
+    content = jnp.mean(jax.vmap(losses.content_loss)(f, p)) / size
+    style = jnp.zeros((), jnp.float32)
+    for layer in config.style_layers:
+      grams = batched_gram(out[layer])
+      per_image = jax.vmap(losses.style_layer_loss, in_axes=(0, None, None))(
+          grams, targets[layer], 1)
+      style = style + layer_weight * jnp.mean(per_image)
+    h, w = outputs.shape[1:3]
+    tv = jnp.mean(jax.vmap(losses.total_variation_loss)(outputs)) / (h * w)
+    total = losses.total_loss(content, style, tv, content_weight=config.content_weight,
+                              style_weight=config.style_weight, tv_weight=config.tv_weight)
+    return total, {"content": content, "style": style, "tv": tv}
+
+  return loss_fn
+
+
+def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
+  return optax.adam(config.learning_rate)
+
+
+def init_state(config: TrainConfig) -> dict:
+  """{'variables': network variables, 'opt_state': Adam's state}."""
+  variables = transformer.init_variables(config.net, seed=config.seed)
+  return {"variables": variables,
+          "opt_state": make_optimizer(config).init(variables["params"])}
+
+
+def make_train_step(config: TrainConfig, weights: VGGWeights) -> Callable:
+  """Returns pure `step(state, batch, targets, vgg_params) -> (state, losses)` (not jitted)."""
+  loss_fn = make_loss_fn(config, weights)
+  optimizer = make_optimizer(config)
+
+  def step(state, batch, targets, vgg_params):
+    variables = state["variables"]
+
+    def objective(params):
+      outputs, new_variables = transformer.apply(
+          config.net, dict(variables, params=params), batch, train=True)
+      total, parts = loss_fn(outputs, batch, targets, vgg_params)
+      return total, (parts, new_variables)
+
+    (total, (parts, new_variables)), grads = jax.value_and_grad(objective, has_aux=True)(
+        variables["params"])
+    updates, opt_state = optimizer.update(grads, state["opt_state"], variables["params"])
+    params = optax.apply_updates(variables["params"], updates)
+    new_state = {"variables": dict(new_variables, params=params), "opt_state": opt_state}
+    return new_state, dict(parts, total=total)
+
+  return step
+
+
+# --- Data: random crops of a directory of photos ----------------------------------------
+
+
+def list_images(directory: str | os.PathLike) -> list[pathlib.Path]:
+  """Every image file under `directory` (recursively), sorted by path."""
+  directory = pathlib.Path(directory)
+  if not directory.is_dir():
+    raise UserError(f"dataset directory {directory} does not exist")
+  files = sorted(p for p in directory.rglob("*")
+                 if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+  if not files:
+    raise UserError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) under {directory}")
+  return files
+
+
+class CropSampler:
+  """Random square crops of photos, as a pure function of (seed, sample index).
+
+  Sample k is photo perm_e[k mod n] of epoch e = k // n (perm_e a permutation seeded by
+  (seed, e)), resized so its shorter side is `resize` px, cropped at a position and
+  flipped by an RNG seeded by (seed, k). Photos that cannot be read are reported once
+  and replaced by the next photo in the list. Resized photos are cached in memory
+  (up to `cache_size` of them).
+  """
+
+  def __init__(self, files: Sequence[pathlib.Path], *, crop_size: int, resize: int,
+               seed: int, cache_size: int = 4096):
+    self.files = list(files)
+    self.crop_size, self.resize, self.seed = crop_size, resize, seed
+    self.cache_size = cache_size
+    self._cache: dict[int, np.ndarray] = {}
+    self._bad: set[int] = set()
+    self._perms: dict[int, np.ndarray] = {}
+    self._lock = threading.Lock()
+
+  def _perm(self, epoch: int) -> np.ndarray:
+    if epoch not in self._perms:
+      self._perms = {epoch: np.random.default_rng([self.seed, 0, epoch]).permutation(
+          len(self.files))}
+    return self._perms[epoch]
+
+  def _photo(self, index: int) -> np.ndarray:
+    for attempt in range(len(self.files)):
+      i = (index + attempt) % len(self.files)
+      with self._lock:
+        if i in self._cache:
+          return self._cache[i]
+        if i in self._bad:
+          continue
+      try:
+        with Image.open(self.files[i]) as im:
+          im = images_lib._to_rgb(im)  # pylint: disable=protected-access
+          scale = self.resize / min(im.size)
+          size = (max(self.resize, round(im.width * scale)),
+                  max(self.resize, round(im.height * scale)))
+          photo = np.asarray(im.resize(size, Image.Resampling.BILINEAR), np.uint8)
+      except Exception as e:  # pylint: disable=broad-except
+        logging.warning("skipping unreadable photo %s (%s)", self.files[i], e)
+        with self._lock:
+          self._bad.add(i)
+        continue
+      with self._lock:
+        if len(self._cache) < self.cache_size:
+          self._cache[i] = photo
+      return photo
+    raise UserError("none of the dataset's photos can be read")
+
+  def example(self, k: int) -> np.ndarray:
+    """Sample k: float32 [crop, crop, 3] in [0, 1]."""
+    epoch, pos = divmod(k, len(self.files))
+    with self._lock:
+      index = int(self._perm(epoch)[pos])
+    photo = self._photo(index)
+    rng = np.random.default_rng([self.seed, 1, k])
+    h, w = photo.shape[:2]
+    y = int(rng.integers(0, h - self.crop_size + 1))
+    x = int(rng.integers(0, w - self.crop_size + 1))
+    crop = photo[y:y + self.crop_size, x:x + self.crop_size]
+    if rng.random() < 0.5:
+      crop = crop[:, ::-1]
+    return crop.astype(np.float32) / 255.0
+
+  def batch(self, step: int, batch_size: int) -> np.ndarray:
+    """The batch of training step `step` (0-based): [B, crop, crop, 3]."""
+    return np.stack([self.example(step * batch_size + i) for i in range(batch_size)])
+
+
+class Prefetcher:
+  """Yields sampler.batch(step) for step = start, start + 1, ..., made in a thread."""
+
+  def __init__(self, sampler: CropSampler, batch_size: int, start: int, depth: int = 4):
+    self._queue: queue.Queue = queue.Queue(maxsize=depth)
+    self._stop = threading.Event()
+    self._error: BaseException | None = None
+
+    def work():
+      step = start
+      try:
+        while not self._stop.is_set():
+          item = (step, sampler.batch(step, batch_size))
+          while not self._stop.is_set():
+            try:
+              self._queue.put(item, timeout=0.1)
+              break
+            except queue.Full:
+              continue
+          step += 1
+      except BaseException as e:  # pylint: disable=broad-except
+        self._error = e
+        self._queue.put(None)
+
+    self._thread = threading.Thread(target=work, daemon=True, name="prefetch")
+    self._thread.start()
+
+  def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+    return self
+
+  def __next__(self) -> tuple[int, np.ndarray]:
+    item = self._queue.get()
+    if item is None:
+      raise self._error  # type: ignore[misc]
+    return item
+
+  def close(self) -> None:
+    self._stop.set()
+    self._thread.join(timeout=5)
+
+
+# --- Checkpoints ------------------------------------------------------------------------
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict, meta: Mapping[str, Any]) -> None:
+  """Writes state (variables, opt_state) and meta (step, data position, history) atomically."""
+  blob = serialization.msgpack_serialize({
+      "format": CHECKPOINT_FORMAT, "meta": json.dumps(dict(meta)),
+      "state": serialization.to_state_dict(jax.device_get(state))})
+  with atomic_path(path) as tmp:
+    pathlib.Path(tmp).write_bytes(blob)
+
+
+def load_checkpoint(path: str | os.PathLike, template: dict) -> tuple[dict, dict]:
+  """Reads a checkpoint into the structure of `template`; returns (state, meta)."""
+  try:
+    raw = serialization.msgpack_restore(pathlib.Path(path).read_bytes())
+    if raw.get("format") != CHECKPOINT_FORMAT:
+      raise ValueError(f"format {raw.get('format')!r}")
+    state = serialization.from_state_dict(template, raw["state"])
+    meta = json.loads(raw["meta"])
+  except Exception as e:  # pylint: disable=broad-except
+    raise UserError(f"cannot resume from {path}: {e}") from None
+  return jax.tree_util.tree_map(jnp.asarray, state), meta
+
+
+# --- The loop ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class TrainResult:
+  state: dict
+  step: int
+  history: dict[str, list[float]]
+  seconds: float
+  model_path: pathlib.Path | None
+
+
+def _eta(seconds: float) -> str:
+  seconds = int(seconds)
+  return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else (
+      f"{seconds // 60}m{seconds % 60:02d}s")
+
+
+def _write_json(path: pathlib.Path, payload: dict) -> None:
+  with atomic_path(path) as tmp:
+    pathlib.Path(tmp).write_text(json.dumps(payload, indent=1))
+
+
+def train(config: TrainConfig, style: np.ndarray, dataset_dir: str | os.PathLike,
+          output_dir: str | os.PathLike, *, weights: VGGWeights, num_steps: int,
+          resume: bool = False, checkpoint_every: int = 100, sample_every: int = 100,
+          sample_images: Sequence[np.ndarray] = (), log_every: int = 10,
+          model_path: str | os.PathLike | None = None, model_dtype: str = "float32",
+          model_meta: Mapping[str, Any] | None = None, stop_after: int | None = None,
+          prefetch: int = 4) -> TrainResult:
+  """Trains (or resumes training) the network for `style`; returns the final state.
+
+  Writes under output_dir: checkpoint.msgpack every `checkpoint_every` steps (and at
+  the end), losses.json (per-step losses and wall time) with each checkpoint,
+  samples/step_NNNNNN.jpg (`sample_images` stylized) every `sample_every` steps, and
+  the model file (`model_path`, default output_dir/model.msgpack) at the end.
+
+  Args:
+    style: RGB [H, W, 3] in [0, 1], at the size whose statistics are to be learned.
+    resume: continue from output_dir/checkpoint.msgpack (if there is none, start
+      afresh). Without it an existing checkpoint is an error, never overwritten.
+    stop_after: stop after this step without a final checkpoint, as a killed run
+      would (for tests).
+  """
+  output_dir = pathlib.Path(output_dir)
+  checkpoint = output_dir / CHECKPOINT_NAME
+  model_path = pathlib.Path(model_path) if model_path else output_dir / "model.msgpack"
+  if num_steps <= 0:
+    raise ValueError(f"num_steps must be positive, got {num_steps}")
+  if checkpoint.exists() and not resume:
+    raise UserError(f"{checkpoint} exists: pass --resume to continue it, or use another "
+                    "--output_dir")
+  sampler = CropSampler(list_images(dataset_dir), crop_size=config.crop_size,
+                        resize=config.resize_to, seed=config.seed)
+  targets = style_targets(style, config, weights)
+  state = init_state(config)
+  step, history, elapsed = 0, {"total": [], "content": [], "style": [], "tv": [],
+                               "time": []}, 0.0
+  if resume and checkpoint.exists():
+    state, meta = load_checkpoint(checkpoint, state)
+    saved = TrainConfig.from_dict(meta["config"])
+    if saved != config:
+      raise UserError(f"{checkpoint} was trained with a different configuration: "
+                      f"{json.dumps(saved.to_dict())}")
+    step, history, elapsed = meta["step"], meta["history"], meta["elapsed"]
+    logging.info("resuming from %s at step %d (data seed %d, next sample %d)", checkpoint,
+                 step, meta["data"]["seed"], meta["data"]["next_sample"])
+  elif resume:
+    logging.info("no checkpoint at %s: starting afresh", checkpoint)
+
+  step_fn = jax.jit(make_train_step(config, weights), donate_argnums=0)
+  apply_fn = jax.jit(lambda v, x: transformer.apply(config.net, v, x)[0])
+  vgg_params = weights.flax_params
+
+  def meta():
+    return {"config": config.to_dict(), "step": step, "elapsed": elapsed,
+            "data": {"seed": config.seed, "next_sample": step * config.batch_size},
+            "history": history}
+
+  def write_checkpoint():
+    save_checkpoint(checkpoint, state, meta())
+    _write_json(output_dir / "losses.json", {
+        "config": config.to_dict(), "step": step, "wall_seconds": elapsed,
+        "device": jax.devices()[0].device_kind, "history": history})
+
+  def write_samples():
+    if not sample_images:
+      return
+    outs = [np.asarray(apply_fn(state["variables"], jnp.asarray(im)[None])[0])
+            for im in sample_images]
+    sheet = images_lib.contact_sheet(list(sample_images) + outs, columns=len(outs))
+    images_lib.save_image(sheet, output_dir / "samples" / f"step_{step:06d}.jpg")
+
+  output_dir.mkdir(parents=True, exist_ok=True)
+  start_step = step
+  if step < num_steps:
+    logging.info("training %d -> %d steps (batch %d, %d px crops, %d photos); the first "
+                 "step compiles", step, num_steps, config.batch_size, config.crop_size,
+                 len(sampler.files))
+  batches = Prefetcher(sampler, config.batch_size, step, depth=prefetch)
+  t_run = time.time()
+  t_mark, mark_step = None, step
+  try:
+    for batch_step, batch in batches:
+      if step >= num_steps:
+        break
+      assert batch_step == step, (batch_step, step)
+      t0 = time.time()
+      state, parts = step_fn(state, jnp.asarray(batch), targets, vgg_params)
+      parts = {k: float(v) for k, v in parts.items()}
+      step += 1
+      elapsed += time.time() - t0
+      for k, v in parts.items():
+        history[k].append(v)
+      history["time"].append(elapsed)
+      if not np.isfinite(parts["total"]):
+        raise UserError(f"the loss became {parts['total']} at step {step}; lower "
+                        "--learning_rate or the loss weights")
+      if step == start_step + 1:
+        logging.info("step %d: loss %.4g (compiled and ran in %.1f s)", step, parts["total"],
+                     time.time() - t0)
+        t_mark, mark_step = time.time(), step
+      elif log_every and step % log_every == 0:
+        rate = (step - mark_step) / max(time.time() - t_mark, 1e-9)
+        logging.info("step %d/%d: loss %.4g (content %.4g, style %.4g, tv %.4g), "
+                     "%.2f steps/s, ETA %s", step, num_steps, parts["total"],
+                     parts["content"], parts["style"], parts["tv"], rate,
+                     _eta((num_steps - step) / max(rate, 1e-9)))
+      if stop_after is not None and step >= stop_after:
+        return TrainResult(state, step, history, elapsed, None)
+      if sample_every and step % sample_every == 0:
+        write_samples()
+      if checkpoint_every and step % checkpoint_every == 0:
+        write_checkpoint()
+  finally:
+    batches.close()
+  if step > start_step or not checkpoint.exists():
+    write_checkpoint()
+    write_samples()
+  final = {k: history[k][-1] for k in ("total", "content", "style", "tv")} if history[
+      "total"] else {}
+  model_meta = dict(model_meta or {}, steps=step, train_config=config.to_dict(),
+                    final_losses=final, wall_seconds=elapsed)
+  size = transformer.save_model(
+      transformer.FastModel(config.net, jax.device_get(state["variables"]), model_meta),
+      model_path, dtype=model_dtype)
+  logging.info("%d steps in %.1f s of training (this run: %.1f s); final loss %s; wrote "
+               "%s (%.1f MB)", step, elapsed, time.time() - t_run,
+               json.dumps({k: float(f"{v:.4g}") for k, v in final.items()}), model_path,
+               size / 2**20)
+  return TrainResult(state, step, history, elapsed, model_path)

@@ -1,0 +1,119 @@
+r"""Train a feed-forward style network (Johnson et al. 2016) from the command line.
+
+  python -m jaxstyle.train_fast --style=starry_night.jpg --dataset_dir=coco/train2014 \
+      --output_dir=runs/starry --num_steps=40000 --crop_size=256
+
+A thin absl shell over `jaxstyle.fast_train.train`: it reads the style image and the
+sample photos, and the library trains, checkpoints (OUTPUT_DIR/checkpoint.msgpack),
+writes samples (OUTPUT_DIR/samples/), losses (OUTPUT_DIR/losses.json) and at the end
+the model file (--model_out, default OUTPUT_DIR/model.msgpack). `--resume` continues a
+killed run exactly; resuming a finished run only re-exports the model (e.g. with
+another --model_dtype).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from absl import app, flags
+
+from jaxstyle.errors import UserError
+
+FLAGS = flags.FLAGS
+
+
+def _define_flags():
+  if "dataset_dir" in FLAGS:
+    return
+  from jaxstyle import fast_train  # pylint: disable=import-outside-toplevel
+  flags.DEFINE_string("style", None, "Style image.")
+  flags.DEFINE_integer("style_size", 256, "Longer side of the style image, px.", lower_bound=16)
+  flags.DEFINE_string("dataset_dir", None, "Directory of training photos (searched "
+                      "recursively; the paper: MS-COCO train2014).")
+  flags.DEFINE_string("output_dir", None, "Checkpoint, samples, losses.json and the model.")
+  flags.DEFINE_string("model_out", None, "Model file (default: OUTPUT_DIR/model.msgpack).")
+  flags.DEFINE_enum("model_dtype", "float32", ["float32", "float16"],
+                    "Precision of the stored model (it runs in float32 either way).")
+  flags.DEFINE_boolean("resume", False, "Continue from OUTPUT_DIR/checkpoint.msgpack.")
+  flags.DEFINE_integer("num_steps", 40000, "Training steps (the paper: 40k at batch 4).",
+                       lower_bound=1)
+  flags.DEFINE_integer("batch_size", 4, "Crops per step.", lower_bound=1)
+  flags.DEFINE_integer("crop_size", 256, "Side of the square training crops, px.",
+                       lower_bound=16)
+  flags.DEFINE_integer("resize", None, "Shorter side of the photos before cropping "
+                       "(default: 1.25 * crop_size).", lower_bound=16)
+  flags.DEFINE_float("learning_rate", 1e-3, "Adam's learning rate.", lower_bound=0)
+  flags.DEFINE_float("content_weight", 1.0, "alpha.", lower_bound=0)
+  flags.DEFINE_float("style_weight", 10.0, "beta.", lower_bound=0)
+  flags.DEFINE_float("tv_weight", 0.0, "Total-variation weight.", lower_bound=0)
+  flags.DEFINE_string("content_layer", fast_train.JOHNSON_CONTENT_LAYER, "Content layer.")
+  flags.DEFINE_list("style_layers", list(fast_train.JOHNSON_STYLE_LAYERS), "Style layers.")
+  flags.DEFINE_enum("pooling", "max", ["max", "avg"], "Pooling in VGG-19.")
+  flags.DEFINE_enum("norm", "instance", ["instance", "batch"], "Normalization layers.")
+  flags.DEFINE_enum("upsample", "nearest", ["nearest", "transpose"],
+                    "nearest = nearest-neighbour 2x + conv; transpose = transposed conv.")
+  flags.DEFINE_list("widths", ["32", "64", "128"], "Channels of the three down convs.")
+  flags.DEFINE_integer("num_residual", 5, "Residual blocks.", lower_bound=0)
+  flags.DEFINE_integer("seed", 0, "Network init, data order and crops.")
+  flags.DEFINE_integer("checkpoint_every", 100, "Checkpoint every N steps.", lower_bound=1)
+  flags.DEFINE_integer("sample_every", 100, "Sample images every N steps (0: at the end "
+                       "only).", lower_bound=0)
+  flags.DEFINE_list("samples", None, "Photos stylized into OUTPUT_DIR/samples/ "
+                    "(default: the first two photos of --dataset_dir).")
+  flags.DEFINE_integer("sample_size", 192, "Longer side of the sample photos, px.",
+                       lower_bound=16)
+  flags.DEFINE_integer("log_every", 10, "A progress line every N steps.", lower_bound=0)
+  flags.DEFINE_string("weights", None, "VGG-19 weights .npz (default: fetched on first use).")
+
+
+def _run() -> None:
+  from jaxstyle import fast_train, images, transformer  # pylint: disable=import-outside-toplevel
+  from jaxstyle import weights as weights_lib  # pylint: disable=import-outside-toplevel
+
+  if not FLAGS.style or not FLAGS.dataset_dir or not FLAGS.output_dir:
+    raise UserError("give --style, --dataset_dir and --output_dir")
+  try:
+    widths = tuple(int(w) for w in FLAGS.widths)
+    config = fast_train.TrainConfig(
+        net=transformer.TransformerConfig(widths=widths, num_residual=FLAGS.num_residual,
+                                          norm=FLAGS.norm, upsample=FLAGS.upsample),
+        content_layer=FLAGS.content_layer, style_layers=tuple(FLAGS.style_layers),
+        content_weight=FLAGS.content_weight, style_weight=FLAGS.style_weight,
+        tv_weight=FLAGS.tv_weight, learning_rate=FLAGS.learning_rate,
+        batch_size=FLAGS.batch_size, crop_size=FLAGS.crop_size, resize=FLAGS.resize,
+        pooling=FLAGS.pooling, seed=FLAGS.seed)
+  except ValueError as e:
+    raise UserError(str(e)) from None
+  style = images.load_image(FLAGS.style, FLAGS.style_size)
+  sample_paths = FLAGS.samples or [str(p) for p in
+                                   fast_train.list_images(FLAGS.dataset_dir)[:2]]
+  samples = [images.load_image(p, FLAGS.sample_size) for p in sample_paths]
+  weights = (weights_lib.load(FLAGS.weights) if FLAGS.weights
+             else weights_lib.ensure_default())
+  fast_train.train(
+      config, style, FLAGS.dataset_dir, FLAGS.output_dir, weights=weights,
+      num_steps=FLAGS.num_steps, resume=FLAGS.resume,
+      checkpoint_every=FLAGS.checkpoint_every, sample_every=FLAGS.sample_every,
+      sample_images=samples, log_every=FLAGS.log_every, model_path=FLAGS.model_out,
+      model_dtype=FLAGS.model_dtype,
+      model_meta={"style": FLAGS.style, "style_size": FLAGS.style_size,
+                  "dataset_dir": FLAGS.dataset_dir, "command": " ".join(sys.argv)})
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  try:
+    _run()
+  except UserError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(1)
+  except KeyboardInterrupt:
+    print("interrupted (the last checkpoint is kept; continue with --resume)",
+          file=sys.stderr)
+    sys.exit(130)
+
+
+if __name__ == "__main__":
+  _define_flags()
+  app.run(main)

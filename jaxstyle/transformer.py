@@ -1,0 +1,261 @@
+"""The feed-forward image transformation network of Johnson, Alahi & Fei-Fei (ECCV 2016).
+
+  9x9 conv (stride 1) -> 3x3 conv (stride 2) -> 3x3 conv (stride 2)
+  -> 5 residual blocks -> 2x (upsample + 3x3 conv) -> 9x9 conv -> scaled tanh
+
+with reflection padding everywhere. Departures from the paper, as in most later
+implementations: instance normalization (Ulyanov et al. 2016) instead of batch norm by
+default, and upsampling by nearest-neighbour interpolation followed by a convolution
+(Odena et al. 2016) instead of fractionally-strided (transposed) convolutions, which
+leave checkerboard artifacts; both originals are options (`norm="batch"`,
+`upsample="transpose"`) for the experiments that show the difference.
+
+Images are float32 RGB in [0, 1], NHWC, in and out; any height and width (odd ones
+too): the input is padded by reflection to a multiple of 4 and the output cropped back.
+
+A model file (`save_model` / `load_model`) is one msgpack blob: the network's config,
+its variables (params, and batch_stats for batch norm) and free-form metadata.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+from typing import Any, Mapping
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import serialization
+
+from jaxstyle._atomic import atomic_path
+from jaxstyle.errors import UserError
+
+NORMS = ("instance", "batch")
+UPSAMPLES = ("nearest", "transpose")
+MODEL_FORMAT = "jaxstyle.transformer/1"
+_EPS = 1e-5
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformerConfig:
+  """The network's shape.
+
+  Attributes:
+    widths: channels after the first, second and third convolution (Johnson: 32, 64,
+      128; the residual blocks have widths[2]).
+    num_residual: residual blocks (Johnson: 5).
+    norm: "instance" (default) or "batch" (the paper).
+    upsample: "nearest" (nearest-neighbour 2x, then a 3x3 conv; default) or
+      "transpose" (a 3x3 stride-2 transposed conv, the paper's).
+  """
+
+  widths: tuple[int, int, int] = (32, 64, 128)
+  num_residual: int = 5
+  norm: str = "instance"
+  upsample: str = "nearest"
+
+  def __post_init__(self):
+    object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
+    if len(self.widths) != 3 or min(self.widths) <= 0:
+      raise ValueError(f"widths must be three positive channel counts, got {self.widths}")
+    if self.num_residual < 0:
+      raise ValueError(f"num_residual must be non-negative, got {self.num_residual}")
+    if self.norm not in NORMS:
+      raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
+    if self.upsample not in UPSAMPLES:
+      raise ValueError(f"upsample must be one of {UPSAMPLES}, got {self.upsample!r}")
+
+  def to_json(self) -> str:
+    return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+  @classmethod
+  def from_json(cls, text: str) -> "TransformerConfig":
+    return cls(**json.loads(text))
+
+
+def instance_norm(x: jax.Array, eps: float = _EPS) -> jax.Array:
+  """Normalizes each image's each channel over its positions: [N, H, W, C] -> same."""
+  mean = jnp.mean(x, axis=(1, 2), keepdims=True)
+  var = jnp.mean(jnp.square(x - mean), axis=(1, 2), keepdims=True)
+  return (x - mean) * jax.lax.rsqrt(var + eps)
+
+
+def reflect_pad(x: jax.Array, pad: int) -> jax.Array:
+  """Pads H and W of [N, H, W, C] by `pad` on each side, mirroring without the edge."""
+  if pad == 0:
+    return x
+  return jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
+
+
+def upsample_nearest(x: jax.Array) -> jax.Array:
+  """2x nearest-neighbour upsampling of [N, H, W, C]."""
+  n, h, w, c = x.shape
+  x = jnp.broadcast_to(x[:, :, None, :, None, :], (n, h, 2, w, 2, c))
+  return x.reshape(n, 2 * h, 2 * w, c)
+
+
+class _Conv(nn.Module):
+  """Reflection padding by kernel // 2, then a VALID convolution."""
+
+  features: int
+  kernel: int
+  stride: int = 1
+
+  @nn.compact
+  def __call__(self, x):
+    x = reflect_pad(x, self.kernel // 2)
+    return nn.Conv(self.features, (self.kernel, self.kernel), strides=self.stride,
+                   padding="VALID", name="conv")(x)
+
+
+class _Norm(nn.Module):
+  """Instance norm (per image and channel) or batch norm, each with a learned affine."""
+
+  kind: str
+
+  @nn.compact
+  def __call__(self, x, train: bool):
+    if self.kind == "batch":
+      return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=_EPS,
+                          name="bn")(x)
+    c = x.shape[-1]
+    scale = self.param("scale", nn.initializers.ones, (c,))
+    bias = self.param("bias", nn.initializers.zeros, (c,))
+    return instance_norm(x) * scale + bias
+
+
+class _Residual(nn.Module):
+  """conv-norm-relu-conv-norm plus the identity (He et al. 2016, as Johnson's Fig. 1)."""
+
+  features: int
+  norm: str
+
+  @nn.compact
+  def __call__(self, x, train: bool):
+    y = nn.relu(_Norm(self.norm, name="norm1")(_Conv(self.features, 3, name="conv1")(x), train))
+    y = _Norm(self.norm, name="norm2")(_Conv(self.features, 3, name="conv2")(y), train)
+    return x + y
+
+
+class TransformerNet(nn.Module):
+  """Johnson et al.'s image transformation network: [N, H, W, 3] in [0, 1] -> same."""
+
+  config: TransformerConfig = TransformerConfig()
+
+  @nn.compact
+  def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
+    cfg = self.config
+    if images.ndim != 4 or images.shape[-1] != 3:
+      raise ValueError(f"images must be RGB NHWC [N, H, W, 3], got shape {images.shape}")
+    n, h, w, _ = images.shape
+    # Any size: pad to a multiple of 4 (two stride-2 convolutions), crop at the end.
+    # Edge padding when the image is too small to mirror, reflection otherwise.
+    ph, pw = -h % 4, -w % 4
+    mode = "reflect" if min(h, w) > 1 else "edge"
+    x = jnp.pad(images, ((0, 0), (0, ph), (0, pw), (0, 0)), mode=mode)
+    x = x - 0.5  # Centre the input; the paper's network saw mean-subtracted pixels.
+
+    w1, w2, w3 = cfg.widths
+    for i, (features, kernel, stride) in enumerate(((w1, 9, 1), (w2, 3, 2), (w3, 3, 2))):
+      x = _Conv(features, kernel, stride, name=f"down{i + 1}")(x)
+      x = nn.relu(_Norm(cfg.norm, name=f"down{i + 1}_norm")(x, train))
+    for i in range(cfg.num_residual):
+      x = _Residual(w3, cfg.norm, name=f"res{i + 1}")(x, train)
+    for i, features in enumerate((w2, w1)):
+      if cfg.upsample == "nearest":
+        x = _Conv(features, 3, name=f"up{i + 1}")(upsample_nearest(x))
+      else:  # The paper's fractionally-strided convolution (checkerboard artifacts).
+        x = nn.ConvTranspose(features, (3, 3), strides=(2, 2), padding="SAME",
+                             name=f"up{i + 1}")(x)
+      x = nn.relu(_Norm(cfg.norm, name=f"up{i + 1}_norm")(x, train))
+    x = _Conv(3, 9, name="out")(x)
+    # The paper's "scaled tanh" maps to [0, 255]; ours maps to images in [0, 1].
+    x = 0.5 * (jnp.tanh(x) + 1.0)
+    return x[:, :h, :w, :]
+
+
+def init_variables(config: TransformerConfig, seed: int = 0, size: int = 32) -> dict:
+  """Fresh variables ({'params': ...} plus 'batch_stats' for batch norm)."""
+  x = jnp.zeros((1, size, size, 3), jnp.float32)
+  variables = TransformerNet(config).init(jax.random.key(seed), x, train=False)
+  return jax.tree_util.tree_map(jnp.asarray, dict(variables))
+
+
+def apply(config: TransformerConfig, variables: Mapping[str, Any], images: jax.Array, *,
+          train: bool = False) -> tuple[jax.Array, dict]:
+  """Runs the network; returns (images, variables with updated batch statistics).
+
+  In training, batch norm normalizes with the batch's statistics and updates the
+  running averages; otherwise (and for instance norm always) `variables` come back as is.
+  """
+  model = TransformerNet(config)
+  if train and "batch_stats" in variables:
+    out, updates = model.apply(dict(variables), images, train=True, mutable=["batch_stats"])
+    return out, dict(variables, **updates)
+  return model.apply(dict(variables), images, train=train), dict(variables)
+
+
+def count_params(variables: Mapping[str, Any]) -> int:
+  return int(sum(np.size(v) for v in jax.tree_util.tree_leaves(variables.get("params", {}))))
+
+
+# --- Model files ------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class FastModel:
+  """A trained network: its config, variables (float32) and metadata (style, training)."""
+
+  config: TransformerConfig
+  variables: dict
+  meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def save_model(model: FastModel, path: str | os.PathLike, *, dtype: str = "float32") -> int:
+  """Writes `model` atomically (variables stored as `dtype`); returns the file size."""
+  if dtype not in ("float32", "float16"):
+    raise ValueError(f"dtype must be float32 or float16, got {dtype!r}")
+  arrays = jax.tree_util.tree_map(lambda v: np.asarray(v, dtype), model.variables)
+  blob = serialization.msgpack_serialize({
+      "format": MODEL_FORMAT, "config": model.config.to_json(),
+      "meta": json.dumps(dict(model.meta), sort_keys=True, default=str),
+      "variables": arrays})
+  with atomic_path(path) as tmp:
+    pathlib.Path(tmp).write_bytes(blob)
+  return len(blob)
+
+
+def load_model(path: str | os.PathLike) -> FastModel:
+  """Reads a model file written by `save_model` (variables as float32).
+
+  Raises:
+    UserError: missing file, not a model file, or variables that do not fit the config.
+  """
+  path = pathlib.Path(path)
+  if not path.is_file():
+    raise UserError(f"model file {path} does not exist")
+  try:
+    raw = serialization.msgpack_restore(path.read_bytes())
+    if raw.get("format") != MODEL_FORMAT:
+      raise ValueError(f"format {raw.get('format')!r}")
+    config = TransformerConfig.from_json(raw["config"])
+    meta = json.loads(raw["meta"])
+  except Exception as e:  # msgpack, JSON and key errors all mean the same here.
+    raise UserError(f"{path} is not a jaxstyle fast-style model ({e})") from None
+  template = jax.eval_shape(lambda: init_variables(config))
+  loaded = jax.tree_util.tree_map(lambda v: np.asarray(v, np.float32), raw["variables"])
+  want = {jax.tree_util.keystr(k): v.shape
+          for k, v in jax.tree_util.tree_leaves_with_path(template)}
+  got = {jax.tree_util.keystr(k): np.shape(v)
+         for k, v in jax.tree_util.tree_leaves_with_path(loaded)}
+  if want != got:
+    missing = sorted(set(want) - set(got))
+    extra = sorted(set(got) - set(want))
+    wrong = sorted(k for k in set(want) & set(got) if want[k] != got[k])
+    raise UserError(f"{path}: variables do not match its config (missing {missing[:3]}, "
+                    f"unexpected {extra[:3]}, mis-shaped {wrong[:3]})")
+  return FastModel(config=config, variables=loaded, meta=meta)

@@ -1,0 +1,255 @@
+"""The feed-forward network, its training (loss, resume) and inference, on tiny networks."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+from jaxstyle import fast, fast_train, transformer
+from jaxstyle.errors import UserError
+
+from conftest import random_image
+
+TINY_NET = transformer.TransformerConfig(widths=(4, 6, 8), num_residual=1)
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _tiny_train_config(**overrides):
+  settings = dict(net=TINY_NET, content_weight=1.0, style_weight=1e-2, tv_weight=10.0,
+                  learning_rate=1e-2, batch_size=2, crop_size=24, seed=3)
+  settings.update(overrides)
+  return fast_train.TrainConfig(**settings)
+
+
+@pytest.fixture(scope="module")
+def photo_dir(tmp_path_factory):
+  """Eight small random photos of various sizes, and one file that is not an image."""
+  d = tmp_path_factory.mktemp("photos")
+  rng = np.random.default_rng(0)
+  for i in range(8):
+    h, w = rng.integers(30, 50, size=2)
+    smooth = np.cumsum(rng.uniform(-1, 1, size=(h, w, 3)), axis=1)
+    smooth = (smooth - smooth.min()) / (np.ptp(smooth) + 1e-9)
+    Image.fromarray((smooth * 255).astype(np.uint8)).save(d / f"photo{i}.png")
+  (d / "broken.jpg").write_bytes(b"not a jpeg at all")
+  return d
+
+
+@pytest.mark.parametrize("norm,upsample", [("instance", "nearest"), ("batch", "transpose")])
+@pytest.mark.parametrize("shape", [(1, 17, 23), (2, 5, 3), (1, 1, 1), (1, 32, 30)])
+def test_output_has_input_size_and_range(norm, upsample, shape):
+  config = transformer.TransformerConfig(widths=(4, 6, 8), num_residual=1, norm=norm,
+                                         upsample=upsample)
+  variables = transformer.init_variables(config, seed=1)
+  x = jnp.asarray(np.random.default_rng(0).uniform(size=shape + (3,)), jnp.float32)
+  for train in (False, True):
+    y, _ = transformer.apply(config, variables, x, train=train)
+    assert y.shape == x.shape
+    assert np.all(np.isfinite(y)) and float(y.min()) >= 0 and float(y.max()) <= 1
+
+
+def test_reflect_pad_mirrors_without_the_edge():
+  x = jnp.arange(4.0).reshape(1, 1, 4, 1)
+  x = jnp.broadcast_to(x, (1, 3, 4, 1))
+  padded = transformer.reflect_pad(x, 2)
+  np.testing.assert_array_equal(padded[0, 2, :, 0], [2, 1, 0, 1, 2, 3, 2, 1])
+
+
+def test_upsample_nearest_repeats_pixels():
+  x = jnp.arange(6.0).reshape(1, 2, 3, 1)
+  y = transformer.upsample_nearest(x)
+  np.testing.assert_array_equal(y[0, :, :, 0], np.repeat(np.repeat(x[0, :, :, 0], 2, 0), 2, 1))
+
+
+def test_default_network_is_johnsons():
+  config = transformer.TransformerConfig()
+  variables = transformer.init_variables(config)
+  params = variables["params"]
+  assert params["down1"]["conv"]["kernel"].shape == (9, 9, 3, 32)
+  assert params["down2"]["conv"]["kernel"].shape == (3, 3, 32, 64)
+  assert params["down3"]["conv"]["kernel"].shape == (3, 3, 64, 128)
+  assert len([k for k in params if k.startswith("res")]) == 5
+  assert params["out"]["conv"]["kernel"].shape == (9, 9, 32, 3)
+  assert "batch_stats" not in variables
+
+
+def _norm_outputs(config, x, train):
+  """The first normalization layer's output (before ReLU) at init (affine = identity)."""
+  model = transformer.TransformerNet(config)
+  variables = transformer.init_variables(config, seed=0)
+  _, state = model.apply(variables, x, train=train, capture_intermediates=True,
+                         mutable=["intermediates", "batch_stats"])
+  return np.asarray(state["intermediates"]["down1_norm"]["__call__"][0])
+
+
+def test_instance_norm_normalizes_each_image_and_channel():
+  x = jnp.asarray(np.random.default_rng(0).uniform(size=(3, 20, 20, 3)) * np.array(
+      [1, 3, 5])[:, None, None, None], jnp.float32)
+  y = _norm_outputs(TINY_NET, x, train=True)
+  np.testing.assert_allclose(y.mean(axis=(1, 2)), 0, atol=1e-4)
+  np.testing.assert_allclose(y.std(axis=(1, 2)), 1, atol=1e-2)
+
+
+def test_batch_norm_normalizes_over_the_batch_only():
+  config = transformer.TransformerConfig(widths=(4, 6, 8), num_residual=1, norm="batch")
+  scale = np.array([1, 3, 5])[:, None, None, None]
+  x = jnp.asarray(np.random.default_rng(0).uniform(size=(3, 20, 20, 3)) * scale, jnp.float32)
+  y = _norm_outputs(config, x, train=True)
+  np.testing.assert_allclose(y.mean(axis=(0, 1, 2)), 0, atol=1e-4)
+  np.testing.assert_allclose(y.std(axis=(0, 1, 2)), 1, atol=1e-2)
+  per_image = y.std(axis=(1, 2))
+  assert per_image[0].mean() < 0.7 * per_image[2].mean()  # Images keep their contrast.
+
+
+def test_instance_norm_output_does_not_depend_on_the_batch():
+  variables = transformer.init_variables(TINY_NET)
+  x = jnp.asarray(np.random.default_rng(0).uniform(size=(3, 16, 16, 3)), jnp.float32)
+  alone, _ = transformer.apply(TINY_NET, variables, x[:1], train=True)
+  together, _ = transformer.apply(TINY_NET, variables, x, train=True)
+  np.testing.assert_allclose(alone[0], together[0], atol=1e-5)
+
+
+def test_batch_norm_updates_running_stats_only_in_training():
+  config = transformer.TransformerConfig(widths=(4, 6, 8), num_residual=1, norm="batch")
+  variables = transformer.init_variables(config)
+  x = jnp.asarray(np.random.default_rng(0).uniform(size=(2, 16, 16, 3)), jnp.float32)
+  _, same = transformer.apply(config, variables, x, train=False)
+  _, updated = transformer.apply(config, variables, x, train=True)
+  before = variables["batch_stats"]["down1_norm"]["bn"]["mean"]
+  np.testing.assert_array_equal(same["batch_stats"]["down1_norm"]["bn"]["mean"], before)
+  assert not np.allclose(updated["batch_stats"]["down1_norm"]["bn"]["mean"], before)
+
+
+def test_model_file_round_trip_and_errors(tmp_path):
+  variables = transformer.init_variables(TINY_NET, seed=2)
+  model = transformer.FastModel(TINY_NET, variables, {"style": "x.jpg"})
+  x = random_image(20, 28)
+  transformer.save_model(model, tmp_path / "m32.msgpack")
+  transformer.save_model(model, tmp_path / "m16.msgpack", dtype="float16")
+  m32 = fast.load_model(tmp_path / "m32.msgpack")
+  m16 = fast.load_model(tmp_path / "m16.msgpack")
+  assert m32.config == TINY_NET and m32.meta == {"style": "x.jpg"}
+  np.testing.assert_array_equal(fast.stylize_fast(m32, x), fast.stylize_fast(model, x))
+  np.testing.assert_allclose(fast.stylize_fast(m16, x), fast.stylize_fast(model, x), atol=1e-2)
+  (tmp_path / "junk.msgpack").write_bytes(b"\x00\x01junk")
+  with pytest.raises(UserError, match="not a jaxstyle fast-style model"):
+    fast.load_model(tmp_path / "junk.msgpack")
+  with pytest.raises(UserError, match="does not exist"):
+    fast.load_model(tmp_path / "missing.msgpack")
+
+
+def test_batched_gram_is_the_papers_gram_per_position():
+  f = np.random.default_rng(0).normal(size=(2, 3, 5, 4)).astype(np.float32)
+  g = np.asarray(fast_train.batched_gram(jnp.asarray(f)))
+  for i in range(2):
+    flat = f[i].reshape(-1, 4)
+    np.testing.assert_allclose(g[i], flat.T @ flat / 15, rtol=1e-5)
+
+
+def test_crop_sampler_is_a_pure_function_of_the_index(photo_dir):
+  files = fast_train.list_images(photo_dir)
+  assert len(files) == 9
+  a = fast_train.CropSampler(files, crop_size=16, resize=20, seed=5)
+  b = fast_train.CropSampler(files, crop_size=16, resize=20, seed=5)
+  later = a.batch(7, 2)
+  a.batch(0, 2)
+  np.testing.assert_array_equal(b.batch(7, 2), later)  # b never saw steps 0..6.
+  assert later.shape == (2, 16, 16, 3) and later.dtype == np.float32
+  assert not np.array_equal(a.batch(1, 2), later)
+  for step in range(6):  # Every photo of the first epochs, the broken one skipped.
+    a.batch(step, 2)
+  assert {files[i].name for i in a._bad} == {"broken.jpg"}  # pylint: disable=protected-access
+
+
+def test_loss_is_normalized_and_zero_for_identical_statistics(tiny_weights):
+  config = _tiny_train_config()
+  loss_fn = fast_train.make_loss_fn(config, tiny_weights)
+  x = jnp.asarray(random_image(24, 24)[None])
+  targets = fast_train.style_targets(np.asarray(x[0]), config, tiny_weights)
+  total, parts = loss_fn(x, x, targets, tiny_weights.flax_params)
+  other = fast_train.style_targets(random_image(24, 24, seed=1), config, tiny_weights)
+  _, other_parts = loss_fn(x, x, other, tiny_weights.flax_params)
+  assert float(parts["content"]) == 0
+  assert float(parts["style"]) < 1e-6 * float(other_parts["style"])
+  # Content: mean over positions and channels of 1/2 (F - P)^2.
+  y = x + 0.1
+  _, parts = loss_fn(y, x, targets, tiny_weights.flax_params)
+  from jaxstyle.features import extract_features  # pylint: disable=import-outside-toplevel
+  fy = extract_features(y, ["relu2_2"], weights=tiny_weights)["relu2_2"]
+  fx = extract_features(x, ["relu2_2"], weights=tiny_weights)["relu2_2"]
+  np.testing.assert_allclose(parts["content"], 0.5 * np.mean(np.square(fy - fx)), rtol=1e-4)
+
+
+def _params(result):
+  return jax.tree_util.tree_leaves(jax.device_get(result.state))
+
+
+def test_training_lowers_the_loss(tiny_weights, photo_dir, tmp_path):
+  config = _tiny_train_config()
+  style = random_image(32, 32, seed=9)
+  sampler = fast_train.CropSampler(fast_train.list_images(photo_dir), crop_size=24,
+                                   resize=30, seed=11)
+  batch = jnp.asarray(np.concatenate([sampler.batch(s, 2) for s in range(3)]))
+  targets = fast_train.style_targets(style, config, tiny_weights)
+  loss_fn = jax.jit(fast_train.make_loss_fn(config, tiny_weights))
+
+  def held_out_loss(variables):
+    out, _ = transformer.apply(config.net, variables, batch)
+    return float(loss_fn(out, batch, targets, tiny_weights.flax_params)[0])
+
+  before = held_out_loss(fast_train.init_state(config)["variables"])
+  result = fast_train.train(config, style, photo_dir, tmp_path / "run", weights=tiny_weights,
+                            num_steps=40, checkpoint_every=20, sample_every=20,
+                            sample_images=[random_image(20, 26)], log_every=0)
+  after = held_out_loss(result.state["variables"])
+  assert after < 0.7 * before, (before, after)
+  assert (tmp_path / "run" / "samples" / "step_000020.jpg").is_file()
+  history = json.loads((tmp_path / "run" / "losses.json").read_text())["history"]
+  assert len(history["total"]) == 40 and len(history["time"]) == 40
+  model = fast.load_model(tmp_path / "run" / "model.msgpack")
+  assert model.meta["steps"] == 40
+
+
+def test_resume_after_a_kill_equals_an_uninterrupted_run(tiny_weights, photo_dir, tmp_path):
+  config = _tiny_train_config()
+  style = random_image(32, 32, seed=9)
+  kwargs = dict(weights=tiny_weights, num_steps=7, checkpoint_every=2, sample_every=0,
+                log_every=0)
+  whole = fast_train.train(config, style, photo_dir, tmp_path / "whole", **kwargs)
+  killed = fast_train.train(config, style, photo_dir, tmp_path / "cut", stop_after=5, **kwargs)
+  assert killed.step == 5  # Its last checkpoint is step 4: step 5 is lost.
+  with pytest.raises(UserError, match="--resume"):
+    fast_train.train(config, style, photo_dir, tmp_path / "cut", **kwargs)
+  resumed = fast_train.train(config, style, photo_dir, tmp_path / "cut", resume=True, **kwargs)
+  assert resumed.step == 7
+  for a, b in zip(_params(whole), _params(resumed)):
+    np.testing.assert_array_equal(a, b)
+  np.testing.assert_array_equal(whole.history["total"], resumed.history["total"])
+  other = _tiny_train_config(style_weight=1.0)
+  with pytest.raises(UserError, match="different configuration"):
+    fast_train.train(other, style, photo_dir, tmp_path / "cut", resume=True, **kwargs)
+
+
+def test_inference_on_a_directory_skips_bad_files(photo_dir, tmp_path):
+  variables = transformer.init_variables(TINY_NET, seed=2)
+  transformer.save_model(transformer.FastModel(TINY_NET, variables), tmp_path / "m.msgpack")
+  done = subprocess.run(
+      [sys.executable, "-m", "jaxstyle.fast", f"--model={tmp_path / 'm.msgpack'}",
+       f"--content={photo_dir}", f"--output={tmp_path / 'out'}"],
+      capture_output=True, text=True, cwd=REPO, check=False,
+      env=dict(os.environ, PYTHONPATH=str(REPO)))
+  assert done.returncode == 0, done.stderr
+  assert "8 stylized, 1 failed" in done.stdout and "broken.jpg" in done.stdout
+  assert "ms per image" in done.stdout
+  written = sorted(p.name for p in (tmp_path / "out").iterdir())
+  assert written == [f"photo{i}.jpg" for i in range(8)]
+  with Image.open(tmp_path / "out" / "photo3.jpg") as im, Image.open(
+      photo_dir / "photo3.png") as src:
+    assert im.size == src.size
