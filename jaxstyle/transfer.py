@@ -128,10 +128,12 @@ def _level_shapes(height: int, width: int, scales: int) -> list[tuple[int, int]]
 
 
 def _scaled_style(style: np.ndarray, factor: float) -> np.ndarray:
+  """The style image shrunk with the output at a coarse scale, but kept >= 16 px a side."""
   h, w = style.shape[:2]
+  factor = max(factor, min(1.0, 16.0 / min(h, w)))
   if factor == 1.0:
     return style
-  return resize_to(style, max(1, round(h * factor)), max(1, round(w * factor)))
+  return resize_to(style, max(16, round(h * factor)), max(16, round(w * factor)))
 
 
 def prepare_styles(content: np.ndarray, styles: Sequence[np.ndarray], *,
@@ -291,6 +293,9 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
       start = color.gray_rgb(color.luminance(start))
 
   shapes = _level_shapes(height, width, scales)
+  if min(shapes[0]) < 16:
+    raise ValueError(f"with {scales} scales the coarsest image is {shapes[0][1]}x"
+                     f"{shapes[0][0]} px; at least 16 px per side: use fewer scales")
   x = None
   histories, levels, evaluations, devices, done, stopped = [], [], 0, 1, 0, None
   for level, ((h, w), steps) in enumerate(zip(shapes, scale_steps)):

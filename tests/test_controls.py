@@ -1,0 +1,247 @@
+"""Style controls: scale, rotation, color preservation, spatial masks, scales, batches."""
+
+import json
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+import jaxstyle
+from jaxstyle import color, images, losses, transfer
+from jaxstyle.objective import ObjectiveConfig, compute_targets, layer_guide, make_loss_fn
+from tests.conftest import random_image
+from tests.test_cli import run_cli
+
+
+def _smooth_image(h, w, seed):
+  """A photo-like image: smooth color gradients plus mild noise."""
+  rng = np.random.default_rng(seed)
+  yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+  base = np.stack([0.3 + 0.5 * xx, 0.6 - 0.3 * yy, 0.2 + 0.4 * xx * yy], -1)
+  return np.clip(base + 0.05 * rng.normal(size=(h, w, 3)), 0, 1).astype(np.float32)
+
+
+# Color preservation.
+
+def test_match_color_gives_the_contents_mean_and_covariance():
+  content = _smooth_image(40, 50, 0)
+  style = np.clip(random_image(30, 30, 1) * [0.5, 0.9, 0.3] + [0.3, 0.0, 0.2], 0, 1)
+  matched = color.match_color(style, content)
+  c, m = content.reshape(-1, 3), matched.reshape(-1, 3)
+  np.testing.assert_allclose(m.mean(0), c.mean(0), atol=2e-3)
+  np.testing.assert_allclose(np.cov(m, rowvar=False), np.cov(c, rowvar=False), atol=2e-3)
+  assert matched.shape == style.shape
+
+
+def test_luminance_roundtrip_and_combination():
+  content = _smooth_image(20, 30, 2)
+  np.testing.assert_allclose(color.yiq_to_rgb(color.rgb_to_yiq(content)), content, atol=1e-6)
+  y = np.full(content.shape[:2], 0.4)
+  combined = color.combine_luminance(y, content)
+  yiq, yiq_content = color.rgb_to_yiq(combined), color.rgb_to_yiq(content)
+  inside = np.all((combined > 0.01) & (combined < 0.99), -1)  # Where nothing was clipped.
+  np.testing.assert_allclose(yiq[..., 0][inside], 0.4, atol=1e-5)
+  np.testing.assert_allclose(yiq[..., 1:][inside], yiq_content[..., 1:][inside], atol=1e-5)
+  matched = color.match_luminance(color.luminance(random_image(10, 10, 3)),
+                                  color.luminance(content))
+  assert abs(matched.mean() - color.luminance(content).mean()) < 1e-6
+  assert abs(matched.std() - color.luminance(content).std()) < 1e-6
+
+
+def test_luminance_transfer_keeps_the_contents_chroma(tiny_weights):
+  content = _smooth_image(32, 32, 4)
+  style = random_image(32, 32, 5)
+  result = jaxstyle.stylize(content, style, weights=tiny_weights, num_steps=5, log_every=0,
+                            preserve_color="luminance")
+  out = result.images[0]
+  inside = np.all((out > 0.02) & (out < 0.98), -1)
+  assert inside.mean() > 0.5
+  iq, iq_content = color.rgb_to_yiq(out)[..., 1:], color.rgb_to_yiq(content)[..., 1:]
+  np.testing.assert_allclose(iq[inside], iq_content[inside], atol=1e-4)
+  # Without it, the colors change.
+  plain = jaxstyle.stylize(content, style, weights=tiny_weights, num_steps=5, log_every=0)
+  assert np.abs(color.rgb_to_yiq(plain.images[0])[..., 1:] - iq_content).mean() > 0.01
+
+
+def test_histogram_preservation_recolors_the_style():
+  content = _smooth_image(32, 40, 6)
+  style = random_image(24, 24, 7)
+  [matched] = transfer.prepare_styles(content, [style], preserve_color="histogram")
+  np.testing.assert_allclose(matched.reshape(-1, 3).mean(0), content.reshape(-1, 3).mean(0),
+                             atol=0.02)
+  [gray] = transfer.prepare_styles(content, [style], preserve_color="luminance")
+  assert np.allclose(gray[..., 0], gray[..., 1]) and np.allclose(gray[..., 1], gray[..., 2])
+
+
+# Style scale and rotation.
+
+def test_rotation_leaves_no_empty_corners():
+  ones = np.ones((40, 60, 3), np.float32)
+  for degrees in (30, 60, -45, 10, 135):
+    rotated = images.rotate_image(ones, degrees)
+    assert rotated.min() > 0.999, degrees
+    assert rotated.shape[0] * rotated.shape[1] > 0.25 * 40 * 60
+  x = random_image(40, 60, 0)
+  np.testing.assert_array_equal(images.rotate_image(x, 90), np.rot90(x))
+  np.testing.assert_array_equal(images.rotate_image(x, 0), x)
+  assert images.rotate_image(x, 30).shape[:2] == (23, 40)
+
+
+def test_style_scale_resizes_relative_to_the_content():
+  content = random_image(60, 80, 0)
+  style = random_image(100, 50, 1)
+  [scaled] = transfer.prepare_styles(content, [style], style_scale=0.5)
+  assert scaled.shape == (40, 20, 3)  # Longer side = 0.5 x 80.
+  [turned] = transfer.prepare_styles(content, [style], style_rotation=90)
+  assert turned.shape == (50, 100, 3)
+
+
+def test_per_position_grams_do_not_depend_on_the_style_size(tiny_weights):
+  """A texture tiled 2x2 has the same Gram matrix per position as the texture itself."""
+  tile = random_image(48, 48, 3)
+  config = ObjectiveConfig(content_layers=(), style_layers=("conv1_1", "conv2_1"))
+  small = compute_targets(None, [tile], config, tiny_weights)["style"][0]
+  big = compute_targets(None, [np.tile(tile, (2, 2, 1))], config, tiny_weights)["style"][0]
+  for layer in config.style_layers:
+    a, b = np.asarray(small[layer]), np.asarray(big[layer])
+    # Only the borders differ (zero padding), by far less than the 4x of summed Grams.
+    assert np.abs(a - b).max() < 0.15 * np.abs(a).max(), layer
+
+
+# Spatial control.
+
+def test_layer_guide_averages_each_cell():
+  mask = np.zeros((37, 40), np.float32)
+  mask[:, :20] = 1.0
+  g = layer_guide(mask, "conv3_1", 37, 40)  # Stride 4.
+  assert g.shape == (9, 10)
+  np.testing.assert_allclose(g[:, :5], 1.0)
+  np.testing.assert_allclose(g[:, 5:], 0.0)
+  half = np.zeros((8, 8), np.float32)
+  half[:, 1::2] = 1
+  np.testing.assert_allclose(layer_guide(half, "conv2_1", 8, 8), 0.5)
+
+
+def test_a_full_mask_is_the_unguided_objective(tiny_weights):
+  content, style = random_image(24, 24, 0), random_image(24, 24, 1)
+  x = jnp.asarray(random_image(24, 24, 2))
+  plain = ObjectiveConfig()
+  guided = ObjectiveConfig(guided=True)
+  t_plain = compute_targets(content, [style], plain, tiny_weights)
+  t_guided = compute_targets(content, [style], guided, tiny_weights,
+                             style_masks=[np.ones((24, 24), np.float32)])
+  a = make_loss_fn(plain, tiny_weights)(x, t_plain, tiny_weights.flax_params)[0]
+  b = make_loss_fn(guided, tiny_weights)(x, t_guided, tiny_weights.flax_params)[0]
+  np.testing.assert_allclose(a, b, rtol=1e-5)
+  with pytest.raises(ValueError, match="one mask per style"):
+    compute_targets(content, [style], guided, tiny_weights)
+
+
+def test_masks_put_each_style_in_its_region(real_weights):
+  """Left half red stripes, right half blue stripes: each half takes its own style."""
+  h, w = 48, 64
+  yy = np.arange(48)[:, None, None] % 8 < 4
+  red = np.where(yy, [0.9, 0.1, 0.1], [0.5, 0.05, 0.05]).astype(np.float32) * np.ones((48, 48, 3))
+  blue = np.where(yy, [0.1, 0.1, 0.9], [0.05, 0.05, 0.5]).astype(np.float32) * np.ones((48, 48, 3))
+  left = np.zeros((h, w), np.float32)
+  left[:, : w // 2] = 1
+  result = jaxstyle.stylize(np.full((h, w, 3), 0.5, np.float32), [red, blue],
+                            weights=real_weights, style_masks=[left, 1 - left],
+                            content_weight=0.0, num_steps=60, log_every=0)
+  out = result.images[0]
+  margin = 8
+  lhs, rhs = out[:, : w // 2 - margin], out[:, w // 2 + margin:]
+  assert lhs[..., 0].mean() > lhs[..., 2].mean() + 0.15
+  assert rhs[..., 2].mean() > rhs[..., 0].mean() + 0.15
+
+
+# Coarse to fine.
+
+def test_scales_refine_from_a_coarse_result(tiny_weights):
+  content, style = random_image(40, 48, 0), random_image(40, 40, 1)
+  result = jaxstyle.stylize(content, style, weights=tiny_weights, num_steps=6, log_every=0,
+                            scales=2, scale_steps=[6, 3])
+  assert result.images.shape == (1, 40, 48, 3)
+  assert [(l["height"], l["width"], l["steps"]) for l in result.config["scales"]] == [
+      (20, 24, 6), (40, 48, 3)]
+  assert len(result.history["total"]) == 6 + 3 + 1 and result.steps == 9
+  assert np.all(np.diff(result.history["time"]) >= 0)
+  with pytest.raises(ValueError, match="scale_steps"):
+    jaxstyle.stylize(content, style, weights=tiny_weights, scales=2, scale_steps=[5])
+
+
+def test_blend_weights_are_normalized(tiny_weights):
+  a = ObjectiveConfig(style_blend_weights=(1.0, 3.0)).blend_weights(2)
+  np.testing.assert_allclose(a, (0.25, 0.75))
+  assert ObjectiveConfig(guided=True).blend_weights(2) == (1.0, 1.0)
+  with pytest.raises(ValueError, match="non-negative"):
+    ObjectiveConfig(style_blend_weights=(1.0, -1.0))
+
+
+# The command line: the flags and batches.
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+  d = tmp_path_factory.mktemp("batch")
+  for name, seed in (("a.png", 0), ("b.jpg", 1)):
+    Image.fromarray((random_image(30, 36, seed) * 255).astype(np.uint8)).save(d / name)
+  (d / "broken.png").write_bytes(b"\x89PNG not really")
+  (d / "readme.txt").write_text("not an image either, and not listed")
+  s = tmp_path_factory.mktemp("styles")
+  for name, seed in (("s1.png", 2), ("s2.png", 3)):
+    Image.fromarray((random_image(32, 32, seed) * 255).astype(np.uint8)).save(s / name)
+  mask = np.zeros((30, 36), np.uint8)
+  mask[:, :18] = 255
+  Image.fromarray(mask).save(s / "left.png")
+  Image.fromarray(255 - mask).save(s / "right.png")
+  return d, s
+
+
+def test_batch_skips_a_bad_file_and_summarizes(tmp_path, folder, tiny_weights_file):
+  contents, styles = folder
+  done = run_cli(f"--content={contents}", f"--style={styles / 's1.png'},{styles / 's2.png'}",
+                 "--each_style", f"--output_dir={tmp_path}", "--image_size=32",
+                 "--num_steps=2", "--log_every=0", weights=tiny_weights_file)
+  assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+  written = sorted(p.name for p in tmp_path.glob("*.png"))
+  assert written == ["a__s1.png", "a__s2.png", "b__s1.png", "b__s2.png"]
+  summary = json.loads((tmp_path / "summary.json").read_text())
+  assert len(summary["written"]) == 4 and len(summary["failed"]) == 2
+  assert all("broken.png" in f["content"] for f in summary["failed"])
+  assert "batch: 4 of 6 written" in done.stderr
+  assert "2 of 6 batch item(s) failed" in done.stderr.strip().splitlines()[-1]
+  assert json.loads((tmp_path / "a__s2.json").read_text())["steps"] == 2
+
+
+def test_glob_blends_styles_into_one_output_per_content(tmp_path, folder, tiny_weights_file):
+  contents, styles = folder
+  done = run_cli(f"--content={contents}/[ab].*", f"--style={styles / 's1.png'},"
+                 f"{styles / 's2.png'}", f"--output_dir={tmp_path}", "--output=x.jpg",
+                 "--image_size=32", "--num_steps=2", weights=tiny_weights_file)
+  assert done.returncode == 0, done.stderr
+  assert sorted(p.name for p in tmp_path.glob("*.jpg")) == ["a__s1+s2.jpg", "b__s1+s2.jpg"]
+
+
+def test_control_flags(tmp_path, folder, tiny_weights_file):
+  contents, styles = folder
+  out = tmp_path / "o.png"
+  metrics = tmp_path / "m.json"
+  done = run_cli(f"--content={contents / 'a.png'}",
+                 f"--style={styles / 's1.png'},{styles / 's2.png'}",
+                 f"--style_masks={styles / 'left.png'},{styles / 'right.png'}",
+                 "--style_scale=0.8", "--style_rotation=30", "--preserve_color=histogram",
+                 "--scales=2", "--scale_steps=3,2", "--tv_weight=1", f"--output={out}",
+                 f"--metrics_json={metrics}", "--image_size=40", weights=tiny_weights_file)
+  assert done.returncode == 0, done.stderr
+  assert Image.open(out).size == (40, 33)
+  config = json.loads(metrics.read_text())["config"]
+  assert config["guided"] and config["style_rotation"] == 30 and config["style_scale"] == 0.8
+  assert config["preserve_color"] == "histogram" and len(config["scales"]) == 2
+  done = run_cli(f"--content={contents / 'a.png'}", f"--style={styles / 's1.png'}",
+                 f"--style_masks={styles / 'left.png'},{styles / 'right.png'}",
+                 f"--output={out}", weights=tiny_weights_file)
+  assert done.returncode == 1 and "one mask per --style" in done.stderr
+  done = run_cli(f"--content={contents}", f"--style={styles / 's1.png'}",
+                 f"--output={out}", weights=tiny_weights_file)
+  assert done.returncode == 1 and "give --output_dir" in done.stderr
