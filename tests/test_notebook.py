@@ -158,10 +158,10 @@ def test_sharded_sweep_matches_one_device(executed, tmp_path):
   """The notebook's 8-device sweep gives the images of the same sweep on one device.
 
   Not bit for bit: one seed per device and eight seeds vmapped on one device round the
-  convolutions differently (~1e-7), and unit-step L-BFGS can amplify that when its
-  keep-or-skip test on a curvature pair flips (seen: one seed of eight drifting by a mean
-  of 2e-3 per pixel, 0.7% in loss, after 10 steps at 40 px). Different seeds differ by
-  ~0.15 per pixel, so a mix-up of seeds or devices still fails by far.
+  convolutions differently (~1e-7 in the loss), and unit-step L-BFGS can amplify that
+  (seen: one seed of eight drifting from step 6 on, by a mean of 2e-3 per pixel and 0.7%
+  in loss after 10 steps at 40 px). Different seeds differ by ~0.15 per pixel, so a
+  mix-up of seeds or devices still fails by far.
   """
   out, _, _ = executed
   env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
