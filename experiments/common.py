@@ -43,7 +43,7 @@ def shared_image(name: str) -> str:
 
 
 def define_flags(*, content: str | None = "tubingen.jpg", style: str | None = "starry_night.jpg",
-                 image_size: int = 128, num_steps: int = 200) -> None:
+                 image_size: int = 128, num_steps: int = 200, ratio: float = 1e-3) -> None:
   """The flags every experiment has; defaults are this CPU's small size."""
   if content is not None:
     flags.DEFINE_string("content", shared_image(content), "Content photo.")
@@ -56,7 +56,7 @@ def define_flags(*, content: str | None = "tubingen.jpg", style: str | None = "s
   flags.DEFINE_string("weights", "normalized", "'normalized' (the paper's network, made by "
                       "`python -m jaxstyle.weights normalize`), 'default', or a .npz path.")
   flags.DEFINE_string("output_dir", "experiments/results", "Where the figure and JSON go.")
-  flags.DEFINE_float("ratio", 1e-3, "alpha/beta (the paper: 1e-3; the paper's formulas weigh "
+  flags.DEFINE_float("ratio", ratio, "alpha/beta (the paper: 1e-3; the paper's formulas weigh "
                      "content more at larger sizes, so small CPU runs may want 1e-4).")
   flags.DEFINE_integer("log_every", 0, "Progress line every N steps of each run.",
                        lower_bound=0)
@@ -115,8 +115,7 @@ class Recorder:
                  " ".join(f"{v:.4g}" for v in result.history["total"][-1]))
     self.runs.append({
         "label": label, "seconds": seconds, "steps": result.steps, "stopped": result.stopped,
-        "settings": {k: v for k, v in kwargs.items() if isinstance(v, (int, float, str, list,
-                                                                         tuple, type(None)))},
+        "settings": {k: _describe(v) for k, v in kwargs.items()},
         "history": {k: np.asarray(v).tolist() for k, v in result.history.items()},
     })
     return result
@@ -138,6 +137,15 @@ class Recorder:
       pathlib.Path(tmp).write_text(json.dumps(payload, indent=1, default=float))
     logging.info("wrote %s and %s.json (%.0f s)", figure, out / self.name, payload["seconds"])
     return figure
+
+
+def _describe(value):
+  """A JSON-able record of a setting: arrays (images, masks) by their shapes."""
+  if isinstance(value, (list, tuple)):
+    return [_describe(v) for v in value]
+  if isinstance(value, np.ndarray):
+    return f"array{list(value.shape)}"
+  return value if isinstance(value, (int, float, str, type(None))) else repr(value)
 
 
 def plot_curves(curves: dict[str, dict[str, Sequence[float]]], path: str | os.PathLike, *,

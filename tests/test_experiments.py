@@ -13,7 +13,9 @@ from tests.conftest import random_image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPERIMENTS = ["reconstructions", "artworks", "ratio_grid", "content_layer", "initialization",
-               "photorealistic", "iterations", "optimizers", "pooling", "style_layers"]
+               "photorealistic", "iterations", "optimizers", "pooling", "style_layers",
+               "style_interpolation", "style_scale", "style_rotation", "color_preservation",
+               "tv_weight", "spatial_control", "high_resolution"]
 
 
 @pytest.fixture(scope="module")
@@ -32,27 +34,40 @@ def _run(module, *args):
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiment_smoke(tmp_path, pictures, tiny_weights_file, name):
+  size = 64 if name in ("style_scale", "style_rotation") else 32
   args = [f"--content={pictures / 'content.png'}", f"--weights={tiny_weights_file}",
-          f"--output_dir={tmp_path}", "--image_size=32", "--num_steps=3"]
+          f"--output_dir={tmp_path}", f"--image_size={size}", "--num_steps=3"]
   if name == "artworks":
     args.append(f"--styles={pictures / 'style.png'},{pictures / 'style2.png'}")
   else:
     args.append(f"--style={pictures / 'style.png'}")
   if name == "ratio_grid":
     args.append("--ratios=1e-3,1e-2")
+  if name in ("style_interpolation", "spatial_control"):
+    args.append(f"--style2={pictures / 'style2.png'}")
+  if name == "style_scale":
+    args.append("--scales=0.5,1")
+  if name == "high_resolution":
+    args += ["--sizes=48,64", "--scales=2", "--scale_steps=3,1", "--crop=16"]
   done = _run(name, *args)
   assert done.returncode == 0, done.stderr[-3000:]
   figure = Image.open(tmp_path / f"{name}.png")
-  assert figure.size[0] > 32 and figure.size[1] > 32
+  assert figure.size[0] > 32 and figure.size[1] > 24
   record = json.loads((tmp_path / f"{name}.json").read_text())
   assert record["experiment"] == name and record["runs"]
   for run in record["runs"]:
+    if name == "high_resolution":
+      assert run["peak_rss_gib"] > 0 and [s["steps"] for s in run["scales"]] == [3, 1]
+      continue
     assert len(run["history"]["total"]) == run["steps"] + 1
   if name == "optimizers":
     assert (tmp_path / "optimizers_steps.png").exists()
     assert (tmp_path / "optimizers_time.png").exists()
   expected_runs = {"reconstructions": 10, "ratio_grid": 10, "style_layers": 5,
-                   "optimizers": 5, "initialization": 3, "artworks": 2}
+                   "optimizers": 5, "initialization": 3, "artworks": 2,
+                   "style_interpolation": 5, "style_scale": 2, "style_rotation": 4,
+                   "color_preservation": 3, "tv_weight": 4, "spatial_control": 3,
+                   "high_resolution": 2}
   if name in expected_runs:
     assert len(record["runs"]) == expected_runs[name]
 
