@@ -179,6 +179,21 @@ def _optax_lbfgs(loss_fn, *, history_size: int):
   return _Stepper(init, step, read)
 
 
+def to_host(tree):
+  """NumPy copies of every array in `tree`, gathered from all processes if sharded.
+
+  With several hosts (jax.distributed), a seed-sharded array spans devices this
+  process cannot address; every process then receives the whole array.
+  """
+  def get(x):
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+      from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
+      return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+    return np.asarray(jax.device_get(x))
+
+  return jax.tree.map(get, tree)
+
+
 def seed_sharding(num_seeds: int) -> jax.sharding.NamedSharding | None:
   """Seeds (axis 0) split over every device, or None on one device / uneven splits."""
   devices = jax.devices()
@@ -267,7 +282,7 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
     x0 = jax.device_put(x0, sharding)  # jit keeps each seed's work on its device.
     logging.info("%d seeds sharded over %d devices", x0.shape[0], jax.device_count())
   state, (value, aux) = init(x0, args)
-  value, aux = jax.device_get((value, aux))
+  value, aux = to_host((value, aux))
   records = [(value, aux, time.perf_counter() - start)]
   stopped = None
   if not np.all(np.isfinite(records[0][0])):
@@ -278,7 +293,7 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
     if stopped:
       break
     state, (value, aux) = step(state, args)
-    value, aux = jax.device_get((value, aux))  # Waits for the step: a few scalars.
+    value, aux = to_host((value, aux))  # Waits for the step: a few scalars.
     records.append((value, aux, time.perf_counter() - start))
     if not np.all(np.isfinite(value)):
       stopped = (f"the loss became {value[~np.isfinite(value)][0]} at step {k}; "
@@ -290,7 +305,7 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
       if log_every:
         logging.info("step 1 done (compiled) after %.1f s", t_first - start)
     if callback and callback_every and k % callback_every == 0:
-      callback(k, np.asarray(state[1]))
+      callback(k, to_host(state[1]))
     if log_every and (k % log_every == 0 or k == num_steps) and k > 1:
       rate = (k - 1) / (time.perf_counter() - t_first)
       c = records[-1][1]
@@ -306,7 +321,7 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
   history["time"] = np.array([r[2] for r in records])
   evaluations = None
   if stepper.evals is not None:
-    evaluations = int(np.max(np.asarray(jax.vmap(stepper.evals)(state[0]))))
-  return MinimizeResult(x=np.asarray(state[1]), history=history, steps=steps_done, stopped=stopped,
+    evaluations = int(np.max(to_host(jax.vmap(stepper.evals)(state[0]))))
+  return MinimizeResult(x=to_host(state[1]), history=history, steps=steps_done, stopped=stopped,
                         evaluations=evaluations,
                         devices=1 if sharding is None else jax.device_count())

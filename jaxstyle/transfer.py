@@ -104,8 +104,13 @@ def available_memory_bytes() -> int | None:
 
 
 def check_memory(height: int, width: int, *, num_seeds: int, layers: Sequence[str],
-                 method: str, history_size: int) -> None:
-  """Raises UserError, saying how much is needed, if the run cannot fit in memory."""
+                 method: str, history_size: int, shard_seeds: bool | None = None) -> None:
+  """Raises UserError, saying how much is needed, if the run cannot fit in memory.
+
+  Seeds that will be sharded (see optimize.seed_sharding) count per device.
+  """
+  if shard_seeds is not False and optimize.seed_sharding(num_seeds) is not None:
+    num_seeds //= jax.device_count()
   need = estimate_memory_bytes(height, width, num_seeds=num_seeds, layers=layers,
                                method=method, history_size=history_size)
   have = available_memory_bytes()
@@ -267,7 +272,7 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
     config.blend_weights(len(styles))  # Checks the count early.
   height, width = content.shape[:2]
   check_memory(height, width, num_seeds=num_seeds, layers=config.all_layers,
-                method=optimizer, history_size=lbfgs_history)
+               method=optimizer, history_size=lbfgs_history, shard_seeds=shard_seeds)
   if weights is None:
     weights = weights_lib.load_default()
 

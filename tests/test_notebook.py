@@ -202,9 +202,6 @@ MULTI_PROCESS = textwrap.dedent("""
 """)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="minimize reads the losses with jax.device_get, which fails for arrays "
-                   "spanning other processes' devices; see notebooks/README.md")
 def test_sweep_over_two_processes():
   """Two processes of 4 CPU devices each stand in for two TPU hosts (jax.distributed)."""
   with socket.socket() as s:
