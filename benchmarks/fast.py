@@ -35,7 +35,8 @@ flags.DEFINE_integer("train_crop", 128, "Training crop size, px.")
 flags.DEFINE_integer("train_batch", 4, "Training batch.")
 flags.DEFINE_string("dataset_dir", "../shared/datasets/bsds500", "Photos for training.")
 flags.DEFINE_string("style", "../shared/images/starry_night.jpg", "Style for training.")
-flags.DEFINE_integer("threads", None, "torch threads (default: os.cpu_count()).")
+flags.DEFINE_list("torch_threads", ["1", "2"], "torch intra-op thread counts to measure "
+                  "(on a shared, oversubscribed machine 1 thread can be far faster).")
 flags.DEFINE_string("name", "fast_cpu", "Results go to benchmarks/results/NAME.json.")
 FLAGS = flags.FLAGS
 
@@ -117,38 +118,36 @@ def main(argv):
   if "torch" in FLAGS.impls:
     import torch  # pylint: disable=import-outside-toplevel
     from benchmarks import fast_torch  # pylint: disable=import-outside-toplevel
-    torch.set_num_threads(FLAGS.threads or os.cpu_count())
     torch_net = fast_torch.from_jax(model.config, model.variables)
     results["torch"] = torch.__version__
-    results["torch_threads"] = torch.get_num_threads()
   fwd = jax.jit(lambda v, x: transformer.apply(model.config, v, x)[0])
   for size, repeats in zip(map(int, FLAGS.sizes), map(int, FLAGS.repeats)):
     x = np.random.default_rng(0).uniform(size=(FLAGS.batch, size, size, 3)).astype(np.float32)
-    row = {"size": size}
+    row = {"size": size, "ms": {}, "first_call_ms": {}}
     if "jax" in FLAGS.impls:
       xj = jax.device_put(x)
       first, ms = _median_ms(lambda: fwd(model.variables, xj).block_until_ready(), repeats)
-      row["jax"] = {"ms": ms / FLAGS.batch, "first_call_ms": first}
+      row["ms"]["jax"], row["first_call_ms"]["jax"] = ms / FLAGS.batch, first
       out_jax = stylize_fast(model, x)
       logging.info("%d px jax: %.1f ms/image (first call %.0f ms)", size, ms / FLAGS.batch,
                    first)
     if torch_net is not None:
       xt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
-      with torch.inference_mode():
-        first, ms = _median_ms(lambda: torch_net(xt), repeats)
-        row["torch"] = {"ms": ms / FLAGS.batch, "first_call_ms": first}
-        out_torch = torch_net(xt).numpy().transpose(0, 2, 3, 1)
-        net_cl = torch_net.to(memory_format=torch.channels_last)
-        xcl = xt.contiguous(memory_format=torch.channels_last)
-        first, ms = _median_ms(lambda: net_cl(xcl), repeats)
-        row["torch_channels_last"] = {"ms": ms / FLAGS.batch, "first_call_ms": first}
-        torch_net = torch_net.to(memory_format=torch.contiguous_format)
-      logging.info("%d px torch: %.1f ms/image, channels_last %.1f", size,
-                   row["torch"]["ms"], row["torch_channels_last"]["ms"])
-      if "jax" in row:
-        row["max_abs_diff"] = float(np.max(np.abs(out_jax - out_torch)))
-        best = min(row["torch"]["ms"], row["torch_channels_last"]["ms"])
-        row["jax_over_torch"] = row["jax"]["ms"] / best
+      for threads in map(int, FLAGS.torch_threads):
+        torch.set_num_threads(threads)
+        with torch.inference_mode():
+          for layout in ("nchw", "channels_last"):
+            fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+            net, xin = torch_net.to(memory_format=fmt), xt.contiguous(memory_format=fmt)
+            first, ms = _median_ms(lambda: net(xin), repeats)  # pylint: disable=cell-var-from-loop
+            key = f"torch {layout} {threads} thread{'s' if threads > 1 else ''}"
+            row["ms"][key], row["first_call_ms"][key] = ms / FLAGS.batch, first
+            logging.info("%d px %s: %.1f ms/image", size, key, ms / FLAGS.batch)
+          out_torch = torch_net.to(memory_format=torch.contiguous_format)(xt).numpy()
+      if "jax" in row["ms"]:
+        row["max_abs_diff"] = float(np.max(np.abs(out_jax - out_torch.transpose(0, 2, 3, 1))))
+        best = min(v for k, v in row["ms"].items() if k.startswith("torch"))
+        row["jax_over_best_torch"] = row["ms"]["jax"] / best
     results["inference"].append(row)
   if FLAGS.train_steps and "jax" in FLAGS.impls:
     results["training"] = _train_steps_per_s()
@@ -161,16 +160,17 @@ def main(argv):
 
 
 def table(results: dict) -> str:
-  lines = ["| size | jax ms / image | torch ms / image | torch channels_last ms / image | "
-           "jax / best torch | max abs diff |", "|---|---|---|---|---|---|"]
+  lines = ["| size | implementation | ms / image | jax / this |", "|---|---|---|---|"]
   for r in results["inference"]:
-    cell = lambda k: f"{r[k]['ms']:.1f}" if k in r else "—"  # pylint: disable=cell-var-from-loop
-    lines.append(f"| {r['size']} | {cell('jax')} | {cell('torch')} | "
-                 f"{cell('torch_channels_last')} | "
-                 f"{r['jax_over_torch']:.2f}x | {r['max_abs_diff']:.1e} |"
-                 if "jax_over_torch" in r else
-                 f"| {r['size']} | {cell('jax')} | {cell('torch')} | "
-                 f"{cell('torch_channels_last')} | — | — |")
+    jax_ms = r["ms"].get("jax")
+    for key, ms in r["ms"].items():
+      ratio = f"{jax_ms / ms:.2f}x" if jax_ms else "—"
+      lines.append(f"| {r['size']} | {key} | {ms:.1f} | {ratio} |")
+  lines += ["", "| size | jax / best torch | max abs diff jax vs torch |", "|---|---|---|"]
+  for r in results["inference"]:
+    if "jax_over_best_torch" in r:
+      lines.append(f"| {r['size']} | {r['jax_over_best_torch']:.2f}x | "
+                   f"{r['max_abs_diff']:.1e} |")
   if "training" in results:
     t = results["training"]
     lines += ["", f"Training (jax, real VGG-19, batch {t['batch']} of {t['crop']} px crops): "

@@ -71,12 +71,12 @@ class TorchTransformerNet(nn.Module):
 def _set_conv(conv: nn.Conv2d, p) -> None:
   conv.weight.data = torch.from_numpy(np.ascontiguousarray(
       np.asarray(p["kernel"], np.float32).transpose(3, 2, 0, 1)))  # HWIO -> OIHW
-  conv.bias.data = torch.from_numpy(np.asarray(p["bias"], np.float32))
+  conv.bias.data = torch.from_numpy(np.array(p["bias"], np.float32))
 
 
 def _set_norm(norm: nn.InstanceNorm2d, p) -> None:
-  norm.weight.data = torch.from_numpy(np.asarray(p["scale"], np.float32))
-  norm.bias.data = torch.from_numpy(np.asarray(p["bias"], np.float32))
+  norm.weight.data = torch.from_numpy(np.array(p["scale"], np.float32))
+  norm.bias.data = torch.from_numpy(np.array(p["bias"], np.float32))
 
 
 def from_jax(config, variables) -> TorchTransformerNet:
