@@ -44,8 +44,9 @@ def _define_flags():
                        "(default: 1.25 * crop_size).", lower_bound=16)
   flags.DEFINE_float("learning_rate", 1e-3, "Adam's learning rate.", lower_bound=0)
   flags.DEFINE_float("content_weight", 1.0, "alpha.", lower_bound=0)
-  flags.DEFINE_float("style_weight", 10.0, "beta.", lower_bound=0)
-  flags.DEFINE_float("tv_weight", 0.0, "Total-variation weight.", lower_bound=0)
+  flags.DEFINE_float("style_weight", 1e-4, "beta (1e-4 suits the size-normalized losses of "
+                     "jaxstyle.fast_train with the default VGG-19).", lower_bound=0)
+  flags.DEFINE_float("tv_weight", 1e5, "Total-variation weight.", lower_bound=0)
   flags.DEFINE_string("content_layer", fast_train.JOHNSON_CONTENT_LAYER, "Content layer.")
   flags.DEFINE_list("style_layers", list(fast_train.JOHNSON_STYLE_LAYERS), "Style layers.")
   flags.DEFINE_enum("pooling", "max", ["max", "avg"], "Pooling in VGG-19.")
