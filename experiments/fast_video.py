@@ -63,7 +63,7 @@ def run():
     t0 = time.time()
     if method == "fast":
       model = fast.load_model(FLAGS.model)
-      fast.stylize_fast(model, frames[:1])  # Compile outside the timing.
+      video.stylize_frames_fast(model, frames[:4])  # Compile outside the timing.
       t0 = time.time()
       out = video.stylize_frames_fast(model, frames)
     else:

@@ -144,7 +144,7 @@ def _run() -> None:
               " ms with compilation)")
   else:
     timing = (f"{np.median(report.first_call_ms):.0f} ms per image including compilation "
-              "(every image had a new size; --image_size or equal sizes avoid recompiling)"
+              "(the first call at each size compiles; images of equal size reuse it)"
               if report.first_call_ms else "no image")
   print(f"{len(report.written)} stylized, {len(report.failed)} failed; {timing}")
   for path, reason in report.failed:

@@ -117,10 +117,22 @@ def shift_left(image: np.ndarray, shift: int, fill: np.ndarray) -> np.ndarray:
 
 
 def stylize_frames_fast(model, frames: np.ndarray, *, batch_size: int = 4) -> np.ndarray:
-  """Every frame [T, H, W, 3] through the feed-forward network, `batch_size` at a time."""
+  """Every frame [T, H, W, 3] through the feed-forward network, `batch_size` at a time.
+
+  The last batch is padded (with its last frame) to `batch_size`, so one program serves
+  every batch.
+  """
   from jaxstyle import fast  # pylint: disable=import-outside-toplevel
-  return np.concatenate([fast.stylize_fast(model, frames[i:i + batch_size])
-                         for i in range(0, len(frames), batch_size)])
+  frames = np.asarray(frames, np.float32)
+  batch_size = min(batch_size, len(frames))
+  outputs = []
+  for i in range(0, len(frames), batch_size):
+    batch = frames[i:i + batch_size]
+    n = len(batch)
+    if n < batch_size:
+      batch = np.concatenate([batch, np.repeat(batch[-1:], batch_size - n, axis=0)])
+    outputs.append(fast.stylize_fast(model, batch)[:n])
+  return np.concatenate(outputs)
 
 
 def stylize_frames_optim(frames: np.ndarray, style: np.ndarray, *, mode: str = "warm",
@@ -269,7 +281,7 @@ def _run() -> None:
       raise UserError("--method=fast needs --model")
     from jaxstyle.fast import load_model, stylize_fast  # pylint: disable=import-outside-toplevel
     model = load_model(FLAGS.model)
-    stylize_fast(model, frames[:1])  # Compile outside the timing.
+    stylize_frames_fast(model, frames[:4])  # Compile outside the timing.
     started = time.time()
     outputs = stylize_frames_fast(model, frames)
   else:
