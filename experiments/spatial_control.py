@@ -8,8 +8,10 @@ A mask splits the Neckarfront at --split of its height (a soft 8 %-wide edge): t
 above and the town below. Each region's Gram matrices are taken of its own features
 only (guided Gram matrices: features times the region's mask, downsampled to each
 layer's resolution) and matched to its own painting. Two runs: The Starry Night on the
-sky and The Scream on the town; The Scream on the town and no style on the sky. The
-paper's network and settings, alpha/beta = --ratio.
+sky and The Scream on the town; The Scream on the town and no style on the sky; and,
+for comparison, both paintings blended everywhere. The paper's network and settings,
+alpha/beta = --ratio, but starting from the photo: from white noise, a region without
+style keeps noise that conv4_2 alone does not remove.
 
 Expect: the sky takes the Starry Night's blue swirls and the town the Scream's orange
 and brown bands, with a blend only near the edge; with no style on the sky it stays the
@@ -40,10 +42,10 @@ def run():
   rec.add_image(np.repeat(sky[..., None], 3, -1), "mask: sky (white)")
   rec.add_image(common.images.resize_to(style, *content.shape[:2]), "sky style")
   rec.add_image(common.images.resize_to(style2, *content.shape[:2]), "town style")
-  rec.stylize("sky: A, town: B", content, [style, style2], style_masks=[sky, town],
-              **common.paper())
-  rec.stylize("sky: none, town: B", content, [style2], style_masks=[town], **common.paper())
-  rec.stylize("no masks: A and B blended", content, [style, style2], **common.paper())
+  settings = common.paper(init="content")
+  rec.stylize("sky: A, town: B", content, [style, style2], style_masks=[sky, town], **settings)
+  rec.stylize("sky: none, town: B", content, [style2], style_masks=[town], **settings)
+  rec.stylize("no masks: A and B blended", content, [style, style2], **settings)
   rec.write(columns=4)
 
 

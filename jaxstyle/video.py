@@ -321,6 +321,11 @@ def main(argv):
     sys.exit(1)
 
 
-if __name__ == "__main__":
+def run():
+  """Console-script entry point."""
   _define_flags()
   app.run(main)
+
+
+if __name__ == "__main__":
+  run()
