@@ -24,7 +24,6 @@ import json
 import pathlib
 import time
 
-import numpy as np
 from absl import app, flags, logging
 
 from experiments import common

@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import pathlib
-import sys
 import time
 from typing import Sequence
 
@@ -31,6 +30,7 @@ from absl import app, flags, logging
 
 from jaxstyle import images as images_lib
 from jaxstyle import transformer
+from jaxstyle import _cli
 from jaxstyle.errors import UserError
 from jaxstyle.transformer import FastModel, load_model
 
@@ -69,17 +69,11 @@ class FilesReport:
 
 
 def list_inputs(path: str | pathlib.Path) -> list[pathlib.Path]:
-  """The image files of a directory (not recursive, sorted), or [path] for a file."""
-  path = pathlib.Path(path)
-  if path.is_dir():
-    files = sorted(p for p in path.iterdir()
-                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-      raise UserError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {path}")
-    return files
-  if not path.exists():
-    raise UserError(f"{path}: no such file or directory")
-  return [path]
+  """The image files of a directory (not recursive, sorted) or a glob, or [path]."""
+  files = images_lib.list_images(path)
+  if len(files) == 1 and not files[0].exists():
+    raise UserError(f"{files[0]}: no such file or directory")
+  return files
 
 
 def stylize_files(model: FastModel, inputs: Sequence[pathlib.Path],
@@ -153,14 +147,7 @@ def _run() -> None:
     raise UserError("no image could be stylized")
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  try:
-    _run()
-  except UserError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(1)
+main = _cli.main_for(_run)
 
 
 def run():

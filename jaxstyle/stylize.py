@@ -17,6 +17,7 @@ import types
 
 from absl import app, flags, logging
 
+from jaxstyle import _cli
 from jaxstyle.errors import UserError
 
 _DEMO_CONTENT = "chelsea.png"
@@ -316,27 +317,7 @@ def _run() -> None:
                     f"{out_dir / 'summary.json'})")
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  try:
-    _run()
-  except UserError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(1)
-  except MemoryError:
-    print("error: out of memory; use a smaller --image_size or fewer --num_seeds",
-          file=sys.stderr)
-    sys.exit(1)
-  except Exception as e:  # pylint: disable=broad-except
-    if "RESOURCE_EXHAUSTED" in str(e) or "Out of memory" in str(e):
-      print("error: the device ran out of memory; use a smaller --image_size or fewer "
-            "--num_seeds", file=sys.stderr)
-      sys.exit(1)
-    raise
-  except KeyboardInterrupt:
-    print("interrupted", file=sys.stderr)
-    sys.exit(130)
+main = _cli.main_for(_run)
 
 
 def run():

@@ -17,6 +17,7 @@ import sys
 
 from absl import app, flags
 
+from jaxstyle import _cli
 from jaxstyle.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -101,18 +102,8 @@ def _run() -> None:
                   "dataset_dir": FLAGS.dataset_dir, "command": " ".join(sys.argv)})
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  try:
-    _run()
-  except UserError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(1)
-  except KeyboardInterrupt:
-    print("interrupted (the last checkpoint is kept; continue with --resume)",
-          file=sys.stderr)
-    sys.exit(130)
+main = _cli.main_for(
+    _run, interrupted="interrupted (the last checkpoint is kept; continue with --resume)")
 
 
 def run():

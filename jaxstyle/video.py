@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import json
 import pathlib
-import sys
 import time
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 from absl import app, flags, logging
 
 from jaxstyle import images as images_lib
+from jaxstyle import _cli
 from jaxstyle.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -279,7 +279,7 @@ def _run() -> None:
   if FLAGS.method == "fast":
     if not FLAGS.model:
       raise UserError("--method=fast needs --model")
-    from jaxstyle.fast import load_model, stylize_fast  # pylint: disable=import-outside-toplevel
+    from jaxstyle.fast import load_model  # pylint: disable=import-outside-toplevel
     model = load_model(FLAGS.model)
     stylize_frames_fast(model, frames[:4])  # Compile outside the timing.
     started = time.time()
@@ -311,14 +311,7 @@ def _run() -> None:
                metrics["ms_per_frame"])
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  try:
-    _run()
-  except UserError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(1)
+main = _cli.main_for(_run)
 
 
 def run():

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 import jaxstyle
-from jaxstyle import color, images, losses, transfer
+from jaxstyle import color, images, transfer
 from jaxstyle.objective import ObjectiveConfig, compute_targets, layer_guide, make_loss_fn
 from tests.conftest import random_image
 from tests.test_cli import run_cli

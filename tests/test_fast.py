@@ -15,7 +15,7 @@ from PIL import Image
 from jaxstyle import fast, fast_train, transformer
 from jaxstyle.errors import UserError
 
-from conftest import random_image
+from tests.conftest import random_image
 
 TINY_NET = transformer.TransformerConfig(widths=(4, 6, 8), num_residual=1)
 REPO = pathlib.Path(__file__).resolve().parents[1]

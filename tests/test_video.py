@@ -5,7 +5,7 @@ import pytest
 
 from jaxstyle import transformer, video
 
-from conftest import random_image
+from tests.conftest import random_image
 
 
 def test_pan_moves_the_scene_by_the_known_shift():

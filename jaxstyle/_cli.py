@@ -1,0 +1,43 @@
+"""What every absl command of jaxstyle shares: one `error:` line for a user's mistake."""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+from absl import app
+
+from jaxstyle.errors import UserError
+
+
+def main_for(run: Callable[[], None], *, interrupted: str = "interrupted"
+             ) -> Callable[[list[str]], None]:
+  """An absl `main(argv)` that runs `run()` and turns user errors into one line.
+
+  UserError, running out of host or device memory and Ctrl-C end with a message on
+  stderr and a non-zero exit status instead of a traceback; other exceptions (bugs)
+  keep theirs.
+  """
+
+  def main(argv):
+    if len(argv) > 1:
+      raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    try:
+      run()
+    except UserError as e:
+      print(f"error: {e}", file=sys.stderr)
+      sys.exit(1)
+    except MemoryError:
+      print("error: out of memory; use smaller images or fewer seeds", file=sys.stderr)
+      sys.exit(1)
+    except Exception as e:  # pylint: disable=broad-except
+      if "RESOURCE_EXHAUSTED" in str(e) or "Out of memory" in str(e):
+        print("error: the device ran out of memory; use smaller images or fewer seeds",
+              file=sys.stderr)
+        sys.exit(1)
+      raise
+    except KeyboardInterrupt:
+      print(interrupted, file=sys.stderr)
+      sys.exit(130)
+
+  return main
