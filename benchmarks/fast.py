@@ -17,13 +17,13 @@ Writes benchmarks/results/NAME.json.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
-import platform
 import time
 
 import numpy as np
 from absl import app, flags, logging
+
+from benchmarks import machine
 
 flags.DEFINE_list("impls", ["jax", "torch"], "Implementations to measure.")
 flags.DEFINE_list("sizes", ["256", "512", "1024"], "Square image sides, px.")
@@ -52,22 +52,6 @@ def _median_ms(fn, repeats: int) -> tuple[float, float]:
     fn()
     times.append((time.perf_counter() - t0) * 1000)
   return first, float(np.median(times))
-
-
-def _machine() -> dict:
-  info = {"platform": platform.platform(), "python": platform.python_version(),
-          "cpus": os.cpu_count()}
-  try:
-    with open("/proc/cpuinfo") as f:
-      info["cpu"] = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
-  except (OSError, StopIteration):
-    pass
-  try:
-    with open("/proc/loadavg") as f:
-      info["load_average_at_start"] = f.read().split()[:3]
-  except OSError:
-    pass
-  return info
 
 
 def _train_steps_per_s() -> dict:
@@ -111,7 +95,7 @@ def main(argv):
   else:
     config = transformer.TransformerConfig()
     model = transformer.FastModel(config, transformer.init_variables(config, seed=0))
-  results = {"machine": _machine(), "device": jax.devices()[0].device_kind,
+  results = {"machine": machine.describe(), "device": jax.devices()[0].device_kind,
              "jax": jax.__version__, "batch": FLAGS.batch, "inference": [],
              "model": FLAGS.model or "random init"}
   torch_net = None

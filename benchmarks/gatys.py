@@ -23,13 +23,14 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import platform
 import subprocess
 import sys
 import time
 
 import numpy as np
 from absl import app, flags, logging
+
+from benchmarks import machine
 
 flags.DEFINE_list("impls", ["jax", "torch"], "Implementations to measure.")
 flags.DEFINE_list("jax_methods", ["lbfgs", "lbfgs_zoom"], "jaxstyle solvers to measure.")
@@ -89,22 +90,6 @@ def _time_to(result: dict, target: float) -> float | None:
   return float(times[hit[0]] - times[0]) if len(hit) else None
 
 
-def _machine() -> dict:
-  info = {"platform": platform.platform(), "python": platform.python_version(),
-          "cpus": os.cpu_count()}
-  try:
-    with open("/proc/cpuinfo") as f:
-      info["cpu"] = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
-  except (OSError, StopIteration):
-    pass
-  try:
-    with open("/proc/meminfo") as f:
-      info["memory_gb"] = round(int(f.readline().split()[1]) / 2**20, 1)
-  except OSError:
-    pass
-  return info
-
-
 def _methods(impl):
   return FLAGS.jax_methods if impl == "jax" else ["lbfgs"]
 
@@ -112,7 +97,7 @@ def _methods(impl):
 def main(argv):
   del argv
   started = time.time()
-  results = {"machine": _machine(), "flags": {k: getattr(FLAGS, k) for k in (
+  results = {"machine": machine.describe(), "flags": {k: getattr(FLAGS, k) for k in (
       "impls", "jax_methods", "sizes", "steps_per_size", "target_size", "target_steps",
       "target_methods", "torch_target_methods", "sections",
       "seed_counts", "seed_size", "seed_steps", "history")}, "per_iteration": [],

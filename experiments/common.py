@@ -121,22 +121,27 @@ class Recorder:
     return result
 
   def write(self, *, columns: int | None = None, extra: dict | None = None) -> pathlib.Path:
-    out = pathlib.Path(FLAGS.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    sheet = images.contact_sheet(self.tiles, self.labels, columns=columns)
-    figure = images.save_image(sheet, out / f"{self.name}.png")
-    device = jax.devices()[0]
-    payload = {
-        "experiment": self.name, "seconds": time.time() - self.started,
+    return write_figure(self.name, self.tiles, self.labels, self.started, {
         "image_size": FLAGS.image_size, "num_steps": FLAGS.num_steps, "ratio": FLAGS.ratio,
         "weights": dict(self.weights.meta, preprocessing=self.weights.preprocessing),
-        "device": {"platform": device.platform, "kind": device.device_kind},
-        "runs": self.runs, **(extra or {}),
-    }
-    with atomic_path(out / f"{self.name}.json") as tmp:
-      pathlib.Path(tmp).write_text(json.dumps(payload, indent=1, default=float))
-    logging.info("wrote %s and %s.json (%.0f s)", figure, out / self.name, payload["seconds"])
-    return figure
+        "runs": self.runs, **(extra or {})}, columns=columns)
+
+
+def write_figure(name: str, tiles: Sequence[np.ndarray], labels: Sequence[str],
+                 started: float, fields: dict, *, columns: int | None = None) -> pathlib.Path:
+  """Writes OUTPUT_DIR/NAME.png (a labelled contact sheet) and NAME.json (fields, the
+  experiment's name, its seconds since `started` and the device)."""
+  out = pathlib.Path(FLAGS.output_dir)
+  out.mkdir(parents=True, exist_ok=True)
+  figure = images.save_image(images.contact_sheet(tiles, labels, columns=columns),
+                             out / f"{name}.png")
+  device = jax.devices()[0]
+  payload = {"experiment": name, "seconds": time.time() - started,
+             "device": {"platform": device.platform, "kind": device.device_kind}, **fields}
+  with atomic_path(out / f"{name}.json") as tmp:
+    pathlib.Path(tmp).write_text(json.dumps(payload, indent=1, default=float))
+  logging.info("wrote %s and %s.json (%.0f s)", figure, out / name, payload["seconds"])
+  return figure
 
 
 def _describe(value):

@@ -10,7 +10,6 @@ The comparisons hold at those settings; the pictures are rougher than a full tra
 
 from __future__ import annotations
 
-import json
 import pathlib
 import tempfile
 import time
@@ -20,9 +19,9 @@ import jax
 import numpy as np
 from absl import flags, logging
 
+from experiments import common
 from jaxstyle import fast_train, images, transformer
 from jaxstyle import weights as weights_lib
-from jaxstyle._atomic import atomic_path
 
 SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared"
 FLAGS = flags.FLAGS
@@ -101,22 +100,12 @@ class FastRecorder:
     self.labels.append(label)
 
   def write(self, *, columns: int | None = None, extra: dict | None = None) -> pathlib.Path:
-    out = pathlib.Path(FLAGS.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    sheet = images.contact_sheet(self.tiles, self.labels, columns=columns)
-    figure = images.save_image(sheet, out / f"{self.name}.png")
-    device = jax.devices()[0]
-    payload = {"experiment": self.name, "seconds": time.time() - self.started,
-               "flags": {k: getattr(FLAGS, k) for k in (
-                   "style", "style_size", "dataset_dir", "test_images", "test_size",
-                   "num_steps", "crop_size", "batch_size", "widths", "num_residual",
-                   "content_weight", "style_weight", "tv_weight", "learning_rate")},
-               "device": {"platform": device.platform, "kind": device.device_kind},
-               "runs": self.runs, **(extra or {})}
-    with atomic_path(out / f"{self.name}.json") as tmp:
-      pathlib.Path(tmp).write_text(json.dumps(payload, indent=1, default=float))
-    logging.info("wrote %s and %s.json (%.0f s)", figure, out / self.name, payload["seconds"])
-    return figure
+    return common.write_figure(self.name, self.tiles, self.labels, self.started, {
+        "flags": {k: getattr(FLAGS, k) for k in (
+            "style", "style_size", "dataset_dir", "test_images", "test_size", "num_steps",
+            "crop_size", "batch_size", "widths", "num_residual", "content_weight",
+            "style_weight", "tv_weight", "learning_rate")},
+        "runs": self.runs, **(extra or {})}, columns=columns)
 
 
 def stylize(model: transformer.FastModel, photos: Sequence[np.ndarray]) -> list[np.ndarray]:
