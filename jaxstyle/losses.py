@@ -20,13 +20,32 @@ def content_loss(features: jax.Array, targets: jax.Array) -> jax.Array:
   return 0.5 * jnp.sum(jnp.square(features - targets))
 
 
+@jax.custom_vjp
+def _gram(f: jax.Array) -> jax.Array:
+  return jnp.matmul(f.T, f, precision=_HIGHEST)
+
+
+def _gram_fwd(f):
+  return _gram(f), f
+
+
+def _gram_bwd(f, g):
+  # d(F^T F) = dF^T F + F^T dF, so the gradient is F (g + g^T): one product. Left to
+  # itself, autodiff computes F g and F g^T separately (two [M, C] x [C, C] products,
+  # 4% of a 256 px evaluation on CPU).
+  return (jnp.matmul(f, (g + g.T).astype(f.dtype), precision=_HIGHEST),)
+
+
+_gram.defvjp(_gram_fwd, _gram_bwd)
+
+
 def gram_matrix(features: jax.Array) -> jax.Array:
   """G = F F^T (Eq. 3): [H, W, C] -> [C, C], summed over the M = H*W positions."""
   if features.ndim != 3:
     raise ValueError(f"gram_matrix takes one image's features [H, W, C], got {features.shape}")
   f = features.reshape(-1, features.shape[-1])
   f = f.astype(jnp.promote_types(f.dtype, jnp.float32))  # Half-precision features: sum in f32.
-  return jnp.matmul(f.T, f, precision=_HIGHEST)
+  return _gram(f)
 
 
 def style_layer_loss(gram: jax.Array, target_gram: jax.Array, num_positions: int) -> jax.Array:

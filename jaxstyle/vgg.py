@@ -6,11 +6,14 @@ Weights are a pytree passed to `apply`; the module never reads files.
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from jaxstyle import winograd
 
 # Convolutions per block of VGG-19, and the channel widths of the real network.
 BLOCK_DEPTHS = (2, 2, 4, 4, 4)
@@ -72,7 +75,125 @@ def pool_2x2(x: jax.Array, mode: str) -> jax.Array:
   """
   n, h, w, c = x.shape
   x = x[:, : h - h % 2, : w - w % 2, :].reshape(n, h // 2, 2, w // 2, 2, c)
-  return jnp.max(x, axis=(2, 4)) if mode == "max" else jnp.mean(x, axis=(2, 4))
+  return _max_pool_blocks(x) if mode == "max" else jnp.mean(x, axis=(2, 4))
+
+
+@jax.custom_vjp
+def _max_pool_blocks(x: jax.Array) -> jax.Array:
+  """Max over axes 2 and 4 of [N, h, 2, w, 2, C] blocks."""
+  return jnp.max(x, axis=(2, 4))
+
+
+def _max_pool_fwd(x):
+  y = _max_pool_blocks(x)
+  return y, (x, y)
+
+
+def _max_pool_bwd(residuals, g):
+  # The gradient goes to the block's maximum. jnp.max's own rule splits it among
+  # ties, which needs a mask and a count materialized in the forward pass (6% of a
+  # 512 px evaluation on CPU); here the mask is recomputed in the backward fusion.
+  # Ties only occur between ReLU zeros, whose gradient the ReLU zeroes anyway.
+  x, y = residuals
+  expand = lambda a: a[:, :, None, :, None, :]
+  return (jnp.where(x == expand(y), expand(g), 0).astype(g.dtype),)
+
+
+_max_pool_blocks.defvjp(_max_pool_fwd, _max_pool_bwd)
+
+
+def _conv(x: jax.Array, kernel: jax.Array, precision) -> jax.Array:
+  return jax.lax.conv_general_dilated(x, kernel, (1, 1), "SAME", precision=precision,
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def backward_kernel(kernel: jax.Array) -> jax.Array:
+  """The kernel whose SAME convolution is a 3x3 convolution's input gradient.
+
+  Flipped in space, input and output channels swapped: [3, 3, in, out] -> [3, 3, out, in].
+  """
+  return jnp.flip(kernel, (0, 1)).swapaxes(2, 3)
+
+
+# Winograd F(2x2, 3x3) is used for convolutions with at least this many input and
+# output channels, when their transformed tiles (16 * H * W * channels bytes) fit in
+# WINOGRAD_MAX_BYTES: there it is 1.3-1.8x faster than XLA:CPU's convolution, forward
+# and backward; on larger maps the transforms' memory traffic loses (measured in
+# benchmarks/README.md, "Implementation choices").
+WINOGRAD_MIN_CHANNELS = 256
+WINOGRAD_MAX_BYTES = 32 * 2**20
+
+
+def derived_kernels(kernel: jax.Array) -> dict[str, jax.Array]:
+  """What `conv3x3` needs besides the kernel, computed once per network.
+
+  "kernel_t": `backward_kernel(kernel)`; for layers wide enough for Winograd also
+  "winograd" (the transformed kernel, [16, in, out]) and "winograd_t" ([16, out, in]).
+  XLA would otherwise rebuild these from the kernel in every evaluation: strided
+  copies of up to 16 MB per layer, 7% of a 256 px evaluation on CPU.
+  """
+  derived = {"kernel_t": backward_kernel(kernel)}
+  if min(kernel.shape[2:]) >= WINOGRAD_MIN_CHANNELS:
+    u = winograd.kernel_transform(kernel)
+    derived.update(winograd=u, winograd_t=u.swapaxes(1, 2))
+  return derived
+
+
+def _winograd_fits(shape: Sequence[int], channels: int) -> bool:
+  return 16 * shape[1] * shape[2] * channels <= WINOGRAD_MAX_BYTES
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def conv3x3(x: jax.Array, kernel: jax.Array, derived: dict[str, jax.Array],
+            precision=None) -> jax.Array:
+  """SAME 3x3 convolution (NHWC, HWIO) using kernels derived once (`derived_kernels`).
+
+  The output does not depend on `derived` (it must hold `derived_kernels(kernel)`), so
+  its gradient is zero; the kernel's gradient is the usual one (XLA drops it when
+  unused, as in style transfer, which only needs the input's).
+  """
+  if "winograd" in derived and _winograd_fits(x.shape, max(kernel.shape[2:])):
+    return winograd.conv(x, derived["winograd"], precision)
+  return _conv(x, kernel, precision)
+
+
+def _conv3x3_fwd(x, kernel, derived, precision):
+  return conv3x3(x, kernel, derived, precision), (x, kernel, derived)
+
+
+def _conv3x3_bwd(precision, residuals, g):
+  x, kernel, derived = residuals
+  if "winograd_t" in derived and _winograd_fits(x.shape, max(kernel.shape[2:])):
+    dx = winograd.conv_transpose(g, derived["winograd_t"], precision)
+  else:
+    dx = _conv(g, derived["kernel_t"], precision)
+  _, kernel_vjp = jax.vjp(lambda k: _conv(x, k, precision), kernel)
+  return dx, kernel_vjp(g)[0], jax.tree.map(jnp.zeros_like, derived)
+
+
+conv3x3.defvjp(_conv3x3_fwd, _conv3x3_bwd)
+
+
+class Conv3x3(nn.Module):
+  """A 3x3 SAME convolution with bias; params {'kernel', 'bias'} as in flax's nn.Conv.
+
+  Reads its derived kernels from the "derived" collection when the caller supplies it
+  (`VGGWeights.flax_params` does); otherwise derives the backward kernel in the graph.
+  """
+
+  features: int
+  precision: jax.lax.Precision | None = None
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    kernel = self.param("kernel", nn.initializers.lecun_normal(),
+                        (3, 3, x.shape[-1], self.features))
+    bias = self.param("bias", nn.initializers.zeros, (self.features,))
+    if self.has_variable("derived", "kernel_t"):
+      derived = self.variables["derived"]
+    else:
+      derived = {"kernel_t": backward_kernel(kernel)}
+    return conv3x3(x, kernel, dict(derived), self.precision) + bias
 
 
 class VGG19(nn.Module):
@@ -100,8 +221,7 @@ class VGG19(nn.Module):
     features = {}
     for name in LAYER_NAMES[: last + 1]:
       if name.startswith("conv"):
-        x = nn.Conv(layer_width(name, self.widths), (3, 3), padding="SAME",
-                    precision=self.precision, name=name)(x)
+        x = Conv3x3(layer_width(name, self.widths), self.precision, name=name)(x)
       elif name.startswith("relu"):
         x = nn.relu(x)
       else:

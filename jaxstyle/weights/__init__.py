@@ -11,6 +11,7 @@ see `main` for the commands.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -22,12 +23,14 @@ import tempfile
 import zipfile
 from typing import Any, Callable, Mapping, Sequence
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxstyle import _torchfile
 from jaxstyle._atomic import atomic_path
 from jaxstyle.errors import UserError
-from jaxstyle.vgg import CONV_LAYERS, WIDTHS, layer_width
+from jaxstyle.vgg import CONV_LAYERS, WIDTHS, derived_kernels, layer_width
 
 PREPROCESSING = ("caffe", "torchvision")
 
@@ -71,10 +74,17 @@ class VGGWeights:
     """Output channels of blocks 1..5, read off the kernels."""
     return tuple(int(self.params[f"conv{b}_1"]["kernel"].shape[-1]) for b in range(1, 6))
 
-  @property
+  @functools.cached_property
   def flax_params(self) -> dict:
-    """The pytree `VGG19.apply` takes."""
-    return {"params": {k: dict(v) for k, v in self.params.items()}}
+    """The variables `VGG19.apply` takes, on the default device, made once.
+
+    Besides the parameters they hold kernels derived from them (collection "derived",
+    see `vgg.derived_kernels`), so that evaluations do not rebuild them.
+    """
+    params = {k: {n: jnp.asarray(a) for n, a in v.items()} for k, v in self.params.items()}
+    derive = jax.jit(derived_kernels)
+    derived = {k: derive(v["kernel"]) for k, v in params.items()}
+    return {"params": params, "derived": derived}
 
 
 def expected_shapes(widths: Sequence[int] = WIDTHS) -> dict[str, tuple[int, ...]]:

@@ -1,0 +1,84 @@
+"""The hand-written gradients and convolutions agree with plain autodiff and XLA."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxstyle import losses, vgg, winograd
+
+
+def _direct(x, kernel):
+  return jax.lax.conv_general_dilated(x, kernel, (1, 1), "SAME",
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                      precision=jax.lax.Precision.HIGHEST)
+
+
+def _arrays(shape, cin, cout, seed=0):
+  rng = np.random.default_rng(seed)
+  x = jnp.asarray(rng.standard_normal(shape + (cin,)), jnp.float32)
+  kernel = jnp.asarray(rng.standard_normal((3, 3, cin, cout)) / np.sqrt(9 * cin), jnp.float32)
+  g = jnp.asarray(rng.standard_normal(shape + (cout,)), jnp.float32)
+  return x, kernel, g
+
+
+def _close(a, b, tol=2e-5):
+  a, b = np.asarray(a), np.asarray(b)
+  assert np.abs(a - b).max() <= tol * np.abs(b).max(), np.abs(a - b).max() / np.abs(b).max()
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 12), (2, 7, 9), (1, 1, 5), (1, 6, 1)])
+def test_winograd_convolution_and_its_transpose_match_xla(shape):
+  """Even and odd sizes (odd ones are padded and cropped), batches, 1-pixel maps."""
+  x, kernel, g = _arrays(shape, 5, 4)
+  u = winograd.kernel_transform(kernel)
+  _close(winograd.conv(x, u, jax.lax.Precision.HIGHEST), _direct(x, kernel))
+  _, vjp = jax.vjp(lambda x: _direct(x, kernel), x)
+  _close(winograd.conv_transpose(g, u.swapaxes(1, 2), jax.lax.Precision.HIGHEST), vjp(g)[0])
+
+
+@pytest.mark.parametrize("use_winograd", [False, True])
+def test_conv3x3_gradients_match_autodiff(use_winograd):
+  x, kernel, g = _arrays((2, 9, 10), 6, 3)
+  derived = {"kernel_t": vgg.backward_kernel(kernel)}
+  if use_winograd:
+    u = winograd.kernel_transform(kernel)
+    derived.update(winograd=u, winograd_t=u.swapaxes(1, 2))
+  hi = jax.lax.Precision.HIGHEST
+  y, vjp = jax.vjp(lambda x, k: vgg.conv3x3(x, k, derived, hi), x, kernel)
+  y_ref, vjp_ref = jax.vjp(_direct, x, kernel)
+  _close(y, y_ref)
+  for got, want in zip(vjp(g), vjp_ref(g)):
+    _close(got, want)
+  # The derived kernels are data, not inputs of the function: zero gradient.
+  d = jax.grad(lambda d: jnp.sum(vgg.conv3x3(x, kernel, d, hi)))(derived)
+  assert all(not np.any(np.asarray(v)) for v in jax.tree.leaves(d))
+
+
+def test_derived_kernels_only_for_wide_layers():
+  assert set(vgg.derived_kernels(jnp.zeros((3, 3, 64, 128)))) == {"kernel_t"}
+  wide = vgg.derived_kernels(jnp.zeros((3, 3, 256, 512)))
+  assert wide["winograd"].shape == (16, 256, 512) and wide["winograd_t"].shape == (16, 512, 256)
+
+
+def test_max_pool_gradient_matches_jnp_max_without_ties():
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 6, 8, 3))
+  g = jax.random.normal(jax.random.PRNGKey(1), (2, 3, 4, 3))
+  reference = lambda x: jnp.max(x.reshape(2, 3, 2, 4, 2, 3), axis=(2, 4))
+  _, vjp = jax.vjp(lambda x: vgg.pool_2x2(x, "max"), x)
+  _, vjp_ref = jax.vjp(reference, x)
+  np.testing.assert_allclose(vjp(g)[0], vjp_ref(g)[0])
+  # Each 2x2 block passes its gradient to exactly one position (its maximum).
+  assert np.count_nonzero(np.asarray(vjp(g)[0])) == g.size
+
+
+def test_gram_gradient_matches_autodiff():
+  f = jax.random.normal(jax.random.PRNGKey(0), (5, 7, 4))
+  target = jax.random.normal(jax.random.PRNGKey(1), (4, 4))
+
+  def plain(f):
+    m = f.reshape(-1, 4)
+    return jnp.sum(jnp.square(jnp.matmul(m.T, m, precision="highest") - target))
+
+  _close(jax.grad(lambda f: jnp.sum(jnp.square(losses.gram_matrix(f) - target)))(f),
+         jax.grad(plain)(f))
