@@ -8,7 +8,12 @@ the first variant:
   - pooling: flax `max_pool` (XLA reduce_window, gradient by select-and-scatter) vs
     jaxstyle.vgg.pool_2x2 (reshape + max, gradient by an elementwise mask);
   - loop: the same evaluation as a plain jitted call vs inside `lax.fori_loop` (how a
-    solver's jitted `run` would call it), per evaluation.
+    solver's jitted `run` would call it), per evaluation;
+  - kernels: what jaxstyle does on top of plain autodiff, removed one at a time from the
+    full implementation: derived kernels made once (backward kernels and Winograd
+    transforms; without them XLA re-derives the backward kernels in every evaluation),
+    Winograd F(2x2, 3x3) for the wide layers, the one-product Gram gradient, the
+    max-pool gradient without a forward mask.
 """
 
 import json
@@ -21,7 +26,7 @@ import numpy as np
 from absl import app, flags
 
 import jaxstyle
-from jaxstyle import images, vgg
+from jaxstyle import images, losses, vgg
 
 flags.DEFINE_integer("size", 256, "Longer side, px.")
 flags.DEFINE_integer("repeats", 10, "Timed evaluations per variant (after a warm-up).")
@@ -88,6 +93,31 @@ def main(argv):
   results["loop: plain jitted call"] = _median_seconds(plain, x, targets, params)
   results["loop: inside lax.fori_loop (per evaluation)"] = _median_seconds(
       in_loop, x, targets, params) / n
+
+  full = params
+  no_winograd = {"params": params["params"],
+                 "derived": {k: {"kernel_t": v["kernel_t"]} for k, v in params["derived"].items()}}
+  plain_gram = lambda f: jnp.matmul(f.T, f, precision="highest")  # Autodiff's gradient.
+  plain_pool = lambda x: jnp.max(x, axis=(2, 4))  # jnp.max's gradient (tie-splitting mask).
+  results["kernels: all of jaxstyle's"] = _median_seconds(value_and_grad(), x, targets, full)
+  results["kernels: without derived kernels (re-derived per evaluation)"] = _median_seconds(
+      value_and_grad(), x, targets, {"params": params["params"]})
+  results["kernels: without Winograd"] = _median_seconds(value_and_grad(), x, targets,
+                                                         no_winograd)
+  for label, module, name, replacement in (
+      ("kernels: without the one-product Gram gradient", losses, "_gram", plain_gram),
+      ("kernels: without the mask-free max-pool gradient", vgg, "_max_pool_blocks",
+       plain_pool)):
+    original = getattr(module, name)
+    try:
+      setattr(module, name, replacement)
+      jaxstyle.objective._make_loss_fn.cache_clear()  # pylint: disable=protected-access
+      jaxstyle.objective._features_fn.cache_clear()  # pylint: disable=protected-access
+      results[label] = _median_seconds(value_and_grad(), x, targets, full)
+    finally:
+      setattr(module, name, original)
+      jaxstyle.objective._make_loss_fn.cache_clear()  # pylint: disable=protected-access
+      jaxstyle.objective._features_fn.cache_clear()  # pylint: disable=protected-access
 
   base = {}
   print(f"| variant ({FLAGS.size} px, {jax.default_backend()}) | ms per value-and-grad | ratio |")

@@ -1,10 +1,14 @@
 """A PyTorch implementation of exactly jaxstyle's objective, for benchmarks only.
 
 Same VGG-19 weights (read from jaxstyle's .npz), same Caffe preprocessing, same
-losses (content 1/2 sum (F - P)^2 at conv4_2; Gram losses 1/(4 N^2 M^2) sum (G - A)^2
-at conv1_1..conv5_1 with w_l = 1/5), optimized the way the PyTorch tools do:
-torch.optim.LBFGS with lr=1, history 100 and no line search (one evaluation per
-iteration). Needs the benchmark extra: pip install -e '.[bench]'.
+losses (content 1/2 sum (F - P)^2 at conv4_2; Gram losses 1/(4 N^2) sum (G/M - A/M')^2
+at conv1_1..conv5_1 with w_l = 1/5: Eq. 4 when the style image has the output's size,
+Gram matrices per position otherwise, as jaxstyle compares them), optimized the way the
+PyTorch tools do: torch.optim.LBFGS with lr=1, history 100 and no line search (one
+evaluation per iteration). `loss_scale` multiplies the loss the optimizer sees (the
+PyTorch tools' losses are means, many orders of magnitude below the paper's sums);
+reported losses are always the paper's. Needs the benchmark extra:
+pip install -e '.[bench]'.
 """
 
 from __future__ import annotations
@@ -75,7 +79,8 @@ class Objective:
       c = model(preprocess(content[None]), self.content_layers)
       s = model(preprocess(style[None]), self.style_layers)
       self.content_targets = {l: c[l] for l in self.content_layers}
-      self.grams = {l: gram(s[l]) for l in self.style_layers}
+      self.grams = {l: gram(s[l]) / (s[l].shape[2] * s[l].shape[3])  # Per position.
+                    for l in self.style_layers}
 
   def __call__(self, x_rgb_nchw: torch.Tensor):
     x = x_rgb_nchw.flip(1) * 255.0 - torch.tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1)
@@ -86,14 +91,15 @@ class Objective:
     for l in self.style_layers:
       f = feats[l]
       n, m = f.shape[1], f.shape[2] * f.shape[3]
-      e = ((gram(f) - self.grams[l]) ** 2).sum(dim=(1, 2)) / (4.0 * n * n * m * m)
+      e = ((gram(f) / m - self.grams[l]) ** 2).sum(dim=(1, 2)) / (4.0 * n * n)
       style = style + e / len(self.style_layers)
     per_seed = self.alpha * content + self.beta * style
     return per_seed.sum(), per_seed.detach()
 
 
 def run_lbfgs(objective: Objective, x0_nhwc: np.ndarray, num_steps: int,
-              history_size: int = 100, clock=None, line_search: str | None = None):
+              history_size: int = 100, clock=None, line_search: str | None = None,
+              loss_scale: float = 1.0):
   """torch.optim.LBFGS, lr=1, one evaluation per step without a line search.
 
   line_search="strong_wolfe" uses torch's Wolfe line search (more evaluations per
@@ -116,10 +122,10 @@ def run_lbfgs(objective: Objective, x0_nhwc: np.ndarray, num_steps: int,
   def closure():
     opt.zero_grad()
     total, per_seed = objective(x)
-    total.backward()
+    (total * loss_scale).backward()
     losses.append(per_seed.numpy().copy())
     times.append(clock() - start)
-    return total
+    return total * loss_scale
 
   for _ in range(num_steps + 1):  # Each step evaluates at the current point, then moves.
     step_starts.append(len(losses))

@@ -28,6 +28,8 @@ flags.DEFINE_integer("history", 100, "L-BFGS memory (both implementations).")
 flags.DEFINE_string("content", "../shared/images/tubingen.jpg", "Content image.")
 flags.DEFINE_string("style", "../shared/images/starry_night.jpg", "Style image.")
 flags.DEFINE_string("weights", None, "Weights .npz (default: jaxstyle's default file).")
+flags.DEFINE_float("loss_scale", 1.0, "torch: the optimizer sees the loss times this "
+                   "(the PyTorch tools' mean-based losses are far smaller than the paper's).")
 flags.DEFINE_integer("threads", 0, "torch.set_num_threads (0: torch's default).")
 FLAGS = flags.FLAGS
 
@@ -94,11 +96,13 @@ def run_torch() -> dict:
   line_search = "strong_wolfe" if FLAGS.method == "lbfgs_wolfe" else None
   _, losses, times, evaluations = ref.run_lbfgs(objective, x0, FLAGS.steps,
                                                 history_size=FLAGS.history,
-                                                line_search=line_search)
+                                                line_search=line_search,
+                                                loss_scale=FLAGS.loss_scale)
   t["first_step_s"] = float(times[1])
   return dict(t, losses=np.asarray(losses).tolist(), times=np.asarray(times).tolist(),
               evaluations=evaluations, device="cpu", backend="cpu",
-              version=torch.__version__, threads=torch.get_num_threads())
+              version=torch.__version__, threads=torch.get_num_threads(),
+              loss_scale=FLAGS.loss_scale)
 
 
 def main(argv):

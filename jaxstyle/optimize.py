@@ -93,24 +93,29 @@ def _lbfgs_jaxopt(loss_fn, *, history_size: int, linesearch: str | None):
 
   def step(carry, args):
     x, state = carry
+    slot = state.iter_num % history_size  # Where jaxopt writes this step's pair.
+    old_pair = (state.s_history[slot], state.y_history[slot], state.rho_history[slot])
     out = solver.update(x, state, *args)
     new_state = out.state
     if linesearch is None:
       # Without a line search nothing enforces the curvature condition s.y > 0; a
       # pair that breaks it would make later directions point uphill. Skip it, as
-      # torch.optim.LBFGS does, by keeping the previous history (and its slot). The
-      # test is relative (cosine of s and y): tiny losses with tiny steps still learn
-      # their curvature (torch's absolute s.y > 1e-10 skips them forever), and nearly
-      # flat pairs, whose 1/(s.y) would blow up the next step, are skipped too.
+      # torch.optim.LBFGS does, by putting the slot's previous pair back (and not
+      # advancing the slot). The test is relative (cosine of s and y): tiny losses
+      # with tiny steps still learn their curvature (torch's absolute s.y > 1e-10
+      # skips them forever), and nearly flat pairs, whose 1/(s.y) would blow up the
+      # next step, are skipped too. Only the slot is touched: selecting between whole
+      # histories would copy them every step (1.4 GB of memory traffic at 512 px).
       s_vec, y_vec = out.params - x, new_state.grad - state.grad
       s_dot_y = jnp.vdot(s_vec, y_vec)
       keep = s_dot_y > _MIN_COSINE * jnp.linalg.norm(s_vec) * jnp.linalg.norm(y_vec)
       pick = lambda new, old: jnp.where(keep, new, old)
+      restore = lambda history, old: history.at[slot].set(pick(history[slot], old))
       new_state = new_state._replace(
           iter_num=pick(new_state.iter_num, state.iter_num),
-          s_history=pick(new_state.s_history, state.s_history),
-          y_history=pick(new_state.y_history, state.y_history),
-          rho_history=pick(new_state.rho_history, state.rho_history),
+          s_history=restore(new_state.s_history, old_pair[0]),
+          y_history=restore(new_state.y_history, old_pair[1]),
+          rho_history=restore(new_state.rho_history, old_pair[2]),
           # Skipped pairs mostly mean negative curvature (the Gram loss is quartic and
           # concave in places, e.g. near a white-noise start): the step was too timid,
           # so double it until the curvature turns positive and a pair is kept.
