@@ -14,7 +14,7 @@ import dataclasses
 import functools
 import time
 import warnings
-from typing import Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -22,7 +22,9 @@ import numpy as np
 import optax
 from absl import logging
 
-METHODS = ("lbfgs", "adam", "sgd", "adagrad", "optax_lbfgs")
+from jaxstyle import lbfgs
+
+METHODS = ("lbfgs", "adam", "sgd", "adagrad", "optax_lbfgs", "jaxopt_lbfgs")
 # Learning rates for images in [0, 1]; L-BFGS needs none.
 DEFAULT_LEARNING_RATES = {"adam": 0.02, "sgd": 10.0, "adagrad": 1.0}
 COMPONENTS = ("content", "style", "tv")
@@ -52,30 +54,50 @@ class MinimizeResult:
 
 
 class _Stepper:
-  """One method: init(x, args) -> carry; step(carry, args) -> carry; read(carry) -> x, loss, aux."""
+  """One method as init(x, args) -> carry; step(carry, args) -> carry;
+  read(carry) -> (x, loss, aux); evals(carry) -> evaluations so far.
 
-  def __init__(self, init, step, read, evals=None):
-    self.init, self.step, self.read, self.evals = init, step, read, evals
+  lazy: init evaluates nothing and each step evaluates one point, the first step the
+  start itself, then moves on (so N steps evaluate N points, the start included, and
+  the objective is compiled once, inside the step). Otherwise init evaluates the start
+  and each step moves first and reads the new point.
+  """
 
-
-# The first L-BFGS step moves no pixel by more than this (images are in [0, 1]). The
-# step of torch.optim.LBFGS, -g * min(1, 1/|g|_1), is far smaller for style losses
-# (|g|_1 ~ 1e7..1e10) and yields a nearly flat first curvature pair that later blows
-# up a step (loss spikes of 1e5x, measured in experiments/results/optimizers.png).
-FIRST_STEP = 0.05
-# Curvature pairs are kept only if cos(s, y) exceeds this (see the step function).
-_MIN_COSINE = 1e-3
+  def __init__(self, init, step, read, evals=None, lazy=False):
+    self.init, self.step, self.read, self.evals, self.lazy = init, step, read, evals, lazy
 
 
-def _first_step_scale(grad: jax.Array) -> jax.Array:
-  return FIRST_STEP / jnp.maximum(jnp.max(jnp.abs(grad)), 1e-30)
+def _zero_aux(loss_fn, x, args):
+  """Zeros shaped like loss_fn's components (a lazy init evaluates nothing)."""
+  _, aux = jax.eval_shape(loss_fn, x, *args)
+  return jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), aux)
+
+
+def _lbfgs(loss_fn, *, history_size: int):
+  """L-BFGS with a unit step (one evaluation per step), history updated in place."""
+  value_and_grad = jax.value_and_grad(loss_fn, has_aux=True)
+
+  def init(x, args):
+    return lbfgs.init(x, _zero_aux(loss_fn, x, args), history_size)
+
+  def step(state, args):
+    return lbfgs.step(value_and_grad, state, args)
+
+  def read(state):
+    return state.x, state.value, state.aux
+
+  def evals(state):
+    return state.evaluations
+
+  return _Stepper(init, step, read, evals, lazy=True)
 
 
 def _lbfgs_jaxopt(loss_fn, *, history_size: int, linesearch: str | None):
-  """jaxopt.LBFGS. linesearch=None takes a unit step (one evaluation per step).
+  """jaxopt.LBFGS. linesearch=None takes a unit step (one evaluation per step), the
+  algorithm of `_lbfgs` (same first step, same skipped pairs), kept to compare with.
 
-  The first step is -g scaled so that no pixel moves by more than FIRST_STEP (set
-  through the initial inverse-Hessian scale); later steps use jaxopt's usual
+  The first step is -g scaled so that no pixel moves by more than lbfgs.FIRST_STEP
+  (set through the initial inverse-Hessian scale); later steps use jaxopt's usual
   gamma = s.y / y.y.
   """
   with warnings.catch_warnings():  # "JAXopt is no longer maintained": we pin 0.8.5.
@@ -88,7 +110,7 @@ def _lbfgs_jaxopt(loss_fn, *, history_size: int, linesearch: str | None):
 
   def init(x, args):
     state = solver.init_state(x, *args)
-    gamma = _first_step_scale(state.grad)
+    gamma = lbfgs.first_step_scale(state.grad)
     return x, state._replace(gamma=gamma.astype(state.gamma.dtype))
 
   def step(carry, args):
@@ -98,17 +120,12 @@ def _lbfgs_jaxopt(loss_fn, *, history_size: int, linesearch: str | None):
     out = solver.update(x, state, *args)
     new_state = out.state
     if linesearch is None:
-      # Without a line search nothing enforces the curvature condition s.y > 0; a
-      # pair that breaks it would make later directions point uphill. Skip it, as
-      # torch.optim.LBFGS does, by putting the slot's previous pair back (and not
-      # advancing the slot). The test is relative (cosine of s and y): tiny losses
-      # with tiny steps still learn their curvature (torch's absolute s.y > 1e-10
-      # skips them forever), and nearly flat pairs, whose 1/(s.y) would blow up the
-      # next step, are skipped too. Only the slot is touched: selecting between whole
-      # histories would copy them every step (1.4 GB of memory traffic at 512 px).
+      # Pairs failing the curvature test are skipped as in lbfgs.step, by putting the
+      # slot's previous pair back (and not advancing the slot). Only the slot is
+      # touched: selecting between whole histories would copy them every step.
       s_vec, y_vec = out.params - x, new_state.grad - state.grad
       s_dot_y = jnp.vdot(s_vec, y_vec)
-      keep = s_dot_y > _MIN_COSINE * jnp.linalg.norm(s_vec) * jnp.linalg.norm(y_vec)
+      keep = s_dot_y > lbfgs.MIN_COSINE * jnp.linalg.norm(s_vec) * jnp.linalg.norm(y_vec)
       pick = lambda new, old: jnp.where(keep, new, old)
       restore = lambda history, old: history.at[slot].set(pick(history[slot], old))
       new_state = new_state._replace(
@@ -116,9 +133,6 @@ def _lbfgs_jaxopt(loss_fn, *, history_size: int, linesearch: str | None):
           s_history=restore(new_state.s_history, old_pair[0]),
           y_history=restore(new_state.y_history, old_pair[1]),
           rho_history=restore(new_state.rho_history, old_pair[2]),
-          # Skipped pairs mostly mean negative curvature (the Gram loss is quartic and
-          # concave in places, e.g. near a white-noise start): the step was too timid,
-          # so double it until the curvature turns positive and a pair is kept.
           gamma=pick(new_state.gamma, 2.0 * state.gamma))
     return out.params, new_state
 
@@ -132,6 +146,38 @@ def _lbfgs_jaxopt(loss_fn, *, history_size: int, linesearch: str | None):
   return _Stepper(init, step, read, evals)
 
 
+class _OptaxCarry(NamedTuple):
+  x: jax.Array         # the point the last step evaluated
+  value: jax.Array
+  aux: Any
+  x_next: jax.Array    # the point the next step evaluates
+  opt_state: Any
+  scale: jax.Array     # 1 / |loss at the start| (0 before the first step)
+  evaluations: jax.Array
+
+
+def _optax_stepper(loss_fn, update):
+  """A lazy stepper around update(grad, opt_state, x, value, scale) -> (updates, state)."""
+  value_and_grad = jax.value_and_grad(loss_fn, has_aux=True)
+
+  def step(carry, args):
+    x = carry.x_next
+    (value, aux), grad = value_and_grad(x, *args)
+    scale = jnp.where(carry.evaluations == 0, 1.0 / jnp.maximum(jnp.abs(value), 1e-30),
+                      carry.scale).astype(carry.scale.dtype)
+    updates, opt_state = update(grad, carry.opt_state, x, value, scale, args)
+    return _OptaxCarry(x, value, aux, optax.apply_updates(x, updates), opt_state, scale,
+                       carry.evaluations + 1)
+
+  def read(carry):
+    return carry.x, carry.value, carry.aux
+
+  def evals(carry):
+    return carry.evaluations
+
+  return step, read, evals
+
+
 def _optax(loss_fn, tx: optax.GradientTransformation):
   """A first-order optax method on the loss divided by its value at the start.
 
@@ -140,48 +186,38 @@ def _optax(loss_fn, tx: optax.GradientTransformation):
   starting loss makes one default work. Adam and Adagrad are (nearly) invariant to
   this scaling.
   """
-  value_and_grad = jax.value_and_grad(loss_fn, has_aux=True)
+  def update(grad, opt_state, x, value, scale, args):
+    del value, args
+    return tx.update(grad * scale, opt_state, x)
+
+  step, read, evals = _optax_stepper(loss_fn, update)
 
   def init(x, args):
-    (value, aux), grad = value_and_grad(x, *args)
-    scale = 1.0 / jnp.maximum(jnp.abs(value), 1e-30)
-    return x, tx.init(x), value, aux, grad, scale
+    zero = jnp.zeros((), x.dtype)
+    return _OptaxCarry(x, zero, _zero_aux(loss_fn, x, args), x, tx.init(x), zero,
+                       jnp.zeros((), jnp.int32))
 
-  def step(carry, args):
-    x, opt_state, _, _, grad, scale = carry
-    updates, opt_state = tx.update(grad * scale, opt_state, x)
-    x = optax.apply_updates(x, updates)
-    (value, aux), grad = value_and_grad(x, *args)
-    return x, opt_state, value, aux, grad, scale
-
-  def read(carry):
-    return carry[0], carry[2], carry[3]
-
-  return _Stepper(init, step, read)
+  return _Stepper(init, step, read, evals, lazy=True)
 
 
 def _optax_lbfgs(loss_fn, *, history_size: int):
-  """optax.lbfgs with its default zoom line search (several evaluations per step)."""
+  """optax.lbfgs with its default zoom line search (several evaluations per step; only
+  the step's own evaluation is counted)."""
   tx = optax.lbfgs(memory_size=history_size)
-  value_and_grad = jax.value_and_grad(loss_fn, has_aux=True)
+
+  def update(grad, opt_state, x, value, scale, args):
+    del scale
+    value_fn = lambda y: loss_fn(y, *args)[0]
+    return tx.update(grad, opt_state, x, value=value, grad=grad, value_fn=value_fn)
+
+  step, read, evals = _optax_stepper(loss_fn, update)
 
   def init(x, args):
-    (value, aux), grad = value_and_grad(x, *args)
-    return x, tx.init(x), value, aux, grad
+    zero = jnp.zeros((), x.dtype)
+    return _OptaxCarry(x, zero, _zero_aux(loss_fn, x, args), x, tx.init(x), zero,
+                       jnp.zeros((), jnp.int32))
 
-  def step(carry, args):
-    x, opt_state, value, _, grad = carry
-    value_fn = lambda y: loss_fn(y, *args)[0]
-    updates, opt_state = tx.update(grad, opt_state, x, value=value, grad=grad, value_fn=value_fn)
-    x = optax.apply_updates(x, updates)
-    # The line search saw the new value but not its components: one more evaluation.
-    (value, aux), grad = value_and_grad(x, *args)
-    return x, opt_state, value, aux, grad
-
-  def read(carry):
-    return carry[0], carry[2], carry[3]
-
-  return _Stepper(init, step, read)
+  return _Stepper(init, step, read, evals, lazy=True)
 
 
 def to_host(tree):
@@ -210,7 +246,11 @@ def seed_sharding(num_seeds: int) -> jax.sharding.NamedSharding | None:
 
 def make_stepper(loss_fn, method: str, *, learning_rate: float | None = None,
                  history_size: int = 20, linesearch: str | None = None) -> _Stepper:
+  if method == "lbfgs" and linesearch is None:
+    return _lbfgs(loss_fn, history_size=history_size)
   if method == "lbfgs":
+    return _lbfgs_jaxopt(loss_fn, history_size=history_size, linesearch=linesearch)
+  if method == "jaxopt_lbfgs":
     return _lbfgs_jaxopt(loss_fn, history_size=history_size, linesearch=linesearch)
   if method == "optax_lbfgs":
     return _optax_lbfgs(loss_fn, history_size=history_size)
@@ -227,21 +267,38 @@ def _programs(loss_fn, method: str, learning_rate: float | None, history_size: i
   function (see objective.make_loss_fn) and settings reuse the compiled programs."""
   stepper = make_stepper(loss_fn, method, learning_rate=learning_rate,
                          history_size=history_size, linesearch=linesearch)
-  vinit = jax.vmap(stepper.init, in_axes=(0, None))
-  vstep = jax.vmap(stepper.step, in_axes=(0, None))
-  vread = jax.vmap(stepper.read)
+  # One seed runs unbatched: with a batch axis of size 1, XLA:CPU copies both L-BFGS
+  # histories every step (it turns the axis into bitcasts around the in-place row
+  # update; 2 x 100 MB at 256 px). Several seeds are vmapped.
+  def vinit(x0, args):
+    if x0.shape[0] == 1:
+      return stepper.init(x0[0], args)
+    return jax.vmap(stepper.init, in_axes=(0, None))(x0, args)
+
+  def vstep(carry, args, num_seeds):
+    if num_seeds == 1:
+      return stepper.step(carry, args)
+    return jax.vmap(stepper.step, in_axes=(0, None))(carry, args)
+
+  def vread(carry, num_seeds):
+    if num_seeds == 1:
+      return jax.tree.map(lambda a: a[None], stepper.read(carry))
+    return jax.vmap(stepper.read)(carry)
 
   # The last image with a finite loss is kept on the device, beside the solver state,
   # so that a step moves only the losses (a few scalars) to the host.
   def init_all(x0, args):
     carry = vinit(x0, args)
-    _, value, aux = vread(carry)
+    if stepper.lazy:
+      return carry, x0
+    _, value, aux = vread(carry, x0.shape[0])
     return (carry, x0), (value, aux)
 
   def step_all(state, args):
     carry, last_finite = state
-    carry = vstep(carry, args)
-    x, value, aux = vread(carry)
+    num_seeds = last_finite.shape[0]
+    carry = vstep(carry, args, num_seeds)
+    x, value, aux = vread(carry, num_seeds)
     finite = jnp.isfinite(value).reshape((-1,) + (1,) * (x.ndim - 1))
     return (carry, jnp.where(finite, x, last_finite)), (value, aux)
 
@@ -286,7 +343,10 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
   if sharding is not None:
     x0 = jax.device_put(x0, sharding)  # jit keeps each seed's work on its device.
     logging.info("%d seeds sharded over %d devices", x0.shape[0], jax.device_count())
-  state, (value, aux) = init(x0, args)
+  if stepper.lazy:  # The first step evaluates the start.
+    state, (value, aux) = step(init(x0, args), args)
+  else:
+    state, (value, aux) = init(x0, args)
   value, aux = to_host((value, aux))
   records = [(value, aux, time.perf_counter() - start)]
   stopped = None
@@ -326,7 +386,8 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
   history["time"] = np.array([r[2] for r in records])
   evaluations = None
   if stepper.evals is not None:
-    evaluations = int(np.max(to_host(jax.vmap(stepper.evals)(state[0]))))
+    count = stepper.evals if x0.shape[0] == 1 else jax.vmap(stepper.evals)
+    evaluations = int(np.max(to_host(count(state[0]))))
   return MinimizeResult(x=to_host(state[1]), history=history, steps=steps_done, stopped=stopped,
                         evaluations=evaluations,
                         devices=1 if sharding is None else jax.device_count())

@@ -2,7 +2,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxstyle import optimize
+from jaxstyle import lbfgs, optimize
 
 
 def _quadratic(x, target, scale):
@@ -56,9 +56,11 @@ def test_seeds_are_independent(problem):
   x0, args = problem
   both = optimize.minimize(_quadratic, x0, args, method="lbfgs", num_steps=15, log_every=0)
   alone = optimize.minimize(_quadratic, x0[1:], args, method="lbfgs", num_steps=15, log_every=0)
-  np.testing.assert_allclose(both.x[1], alone.x[0], rtol=1e-5, atol=1e-6)
+  # Equal up to float32 summation order (batched and single products differ in it);
+  # any sharing of state between seeds would differ at the first steps by O(1).
+  np.testing.assert_allclose(both.x[1], alone.x[0], rtol=1e-4, atol=1e-5)
   np.testing.assert_allclose(both.history["total"][:, 1], alone.history["total"][:, 0],
-                             rtol=1e-5)
+                             rtol=1e-4, atol=1e-8 * both.history["total"][0, 1])
 
 
 def test_nan_stops_and_keeps_last_finite(problem):
@@ -89,3 +91,53 @@ def test_callback_and_errors(problem):
     optimize.minimize(_quadratic, x0, args, method="newton", num_steps=1)
   with pytest.raises(ValueError, match="num_steps must be positive"):
     optimize.minimize(_quadratic, x0, args, num_steps=0)
+
+
+def _two_loop(grad, pairs, gamma):
+  """-H grad by the textbook two-loop recursion, pairs oldest first (float64)."""
+  q = grad.astype(np.float64).copy()
+  alphas = []
+  for s, y in reversed(pairs):
+    alpha = s @ q / (s @ y)
+    q -= alpha * y
+    alphas.append(alpha)
+  r = gamma * q
+  for (s, y), alpha in zip(pairs, reversed(alphas)):
+    r += s * (alpha - y @ r / (s @ y))
+  return -r
+
+
+def test_compact_lbfgs_direction_equals_the_two_loop_recursion():
+  """The ring of pairs, out of order and partly empty, gives the textbook direction."""
+  rng = np.random.default_rng(1)
+  n, m, used = 40, 6, 4
+  a = rng.normal(size=(n, n))
+  hessian = a @ a.T / n + 0.5 * np.eye(n)
+  pairs = [(s, hessian @ s) for s in rng.normal(size=(used, n))]
+  grad = rng.normal(size=n)
+  slots = [4, 0, 5, 2]  # Where each pair (oldest first) sits in the ring.
+  s_hist, y_hist = np.zeros((m, n)), np.zeros((m, n))
+  age = np.full(m, -1)
+  for k, (slot, (s, y)) in enumerate(zip(slots, pairs)):
+    s_hist[slot], y_hist[slot], age[slot] = s, y, k
+  gamma = 0.7
+  f32 = lambda v: jnp.asarray(v, jnp.float32)
+  state = lbfgs.init(jnp.zeros(n, jnp.float32), {}, m)._replace(
+      grad=f32(grad), s=f32(s_hist), y=f32(y_hist), sy=f32(s_hist @ y_hist.T),
+      yy=f32(y_hist @ y_hist.T), s_grad=f32(s_hist @ grad), y_grad=f32(y_hist @ grad),
+      age=jnp.asarray(age, jnp.int32), gamma=f32(gamma))
+  np.testing.assert_allclose(lbfgs.direction(state), _two_loop(grad, pairs, gamma),
+                             rtol=2e-4, atol=2e-4)
+
+
+def test_in_place_lbfgs_follows_jaxopt(problem):
+  """Same algorithm as the jaxopt-based unit-step L-BFGS (first step, skipped pairs),
+  with the history wrapping around (history 5, 25 steps)."""
+  x0, args = problem
+  ours = optimize.minimize(_quadratic, x0, args, method="lbfgs", num_steps=25,
+                           history_size=5, log_every=0)
+  ref = optimize.minimize(_quadratic, x0, args, method="jaxopt_lbfgs", num_steps=25,
+                          history_size=5, log_every=0)
+  total, expected = ours.history["total"], ref.history["total"]
+  np.testing.assert_allclose(total, expected, rtol=1e-3, atol=1e-6 * expected[0].max())
+  assert ours.evaluations == ref.evaluations == 26
