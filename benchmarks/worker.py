@@ -30,6 +30,8 @@ flags.DEFINE_string("style", "../shared/images/starry_night.jpg", "Style image."
 flags.DEFINE_string("weights", None, "Weights .npz (default: jaxstyle's default file).")
 flags.DEFINE_float("loss_scale", 1.0, "torch: the optimizer sees the loss times this "
                    "(the PyTorch tools' mean-based losses are far smaller than the paper's).")
+flags.DEFINE_string("compilation_cache", None, "jax: JAX's persistent compilation cache "
+                    "directory, as jaxstyle's commands use (default: none).")
 flags.DEFINE_integer("threads", 0, "torch.set_num_threads (0: torch's default).")
 FLAGS = flags.FLAGS
 
@@ -52,6 +54,8 @@ def run_jax() -> dict:
   t = {}
   import jax  # pylint: disable=import-outside-toplevel
   import jaxstyle  # pylint: disable=import-outside-toplevel
+  if FLAGS.compilation_cache:
+    jaxstyle.cache.enable_compilation_cache(FLAGS.compilation_cache)
   t["import_s"] = time.perf_counter() - _T0
   s = time.perf_counter()
   weights = (jaxstyle.weights.load(FLAGS.weights) if FLAGS.weights

@@ -83,22 +83,30 @@ def init(x: jax.Array, aux: Any, history_size: int) -> State:
 
 
 def direction(state: State) -> jax.Array:
-  """-H grad, flattened."""
+  """-H grad, flattened.
+
+  The small matrices are taken in the pairs' order and each pair is scaled to
+  s.y = 1 (the update is invariant to scaling a pair): pairs of wildly different sizes
+  (a loss spike makes one) then do not make the float32 triangular solves lose the
+  small ones.
+  """
   order = jnp.argsort(state.age)  # Oldest first; empty slots (age -1) before all.
   empty = state.age[order] < 0
   sy = state.sy[order][:, order]
-  yy = state.yy[order][:, order]
-  # Empty slots have zero rows: their R diagonal is set to 1 and everything they touch
-  # is zero, so they drop out of the solves.
+  # Kept pairs have s.y > 0; empty slots (zero rows) get scale 1.
+  c = jnp.where(empty, 1.0, jax.lax.rsqrt(jnp.where(empty, 1.0, jnp.diag(sy))))
+  sy = c[:, None] * sy * c[None, :]
+  yy = c[:, None] * state.yy[order][:, order] * c[None, :]
+  # Empty slots: R diagonal 1, everything else they touch is zero, so they drop out.
   r = jnp.triu(sy) + jnp.diag(empty.astype(sy.dtype))
   gamma = state.gamma
-  p, q = state.s_grad[order], state.y_grad[order]
+  p, q = c * state.s_grad[order], c * state.y_grad[order]
   t = solve_triangular(r, p, lower=False)
   a = solve_triangular(r, jnp.diag(sy) * t + gamma * (yy @ t) - gamma * q, lower=False,
                        trans="T")
   m = order.shape[0]
-  a = jnp.zeros((m,), a.dtype).at[order].set(a)
-  t = jnp.zeros((m,), t.dtype).at[order].set(t)
+  a = jnp.zeros((m,), a.dtype).at[order].set(c * a)
+  t = jnp.zeros((m,), t.dtype).at[order].set(c * t)
   return -gamma * state.grad.ravel() - a @ state.s + gamma * (t @ state.y)
 
 

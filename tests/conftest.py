@@ -1,10 +1,15 @@
 import os
 import pathlib
+import tempfile
 
 import numpy as np
 import pytest
 
 from jaxstyle import weights as weights_lib
+
+# The commands' compilation cache: one per test session, shared by the commands the
+# tests start, never the user's.
+os.environ.setdefault("JAXSTYLE_CACHE", tempfile.mkdtemp(prefix="jaxstyle-test-cache-"))
 
 TINY_WIDTHS = (4, 6, 8, 8, 8)
 SHARED_IMAGES = pathlib.Path(__file__).resolve().parents[2] / "shared" / "images"

@@ -125,3 +125,23 @@ def test_bad_weights_files(tmp_path, pictures, tiny_weights_file):
 
 def test_missing_inputs(tiny_weights_file):
   _fails_cleanly(run_cli(weights=tiny_weights_file), "give --content and --style")
+
+
+def test_compilation_cache_is_written_and_can_be_turned_off(tmp_path, pictures,
+                                                            tiny_weights_file, monkeypatch):
+  args = [f"--content={pictures / 'content.jpg'}", f"--style={pictures / 'grey.png'}",
+          "--image_size=40", "--num_steps=2", "--log_every=0"]
+  cache = tmp_path / "cache"
+  done = run_cli(*args, f"--output={tmp_path / 'a.png'}", f"--compilation_cache={cache}",
+                 weights=tiny_weights_file)
+  assert done.returncode == 0, done.stderr
+  assert any(p.name.startswith("jit_step_all") for p in cache.iterdir())
+  default = tmp_path / "default"  # The default directory comes from $JAXSTYLE_CACHE.
+  monkeypatch.setenv("JAXSTYLE_CACHE", str(default))
+  done = run_cli(*args, f"--output={tmp_path / 'b.png'}", "--compilation_cache=",
+                 weights=tiny_weights_file)
+  assert done.returncode == 0, done.stderr
+  assert not default.exists()
+  done = run_cli(*args, f"--output={tmp_path / 'c.png'}", weights=tiny_weights_file)
+  assert done.returncode == 0, done.stderr
+  assert any(p.name.startswith("jit_step_all") for p in default.iterdir())
