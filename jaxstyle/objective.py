@@ -169,15 +169,18 @@ def compute_targets(content: jax.Array | None, styles: Sequence[jax.Array],
   content_features, style_grams = _jitted_targets(config, weights.widths,
                                                   weights.preprocessing)
   targets: Targets = {"content": {}, "style": []}
+  # Without the derived kernels: the targets are one forward pass each, so Winograd
+  # would save milliseconds and cost seconds of compiling.
+  params = {"params": weights.flax_params["params"]}
   if config.content_layers:
     if content is None:
       raise ValueError("content layers are set but no content image was given")
-    targets["content"] = content_features(jnp.asarray(content), weights.flax_params,
+    targets["content"] = content_features(jnp.asarray(content), params,
                                           config.content_layers)
   if config.style_layers:
     if not styles:
       raise ValueError("style layers are set but no style image was given")
-    targets["style"] = [style_grams(jnp.asarray(s), weights.flax_params) for s in styles]
+    targets["style"] = [style_grams(jnp.asarray(s), params) for s in styles]
   if config.guided:
     if content is None or style_masks is None or len(style_masks) != len(styles):
       raise ValueError("spatial control needs the content image and one mask per style "

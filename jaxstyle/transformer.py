@@ -98,18 +98,109 @@ def upsample_nearest(x: jax.Array) -> jax.Array:
   return x.reshape(n, 2 * h, 2 * w, c)
 
 
+def conv_wide_in(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """VALID convolution with a large kernel and few input channels (the 9x9 input layer):
+  the k*k shifted views concatenated (im2col) and one matrix product.
+
+  XLA:CPU's direct convolution runs a 9x9x3 -> 32 layer at ~11 GFLOP/s (87 ms at
+  256 px); as a product of [H*W, 243] by [243, 32] it runs at the speed of a GEMM.
+  """
+  kh, kw, cin, cout = kernel.shape
+  h, w = x.shape[1] - kh + 1, x.shape[2] - kw + 1
+  patches = jnp.concatenate(
+      [x[:, i:i + h, j:j + w, :] for i in range(kh) for j in range(kw)], axis=-1)
+  return patches @ kernel.reshape(kh * kw * cin, cout)
+
+
+def conv_wide_out(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """VALID convolution with a large kernel and few output channels (the 9x9 output
+  layer): one product of every position with all k*k*cout taps, then the k*k shifted
+  views of it summed (a single fused loop).
+
+  XLA:CPU's direct convolution runs a 9x9x32 -> 3 layer at ~6 GFLOP/s (160 ms at
+  256 px): three output channels leave a GEMM nothing to vectorize over.
+  """
+  kh, kw, cin, cout = kernel.shape
+  h, w = x.shape[1] - kh + 1, x.shape[2] - kw + 1
+  taps = x @ jnp.transpose(kernel, (2, 0, 1, 3)).reshape(cin, kh * kw * cout)
+  out = None
+  for i in range(kh):
+    for j in range(kw):
+      k = (i * kw + j) * cout
+      view = taps[:, i:i + h, j:j + w, k:k + cout]
+      out = view if out is None else out + view
+  return out
+
+
+def upsample_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """3x3 convolution of the 2x nearest-neighbour upsampled x, reflection-padded by 1,
+  computed at x's resolution: 2.25x fewer multiplications, no upsampled copy.
+
+  Each output phase (a, b) (row 2h + a, column 2w + b) sees only two distinct input
+  rows and columns, so it is a 2x2 convolution of x with summed taps: for a = 0 rows
+  (h-1, h) with kernel rows (k0, k1 + k2); for a = 1 rows (h, h+1) with (k0 + k1, k2).
+  Reflection padding of the upsampled image equals edge padding of x.
+  """
+  n, h, w, _ = x.shape
+  cout = kernel.shape[-1]
+  xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
+  fold = (lambda k: jnp.stack([k[0], k[1] + k[2]]),   # phase 0: offsets -1, 0
+          lambda k: jnp.stack([k[0] + k[1], k[2]]))   # phase 1: offsets 0, +1
+  rows = []
+  for a in range(2):
+    cols = []
+    ka = fold[a](kernel)  # [2, 3, cin, cout]
+    for b in range(2):
+      kab = jnp.swapaxes(fold[b](jnp.swapaxes(ka, 0, 1)), 0, 1)  # [2, 2, cin, cout]
+      view = xp[:, a:a + h + 1, b:b + w + 1, :]
+      cols.append(jax.lax.conv_general_dilated(
+          view, kab, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")))
+    rows.append(jnp.stack(cols, axis=3))  # [n, h, w, 2 (b), cout]
+  out = jnp.stack(rows, axis=2)  # [n, h, 2 (a), w, 2 (b), cout]
+  return out.reshape(n, 2 * h, 2 * w, cout)
+
+
+class _ConvParams(nn.Module):
+  """A convolution's kernel [k, k, cin, cout] and bias (flax.linen.Conv's names, so
+  model files keep their layout); the caller chooses how to convolve."""
+
+  features: int
+  kernel: int
+
+  @nn.compact
+  def __call__(self, cin: int):
+    kernel = self.param("kernel", nn.initializers.lecun_normal(),
+                        (self.kernel, self.kernel, cin, self.features))
+    bias = self.param("bias", nn.initializers.zeros, (self.features,))
+    return kernel, bias
+
+
 class _Conv(nn.Module):
-  """Reflection padding by kernel // 2, then a VALID convolution."""
+  """Reflection padding by kernel // 2, then a VALID convolution.
+
+  upsampled: the input is first upsampled 2x (nearest), computed by `upsample_conv`.
+  """
 
   features: int
   kernel: int
   stride: int = 1
+  upsampled: bool = False
 
   @nn.compact
   def __call__(self, x):
+    kernel, bias = _ConvParams(self.features, self.kernel, name="conv")(x.shape[-1])
+    if self.upsampled:
+      return upsample_conv(x, kernel) + bias
     x = reflect_pad(x, self.kernel // 2)
-    return nn.Conv(self.features, (self.kernel, self.kernel), strides=self.stride,
-                   padding="VALID", name="conv")(x)
+    cin = x.shape[-1]
+    if self.stride == 1 and self.kernel > 3 and cin <= 4:
+      y = conv_wide_in(x, kernel)
+    elif self.stride == 1 and self.kernel > 3 and self.features <= 4:
+      y = conv_wide_out(x, kernel)
+    else:
+      y = jax.lax.conv_general_dilated(x, kernel, (self.stride, self.stride), "VALID",
+                                       dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return y + bias
 
 
 class _Norm(nn.Module):
@@ -167,7 +258,7 @@ class TransformerNet(nn.Module):
       x = _Residual(w3, cfg.norm, name=f"res{i + 1}")(x, train)
     for i, features in enumerate((w2, w1)):
       if cfg.upsample == "nearest":
-        x = _Conv(features, 3, name=f"up{i + 1}")(upsample_nearest(x))
+        x = _Conv(features, 3, upsampled=True, name=f"up{i + 1}")(x)
       else:  # The paper's fractionally-strided convolution (checkerboard artifacts).
         x = nn.ConvTranspose(features, (3, 3), strides=(2, 2), padding="SAME",
                              name=f"up{i + 1}")(x)

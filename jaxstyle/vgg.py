@@ -115,32 +115,36 @@ def backward_kernel(kernel: jax.Array) -> jax.Array:
   return jnp.flip(kernel, (0, 1)).swapaxes(2, 3)
 
 
-# Winograd F(2x2, 3x3) is used for convolutions with at least this many input and
-# output channels, when their transformed tiles (16 * H * W * channels bytes) fit in
-# WINOGRAD_MAX_BYTES: there it is 1.3-1.8x faster than XLA:CPU's convolution, forward
-# and backward; on larger maps the transforms' memory traffic loses (measured in
-# benchmarks/README.md, "Implementation choices").
+# Winograd F(4x4, 3x3) is used for convolutions with at least this many input and
+# output channels, when their transformed tiles (36/16 of the input, float32) fit in
+# WINOGRAD_MAX_BYTES. Measured per layer on the 2-core CPU (forward / backward ms,
+# direct vs F(2x2) vs F(4x4)): 48x64x256->256 11.8/11.4, 8.7/8.4, 7.5/6.6;
+# 96x128x256->256 48.9/50.7, 68.2/69.9, 38.7/42.0; 48x64x512->512 46.4/47.8,
+# 42.7/44.5, 24.8/22.8. With 64 or 128 channels the direct convolution mostly wins
+# (192x256x128->128: 55/59 vs 75/78 for F(4x4)).
+WINOGRAD_TILE = 4
 WINOGRAD_MIN_CHANNELS = 256
-WINOGRAD_MAX_BYTES = 32 * 2**20
+WINOGRAD_MAX_BYTES = 64 * 2**20
 
 
 def derived_kernels(kernel: jax.Array) -> dict[str, jax.Array]:
   """What `conv3x3` needs besides the kernel, computed once per network.
 
   "kernel_t": `backward_kernel(kernel)`; for layers wide enough for Winograd also
-  "winograd" (the transformed kernel, [16, in, out]) and "winograd_t" ([16, out, in]).
+  "winograd" (the transformed kernel, [36, in, out]) and "winograd_t" ([36, out, in]).
   XLA would otherwise rebuild these from the kernel in every evaluation: strided
   copies of up to 16 MB per layer, 7% of a 256 px evaluation on CPU.
   """
   derived = {"kernel_t": backward_kernel(kernel)}
   if min(kernel.shape[2:]) >= WINOGRAD_MIN_CHANNELS:
-    u = winograd.kernel_transform(kernel)
+    u = winograd.kernel_transform(kernel, WINOGRAD_TILE)
     derived.update(winograd=u, winograd_t=u.swapaxes(1, 2))
   return derived
 
 
 def _winograd_fits(shape: Sequence[int], channels: int) -> bool:
-  return 16 * shape[1] * shape[2] * channels <= WINOGRAD_MAX_BYTES
+  tile = WINOGRAD_TILE
+  return 4 * (tile + 2) ** 2 * shape[1] * shape[2] * channels <= WINOGRAD_MAX_BYTES * tile ** 2
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))

@@ -1,15 +1,19 @@
-"""3x3 SAME convolutions by Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray 2016).
+"""3x3 SAME convolutions by Winograd's minimal filtering F(m x m, 3x3) (Lavin & Gray 2016).
 
-Each 2x2 block of outputs is computed from a 4x4 input tile with 16 multiplications per
-channel pair instead of 36, as 16 independent [tiles, C_in] x [C_in, C_out] products:
+Each m x m block of outputs is computed from an (m+2) x (m+2) input tile with (m+2)^2
+multiplications per channel pair instead of 9 m^2, as (m+2)^2 independent
+[tiles, C_in] x [C_in, C_out] products:
 
     Y = A^T [(G g G^T) . (B^T d B)] A.
 
-The kernel transform G g G^T is done once per network (`kernel_transform`); the input
-and output transforms are additions only, and so are their transposes, which give the
-input gradient (`conv_transpose`). Exact up to float rounding (relative error ~1e-6 in
-float32). Any height and width: odd ones are padded by a row/column of zeros, which
-SAME padding would have supplied anyway, and cropped off again.
+F(2x2, 3x3) saves 2.25x of the multiplications, F(4x4, 3x3) 4x, and its transformed
+input is 2.25x the input's size instead of 4x (less memory traffic). The kernel
+transform G g G^T is done once per network (`kernel_transform`); the input and output
+transforms are a few additions per element, and so are their transposes, which give
+the input gradient (`conv_transpose`). The tile size is read off the transformed
+kernel (16 or 36 products). Relative error in float32: ~1e-6 for F(2x2), ~1e-5 for
+F(4x4). Any height and width: the last tiles are padded with zeros, which SAME padding
+would have supplied, and the outputs cropped.
 """
 
 from __future__ import annotations
@@ -19,113 +23,143 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-# G of F(2x2, 3x3); B^T and A^T are written out in the transforms below.
-_G = np.array([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]], np.float32)
+# (B^T, G, A^T) for m = 2 (points 0, 1, -1) and m = 4 (points 0, 1, -1, 2, -2).
+_MATRICES = {
+    2: (np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]),
+        np.array([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]]),
+        np.array([[1, 1, 1, 0], [0, 1, -1, -1]])),
+    4: (np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+                  [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]]),
+        np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+                  [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]]),
+        np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0],
+                  [0, 1, -1, 8, -8, 1]])),
+}
 
 
-def kernel_transform(kernel: jax.Array) -> jax.Array:
-  """[3, 3, C_in, C_out] -> [16, C_in, C_out], G g G^T for every channel pair."""
-  u = jnp.einsum("ai,ijck,bj->abck", _G, kernel, _G, precision=lax.Precision.HIGHEST)
-  return u.reshape(16, kernel.shape[2], kernel.shape[3])
+def kernel_transform(kernel: jax.Array, m: int = 2) -> jax.Array:
+  """[3, 3, C_in, C_out] -> [(m+2)^2, C_in, C_out], G g G^T for every channel pair."""
+  g = jnp.asarray(_MATRICES[m][1], jnp.float32)
+  u = jnp.einsum("ai,ijck,bj->abck", g, kernel, g, precision=lax.Precision.HIGHEST)
+  return u.reshape(-1, kernel.shape[2], kernel.shape[3])
 
 
-def _tiles(size: int) -> int:
-  return (size + 1) // 2
+def _tile_size(u: jax.Array) -> int:
+  """m of a transformed kernel [(m+2)^2, ...]."""
+  return {16: 2, 36: 4}[u.shape[0]]
 
 
-def _pair(x: jax.Array, axis: int, start: int, stop: int, sub: int) -> jax.Array:
-  """x[..., start:stop, sub, ...] along a blocked axis [..., blocks, 2, ...]."""
-  x = lax.slice_in_dim(x, start, stop, axis=axis)
-  return lax.index_in_dim(x, sub, axis=axis + 1, keepdims=False)
+def _combine(coefficients: np.ndarray, terms: list[jax.Array]) -> jax.Array:
+  """sum_j coefficients[j] * terms[j], skipping zeros (elementwise; XLA fuses it)."""
+  out = None
+  for c, t in zip(coefficients.tolist(), terms):
+    if c == 0:
+      continue
+    t = t if c == 1 else -t if c == -1 else c * t
+    out = t if out is None else out + t
+  return out
 
 
-def _input_rows(x: jax.Array, axis: int, tiles: int) -> list[jax.Array]:
-  """B^T along one axis: blocks [..., tiles + 1, 2, ...] -> 4 x [..., tiles, ...].
-
-  Tile t covers blocks t and t + 1 (4 samples d0..d3, overlapping the next tile by 2).
-  """
-  d0, d1 = _pair(x, axis, 0, tiles, 0), _pair(x, axis, 0, tiles, 1)
-  d2, d3 = _pair(x, axis, 1, tiles + 1, 0), _pair(x, axis, 1, tiles + 1, 1)
-  return [d0 - d2, d1 + d2, d2 - d1, d1 - d3]
+def _sample(blocks: jax.Array, axis: int, tiles: int, j: int, m: int) -> jax.Array:
+  """Sample j of every tile along a blocked axis [..., tiles + 1, m, ...]: tile t's
+  samples are block t's m entries, then the first two of block t + 1."""
+  start = j // m
+  x = lax.slice_in_dim(blocks, start, start + tiles, axis=axis)
+  return lax.index_in_dim(x, j % m, axis=axis + 1, keepdims=False)
 
 
-def _input_rows_transpose(v: list[jax.Array], axis: int) -> jax.Array:
-  """Transpose of `_input_rows`: 4 x [..., tiles, ...] -> [..., tiles + 1, 2, ...]."""
-  v0, v1, v2, v3 = v
-  d0, d1, d2, d3 = v0, v1 - v2 + v3, v1 + v2 - v0, -v3
-  after = [(0, 0)] * d0.ndim
+def _unsample(d: list[jax.Array], axis: int, m: int) -> jax.Array:
+  """Transpose of taking all samples: (m+2) x [..., tiles, ...] -> [..., tiles + 1, m, ...]
+  (samples of neighbouring tiles that share a position are added)."""
+  after = [(0, 0)] * d[0].ndim
   after[axis] = (0, 1)
-  before = [(0, 0)] * d0.ndim
+  before = [(0, 0)] * d[0].ndim
   before[axis] = (1, 0)
-  first = jnp.pad(d0, after) + jnp.pad(d2, before)  # Tiles overlap: add the halves.
-  second = jnp.pad(d1, after) + jnp.pad(d3, before)
-  return jnp.stack([first, second], axis + 1)
+  subs = []
+  for s in range(m):
+    sub = jnp.pad(d[s], after)
+    if m + s < len(d):
+      sub = sub + jnp.pad(d[m + s], before)
+    subs.append(sub)
+  return jnp.stack(subs, axis + 1)
 
 
-def input_transform(x: jax.Array) -> jax.Array:
-  """[N, H, W, C] -> [16, N * tiles, C], B^T d B for every 4x4 tile (stride 2)."""
+def _tiles(size: int, m: int) -> int:
+  return -(-size // m)
+
+
+def input_transform(x: jax.Array, m: int = 2) -> jax.Array:
+  """[N, H, W, C] -> [(m+2)^2, N * tiles, C], B^T d B for every tile (stride m)."""
+  bt = _MATRICES[m][0]
   n, h, w, c = x.shape
-  th, tw = _tiles(h), _tiles(w)
-  padded = jnp.pad(x, ((0, 0), (1, 1 + h % 2), (1, 1 + w % 2), (0, 0)))
-  blocks = padded.reshape(n, th + 1, 2, tw + 1, 2, c)
+  th, tw = _tiles(h, m), _tiles(w, m)
+  padded = jnp.pad(x, ((0, 0), (1, m * (th + 1) - h - 1), (1, m * (tw + 1) - w - 1), (0, 0)))
+  blocks = padded.reshape(n, th + 1, m, tw + 1, m, c)
+  d = [_sample(blocks, 1, th, j, m) for j in range(m + 2)]
   out = []
-  for rows in _input_rows(blocks, 1, th):
-    out += _input_rows(rows, 2, tw)
-  return jnp.stack(out).reshape(16, n * th * tw, c)
+  for row in bt:
+    v = _combine(row, d)  # [n, th, tw + 1, m, c]: now along W.
+    e = [_sample(v, 2, tw, j, m) for j in range(m + 2)]
+    out += [_combine(col, e) for col in bt]
+  return jnp.stack(out).reshape((m + 2) ** 2, n * th * tw, c)
 
 
-def input_transform_transpose(v: jax.Array, shape: tuple[int, ...]) -> jax.Array:
-  """Transpose of `input_transform`: [16, N * tiles, C] -> [N, H, W, C]."""
+def input_transform_transpose(v: jax.Array, shape: tuple[int, ...], m: int = 2) -> jax.Array:
+  """Transpose of `input_transform`: [(m+2)^2, N * tiles, C] -> [N, H, W, C]."""
+  bt = _MATRICES[m][0]
+  a = m + 2
   n, h, w, c = shape
-  th, tw = _tiles(h), _tiles(w)
-  v = v.reshape(4, 4, n, th, tw, c)
-  rows = [_input_rows_transpose([v[a, b] for b in range(4)], 2) for a in range(4)]
-  blocks = _input_rows_transpose(rows, 1)
-  return blocks.reshape(n, 2 * th + 2, 2 * tw + 2, c)[:, 1:h + 1, 1:w + 1]
+  th, tw = _tiles(h, m), _tiles(w, m)
+  v = v.reshape(a, a, n, th, tw, c)
+  rows = []
+  for i in range(a):  # Undo the W transform of tile row i.
+    e = [_combine(bt[:, j], [v[i, b] for b in range(a)]) for j in range(a)]
+    rows.append(_unsample(e, 2, m))  # [n, th, tw + 1, m, c]
+  d = [_combine(bt[:, j], rows) for j in range(a)]
+  blocks = _unsample(d, 1, m)  # [n, th + 1, m, tw + 1, m, c]
+  return blocks.reshape(n, m * (th + 1), m * (tw + 1), c)[:, 1:h + 1, 1:w + 1]
 
 
-def _output_rows(m: list[jax.Array]) -> list[jax.Array]:
-  """A^T along one axis: 4 -> 2."""
-  return [m[0] + m[1] + m[2], m[1] - m[2] - m[3]]
-
-
-def _output_rows_transpose(y0: jax.Array, y1: jax.Array) -> list[jax.Array]:
-  return [y0, y0 + y1, y0 - y1, -y1]
-
-
-def output_transform(m: jax.Array, shape: tuple[int, ...]) -> jax.Array:
-  """[16, N * tiles, C] -> [N, H, W, C], A^T m A for every tile (2x2 outputs each)."""
+def output_transform(mm: jax.Array, shape: tuple[int, ...], m: int = 2) -> jax.Array:
+  """[(m+2)^2, N * tiles, C] -> [N, H, W, C], A^T M A for every tile (m x m outputs)."""
+  at = _MATRICES[m][2]
+  a = m + 2
   n, h, w, _ = shape
-  th, tw = _tiles(h), _tiles(w)
-  c = m.shape[-1]
-  m = m.reshape(4, 4, n, th, tw, c)
-  rows = _output_rows([m[a] for a in range(4)])  # 2 x [4, n, th, tw, c]
-  y = jnp.stack([jnp.stack(_output_rows([r[b] for b in range(4)]), 3) for r in rows], 2)
-  return y.reshape(n, 2 * th, 2 * tw, c)[:, :h, :w]
+  th, tw = _tiles(h, m), _tiles(w, m)
+  c = mm.shape[-1]
+  mm = mm.reshape(a, a, n, th, tw, c)
+  rows = [_combine(r, [mm[i] for i in range(a)]) for r in at]  # m x [a, n, th, tw, c]
+  y = jnp.stack([jnp.stack([_combine(r, [row[b] for b in range(a)]) for r in at], 3)
+                 for row in rows], 2)  # [n, th, m, tw, m, c]
+  return y.reshape(n, m * th, m * tw, c)[:, :h, :w]
 
 
-def output_transform_transpose(dy: jax.Array) -> jax.Array:
-  """Transpose of `output_transform`: [N, H, W, C] -> [16, N * tiles, C]."""
+def output_transform_transpose(dy: jax.Array, m: int = 2) -> jax.Array:
+  """Transpose of `output_transform`: [N, H, W, C] -> [(m+2)^2, N * tiles, C]."""
+  at = _MATRICES[m][2]
   n, h, w, c = dy.shape
-  th, tw = _tiles(h), _tiles(w)
-  dy = jnp.pad(dy, ((0, 0), (0, 2 * th - h), (0, 2 * tw - w), (0, 0)))
-  dy = dy.reshape(n, th, 2, tw, 2, c)
+  th, tw = _tiles(h, m), _tiles(w, m)
+  dy = jnp.pad(dy, ((0, 0), (0, m * th - h), (0, m * tw - w), (0, 0)))
+  dy = dy.reshape(n, th, m, tw, m, c)
   out = []
-  for rows in _output_rows_transpose(dy[:, :, 0], dy[:, :, 1]):
-    out += _output_rows_transpose(rows[:, :, :, 0], rows[:, :, :, 1])
-  return jnp.stack(out).reshape(16, n * th * tw, c)
+  for i in range(m + 2):
+    row = _combine(at[:, i], [dy[:, :, k] for k in range(m)])  # [n, th, tw, m, c]
+    out += [_combine(at[:, j], [row[:, :, :, k] for k in range(m)]) for j in range(m + 2)]
+  return jnp.stack(out).reshape((m + 2) ** 2, n * th * tw, c)
 
 
 def conv(x: jax.Array, u: jax.Array, precision=None) -> jax.Array:
-  """SAME 3x3 convolution of x [N, H, W, C_in] with u = kernel_transform(kernel)."""
-  m = jnp.einsum("stc,sck->stk", input_transform(x), u, precision=precision)
-  return output_transform(m, x.shape[:3] + (u.shape[-1],))
+  """SAME 3x3 convolution of x [N, H, W, C_in] with u = kernel_transform(kernel, m)."""
+  m = _tile_size(u)
+  prod = jnp.einsum("stc,sck->stk", input_transform(x, m), u, precision=precision)
+  return output_transform(prod, x.shape[:3] + (u.shape[-1],), m)
 
 
 def conv_transpose(g: jax.Array, u_t: jax.Array, precision=None) -> jax.Array:
   """The input gradient of `conv`, given the output's g [N, H, W, C_out].
 
-  u_t is kernel_transform(kernel) with its channel axes swapped, [16, C_out, C_in].
+  u_t is kernel_transform(kernel, m) with its channel axes swapped, [(m+2)^2, C_out, C_in].
   """
-  v = jnp.einsum("stk,skc->stc", output_transform_transpose(g), u_t, precision=precision)
-  return input_transform_transpose(v, g.shape[:3] + (u_t.shape[-1],))
+  m = _tile_size(u_t)
+  v = jnp.einsum("stk,skc->stc", output_transform_transpose(g, m), u_t, precision=precision)
+  return input_transform_transpose(v, g.shape[:3] + (u_t.shape[-1],), m)

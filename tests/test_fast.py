@@ -256,3 +256,30 @@ def test_inference_on_a_directory_skips_bad_files(photo_dir, tmp_path):
   with Image.open(tmp_path / "out" / "photo3.jpg") as im, Image.open(
       photo_dir / "photo3.png") as src:
     assert im.size == src.size
+
+
+def _direct_conv(x, kernel):
+  return jax.lax.conv_general_dilated(x, kernel, (1, 1), "VALID",
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+@pytest.mark.parametrize("cin, cout", [(3, 8), (8, 3)])
+def test_large_kernel_convolutions_equal_the_direct_one(cin, cout):
+  """The 9x9 input (im2col) and output (shifted sums) layers compute the same VALID
+  convolution, at odd sizes too."""
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=(2, 19, 14, cin)), jnp.float32)
+  kernel = jnp.asarray(rng.normal(size=(9, 9, cin, cout)), jnp.float32)
+  fast = transformer.conv_wide_in if cin < cout else transformer.conv_wide_out
+  np.testing.assert_allclose(fast(x, kernel), _direct_conv(x, kernel), rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("h, w", [(6, 5), (1, 3)])
+def test_upsample_conv_equals_conv_of_the_upsampled_image(h, w):
+  rng = np.random.default_rng(1)
+  x = jnp.asarray(rng.normal(size=(2, h, w, 5)), jnp.float32)
+  kernel = jnp.asarray(rng.normal(size=(3, 3, 5, 4)), jnp.float32)
+  up = transformer.upsample_nearest(x)
+  padded = jnp.pad(up, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+  np.testing.assert_allclose(transformer.upsample_conv(x, kernel), _direct_conv(padded, kernel),
+                             rtol=1e-4, atol=1e-4)

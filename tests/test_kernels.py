@@ -27,11 +27,13 @@ def _close(a, b, tol=2e-5):
   assert np.abs(a - b).max() <= tol * np.abs(b).max(), np.abs(a - b).max() / np.abs(b).max()
 
 
-@pytest.mark.parametrize("shape", [(1, 8, 12), (2, 7, 9), (1, 1, 5), (1, 6, 1)])
-def test_winograd_convolution_and_its_transpose_match_xla(shape):
-  """Even and odd sizes (odd ones are padded and cropped), batches, 1-pixel maps."""
+@pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("shape", [(1, 8, 12), (2, 7, 9), (1, 1, 5), (1, 6, 1), (1, 10, 13)])
+def test_winograd_convolution_and_its_transpose_match_xla(shape, m):
+  """F(2x2) and F(4x4); sizes that are and are not multiples of the tile (padded and
+  cropped), batches, 1-pixel maps."""
   x, kernel, g = _arrays(shape, 5, 4)
-  u = winograd.kernel_transform(kernel)
+  u = winograd.kernel_transform(kernel, m)
   _close(winograd.conv(x, u, jax.lax.Precision.HIGHEST), _direct(x, kernel))
   _, vjp = jax.vjp(lambda x: _direct(x, kernel), x)
   _close(winograd.conv_transpose(g, u.swapaxes(1, 2), jax.lax.Precision.HIGHEST), vjp(g)[0])
@@ -42,7 +44,7 @@ def test_conv3x3_gradients_match_autodiff(use_winograd):
   x, kernel, g = _arrays((2, 9, 10), 6, 3)
   derived = {"kernel_t": vgg.backward_kernel(kernel)}
   if use_winograd:
-    u = winograd.kernel_transform(kernel)
+    u = winograd.kernel_transform(kernel, vgg.WINOGRAD_TILE)
     derived.update(winograd=u, winograd_t=u.swapaxes(1, 2))
   hi = jax.lax.Precision.HIGHEST
   y, vjp = jax.vjp(lambda x, k: vgg.conv3x3(x, k, derived, hi), x, kernel)
@@ -58,7 +60,7 @@ def test_conv3x3_gradients_match_autodiff(use_winograd):
 def test_derived_kernels_only_for_wide_layers():
   assert set(vgg.derived_kernels(jnp.zeros((3, 3, 64, 128)))) == {"kernel_t"}
   wide = vgg.derived_kernels(jnp.zeros((3, 3, 256, 512)))
-  assert wide["winograd"].shape == (16, 256, 512) and wide["winograd_t"].shape == (16, 512, 256)
+  assert wide["winograd"].shape == (36, 256, 512) and wide["winograd_t"].shape == (36, 512, 256)
 
 
 def test_max_pool_gradient_matches_jnp_max_without_ties():
