@@ -107,8 +107,11 @@ def conv_wide_in(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """
   kh, kw, cin, cout = kernel.shape
   h, w = x.shape[1] - kh + 1, x.shape[2] - kw + 1
-  patches = jnp.concatenate(
-      [x[:, i:i + h, j:j + w, :] for i in range(kh) for j in range(kw)], axis=-1)
+  # Two stages (the kw shifts along W, then kh shifts of those along H): one
+  # concatenation of k*k three-channel slices writes 12-byte pieces and ran 2.5x slower;
+  # a k x 1 convolution of the first stage instead of the second ran slower still.
+  rows = jnp.concatenate([x[:, :, j:j + w, :] for j in range(kw)], axis=-1)
+  patches = jnp.concatenate([rows[:, i:i + h] for i in range(kh)], axis=-1)
   return patches @ kernel.reshape(kh * kw * cin, cout)
 
 
