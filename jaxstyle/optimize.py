@@ -1,11 +1,11 @@
-"""Pixel optimizers behind one function: L-BFGS (jaxopt), optax Adam/SGD/Adagrad/L-BFGS.
+"""Pixel optimizers behind one function: L-BFGS (in place, `jaxstyle.lbfgs`; jaxopt's
+with a line search, or as `jaxopt_lbfgs` for comparison), optax Adam/SGD/Adagrad/L-BFGS.
 
 `minimize` runs several starting images (seeds) at once: each seed keeps its own
-optimizer state, and one step of all seeds is a single jitted, vmapped program.
-The solver is stepped from a Python loop; that gives progress lines and NaN checks
-without printing from inside jit, and on XLA:CPU it avoids a slow path: the same
-evaluation is several times slower inside an XLA while loop than as a plain
-jitted step (measured in the performance issue).
+optimizer state, and one step of all seeds is a single jitted, vmapped program (one
+seed runs unbatched: see `_programs`). The solver is stepped from a Python loop; that
+gives progress lines and NaN checks without printing from inside jit, at no cost in
+speed (an evaluation inside an XLA loop is no faster; benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -156,8 +156,9 @@ class _OptaxCarry(NamedTuple):
   evaluations: jax.Array
 
 
-def _optax_stepper(loss_fn, update):
-  """A lazy stepper around update(grad, opt_state, x, value, scale) -> (updates, state)."""
+def _optax_stepper(loss_fn, tx: optax.GradientTransformation, update) -> _Stepper:
+  """A lazy stepper around tx, stepped by
+  update(grad, opt_state, x, value, scale, args) -> (updates, opt_state)."""
   value_and_grad = jax.value_and_grad(loss_fn, has_aux=True)
 
   def step(carry, args):
@@ -175,7 +176,12 @@ def _optax_stepper(loss_fn, update):
   def evals(carry):
     return carry.evaluations
 
-  return step, read, evals
+  def init(x, args):
+    zero = jnp.zeros((), x.dtype)
+    return _OptaxCarry(x, zero, _zero_aux(loss_fn, x, args), x, tx.init(x), zero,
+                       jnp.zeros((), jnp.int32))
+
+  return _Stepper(init, step, read, evals, lazy=True)
 
 
 def _optax(loss_fn, tx: optax.GradientTransformation):
@@ -190,14 +196,7 @@ def _optax(loss_fn, tx: optax.GradientTransformation):
     del value, args
     return tx.update(grad * scale, opt_state, x)
 
-  step, read, evals = _optax_stepper(loss_fn, update)
-
-  def init(x, args):
-    zero = jnp.zeros((), x.dtype)
-    return _OptaxCarry(x, zero, _zero_aux(loss_fn, x, args), x, tx.init(x), zero,
-                       jnp.zeros((), jnp.int32))
-
-  return _Stepper(init, step, read, evals, lazy=True)
+  return _optax_stepper(loss_fn, tx, update)
 
 
 def _optax_lbfgs(loss_fn, *, history_size: int):
@@ -210,14 +209,7 @@ def _optax_lbfgs(loss_fn, *, history_size: int):
     value_fn = lambda y: loss_fn(y, *args)[0]
     return tx.update(grad, opt_state, x, value=value, grad=grad, value_fn=value_fn)
 
-  step, read, evals = _optax_stepper(loss_fn, update)
-
-  def init(x, args):
-    zero = jnp.zeros((), x.dtype)
-    return _OptaxCarry(x, zero, _zero_aux(loss_fn, x, args), x, tx.init(x), zero,
-                       jnp.zeros((), jnp.int32))
-
-  return _Stepper(init, step, read, evals, lazy=True)
+  return _optax_stepper(loss_fn, tx, update)
 
 
 def to_host(tree):
