@@ -283,3 +283,13 @@ def test_upsample_conv_equals_conv_of_the_upsampled_image(h, w):
   padded = jnp.pad(up, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
   np.testing.assert_allclose(transformer.upsample_conv(x, kernel), _direct_conv(padded, kernel),
                              rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("h, w", [(8, 8), (5, 7), (2, 3), (1, 4)])
+def test_reflect_conv3x3_equals_the_valid_convolution_of_the_padded_image(h, w):
+  rng = np.random.default_rng(2)
+  x = jnp.asarray(rng.normal(size=(2, h, w, 5)), jnp.float32)
+  kernel = jnp.asarray(rng.normal(size=(3, 3, 5, 4)), jnp.float32)
+  padded = transformer.reflect_pad(x, 1)
+  np.testing.assert_allclose(transformer.reflect_conv3x3(x, kernel),
+                             _direct_conv(padded, kernel), rtol=1e-4, atol=1e-4)
