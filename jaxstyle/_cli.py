@@ -51,3 +51,17 @@ def main_for(run: Callable[[], None], *, interrupted: str = "interrupted"
       sys.exit(130)
 
   return main
+
+
+def entry_point(define_flags: Callable[[], None], run: Callable[[], None], *,
+                interrupted: str = "interrupted") -> tuple[Callable[[list[str]], None],
+                                                           Callable[[], None]]:
+  """(main, console-script entry point) of a command: `main_for(run)`, and a function
+  that defines the command's flags and runs `main` under absl."""
+  main = main_for(run, interrupted=interrupted)
+
+  def entry():
+    define_flags()
+    app.run(main)
+
+  return main, entry

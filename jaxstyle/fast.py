@@ -26,7 +26,7 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
 from jaxstyle import images as images_lib
 from jaxstyle import transformer
@@ -147,13 +147,7 @@ def _run() -> None:
     raise UserError("no image could be stylized")
 
 
-main = _cli.main_for(_run)
-
-
-def run():
-  """Console-script entry point."""
-  _define_flags()
-  app.run(main)
+main, run = _cli.entry_point(_define_flags, _run)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import sys
 import time
 import types
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 from jaxstyle import _cli
 from jaxstyle.errors import UserError
@@ -317,13 +317,7 @@ def _run() -> None:
                     f"{out_dir / 'summary.json'})")
 
 
-main = _cli.main_for(_run)
-
-
-def run():
-  """Console-script entry point (`jaxstyle`)."""
-  _define_flags()
-  app.run(main)
+main, run = _cli.entry_point(_define_flags, _run)  # run: the `jaxstyle` command.
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 
-from absl import app, flags
+from absl import flags
 
 from jaxstyle import _cli
 from jaxstyle.errors import UserError
@@ -102,14 +102,9 @@ def _run() -> None:
                   "dataset_dir": FLAGS.dataset_dir, "command": " ".join(sys.argv)})
 
 
-main = _cli.main_for(
-    _run, interrupted="interrupted (the last checkpoint is kept; continue with --resume)")
-
-
-def run():
-  """Console-script entry point."""
-  _define_flags()
-  app.run(main)
+main, run = _cli.entry_point(
+    _define_flags, _run,
+    interrupted="interrupted (the last checkpoint is kept; continue with --resume)")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import time
 from typing import Callable
 
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
 from jaxstyle import images as images_lib
 from jaxstyle import _cli
@@ -311,13 +311,7 @@ def _run() -> None:
                metrics["ms_per_frame"])
 
 
-main = _cli.main_for(_run)
-
-
-def run():
-  """Console-script entry point."""
-  _define_flags()
-  app.run(main)
+main, run = _cli.entry_point(_define_flags, _run)
 
 
 if __name__ == "__main__":
