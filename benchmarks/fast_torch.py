@@ -1,7 +1,7 @@
 """A PyTorch copy of jaxstyle.transformer.TransformerNet, for benchmarks only.
 
 Same layers in the same order (reflection padding, instance norm with affine, nearest
-2x upsampling + conv, 0.5 * (tanh + 1) output, input padded to a multiple of 4 and
+2x upsampling + conv, 0.5 + 150/255 tanh output clipped to [0, 1], input padded to a multiple of 4 and
 the output cropped), with the weights copied from a jaxstyle model so that the two
 outputs can be compared. Only the default network (instance norm, nearest upsampling)
 is mirrored.
@@ -64,7 +64,7 @@ class TorchTransformerNet(nn.Module):
       x = block(x)
     for conv, norm in zip(self.up, self.up_norm):
       x = F.relu(norm(conv(F.interpolate(x, scale_factor=2, mode="nearest"))))
-    x = 0.5 * (torch.tanh(self.out(x)) + 1.0)
+    x = torch.clamp(0.5 + (150.0 / 255.0) * torch.tanh(self.out(x)), 0.0, 1.0)
     return x[:, :, :h, :w]
 
 

@@ -3,7 +3,7 @@
 One network per style image, trained with Adam on random crops of a directory of
 photos (the paper: MS-COCO) to minimize the perceptual loss
 
-  alpha * L_content(relu2_2) + beta * sum_l w_l E_l(relu1_2, relu2_2, relu3_3, relu4_3)
+  alpha * L_content(relu2_2) + beta * sum_l L_style(relu1_2, relu2_2, relu3_3, relu4_3)
   + tv_weight * L_tv
 
 computed by our VGG-19 (the paper used VGG-16; same layer names up to relu4_3) with
@@ -58,9 +58,14 @@ class TrainConfig:
     net: the transformation network's shape.
     content_layer: the layer whose features are matched (Johnson: relu2_2).
     style_layers: layers whose Gram matrices are matched (Johnson: relu1_2, relu2_2,
-      relu3_3, relu4_3), each with weight 1/len(style_layers).
+      relu3_3, relu4_3), their losses summed.
     content_weight, style_weight, tv_weight: alpha, beta and the TV weight, applied to
-      the size-normalized losses of `make_loss_fn`.
+      the size-normalized losses of `make_loss_fn` (alpha = 1, beta = 5: Johnson's).
+    saturation_weight: weight of mean(max(|z| - LOGIT_LIMIT, 0)^2) over the tanh's
+      inputs z, zero while the output stays in the image range. Not in the paper: with
+      nothing pulling them back, regions pushed past white or black sank into tanh's
+      flat tails within 100 steps and stayed there as flat saturated blobs (the loss
+      was lower without them, but their gradient had vanished).
     learning_rate: Adam's (Johnson: 1e-3).
     batch_size: crops per step (Johnson: 4).
     crop_size: side of the square training crops, px (Johnson: 256).
@@ -74,8 +79,9 @@ class TrainConfig:
   content_layer: str = JOHNSON_CONTENT_LAYER
   style_layers: tuple[str, ...] = JOHNSON_STYLE_LAYERS
   content_weight: float = 1.0
-  style_weight: float = 1e-4  # Tuned on The Starry Night and The Scream (128-px crops).
+  style_weight: float = 5.0
   tv_weight: float = 1e5
+  saturation_weight: float = 1e5
   learning_rate: float = 1e-3
   batch_size: int = 4
   crop_size: int = 256
@@ -86,7 +92,7 @@ class TrainConfig:
   def __post_init__(self):
     object.__setattr__(self, "style_layers", tuple(self.style_layers))
     check_layers((self.content_layer,) + self.style_layers)
-    for name in ("content_weight", "style_weight", "tv_weight"):
+    for name in ("content_weight", "style_weight", "tv_weight", "saturation_weight"):
       if getattr(self, name) < 0:
         raise ValueError(f"{name} must be non-negative, got {getattr(self, name)}")
     for name in ("learning_rate", "batch_size", "crop_size"):
@@ -137,15 +143,16 @@ def make_loss_fn(config: TrainConfig, weights: VGGWeights) -> Callable:
   """Returns `loss_fn(outputs, contents, targets, vgg_params) -> (total, components)`.
 
   outputs and contents are [N, H, W, 3] in [0, 1]; targets from `style_targets`.
-  Each term is averaged over the batch and normalized by its size, so that alpha and
-  beta do not depend on the crop size (departing from Gatys et al.'s sums):
-    content = mean over (positions, channels) of 1/2 (F - P)^2 at content_layer;
-    style   = sum_l w_l E_l with E_l = 1/(4 N_l^2) sum (G_l/M_l - A_l/M_l)^2 (Eq. 4);
-    tv      = `losses.total_variation_loss` / (H * W).
+  Johnson et al.'s normalizations (Sec. 3.3), averaged over the batch, so that alpha
+  and beta do not depend on the crop size:
+    content = 1/(C H W) ||F - P||^2 at content_layer (the feature reconstruction loss);
+    style   = sum over style_layers of 1/C^2 ||G - A||^2 with G = F F^T / (C H W) (the
+              style reconstruction loss; Gatys et al.'s E_l (Eq. 4) is this times C^2 / 4,
+              which weighs relu4_3 64x more than relu1_2 relative to Johnson's form);
+    tv      = `losses.total_variation_loss` / (H W).
   """
   model = VGG19(widths=weights.widths, pooling=config.pooling)
   layers = tuple(dict.fromkeys((config.content_layer,) + config.style_layers))
-  layer_weight = 1.0 / len(config.style_layers)
 
   def features(images, params, names):
     return model.apply(params, images_lib.preprocess(images, weights.preprocessing), names)
@@ -153,15 +160,11 @@ def make_loss_fn(config: TrainConfig, weights: VGGWeights) -> Callable:
   def loss_fn(outputs, contents, targets, vgg_params):
     out = features(outputs, vgg_params, layers)
     ref = jax.lax.stop_gradient(features(contents, vgg_params, (config.content_layer,)))
-    f, p = out[config.content_layer], ref[config.content_layer]
-    size = f.shape[1] * f.shape[2] * f.shape[3]
-    content = jnp.mean(jax.vmap(losses.content_loss)(f, p)) / size
+    content = jnp.mean(jnp.square(out[config.content_layer] - ref[config.content_layer]))
     style = jnp.zeros((), jnp.float32)
     for layer in config.style_layers:
-      grams = batched_gram(out[layer])
-      per_image = jax.vmap(losses.style_layer_loss, in_axes=(0, None, None))(
-          grams, targets[layer], 1)
-      style = style + layer_weight * jnp.mean(per_image)
+      c = out[layer].shape[-1]
+      style = style + jnp.mean(jnp.square((batched_gram(out[layer]) - targets[layer]) / c))
     h, w = outputs.shape[1:3]
     tv = jnp.mean(jax.vmap(losses.total_variation_loss)(outputs)) / (h * w)
     total = losses.total_loss(content, style, tv, content_weight=config.content_weight,
@@ -191,10 +194,12 @@ def make_train_step(config: TrainConfig, weights: VGGWeights) -> Callable:
     variables = state["variables"]
 
     def objective(params):
-      outputs, new_variables = transformer.apply(
-          config.net, dict(variables, params=params), batch, train=True)
+      outputs, logits, new_variables = transformer.apply_train(
+          config.net, dict(variables, params=params), batch)
       total, parts = loss_fn(outputs, batch, targets, vgg_params)
-      return total, (parts, new_variables)
+      saturation = jnp.mean(jnp.square(jax.nn.relu(jnp.abs(logits) - transformer.LOGIT_LIMIT)))
+      total = total + config.saturation_weight * saturation
+      return total, (dict(parts, saturation=saturation), new_variables)
 
     (total, (parts, new_variables)), grads = jax.value_and_grad(objective, has_aux=True)(
         variables["params"])
@@ -428,7 +433,7 @@ def train(config: TrainConfig, style: np.ndarray, dataset_dir: str | os.PathLike
   targets = style_targets(style, config, weights)
   state = init_state(config)
   step, history, elapsed = 0, {"total": [], "content": [], "style": [], "tv": [],
-                               "time": []}, 0.0
+                               "saturation": [], "time": []}, 0.0
   if resume and checkpoint.exists():
     state, meta = load_checkpoint(checkpoint, state)
     saved = TrainConfig.from_dict(meta["config"])
@@ -483,7 +488,7 @@ def train(config: TrainConfig, style: np.ndarray, dataset_dir: str | os.PathLike
       step += 1
       elapsed += time.time() - t0
       for k, v in parts.items():
-        history[k].append(v)
+        history.setdefault(k, []).append(v)
       history["time"].append(elapsed)
       if not np.isfinite(parts["total"]):
         raise UserError(f"the loss became {parts['total']} at step {step}; lower "
@@ -494,9 +499,10 @@ def train(config: TrainConfig, style: np.ndarray, dataset_dir: str | os.PathLike
         t_mark, mark_step = time.time(), step
       elif log_every and step % log_every == 0:
         rate = (step - mark_step) / max(time.time() - t_mark, 1e-9)
-        logging.info("step %d/%d: loss %.4g (content %.4g, style %.4g, tv %.4g), "
-                     "%.2f steps/s, ETA %s", step, num_steps, parts["total"],
-                     parts["content"], parts["style"], parts["tv"], rate,
+        logging.info("step %d/%d: loss %.4g (content %.4g, style %.4g, tv %.4g, "
+                     "saturation %.3g), %.2f steps/s, ETA %s", step, num_steps,
+                     parts["total"], parts["content"], parts["style"], parts["tv"],
+                     parts["saturation"], rate,
                      _eta((num_steps - step) / max(rate, 1e-9)))
       if stop_after is not None and step >= stop_after:
         return TrainResult(state, step, history, elapsed, None)
@@ -509,8 +515,7 @@ def train(config: TrainConfig, style: np.ndarray, dataset_dir: str | os.PathLike
   if step > start_step or not checkpoint.exists():
     write_checkpoint()
     write_samples()
-  final = {k: history[k][-1] for k in ("total", "content", "style", "tv")} if history[
-      "total"] else {}
+  final = {k: v[-1] for k, v in history.items() if k != "time" and v}
   model_meta = dict(model_meta or {}, steps=step, train_config=config.to_dict(),
                     final_losses=final, wall_seconds=elapsed)
   size = transformer.save_model(

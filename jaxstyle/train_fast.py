@@ -45,9 +45,12 @@ def _define_flags():
                        "(default: 1.25 * crop_size).", lower_bound=16)
   flags.DEFINE_float("learning_rate", 1e-3, "Adam's learning rate.", lower_bound=0)
   flags.DEFINE_float("content_weight", 1.0, "alpha.", lower_bound=0)
-  flags.DEFINE_float("style_weight", 1e-4, "beta (1e-4 suits the size-normalized losses of "
-                     "jaxstyle.fast_train with the default VGG-19).", lower_bound=0)
+  flags.DEFINE_float("style_weight", 5.0, "beta (Johnson et al.'s 5 with their loss "
+                     "normalizations).", lower_bound=0)
   flags.DEFINE_float("tv_weight", 1e5, "Total-variation weight.", lower_bound=0)
+  flags.DEFINE_float("saturation_weight", 1e5, "Weight of the penalty on tanh inputs "
+                     "beyond the image range (keeps the output out of tanh's flat tails).",
+                     lower_bound=0)
   flags.DEFINE_string("content_layer", fast_train.JOHNSON_CONTENT_LAYER, "Content layer.")
   flags.DEFINE_list("style_layers", list(fast_train.JOHNSON_STYLE_LAYERS), "Style layers.")
   flags.DEFINE_enum("pooling", "max", ["max", "avg"], "Pooling in VGG-19.")
@@ -81,7 +84,8 @@ def _run() -> None:
                                           norm=FLAGS.norm, upsample=FLAGS.upsample),
         content_layer=FLAGS.content_layer, style_layers=tuple(FLAGS.style_layers),
         content_weight=FLAGS.content_weight, style_weight=FLAGS.style_weight,
-        tv_weight=FLAGS.tv_weight, learning_rate=FLAGS.learning_rate,
+        tv_weight=FLAGS.tv_weight, saturation_weight=FLAGS.saturation_weight,
+        learning_rate=FLAGS.learning_rate,
         batch_size=FLAGS.batch_size, crop_size=FLAGS.crop_size, resize=FLAGS.resize,
         pooling=FLAGS.pooling, seed=FLAGS.seed)
   except ValueError as e:

@@ -1,5 +1,6 @@
 """The feed-forward network, its training (loss, resume) and inference, on tiny networks."""
 
+import dataclasses
 import json
 import os
 import pathlib
@@ -53,8 +54,11 @@ def test_output_has_input_size_and_range(norm, upsample, shape):
   x = jnp.asarray(np.random.default_rng(0).uniform(size=shape + (3,)), jnp.float32)
   for train in (False, True):
     y, _ = _apply(config, variables, x, train=train)
-    assert y.shape == x.shape
-    assert np.all(np.isfinite(y)) and float(y.min()) >= 0 and float(y.max()) <= 1
+    assert y.shape == x.shape and np.all(np.isfinite(y))
+    # Johnson et al.'s scaled tanh: 0.5 +- 150/255 in training, clipped to [0, 1] after.
+    low, high = (0.5 - transformer.OUTPUT_SCALE, 0.5 + transformer.OUTPUT_SCALE) if train else (
+        0.0, 1.0)
+    assert float(y.min()) >= low and float(y.max()) <= high
 
 
 def test_reflect_pad_mirrors_without_the_edge():
@@ -181,13 +185,23 @@ def test_loss_is_normalized_and_zero_for_identical_statistics(tiny_weights):
   _, other_parts = loss_fn(x, x, other, tiny_weights.flax_params)
   assert float(parts["content"]) == 0
   assert float(parts["style"]) < 1e-6 * float(other_parts["style"])
-  # Content: mean over positions and channels of 1/2 (F - P)^2.
+  # Johnson et al.'s normalizations: content 1/(CHW) ||F - P||^2; style, per layer,
+  # 1/C^2 ||G - A||^2 with G = F F^T / (CHW), summed over the layers.
   y = x + 0.1
-  _, parts = loss_fn(y, x, targets, tiny_weights.flax_params)
+  _, parts = loss_fn(y, x, other, tiny_weights.flax_params)
   from jaxstyle.features import extract_features  # pylint: disable=import-outside-toplevel
-  fy = extract_features(y, ["relu2_2"], weights=tiny_weights)["relu2_2"]
+  fy = extract_features(y, config.style_layers + ("relu2_2",), weights=tiny_weights)
   fx = extract_features(x, ["relu2_2"], weights=tiny_weights)["relu2_2"]
-  np.testing.assert_allclose(parts["content"], 0.5 * np.mean(np.square(fy - fx)), rtol=1e-4)
+  np.testing.assert_allclose(parts["content"], np.mean(np.square(fy["relu2_2"] - fx)),
+                             rtol=1e-4)
+  style = 0.0
+  for layer in config.style_layers:
+    f = np.asarray(fy[layer][0], np.float64)
+    c = f.shape[-1]
+    f = f.reshape(-1, c)
+    gram = f.T @ f / (c * f.shape[0])
+    style += np.sum(np.square(gram - np.asarray(other[layer]) / c)) / c**2
+  np.testing.assert_allclose(parts["style"], style, rtol=1e-3)
 
 
 def _params(result):
@@ -218,6 +232,42 @@ def test_training_lowers_the_loss(tiny_weights, photo_dir, tmp_path):
   assert len(history["total"]) == 40 and len(history["time"]) == 40
   model = fast.load_model(tmp_path / "run" / "model.msgpack")
   assert model.meta["steps"] == 40
+
+
+def test_saturation_penalty_pulls_tanh_inputs_back_into_the_image_range(tiny_weights):
+  """The scaled tanh reaches 0 and 1 at +-LOGIT_LIMIT; the penalty is the mean squared
+  excess of |z| beyond it, and a step with it shrinks the excess where a step without
+  it (the loss alone, whose gradient has vanished there) does not."""
+  assert 0.5 + transformer.OUTPUT_SCALE * np.tanh(transformer.LOGIT_LIMIT) == pytest.approx(1)
+  config = _tiny_train_config(learning_rate=1e-2)
+  state = fast_train.init_state(config)
+  params = state["variables"]["params"]
+  # Saturate the output: a large bias on the last layer's first channel.
+  params["out"]["conv"]["bias"] = jnp.asarray([8.0, 0.0, 0.0])
+  state = {"variables": dict(state["variables"], params=params),
+           "opt_state": fast_train.make_optimizer(config).init(params)}
+  batch = jnp.asarray(np.stack([random_image(24, 24, seed=s) for s in (1, 2)]))
+  targets = fast_train.style_targets(random_image(32, 32, seed=3), config, tiny_weights)
+  out, z, _ = transformer.apply_train(config.net, state["variables"], batch)
+  np.testing.assert_allclose(out, 0.5 + transformer.OUTPUT_SCALE * np.tanh(z), atol=1e-6)
+
+  def run(weight, steps=5):
+    cfg = dataclasses.replace(config, saturation_weight=weight)
+    step = jax.jit(fast_train.make_train_step(cfg, tiny_weights))
+    s = state
+    for _ in range(steps):
+      s, parts = step(s, batch, targets, tiny_weights.flax_params)
+    return s["variables"]["params"]["out"]["conv"]["bias"][0], parts
+
+  excess = np.mean(np.square(np.maximum(np.abs(z) - transformer.LOGIT_LIMIT, 0)))
+  _, parts = run(1.0, steps=1)
+  np.testing.assert_allclose(parts["saturation"], excess, rtol=1e-4)
+  with_penalty, _ = run(1e3)
+  without, _ = run(0.0)
+  # Adam moves the bias ~lr per step: down every step with the penalty; without it the
+  # loss pushes the saturated channel further out (measured: 7.951 vs 8.035).
+  assert float(with_penalty) < 8.0 - 0.04 and float(without) > float(with_penalty) + 0.05, (
+      with_penalty, without)
 
 
 def test_resume_after_a_kill_equals_an_uninterrupted_run(tiny_weights, photo_dir, tmp_path):
@@ -293,3 +343,64 @@ def test_reflect_conv3x3_equals_the_valid_convolution_of_the_padded_image(h, w):
   padded = transformer.reflect_pad(x, 1)
   np.testing.assert_allclose(transformer.reflect_conv3x3(x, kernel),
                              _direct_conv(padded, kernel), rtol=1e-4, atol=1e-4)
+
+
+def test_network_gradients_equal_those_of_direct_convolutions(monkeypatch):
+  """The network's convolutions carry their own gradients (XLA's input gradient, the
+  kernel gradient one image at a time, the 9x9 layers' gradients from the direct
+  convolution); the parameter gradients equal those of a network built from plain
+  reflection-padded XLA convolutions, at an odd size, for every layer."""
+  config = transformer.TransformerConfig(widths=(4, 6, 8), num_residual=1)
+  variables = transformer.init_variables(config, seed=3)
+  x = jnp.asarray(np.stack([random_image(13, 10, seed=4), random_image(13, 10, seed=5)]))
+  target = jnp.asarray(random_image(13, 10, seed=6))
+
+  def loss(params):
+    out, _ = transformer.apply(config, dict(variables, params=params), x, train=True)
+    return jnp.sum(jnp.square(out - target) * jnp.arange(3.0))
+
+  ours = jax.jit(jax.grad(loss))(variables["params"])
+  direct = lambda x, k: _direct_conv(x, k)
+  monkeypatch.setattr(transformer, "conv_wide_in", direct)
+  monkeypatch.setattr(transformer, "conv_wide_out", direct)
+  monkeypatch.setattr(transformer, "reflect_conv3x3",
+                      lambda x, k: _direct_conv(transformer.reflect_pad(x, 1), k))
+  monkeypatch.setattr(transformer, "upsample_conv", lambda x, k: _direct_conv(
+      transformer.reflect_pad(transformer.upsample_nearest(x), 1), k))
+  monkeypatch.setattr(transformer, "_conv", lambda x, k, stride=1, padding="VALID": (
+      jax.lax.conv_general_dilated(x, k, (stride, stride), padding,
+                                   dimension_numbers=("NHWC", "HWIO", "NHWC"))))
+  reference = jax.jit(jax.grad(loss))(variables["params"])
+  # Shifts followed by a convolution and instance norm (biases, the residual blocks'
+  # last norm shifts) have an exact gradient of 0: both sides hold float32 noise there,
+  # so the tolerance is set by the largest gradient of the network.
+  scale = max(float(np.max(np.abs(g))) for g in jax.tree_util.tree_leaves(reference))
+  for path, g in jax.tree_util.tree_leaves_with_path(ours):
+    name = jax.tree_util.keystr(path)
+    want = _get(reference, path)
+    np.testing.assert_allclose(g, want, rtol=2e-3, atol=1e-5 * scale, err_msg=name)
+    if name.endswith("['kernel']"):
+      assert float(np.max(np.abs(g))) > 1e-3 * scale, name
+
+
+def _get(tree, path):
+  for key in path:
+    tree = tree[key.key]
+  return tree
+
+
+def test_committed_models_match_their_manifest_and_load():
+  """Every model under models/ is listed with its size and sha256, is at most 8 MB and
+  loads with this version of the network (a format change must come with retraining)."""
+  import hashlib  # pylint: disable=import-outside-toplevel
+  root = pathlib.Path(__file__).resolve().parents[1] / "models"
+  manifest = json.loads((root / "manifest.json").read_text())
+  listed = {m["file"] for m in manifest["models"]}
+  assert listed == {p.name for p in root.glob("*.msgpack")}
+  for entry in manifest["models"]:
+    blob = (root / entry["file"]).read_bytes()
+    assert len(blob) == entry["bytes"] <= 8 * 2**20, entry["file"]
+    assert hashlib.sha256(blob).hexdigest() == entry["sha256"], entry["file"]
+    model = fast.load_model(root / entry["file"])
+    assert model.meta["steps"] == entry["steps"]
+    assert (root / entry["losses"]).is_file()
