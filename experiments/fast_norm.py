@@ -1,6 +1,6 @@
 r"""Instance vs batch normalization in the feed-forward network (Ulyanov et al. 2016).
 
-  python -m experiments.fast_norm          # 2 small networks x 120 steps: ~6 min on 2 CPU cores
+  python -m experiments.fast_norm          # 2 small networks x 120 steps: ~2 min on 2 CPU cores
   python -m experiments.fast_norm --widths=32,64,128 --num_residual=5 --crop_size=256 \
       --batch_size=4 --num_steps=2000     # the paper's network, on a GPU
 

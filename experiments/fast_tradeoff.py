@@ -1,6 +1,6 @@
 r"""The content/style trade-off of a trained network: beta (style weight) at fixed alpha.
 
-  python -m experiments.fast_tradeoff      # 3 small networks x 120 steps: ~9 min on 2 CPU cores
+  python -m experiments.fast_tradeoff      # 3 small networks x 120 steps: ~2 min on 2 CPU cores
 
 Trains three networks with beta = --style_weight times 0.1, 1 and 10 (alpha = 1) and
 stylizes two test photos with each. Small networks, short training: see fast_common.py.

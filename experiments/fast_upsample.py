@@ -1,6 +1,6 @@
 r"""Upsampling by nearest-neighbour + convolution vs transposed convolution (checkerboard).
 
-  python -m experiments.fast_upsample      # 2 small networks x 120 steps: ~6 min on 2 CPU cores
+  python -m experiments.fast_upsample      # 2 small networks x 120 steps: ~2 min on 2 CPU cores
 
 Trains the same network twice, with the paper's fractionally-strided (transposed) 3x3
 convolutions and with nearest-neighbour 2x upsampling followed by a 3x3 convolution

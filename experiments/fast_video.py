@@ -2,7 +2,7 @@ r"""Video flicker ("popping"): optimization per frame from noise, warm-started, 
 feed-forward network, on a synthetic camera pan with known motion.
 
   python -m experiments.fast_video         # 8 frames of 128x96 px, 60 L-BFGS steps/frame:
-                                           # ~8 min on 2 CPU cores (needs models/starry_night.msgpack)
+                                           # ~3 min on 2 CPU cores (needs models/starry_night.msgpack)
 
 Pans over a photo (--pan, default golden_gate.jpg) by --pan_px px per frame and
 stylizes the frames four ways: Gatys et al. per frame from the same white noise

@@ -363,6 +363,8 @@ def test_network_gradients_equal_those_of_direct_convolutions(monkeypatch):
   direct = lambda x, k: _direct_conv(x, k)
   monkeypatch.setattr(transformer, "conv_wide_in", direct)
   monkeypatch.setattr(transformer, "conv_wide_out", direct)
+  monkeypatch.setattr(transformer, "conv_stride2", lambda x, k: jax.lax.conv_general_dilated(
+      x, k, (2, 2), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")))
   monkeypatch.setattr(transformer, "reflect_conv3x3",
                       lambda x, k: _direct_conv(transformer.reflect_pad(x, 1), k))
   monkeypatch.setattr(transformer, "upsample_conv", lambda x, k: _direct_conv(
@@ -404,3 +406,13 @@ def test_committed_models_match_their_manifest_and_load():
     model = fast.load_model(root / entry["file"])
     assert model.meta["steps"] == entry["steps"]
     assert (root / entry["losses"]).is_file()
+
+
+@pytest.mark.parametrize("h, w", [(10, 10), (9, 12), (3, 3)])
+def test_blocked_stride2_convolution_equals_the_strided_one(h, w):
+  rng = np.random.default_rng(5)
+  x = jnp.asarray(rng.normal(size=(2, h, w, 5)), jnp.float32)
+  kernel = jnp.asarray(rng.normal(size=(3, 3, 5, 4)), jnp.float32)
+  want = jax.lax.conv_general_dilated(x, kernel, (2, 2), "VALID",
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  np.testing.assert_allclose(transformer.conv_stride2(x, kernel), want, rtol=1e-4, atol=1e-4)
