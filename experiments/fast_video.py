@@ -79,8 +79,8 @@ def run():
     for t in range(min(FLAGS.show, len(out))):
       tiles.append(out[t])
       tag = f"{name} t={t}"
-      if t == 0 and m:
-        tag += f" raw {m['raw_ratio']:.2f} pop {m['compensated_ratio']:.2f}"
+      if t == 1 and m:  # On the second tile: one tile's width holds only a short label.
+        tag = f"t=1  raw {m['raw_ratio']:.2f} pop {m['compensated_ratio']:.2f}"
       labels.append(tag)
   out_dir = pathlib.Path(FLAGS.output_dir)
   out_dir.mkdir(parents=True, exist_ok=True)
