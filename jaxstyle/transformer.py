@@ -145,9 +145,10 @@ def _with_conv_gradient(fast, stride: int = 1):
   """`fast(x, kernel)`, a VALID convolution with `stride` computed another way, with the
   gradient of XLA's convolution (`_conv`'s).
 
-  Differentiating the shifted-view sums of `conv_wide_in` / `conv_wide_out` gives k*k
-  padded copies of a large array: the training step's backward pass took 4.4 s of its
-  5.4 s there (batch 4, 128 px); XLA's convolution gradients take ~0.1 s.
+  Differentiating the reshapes, slices and shifted-view sums of these forms through JAX
+  gives many padded copies of large arrays: for the 9x9 layers' earlier forms the
+  training step's backward pass took 4.4 s of its 5.4 s there (batch 4, 128 px); XLA's
+  convolution gradients take ~0.1 s.
   """
 
   @jax.custom_vjp
@@ -197,6 +198,18 @@ def blocked_kernel(kernel: jax.Array, b: int) -> jax.Array:
   return taps.transpose(0, 1, 2, 3, 6, 4, 5, 7).reshape(nb, nb, b * b * cin, b * b * cout)
 
 
+def _blocked_input(x: jax.Array, k: int, block: int) -> tuple[jax.Array, int, int, int]:
+  """Pads the VALID convolution input x (k x k kernel) with zeros to whole blocks and
+  moves them to channels; returns (blocks, nb, output height, output width)."""
+  n, hp, wp, _ = x.shape
+  h, w = hp - k + 1, wp - k + 1
+  nb = -(-(block + k - 1) // block)
+  bh, bw = -(-h // block), -(-w // block)
+  x = jnp.pad(x, ((0, 0), (0, block * (bh + nb - 1) - hp), (0, block * (bw + nb - 1) - wp),
+                  (0, 0)))
+  return space_to_depth(x, block), nb, h, w
+
+
 def _conv_wide_in(x: jax.Array, kernel: jax.Array, block: int = 4) -> jax.Array:
   """VALID convolution with a large kernel and few input channels (the 9x9 input layer)
   on `block` x `block` blocks: space-to-depth of x (48 channels for RGB), a 3x3
@@ -209,22 +222,10 @@ def _conv_wide_in(x: jax.Array, kernel: jax.Array, block: int = 4) -> jax.Array:
   """
   z, _, h, w = _blocked_input(x, kernel.shape[0], block)
   y = _xla_conv(z, blocked_kernel(kernel, block), 1, "VALID")
-  return depth_to_space(y, block)[:, :h, :w, :]
+  return depth_to_space(y, block)[:, :h, :w]
 
 
 conv_wide_in = _with_conv_gradient(_conv_wide_in)
-
-
-def _blocked_input(x: jax.Array, k: int, block: int) -> tuple[jax.Array, int, int, int]:
-  """Pads the VALID convolution input x (k x k kernel) with zeros to whole blocks and
-  moves them to channels; returns (blocks, nb, output height, output width)."""
-  n, hp, wp, _ = x.shape
-  h, w = hp - k + 1, wp - k + 1
-  nb = -(-(block + k - 1) // block)
-  bh, bw = -(-h // block), -(-w // block)
-  x = jnp.pad(x, ((0, 0), (0, block * (bh + nb - 1) - hp), (0, block * (bw + nb - 1) - wp),
-                  (0, 0)))
-  return space_to_depth(x, block), nb, h, w
 
 
 def _conv_wide_out(x: jax.Array, kernel: jax.Array, block: int = 2) -> jax.Array:
