@@ -6,7 +6,7 @@ Each variant times one jitted value-and-grad of the Gatys objective (content con
 style conv1_1..conv5_1, VGG-19 up to conv5_1) and reports the median and its ratio to
 the first variant:
   - pooling: flax `max_pool` (XLA reduce_window, gradient by select-and-scatter) vs
-    jaxstyle.vgg.pool_2x2 (reshape + max, gradient by an elementwise mask);
+    jaxstyle.nets.vgg.pool_2x2 (reshape + max, gradient by an elementwise mask);
   - loop: the same evaluation as a plain jitted call vs inside `lax.fori_loop` (how a
     solver's jitted `run` would call it), per evaluation;
   - kernels: what jaxstyle does on top of plain autodiff, removed one at a time from the
@@ -26,7 +26,10 @@ import numpy as np
 from absl import app, flags
 
 import jaxstyle
-from jaxstyle import images, losses, vgg, winograd
+from jaxstyle import images, losses
+from jaxstyle.kernels import vgg_cpu, winograd
+from jaxstyle.nets import vgg
+from jaxstyle.features import network_variables
 
 flags.DEFINE_integer("size", 256, "Longer side, px.")
 flags.DEFINE_integer("repeats", 10, "Timed evaluations per variant (after a warm-up).")
@@ -65,8 +68,8 @@ def main(argv):
   style = images.load_image(FLAGS.style, FLAGS.size)
   config = jaxstyle.ObjectiveConfig()
   targets = jaxstyle.compute_targets(content, [style], config, weights)
-  x = jaxstyle.transfer.noise_images([0], content.shape)[0]
-  params = weights.flax_params
+  x = jaxstyle.gatys.transfer.noise_images([0], content.shape)[0]
+  params = network_variables(weights)
   results = {}
 
   def value_and_grad():
@@ -121,13 +124,13 @@ def main(argv):
     original = getattr(module, name)
     try:
       setattr(module, name, replacement)
-      jaxstyle.objective._make_loss_fn.cache_clear()  # pylint: disable=protected-access
-      jaxstyle.objective._features_fn.cache_clear()  # pylint: disable=protected-access
+      jaxstyle.gatys.objective._make_loss_fn.cache_clear()  # pylint: disable=protected-access
+      jaxstyle.gatys.objective._features_fn.cache_clear()  # pylint: disable=protected-access
       results[label] = _median_seconds(value_and_grad(), x, targets, full)
     finally:
       setattr(module, name, original)
-      jaxstyle.objective._make_loss_fn.cache_clear()  # pylint: disable=protected-access
-      jaxstyle.objective._features_fn.cache_clear()  # pylint: disable=protected-access
+      jaxstyle.gatys.objective._make_loss_fn.cache_clear()  # pylint: disable=protected-access
+      jaxstyle.gatys.objective._features_fn.cache_clear()  # pylint: disable=protected-access
 
   base = {}
   print(f"| variant ({FLAGS.size} px, {jax.default_backend()}) | ms per value-and-grad | ratio |")

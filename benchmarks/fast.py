@@ -57,13 +57,16 @@ def _median_ms(fn, repeats: int) -> tuple[float, float]:
 def _train_steps_per_s() -> dict:
   import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-  from jaxstyle import fast_train, images  # pylint: disable=import-outside-toplevel
+  from jaxstyle import images  # pylint: disable=import-outside-toplevel
+  from jaxstyle import images as images_lib  # pylint: disable=import-outside-toplevel
+  from jaxstyle.features import network_variables  # pylint: disable=import-outside-toplevel
+  from jaxstyle.johnson import training as fast_train  # pylint: disable=import-outside-toplevel
   from jaxstyle import weights as weights_lib  # pylint: disable=import-outside-toplevel
   weights = weights_lib.ensure_default()
   config = fast_train.TrainConfig(batch_size=FLAGS.train_batch, crop_size=FLAGS.train_crop,
                                   style_weight=1e-3)
   targets = fast_train.style_targets(images.load_image(FLAGS.style, 256), config, weights)
-  sampler = fast_train.CropSampler(fast_train.list_images(FLAGS.dataset_dir),
+  sampler = fast_train.CropSampler(images_lib.find_images(FLAGS.dataset_dir, recursive=True),
                                    crop_size=config.crop_size, resize=config.resize_to,
                                    seed=0)
   step = jax.jit(fast_train.make_train_step(config, weights))
@@ -71,12 +74,12 @@ def _train_steps_per_s() -> dict:
   batches = [jnp.asarray(sampler.batch(i, config.batch_size))
              for i in range(FLAGS.train_steps + 1)]
   t0 = time.perf_counter()
-  state, losses = step(state, batches[0], targets, weights.flax_params)
+  state, losses = step(state, batches[0], targets, network_variables(weights))
   jax.block_until_ready(losses)
   first = time.perf_counter() - t0
   t0 = time.perf_counter()
   for b in batches[1:]:
-    state, losses = step(state, b, targets, weights.flax_params)
+    state, losses = step(state, b, targets, network_variables(weights))
   jax.block_until_ready(losses)
   seconds = time.perf_counter() - t0
   return {"crop": config.crop_size, "batch": config.batch_size, "steps": FLAGS.train_steps,
@@ -86,15 +89,16 @@ def _train_steps_per_s() -> dict:
 def main(argv):
   del argv
   import jax  # pylint: disable=import-outside-toplevel
-  from jaxstyle import transformer  # pylint: disable=import-outside-toplevel
-  from jaxstyle.fast import load_model, stylize_fast  # pylint: disable=import-outside-toplevel
+  from jaxstyle.johnson import models  # pylint: disable=import-outside-toplevel
+  from jaxstyle.nets import johnson as transformer  # pylint: disable=import-outside-toplevel
+  from jaxstyle.johnson import load_model, stylize_fast  # pylint: disable=import-outside-toplevel
 
   started = time.time()
   if FLAGS.model:
     model = load_model(FLAGS.model)
   else:
-    config = transformer.TransformerConfig()
-    model = transformer.FastModel(config, transformer.init_variables(config, seed=0))
+    config = transformer.ImageTransformConfig()
+    model = models.FastModel(config, transformer.init_variables(config, seed=0))
   results = {"machine": machine.describe(), "device": jax.devices()[0].device_kind,
              "jax": jax.__version__, "batch": FLAGS.batch, "inference": [],
              "model": FLAGS.model or "random init"}
@@ -104,7 +108,7 @@ def main(argv):
     from benchmarks import fast_torch  # pylint: disable=import-outside-toplevel
     torch_net = fast_torch.from_jax(model.config, model.variables)
     results["torch"] = torch.__version__
-  fwd = jax.jit(lambda v, x: transformer.apply(model.config, v, x)[0])
+  fwd = jax.jit(lambda v, x: models.apply(model.config, v, x)[0])
   for size, repeats in zip(map(int, FLAGS.sizes), map(int, FLAGS.repeats)):
     x = np.random.default_rng(0).uniform(size=(FLAGS.batch, size, size, 3)).astype(np.float32)
     row = {"size": size, "ms": {}, "first_call_ms": {}}

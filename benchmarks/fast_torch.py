@@ -1,4 +1,4 @@
-"""A PyTorch copy of jaxstyle.transformer.TransformerNet, for benchmarks only.
+"""A PyTorch copy of jaxstyle.nets.johnson.ImageTransformNet, for benchmarks only.
 
 Same layers in the same order (reflection padding, instance norm with affine, nearest
 2x upsampling + conv, 0.5 + 150/255 tanh output clipped to [0, 1], input padded to a multiple of 4 and

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from jaxstyle.images import CAFFE_MEAN_BGR
-from jaxstyle.vgg import LAYER_NAMES
+from jaxstyle.nets.vgg import LAYER_NAMES
 
 
 class TorchVGG19(torch.nn.Module):

@@ -54,6 +54,7 @@ def run_jax() -> dict:
   t = {}
   import jax  # pylint: disable=import-outside-toplevel
   import jaxstyle  # pylint: disable=import-outside-toplevel
+  from jaxstyle.features import network_variables  # pylint: disable=import-outside-toplevel
   if FLAGS.compilation_cache:
     jaxstyle.cache.enable_compilation_cache(FLAGS.compilation_cache)
   t["import_s"] = time.perf_counter() - _T0
@@ -71,7 +72,7 @@ def run_jax() -> dict:
   method, linesearch = FLAGS.method, None
   if method == "lbfgs_zoom":
     method, linesearch = "lbfgs", "zoom"
-  result = jaxstyle.minimize(loss_fn, x0, (targets, weights.flax_params), method=method,
+  result = jaxstyle.minimize(loss_fn, x0, (targets, network_variables(weights)), method=method,
                              num_steps=FLAGS.steps, history_size=FLAGS.history,
                              linesearch=linesearch, log_every=0)
   t["first_step_s"] = float(result.history["time"][1])  # Includes compiling.

@@ -21,7 +21,9 @@ import numpy as np
 from absl import flags, logging
 
 from experiments import common
-from jaxstyle import fast_train, images, transformer
+from jaxstyle import images
+from jaxstyle.johnson import models, training as fast_train
+from jaxstyle.nets import johnson as transformer
 from jaxstyle import weights as weights_lib
 
 SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared"
@@ -50,13 +52,13 @@ def define_flags(*, num_steps: int = 120, style: str = "starry_night.jpg") -> No
   flags.DEFINE_string("output_dir", "experiments/results", "Where the figure and JSON go.")
 
 
-def net_config(**overrides) -> transformer.TransformerConfig:
+def net_config(**overrides) -> transformer.ImageTransformConfig:
   settings = dict(widths=tuple(int(w) for w in FLAGS.widths), num_residual=FLAGS.num_residual)
   settings.update(overrides)
-  return transformer.TransformerConfig(**settings)
+  return transformer.ImageTransformConfig(**settings)
 
 
-def train_config(net: transformer.TransformerConfig | None = None,
+def train_config(net: transformer.ImageTransformConfig | None = None,
                  **overrides) -> fast_train.TrainConfig:
   settings = dict(net=net or net_config(), content_weight=FLAGS.content_weight,
                   style_weight=FLAGS.style_weight, tv_weight=FLAGS.tv_weight,
@@ -83,12 +85,12 @@ class FastRecorder:
     self.runs: list[dict[str, Any]] = []
     self.started = time.time()
 
-  def train(self, label: str, config: fast_train.TrainConfig) -> transformer.FastModel:
+  def train(self, label: str, config: fast_train.TrainConfig) -> models.FastModel:
     with tempfile.TemporaryDirectory() as tmp:
       result = fast_train.train(config, self.style, FLAGS.dataset_dir, tmp,
                                 weights=self.weights, num_steps=FLAGS.num_steps,
                                 checkpoint_every=10**9, sample_every=0, log_every=20)
-    model = transformer.FastModel(config.net, jax.device_get(result.state["variables"]))
+    model = models.FastModel(config.net, jax.device_get(result.state["variables"]))
     final = {k: float(np.mean(v[-10:])) for k, v in result.history.items() if k != "time"}
     logging.info("%s: %.0f s, final losses (mean of last 10) %s", label, result.seconds,
                  final)
@@ -109,6 +111,6 @@ class FastRecorder:
         "runs": self.runs, **(extra or {})}, columns=columns)
 
 
-def stylize(model: transformer.FastModel, photos: Sequence[np.ndarray]) -> list[np.ndarray]:
-  from jaxstyle.fast import stylize_fast  # pylint: disable=import-outside-toplevel
+def stylize(model: models.FastModel, photos: Sequence[np.ndarray]) -> list[np.ndarray]:
+  from jaxstyle.johnson import stylize_fast  # pylint: disable=import-outside-toplevel
   return [stylize_fast(model, p) for p in photos]

@@ -4,7 +4,7 @@ r"""Training loss curves of the committed feed-forward models (or any training r
   python -m experiments.fast_loss_curves --runs=runs/a/losses.json,runs/b/losses.json
 
 Plots total, content and style loss per step (a 10-step moving average over the noisy
-per-batch values) of each run's losses.json (written by `python -m jaxstyle.train_fast`
+per-batch values) of each run's losses.json (written by `jaxstyle-train-fast`
 with every checkpoint) to experiments/results/fast_loss_curves.png.
 
 Expect: the style loss falls by one to two orders of magnitude in the first few

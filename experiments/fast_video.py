@@ -27,7 +27,8 @@ import time
 from absl import app, flags, logging
 
 from experiments import common
-from jaxstyle import fast, images, video
+from jaxstyle import images, video
+from jaxstyle import johnson as fast
 from jaxstyle import weights as weights_lib
 from jaxstyle._atomic import atomic_path
 

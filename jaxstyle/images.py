@@ -190,6 +190,23 @@ def load_mask(path: str | os.PathLike, height: int, width: int) -> np.ndarray:
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
 
+def find_images(directory: str | os.PathLike, *, recursive: bool = False,
+                what: str = "directory") -> list[pathlib.Path]:
+  """The image files (by suffix, `IMAGE_SUFFIXES`) of a directory, sorted by path.
+
+  Raises:
+    UserError: not a directory, or no image files in it (`what` names it).
+  """
+  directory = pathlib.Path(directory)
+  if not directory.is_dir():
+    raise UserError(f"{what} {directory} is not a directory")
+  entries = directory.rglob("*") if recursive else directory.iterdir()
+  found = sorted(p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+  if not found:
+    raise UserError(f"{what} {directory} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+  return found
+
+
 def list_images(pattern: str | os.PathLike) -> list[pathlib.Path]:
   """The files a path names: one file, every image file in a directory, or a glob.
 
@@ -198,11 +215,7 @@ def list_images(pattern: str | os.PathLike) -> list[pathlib.Path]:
   """
   path = pathlib.Path(pattern)
   if path.is_dir():
-    found = sorted(p for p in path.iterdir()
-                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not found:
-      raise UserError(f"{path} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
-    return found
+    return find_images(path)
   if any(ch in str(pattern) for ch in "*?["):
     import glob  # pylint: disable=import-outside-toplevel
     found = sorted(pathlib.Path(p) for p in glob.glob(str(pattern)) if os.path.isfile(p))

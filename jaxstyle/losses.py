@@ -1,6 +1,8 @@
-"""The losses of Gatys, Ecker & Bethge (CVPR 2016), as the paper writes them.
+"""The losses of Gatys, Ecker & Bethge (CVPR 2016), as the paper writes them, and the
+normalized forms Johnson, Alahi & Fei-Fei (ECCV 2016) train their network with.
 
-Features are one image's [H, W, C] activations (M = H*W positions, N = C filters).
+Features are one image's [H, W, C] activations (M = H*W positions, N = C filters), or
+a batch's [B, H, W, C] where the name says so.
 """
 
 from __future__ import annotations
@@ -118,3 +120,35 @@ def total_loss(content: jax.Array, style: jax.Array, tv: jax.Array | float = 0.0
   """L_total = alpha L_content + beta L_style (Eq. 7), plus tv_weight * L_tv."""
   return content_weight * content + style_weight * style + tv_weight * tv
 
+
+# --- Johnson et al.'s normalizations (Sec. 3.3), averaged over a batch ------------------
+
+
+def batched_gram(features: jax.Array) -> jax.Array:
+  """Gram matrices divided by the number of positions: [N, H, W, C] -> [N, C, C].
+
+  Departs from Gatys et al.'s G = F F^T (Eq. 3): dividing by M = H*W makes the target
+  (from the whole style image) comparable with the Grams of crops of another size.
+  With it, `style_layer_loss(G/M, A/M, 1)` is exactly the paper's E_l (Eq. 4).
+  """
+  m = features.shape[1] * features.shape[2]
+  return jax.vmap(gram_matrix)(features) / m
+
+
+def feature_reconstruction_loss(features: jax.Array, targets: jax.Array) -> jax.Array:
+  """Johnson's content loss, 1/(C H W) ||F - P||^2, averaged over the batch [B, H, W, C]."""
+  if features.shape != targets.shape:
+    raise ValueError(f"content features {features.shape} and targets {targets.shape} differ")
+  return jnp.mean(jnp.square(features - targets))
+
+
+def style_reconstruction_loss(features: jax.Array, target_gram: jax.Array) -> jax.Array:
+  """Johnson's style loss at one layer, 1/C^2 ||G - A||^2 with G = F F^T / (C H W),
+  averaged over the batch; features [B, H, W, C], target_gram [C, C] = `batched_gram`
+  of the style image (per position, not yet divided by C).
+
+  Gatys et al.'s E_l (Eq. 4) is this times C^2 / 4, which weighs relu4_3 64x more than
+  relu1_2 relative to Johnson's form.
+  """
+  c = features.shape[-1]
+  return jnp.mean(jnp.square((batched_gram(features) - target_gram) / c))

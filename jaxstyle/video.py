@@ -1,13 +1,6 @@
-r"""Stylizing video: the feed-forward network, or optimization per frame, and flicker.
+"""Stylizing video: the feed-forward network, or optimization per frame, and flicker.
 
-  python -m jaxstyle.video --input=frames/ --output=styled/ --method=fast \
-      --model=models/starry_night.msgpack
-  python -m jaxstyle.video --input=clip.mp4 --output=styled.mp4 --method=warm \
-      --style=starry_night.jpg --image_size=128 --num_steps=100
-  python -m jaxstyle.video --pan=photo.jpg --num_frames=8 --pan_px=4 --image_size=128 \
-      --method=fast --model=models/starry_night.msgpack --output=pan/ --metrics_json=pan.json
-
-Methods: `fast` runs the trained network on each frame; `noise` optimizes each frame
+The command is `jaxstyle-video` (jaxstyle/cli/video.py). Methods: `fast` runs the trained network on each frame; `noise` optimizes each frame
 from the same white-noise start (Gatys et al. per frame); `warm` starts each frame's
 optimization from the previous frame's result (the first from noise); `warm_shifted`
 does the same after moving the previous result by the pan's known motion (only with
@@ -22,22 +15,17 @@ instability can be measured (`temporal_instability`).
 
 from __future__ import annotations
 
-import json
 import pathlib
-import time
 from typing import Callable
 
 import numpy as np
-from absl import flags, logging
 
 from jaxstyle import images as images_lib
-from jaxstyle import _cli
+from jaxstyle._atomic import atomic_path
 from jaxstyle.errors import UserError
 
-FLAGS = flags.FLAGS
 METHODS = ("fast", "noise", "warm", "warm_shifted")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".gif")
-FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 
 # --- A camera pan with known motion, and the flicker metrics ----------------------------
@@ -116,13 +104,14 @@ def shift_left(image: np.ndarray, shift: int, fill: np.ndarray) -> np.ndarray:
 # --- Stylizing a sequence ---------------------------------------------------------------
 
 
-def stylize_frames_fast(model, frames: np.ndarray, *, batch_size: int = 4) -> np.ndarray:
+def stylize_frames_fast(model, frames: np.ndarray, *, batch_size: int = 4, **kwargs
+                        ) -> np.ndarray:
   """Every frame [T, H, W, 3] through the feed-forward network, `batch_size` at a time.
 
   The last batch is padded (with its last frame) to `batch_size`, so one program serves
-  every batch.
+  every batch. kwargs (kernels, precision) go to `johnson.stylize_fast`.
   """
-  from jaxstyle import fast  # pylint: disable=import-outside-toplevel
+  from jaxstyle.johnson.inference import stylize_fast  # pylint: disable=import-outside-toplevel
   frames = np.asarray(frames, np.float32)
   batch_size = min(batch_size, len(frames))
   outputs = []
@@ -131,7 +120,7 @@ def stylize_frames_fast(model, frames: np.ndarray, *, batch_size: int = 4) -> np
     n = len(batch)
     if n < batch_size:
       batch = np.concatenate([batch, np.repeat(batch[-1:], batch_size - n, axis=0)])
-    outputs.append(fast.stylize_fast(model, batch)[:n])
+    outputs.append(stylize_fast(model, batch, **kwargs)[:n])
   return np.concatenate(outputs)
 
 
@@ -145,7 +134,7 @@ def stylize_frames_optim(frames: np.ndarray, style: np.ndarray, *, mode: str = "
 
   `stylize_kwargs` go to `jaxstyle.stylize` (weights, num_steps, style_weight, ...).
   """
-  from jaxstyle.transfer import stylize  # pylint: disable=import-outside-toplevel
+  from jaxstyle.gatys.transfer import stylize  # pylint: disable=import-outside-toplevel
   if mode not in ("noise", "warm", "warm_shifted"):
     raise ValueError(f"mode must be noise, warm or warm_shifted, got {mode!r}")
   if mode == "warm_shifted" and shift is None:
@@ -183,10 +172,7 @@ def read_frames(path: str | pathlib.Path, size: int | None = None,
   """Frames [T, H, W, 3] in [0, 1] of a directory of images or a video file; and fps."""
   path = pathlib.Path(path)
   if path.is_dir():
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
-    if not files:
-      raise UserError(f"no frames ({', '.join(FRAME_SUFFIXES)}) in {path}")
-    files = files[:max_frames]
+    files = images_lib.find_images(path, what="frame directory")[:max_frames]
     frames = [images_lib.load_image(p, size) for p in files]
     fps = 24.0
   elif path.is_file():
@@ -217,7 +203,6 @@ def write_frames(frames: np.ndarray, path: str | pathlib.Path, fps: float = 24.0
   path = pathlib.Path(path)
   if path.suffix.lower() in VIDEO_SUFFIXES:
     iio = _imageio()
-    from jaxstyle._atomic import atomic_path  # pylint: disable=import-outside-toplevel
     with atomic_path(path, suffix=path.suffix) as tmp:
       kwargs = {"fps": fps} if path.suffix.lower() != ".gif" else {"duration": 1000 / fps,
                                                                      "loop": 0}
@@ -226,93 +211,3 @@ def write_frames(frames: np.ndarray, path: str | pathlib.Path, fps: float = 24.0
   for t, frame in enumerate(frames):
     images_lib.save_image(frame, path / f"frame_{t:05d}{ext}")
   return path
-
-
-# --- The command line -------------------------------------------------------------------
-
-
-def _define_flags():
-  if "pan_px" in FLAGS:
-    return
-  flags.DEFINE_string("input", None, "A directory of frames or a video file.")
-  flags.DEFINE_string("pan", None, "Instead of --input: a photo to pan over.")
-  flags.DEFINE_integer("num_frames", 8, "Frames of the --pan (or the most read from "
-                       "--input).", lower_bound=2)
-  flags.DEFINE_integer("pan_px", 4, "Pan speed, px per frame.", lower_bound=0)
-  flags.DEFINE_string("output", None, "A directory (frame_NNNNN.png) or a video file.")
-  flags.DEFINE_enum("method", "fast", METHODS, "How frames are stylized.")
-  flags.DEFINE_string("model", None, "Model file, for --method=fast.")
-  flags.DEFINE_string("style", None, "Style image, for the optimization methods.")
-  flags.DEFINE_integer("image_size", None, "Longer side of the frames, px (default: as read;"
-                       " with --pan: 128).", lower_bound=16)
-  flags.DEFINE_integer("num_steps", 100, "Optimizer steps per frame.", lower_bound=1)
-  flags.DEFINE_float("content_weight", 1.0, "alpha (optimization methods).", lower_bound=0)
-  flags.DEFINE_float("style_weight", 100.0, "beta (optimization methods).", lower_bound=0)
-  flags.DEFINE_integer("seed", 0, "White-noise seed (the same for every frame).")
-  flags.DEFINE_string("metrics_json", None, "Timing and, with --pan, temporal instability.")
-
-
-def _run() -> None:
-  if not FLAGS.output or bool(FLAGS.input) == bool(FLAGS.pan):
-    raise UserError("give --output and one of --input or --pan")
-  shift = None
-  if FLAGS.pan:
-    size = FLAGS.image_size or 128
-    photo = images_lib.load_image(FLAGS.pan)
-    scale = size / min(photo.shape[:2])  # The frame's shorter side = size; 4:3 frames.
-    photo = images_lib.resize(photo, round(max(photo.shape[:2]) * scale))
-    height, width = size * 3 // 4, size
-    shift = FLAGS.pan_px
-    try:
-      frames = pan_frames(photo, height=height, width=width, num_frames=FLAGS.num_frames,
-                          shift=shift)
-    except ValueError as e:
-      raise UserError(str(e)) from None
-    fps = 12.0
-  else:
-    frames, fps = read_frames(FLAGS.input, FLAGS.image_size, FLAGS.num_frames)
-  if FLAGS.method == "warm_shifted" and shift is None:
-    raise UserError("--method=warm_shifted needs --pan (the known motion)")
-  logging.info("%d frames of %dx%d px, method %s", len(frames), frames.shape[2],
-               frames.shape[1], FLAGS.method)
-  started = time.time()
-  if FLAGS.method == "fast":
-    if not FLAGS.model:
-      raise UserError("--method=fast needs --model")
-    from jaxstyle.fast import load_model  # pylint: disable=import-outside-toplevel
-    model = load_model(FLAGS.model)
-    stylize_frames_fast(model, frames[:4])  # Compile outside the timing.
-    started = time.time()
-    outputs = stylize_frames_fast(model, frames)
-  else:
-    if not FLAGS.style:
-      raise UserError(f"--method={FLAGS.method} needs --style")
-    from jaxstyle import weights as weights_lib  # pylint: disable=import-outside-toplevel
-    style = images_lib.load_image(FLAGS.style, max(frames.shape[1:3]))
-    outputs = stylize_frames_optim(
-        frames, style, mode=FLAGS.method, shift=shift, seed=FLAGS.seed,
-        weights=weights_lib.ensure_default(), num_steps=FLAGS.num_steps,
-        content_weight=FLAGS.content_weight, style_weight=FLAGS.style_weight,
-        on_frame=lambda t, _: logging.info("frame %d/%d done (%.0f s)", t + 1, len(frames),
-                                           time.time() - started))
-  seconds = time.time() - started
-  written = write_frames(outputs, FLAGS.output, fps)
-  metrics = {"method": FLAGS.method, "frames": len(frames),
-             "height": int(frames.shape[1]), "width": int(frames.shape[2]),
-             "seconds": seconds, "ms_per_frame": 1000 * seconds / len(frames)}
-  if shift is not None:
-    metrics.update(pan_px=shift, **temporal_instability(outputs, frames, shift))
-  print(json.dumps(metrics))
-  if FLAGS.metrics_json:
-    from jaxstyle._atomic import atomic_path  # pylint: disable=import-outside-toplevel
-    with atomic_path(FLAGS.metrics_json) as tmp:
-      pathlib.Path(tmp).write_text(json.dumps(metrics, indent=1))
-  logging.info("wrote %s (%.1f s, %.0f ms per frame)", written, seconds,
-               metrics["ms_per_frame"])
-
-
-main, run = _cli.entry_point(_define_flags, _run)
-
-
-if __name__ == "__main__":
-  run()

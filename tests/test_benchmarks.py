@@ -57,11 +57,12 @@ def test_torch_reference_matches_jax_objective(tiny_weights):
   import torch  # pylint: disable=import-outside-toplevel
   from benchmarks import torch_reference as ref  # pylint: disable=import-outside-toplevel
   import jaxstyle  # pylint: disable=import-outside-toplevel
+  from jaxstyle.features import network_variables  # pylint: disable=import-outside-toplevel
   content, style, x = random_image(32, 32, 0), random_image(32, 32, 1), random_image(32, 32, 2)
   config = jaxstyle.ObjectiveConfig()
   targets = jaxstyle.compute_targets(content, [style], config, tiny_weights)
   ours = float(jaxstyle.make_loss_fn(config, tiny_weights)(
-      jnp.asarray(x), targets, tiny_weights.flax_params)[0])
+      jnp.asarray(x), targets, network_variables(tiny_weights))[0])
   objective = ref.Objective(ref.TorchVGG19(tiny_weights.params), content, style)
   theirs = float(objective(torch.from_numpy(x[None]).permute(0, 3, 1, 2))[0])
   np.testing.assert_allclose(theirs, ours, rtol=1e-4)

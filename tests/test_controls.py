@@ -8,8 +8,10 @@ import pytest
 from PIL import Image
 
 import jaxstyle
-from jaxstyle import color, images, transfer
-from jaxstyle.objective import ObjectiveConfig, compute_targets, layer_guide, make_loss_fn
+from jaxstyle import color, images
+from jaxstyle.gatys import transfer
+from jaxstyle.gatys.objective import ObjectiveConfig, compute_targets, layer_guide, make_loss_fn
+from jaxstyle.features import network_variables
 from tests.conftest import random_image
 from tests.test_cli import run_cli
 
@@ -131,8 +133,8 @@ def test_a_full_mask_is_the_unguided_objective(tiny_weights):
   t_plain = compute_targets(content, [style], plain, tiny_weights)
   t_guided = compute_targets(content, [style], guided, tiny_weights,
                              style_masks=[np.ones((24, 24), np.float32)])
-  a = make_loss_fn(plain, tiny_weights)(x, t_plain, tiny_weights.flax_params)[0]
-  b = make_loss_fn(guided, tiny_weights)(x, t_guided, tiny_weights.flax_params)[0]
+  a = make_loss_fn(plain, tiny_weights)(x, t_plain, network_variables(tiny_weights))[0]
+  b = make_loss_fn(guided, tiny_weights)(x, t_guided, network_variables(tiny_weights))[0]
   np.testing.assert_allclose(a, b, rtol=1e-5)
   with pytest.raises(ValueError, match="one mask per style"):
     compute_targets(content, [style], guided, tiny_weights)

@@ -13,15 +13,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaxstyle import fast, fast_train, transformer
+from jaxstyle import johnson as fast
+from jaxstyle.johnson import models, training as fast_train
+from jaxstyle.nets import johnson as transformer
+from jaxstyle import images as images_lib, losses
 from jaxstyle.errors import UserError
+from jaxstyle.kernels import johnson_cpu
+from jaxstyle.features import network_variables
 
 from tests.conftest import random_image
 
-TINY_NET = transformer.TransformerConfig(widths=(4, 6, 8), num_residual=1)
+TINY_NET = transformer.ImageTransformConfig(widths=(4, 6, 8), num_residual=1)
 REPO = pathlib.Path(__file__).resolve().parents[1]
 # Jitted: flax's apply run op by op takes seconds.
-_apply = jax.jit(transformer.apply, static_argnums=0, static_argnames="train")
+_apply = jax.jit(models.apply, static_argnums=0, static_argnames="train")
 
 
 def _tiny_train_config(**overrides):
@@ -48,7 +53,7 @@ def photo_dir(tmp_path_factory):
 @pytest.mark.parametrize("norm,upsample", [("instance", "nearest"), ("batch", "transpose")])
 @pytest.mark.parametrize("shape", [(1, 17, 23), (2, 5, 3), (1, 1, 1)])
 def test_output_has_input_size_and_range(norm, upsample, shape):
-  config = transformer.TransformerConfig(widths=(4, 6, 8), num_residual=1, norm=norm,
+  config = transformer.ImageTransformConfig(widths=(4, 6, 8), num_residual=1, norm=norm,
                                          upsample=upsample)
   variables = transformer.init_variables(config, seed=1)
   x = jnp.asarray(np.random.default_rng(0).uniform(size=shape + (3,)), jnp.float32)
@@ -75,7 +80,7 @@ def test_upsample_nearest_repeats_pixels():
 
 
 def test_default_network_is_johnsons():
-  config = transformer.TransformerConfig()
+  config = transformer.ImageTransformConfig()
   variables = transformer.init_variables(config)
   params = variables["params"]
   assert params["down1"]["conv"]["kernel"].shape == (9, 9, 3, 32)
@@ -88,7 +93,7 @@ def test_default_network_is_johnsons():
 
 def _norm_outputs(config, x, train):
   """The first normalization layer's output (before ReLU) at init (affine = identity)."""
-  model = transformer.TransformerNet(config)
+  model = transformer.ImageTransformNet(config)
   variables = transformer.init_variables(config, seed=0)
   _, state = jax.jit(lambda v, x: model.apply(
       v, x, train=train, capture_intermediates=True,
@@ -105,7 +110,7 @@ def test_instance_norm_normalizes_each_image_and_channel():
 
 
 def test_batch_norm_normalizes_over_the_batch_only():
-  config = transformer.TransformerConfig(widths=(4, 6, 8), num_residual=1, norm="batch")
+  config = transformer.ImageTransformConfig(widths=(4, 6, 8), num_residual=1, norm="batch")
   scale = np.array([1, 3, 5])[:, None, None, None]
   x = jnp.asarray(np.random.default_rng(0).uniform(size=(3, 20, 20, 3)) * scale, jnp.float32)
   y = _norm_outputs(config, x, train=True)
@@ -124,7 +129,7 @@ def test_instance_norm_output_does_not_depend_on_the_batch():
 
 
 def test_batch_norm_updates_running_stats_only_in_training():
-  config = transformer.TransformerConfig(widths=(4, 6, 8), num_residual=1, norm="batch")
+  config = transformer.ImageTransformConfig(widths=(4, 6, 8), num_residual=1, norm="batch")
   variables = transformer.init_variables(config)
   x = jnp.asarray(np.random.default_rng(0).uniform(size=(2, 16, 16, 3)), jnp.float32)
   _, same = _apply(config, variables, x, train=False)
@@ -136,10 +141,10 @@ def test_batch_norm_updates_running_stats_only_in_training():
 
 def test_model_file_round_trip_and_errors(tmp_path):
   variables = transformer.init_variables(TINY_NET, seed=2)
-  model = transformer.FastModel(TINY_NET, variables, {"style": "x.jpg"})
+  model = models.FastModel(TINY_NET, variables, {"style": "x.jpg"})
   x = random_image(20, 28)
-  transformer.save_model(model, tmp_path / "m32.msgpack")
-  transformer.save_model(model, tmp_path / "m16.msgpack", dtype="float16")
+  models.save_model(model, tmp_path / "m32.msgpack")
+  models.save_model(model, tmp_path / "m16.msgpack", dtype="float16")
   m32 = fast.load_model(tmp_path / "m32.msgpack")
   m16 = fast.load_model(tmp_path / "m16.msgpack")
   assert m32.config == TINY_NET and m32.meta == {"style": "x.jpg"}
@@ -154,14 +159,14 @@ def test_model_file_round_trip_and_errors(tmp_path):
 
 def test_batched_gram_is_the_papers_gram_per_position():
   f = np.random.default_rng(0).normal(size=(2, 3, 5, 4)).astype(np.float32)
-  g = np.asarray(fast_train.batched_gram(jnp.asarray(f)))
+  g = np.asarray(losses.batched_gram(jnp.asarray(f)))
   for i in range(2):
     flat = f[i].reshape(-1, 4)
     np.testing.assert_allclose(g[i], flat.T @ flat / 15, rtol=1e-5)
 
 
 def test_crop_sampler_is_a_pure_function_of_the_index(photo_dir):
-  files = fast_train.list_images(photo_dir)
+  files = images_lib.find_images(photo_dir, recursive=True)
   assert len(files) == 9
   a = fast_train.CropSampler(files, crop_size=16, resize=20, seed=5)
   b = fast_train.CropSampler(files, crop_size=16, resize=20, seed=5)
@@ -180,15 +185,15 @@ def test_loss_is_normalized_and_zero_for_identical_statistics(tiny_weights):
   loss_fn = fast_train.make_loss_fn(config, tiny_weights)
   x = jnp.asarray(random_image(24, 24)[None])
   targets = fast_train.style_targets(np.asarray(x[0]), config, tiny_weights)
-  total, parts = loss_fn(x, x, targets, tiny_weights.flax_params)
+  total, parts = loss_fn(x, x, targets, network_variables(tiny_weights))
   other = fast_train.style_targets(random_image(24, 24, seed=1), config, tiny_weights)
-  _, other_parts = loss_fn(x, x, other, tiny_weights.flax_params)
+  _, other_parts = loss_fn(x, x, other, network_variables(tiny_weights))
   assert float(parts["content"]) == 0
   assert float(parts["style"]) < 1e-6 * float(other_parts["style"])
   # Johnson et al.'s normalizations: content 1/(CHW) ||F - P||^2; style, per layer,
   # 1/C^2 ||G - A||^2 with G = F F^T / (CHW), summed over the layers.
   y = x + 0.1
-  _, parts = loss_fn(y, x, other, tiny_weights.flax_params)
+  _, parts = loss_fn(y, x, other, network_variables(tiny_weights))
   from jaxstyle.features import extract_features  # pylint: disable=import-outside-toplevel
   fy = extract_features(y, config.style_layers + ("relu2_2",), weights=tiny_weights)
   fx = extract_features(x, ["relu2_2"], weights=tiny_weights)["relu2_2"]
@@ -211,7 +216,7 @@ def _params(result):
 def test_training_lowers_the_loss(tiny_weights, photo_dir, tmp_path):
   config = _tiny_train_config()
   style = random_image(32, 32, seed=9)
-  sampler = fast_train.CropSampler(fast_train.list_images(photo_dir), crop_size=24,
+  sampler = fast_train.CropSampler(images_lib.find_images(photo_dir, recursive=True), crop_size=24,
                                    resize=30, seed=11)
   batch = jnp.asarray(np.concatenate([sampler.batch(s, 2) for s in range(3)]))
   targets = fast_train.style_targets(style, config, tiny_weights)
@@ -219,7 +224,7 @@ def test_training_lowers_the_loss(tiny_weights, photo_dir, tmp_path):
 
   def held_out_loss(variables):
     out, _ = _apply(config.net, variables, batch)
-    return float(loss_fn(out, batch, targets, tiny_weights.flax_params)[0])
+    return float(loss_fn(out, batch, targets, network_variables(tiny_weights))[0])
 
   before = held_out_loss(fast_train.init_state(config)["variables"])
   result = fast_train.train(config, style, photo_dir, tmp_path / "run", weights=tiny_weights,
@@ -248,7 +253,7 @@ def test_saturation_penalty_pulls_tanh_inputs_back_into_the_image_range(tiny_wei
            "opt_state": fast_train.make_optimizer(config).init(params)}
   batch = jnp.asarray(np.stack([random_image(24, 24, seed=s) for s in (1, 2)]))
   targets = fast_train.style_targets(random_image(32, 32, seed=3), config, tiny_weights)
-  out, z, _ = transformer.apply_train(config.net, state["variables"], batch)
+  out, z, _ = models.apply_train(config.net, state["variables"], batch)
   np.testing.assert_allclose(out, 0.5 + transformer.OUTPUT_SCALE * np.tanh(z), atol=1e-6)
 
   def run(weight, steps=5):
@@ -256,7 +261,7 @@ def test_saturation_penalty_pulls_tanh_inputs_back_into_the_image_range(tiny_wei
     step = jax.jit(fast_train.make_train_step(cfg, tiny_weights))
     s = state
     for _ in range(steps):
-      s, parts = step(s, batch, targets, tiny_weights.flax_params)
+      s, parts = step(s, batch, targets, network_variables(tiny_weights))
     return s["variables"]["params"]["out"]["conv"]["bias"][0], parts
 
   excess = np.mean(np.square(np.maximum(np.abs(z) - transformer.LOGIT_LIMIT, 0)))
@@ -292,9 +297,9 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tiny_weights, photo_dir
 
 def test_inference_on_a_directory_skips_bad_files(photo_dir, tmp_path):
   variables = transformer.init_variables(TINY_NET, seed=2)
-  transformer.save_model(transformer.FastModel(TINY_NET, variables), tmp_path / "m.msgpack")
+  models.save_model(models.FastModel(TINY_NET, variables), tmp_path / "m.msgpack")
   done = subprocess.run(
-      [sys.executable, "-m", "jaxstyle.fast", f"--model={tmp_path / 'm.msgpack'}",
+      [sys.executable, "-m", "jaxstyle.cli.feedforward", f"--model={tmp_path / 'm.msgpack'}",
        f"--content={photo_dir}", f"--output={tmp_path / 'out'}"],
       capture_output=True, text=True, cwd=REPO, check=False,
       env=dict(os.environ, PYTHONPATH=str(REPO)))
@@ -320,7 +325,7 @@ def test_large_kernel_convolutions_equal_the_direct_one(cin, cout):
   rng = np.random.default_rng(0)
   x = jnp.asarray(rng.normal(size=(2, 19, 14, cin)), jnp.float32)
   kernel = jnp.asarray(rng.normal(size=(9, 9, cin, cout)), jnp.float32)
-  fast = transformer.conv_wide_in if cin < cout else transformer.conv_wide_out
+  fast = johnson_cpu.conv_wide_in if cin < cout else johnson_cpu.conv_wide_out
   np.testing.assert_allclose(fast(x, kernel), _direct_conv(x, kernel), rtol=1e-4, atol=1e-3)
 
 
@@ -331,7 +336,7 @@ def test_upsample_conv_equals_conv_of_the_upsampled_image(h, w):
   kernel = jnp.asarray(rng.normal(size=(3, 3, 5, 4)), jnp.float32)
   up = transformer.upsample_nearest(x)
   padded = jnp.pad(up, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
-  np.testing.assert_allclose(transformer.upsample_conv(x, kernel), _direct_conv(padded, kernel),
+  np.testing.assert_allclose(johnson_cpu.upsample_conv(x, kernel), _direct_conv(padded, kernel),
                              rtol=1e-4, atol=1e-4)
 
 
@@ -341,7 +346,7 @@ def test_reflect_conv3x3_equals_the_valid_convolution_of_the_padded_image(h, w):
   x = jnp.asarray(rng.normal(size=(2, h, w, 5)), jnp.float32)
   kernel = jnp.asarray(rng.normal(size=(3, 3, 5, 4)), jnp.float32)
   padded = transformer.reflect_pad(x, 1)
-  np.testing.assert_allclose(transformer.reflect_conv3x3(x, kernel),
+  np.testing.assert_allclose(johnson_cpu.reflect_conv3x3(x, kernel),
                              _direct_conv(padded, kernel), rtol=1e-4, atol=1e-4)
 
 
@@ -350,13 +355,13 @@ def test_network_gradients_equal_those_of_direct_convolutions(monkeypatch):
   kernel gradient one image at a time, the 9x9 layers' gradients from the direct
   convolution); the parameter gradients equal those of a network built from plain
   reflection-padded XLA convolutions, at an odd size, for every layer."""
-  config = transformer.TransformerConfig(widths=(4, 6, 8), num_residual=1)
+  config = transformer.ImageTransformConfig(widths=(4, 6, 8), num_residual=1)
   variables = transformer.init_variables(config, seed=3)
   x = jnp.asarray(np.stack([random_image(13, 10, seed=4), random_image(13, 10, seed=5)]))
   target = jnp.asarray(random_image(13, 10, seed=6))
 
   def loss(params):
-    out, _ = transformer.apply(config, dict(variables, params=params), x, train=True)
+    out, _ = models.apply(config, dict(variables, params=params), x, train=True)
     return jnp.sum(jnp.square(out - target) * jnp.arange(3.0))
 
   ours = jax.jit(jax.grad(loss))(variables["params"])
@@ -415,4 +420,4 @@ def test_blocked_stride2_convolution_equals_the_strided_one(h, w):
   kernel = jnp.asarray(rng.normal(size=(3, 3, 5, 4)), jnp.float32)
   want = jax.lax.conv_general_dilated(x, kernel, (2, 2), "VALID",
                                       dimension_numbers=("NHWC", "HWIO", "NHWC"))
-  np.testing.assert_allclose(transformer.conv_stride2(x, kernel), want, rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(johnson_cpu.conv_stride2(x, kernel), want, rtol=1e-4, atol=1e-4)

@@ -5,7 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxstyle import losses, vgg, winograd
+from jaxstyle import losses
+from jaxstyle.kernels import vgg_cpu, winograd
+from jaxstyle.nets import vgg
 
 
 def _direct(x, kernel):
@@ -42,24 +44,24 @@ def test_winograd_convolution_and_its_transpose_match_xla(shape, m):
 @pytest.mark.parametrize("use_winograd", [False, True])
 def test_conv3x3_gradients_match_autodiff(use_winograd):
   x, kernel, g = _arrays((2, 9, 10), 6, 3)
-  derived = {"kernel_t": vgg.backward_kernel(kernel)}
+  derived = {"kernel_t": vgg_cpu.backward_kernel(kernel)}
   if use_winograd:
-    u = winograd.kernel_transform(kernel, vgg.WINOGRAD_TILE)
+    u = winograd.kernel_transform(kernel, vgg_cpu.WINOGRAD_TILE)
     derived.update(winograd=u, winograd_t=u.swapaxes(1, 2))
   hi = jax.lax.Precision.HIGHEST
-  y, vjp = jax.vjp(lambda x, k: vgg.conv3x3(x, k, derived, hi), x, kernel)
+  y, vjp = jax.vjp(lambda x, k: vgg_cpu.conv3x3(x, k, derived, "float32"), x, kernel)
   y_ref, vjp_ref = jax.vjp(_direct, x, kernel)
   _close(y, y_ref)
   for got, want in zip(vjp(g), vjp_ref(g)):
     _close(got, want)
   # The derived kernels are data, not inputs of the function: zero gradient.
-  d = jax.grad(lambda d: jnp.sum(vgg.conv3x3(x, kernel, d, hi)))(derived)
+  d = jax.grad(lambda d: jnp.sum(vgg_cpu.conv3x3(x, kernel, d, "float32")))(derived)
   assert all(not np.any(np.asarray(v)) for v in jax.tree.leaves(d))
 
 
 def test_derived_kernels_only_for_wide_layers():
-  assert set(vgg.derived_kernels(jnp.zeros((3, 3, 64, 128)))) == {"kernel_t"}
-  wide = vgg.derived_kernels(jnp.zeros((3, 3, 256, 512)))
+  assert set(vgg_cpu.derived_kernels(jnp.zeros((3, 3, 64, 128)))) == {"kernel_t"}
+  wide = vgg_cpu.derived_kernels(jnp.zeros((3, 3, 256, 512)))
   assert wide["winograd"].shape == (36, 256, 512) and wide["winograd_t"].shape == (36, 512, 256)
 
 
@@ -67,7 +69,7 @@ def test_max_pool_gradient_matches_jnp_max_without_ties():
   x = jax.random.normal(jax.random.PRNGKey(0), (2, 6, 8, 3))
   g = jax.random.normal(jax.random.PRNGKey(1), (2, 3, 4, 3))
   reference = lambda x: jnp.max(x.reshape(2, 3, 2, 4, 2, 3), axis=(2, 4))
-  _, vjp = jax.vjp(lambda x: vgg.pool_2x2(x, "max"), x)
+  _, vjp = jax.vjp(lambda x: vgg_cpu.pool_2x2(x, "max"), x)
   _, vjp_ref = jax.vjp(reference, x)
   np.testing.assert_allclose(vjp(g)[0], vjp_ref(g)[0])
   # Each 2x2 block passes its gradient to exactly one position (its maximum).

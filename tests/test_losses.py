@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from jaxstyle import losses
-from jaxstyle.objective import ObjectiveConfig, compute_targets, make_loss_fn
+from jaxstyle.gatys.objective import ObjectiveConfig, compute_targets, make_loss_fn
+from jaxstyle.features import network_variables
 from tests.conftest import random_image
 
 
@@ -98,11 +99,11 @@ def test_objective_zero_at_targets_and_components(tiny_weights):
   config = ObjectiveConfig(content_weight=2.0, style_weight=3.0, tv_weight=0.5)
   targets = compute_targets(content, [style], config, tiny_weights)
   fn = make_loss_fn(config, tiny_weights)
-  total, parts = fn(jnp.asarray(content), targets, tiny_weights.flax_params)
+  total, parts = fn(jnp.asarray(content), targets, network_variables(tiny_weights))
   assert float(parts["style"]) > 0
   assert float(parts["content"]) < 1e-6 * float(parts["style"])
   np.testing.assert_allclose(total, 3.0 * parts["style"] + 0.5 * parts["tv"], rtol=1e-6)
-  total, parts = fn(jnp.asarray(style), targets, tiny_weights.flax_params)
+  total, parts = fn(jnp.asarray(style), targets, network_variables(tiny_weights))
   assert float(parts["style"]) < 1e-6 * float(parts["content"]) + 1e-6
 
 
@@ -116,7 +117,7 @@ def test_finite_difference_gradient(tiny_weights):
   to64 = lambda tree: jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), tree)
 
   with jax.enable_x64(True):  # Float64 so that differences of a 1e9-sized loss mean something.
-    params, targets = to64(tiny_weights.flax_params), to64(targets)
+    params, targets = to64(network_variables(tiny_weights)), to64(targets)
 
     def value(x):
       return fn(x, targets, params)[0]
@@ -151,7 +152,7 @@ def test_style_blend_weights(tiny_weights):
     config = ObjectiveConfig(style_blend_weights=blend)
     targets = compute_targets(content, styles, config, tiny_weights)
     return make_loss_fn(config, tiny_weights, num_styles=len(styles))(
-        x, targets, tiny_weights.flax_params)[1]["style"]
+        x, targets, network_variables(tiny_weights))[1]["style"]
 
   blended = style_value([s1, s2], (0.25, 0.75))
   np.testing.assert_allclose(

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaxstyle import extract_features, normalize
+from jaxstyle import extract_features
+from jaxstyle.gatys import normalized_vgg as normalize
 from jaxstyle import weights as weights_lib
 from tests.conftest import random_image
 

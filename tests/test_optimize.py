@@ -2,7 +2,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxstyle import lbfgs, optimize
+from jaxstyle.gatys import lbfgs, optimize
 
 
 def _quadratic(x, target, scale):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaxstyle.presets import PRESETS
+from jaxstyle.gatys.presets import PRESETS
 from tests.test_cli import run_cli
 
 

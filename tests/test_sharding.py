@@ -10,7 +10,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = textwrap.dedent("""
     import jax, numpy as np
     import jaxstyle
-    from jaxstyle import optimize
+    from jaxstyle.gatys import optimize
+    from jaxstyle.features import network_variables
     from tests.conftest import random_image, TINY_WIDTHS
     assert jax.device_count() == 4, jax.devices()
     w = jaxstyle.weights.random_weights(0, TINY_WIDTHS)
@@ -18,11 +19,11 @@ SCRIPT = textwrap.dedent("""
     config = jaxstyle.ObjectiveConfig()
     targets = jaxstyle.compute_targets(content, [style], config, w)
     loss_fn = jaxstyle.make_loss_fn(config, w)
-    x0 = jaxstyle.transfer.noise_images(list(range(4)), content.shape)
+    x0 = jaxstyle.gatys.transfer.noise_images(list(range(4)), content.shape)
     assert optimize.seed_sharding(4) is not None and optimize.seed_sharding(3) is None
-    sharded = optimize.minimize(loss_fn, x0, (targets, w.flax_params), num_steps=6,
+    sharded = optimize.minimize(loss_fn, x0, (targets, network_variables(w)), num_steps=6,
                                 log_every=0, shard_seeds=True)
-    single = optimize.minimize(loss_fn, x0, (targets, w.flax_params), num_steps=6,
+    single = optimize.minimize(loss_fn, x0, (targets, network_variables(w)), num_steps=6,
                                log_every=0, shard_seeds=False)
     assert sharded.devices == 4 and single.devices == 1
     np.testing.assert_allclose(sharded.x, single.x, rtol=1e-4, atol=1e-4)

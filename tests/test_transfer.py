@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import jaxstyle
-from jaxstyle import transfer
+from jaxstyle.gatys import transfer
 from jaxstyle.errors import UserError
 from tests.conftest import random_image
 

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from jaxstyle import LAYER_NAMES, VGG19, extract_features
-from jaxstyle.vgg import layer_stride
+from jaxstyle.nets.vgg import layer_stride
+from jaxstyle.features import network_variables
 from tests.conftest import TINY_WIDTHS, random_image
 
 
@@ -36,7 +37,7 @@ def test_max_and_average_pooling(tiny_weights):
 
 def test_computes_only_up_to_the_deepest_layer(tiny_weights):
   """Parameters of deeper layers are never touched: apply works without them."""
-  params = {"params": {k: v for k, v in tiny_weights.flax_params["params"].items()
+  params = {"params": {k: v for k, v in network_variables(tiny_weights)["params"].items()
                        if k in ("conv1_1", "conv1_2", "conv2_1")}}
   model = VGG19(widths=TINY_WIDTHS)
   x = np.zeros((1, 16, 16, 3), np.float32)

@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from jaxstyle import transformer, video
+from jaxstyle import video
+from jaxstyle.johnson import models
+from jaxstyle.nets import johnson as transformer
 
 from tests.conftest import random_image
 
@@ -65,8 +67,8 @@ def test_video_file_round_trip(tmp_path):
 
 def test_fast_frames(tiny_weights):
   frames = video.pan_frames(random_image(24, 40), height=16, width=24, num_frames=3, shift=2)
-  config = transformer.TransformerConfig(widths=(4, 6, 8), num_residual=1)
-  model = transformer.FastModel(config, transformer.init_variables(config))
+  config = transformer.ImageTransformConfig(widths=(4, 6, 8), num_residual=1)
+  model = models.FastModel(config, transformer.init_variables(config))
   out = video.stylize_frames_fast(model, frames, batch_size=2)
   assert out.shape == frames.shape
   np.testing.assert_allclose(out[2], video.stylize_frames_fast(model, frames[2:])[0], atol=1e-6)
@@ -74,7 +76,7 @@ def test_fast_frames(tiny_weights):
 
 def test_optimized_frames_start_where_the_mode_says(tiny_weights, monkeypatch):
   import jaxstyle.transfer  # pylint: disable=import-outside-toplevel
-  real = jaxstyle.transfer.stylize
+  real = jaxstyle.gatys.transfer.stylize
   inits = []
 
   def recording(content, style, *, init, **kwargs):

@@ -6,7 +6,7 @@ import pytest
 from jaxstyle import extract_features
 from jaxstyle import weights as weights_lib
 from jaxstyle.errors import UserError
-from jaxstyle.vgg import CONV_LAYERS
+from jaxstyle.nets.vgg import CONV_LAYERS
 from tests import torchfile_writer
 from tests.conftest import TINY_WIDTHS, random_image
 

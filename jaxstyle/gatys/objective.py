@@ -19,9 +19,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxstyle import features as features_lib
+from jaxstyle import kernels as kernels_lib
 from jaxstyle import losses
-from jaxstyle.images import preprocess
-from jaxstyle.vgg import POOLING_MODES, VGG19, check_layers, layer_stride
+from jaxstyle.nets.vgg import POOLING_MODES, check_layers, layer_stride
 from jaxstyle.weights import VGGWeights
 
 DEFAULT_CONTENT_LAYERS = ("conv4_2",)
@@ -114,21 +115,22 @@ class ObjectiveConfig:
     return tuple(dict.fromkeys(self.content_layers + self.style_layers))
 
 
-@functools.lru_cache(maxsize=32)
-def _features_fn(config: ObjectiveConfig, widths: tuple[int, ...], preprocessing: str,
-                 precision=None):
-  model = VGG19(widths=widths, pooling=config.pooling, precision=precision)
+def _single_image_features(config: ObjectiveConfig, widths: tuple[int, ...],
+                           preprocessing: str, kernels: str, precision: str):
+  """features(image [H, W, 3], variables, layers) -> {layer: [h, w, c]}."""
+  batched = features_lib.feature_fn(widths, preprocessing, config.pooling, kernels=kernels,
+                                    precision=precision)
 
-  def features(image: jax.Array, params: Any, layers: Sequence[str]) -> dict[str, jax.Array]:
-    x = preprocess(image[None], preprocessing)
-    return {k: v[0] for k, v in model.apply(params, x, tuple(layers)).items()}
+  def features(image: jax.Array, variables: Any, layers: Sequence[str]):
+    return {k: v[0] for k, v in batched(variables, image[None], tuple(layers)).items()}
 
   return features
 
 
 @functools.lru_cache(maxsize=32)
-def _jitted_targets(config: ObjectiveConfig, widths: tuple[int, ...], preprocessing: str):
-  features = _features_fn(config, widths, preprocessing)
+def _jitted_targets(config: ObjectiveConfig, widths: tuple[int, ...], preprocessing: str,
+                    kernels: str, precision: str):
+  features = _single_image_features(config, widths, preprocessing, kernels, precision)
 
   @functools.partial(jax.jit, static_argnums=2)
   def content_features(image, params, layers):
@@ -156,7 +158,8 @@ def layer_guide(mask: np.ndarray, layer: str, height: int, width: int) -> np.nda
 
 def compute_targets(content: jax.Array | None, styles: Sequence[jax.Array],
                     config: ObjectiveConfig, weights: VGGWeights,
-                    style_masks: Sequence[np.ndarray] | None = None) -> Targets:
+                    style_masks: Sequence[np.ndarray] | None = None, *,
+                    kernels: str = "auto", precision: str = "float32") -> Targets:
   """Content features [H, W, C] and per-position style Gram matrices [C, C], once.
 
   Args:
@@ -165,13 +168,15 @@ def compute_targets(content: jax.Array | None, styles: Sequence[jax.Array],
     style_masks: with `config.guided`, one mask [H, W] in [0, 1] per style image at
       the content's size: where that style applies (0 everywhere else; positions no
       mask covers get no style, only content).
+    kernels, precision: as for `make_loss_fn` (the targets are computed at the
+      precision of the loss that compares with them).
   """
-  content_features, style_grams = _jitted_targets(config, weights.widths,
-                                                  weights.preprocessing)
+  content_features, style_grams = _jitted_targets(
+      config, weights.widths, weights.preprocessing, kernels_lib.resolve(kernels), precision)
   targets: Targets = {"content": {}, "style": []}
-  # Without the derived kernels: the targets are one forward pass each, so Winograd
-  # would save milliseconds and cost seconds of compiling.
-  params = {"params": weights.flax_params["params"]}
+  # Without the CPU kernels' derived kernels: the targets are one forward pass each, so
+  # Winograd would save milliseconds and cost seconds of compiling.
+  params = {"params": features_lib.network_variables(weights, kernels)["params"]}
   if config.content_layers:
     if content is None:
       raise ValueError("content layers are set but no content image was given")
@@ -199,20 +204,23 @@ def compute_targets(content: jax.Array | None, styles: Sequence[jax.Array],
 
 
 def make_loss_fn(config: ObjectiveConfig, weights: VGGWeights, *, num_styles: int = 1,
-                 precision=None) -> LossFn:
-  """Returns `loss_fn(image [H, W, 3], targets, params) -> (total, components)`.
+                 kernels: str = "auto", precision: str = "float32") -> LossFn:
+  """Returns `loss_fn(image [H, W, 3], targets, variables) -> (total, components)`.
 
-  `params` is `weights.flax_params`; components are the unweighted content, style
-  and total-variation losses. The same settings give the same function object, so
-  jitted programs built on it are reused.
+  `variables` is `features.network_variables(weights, kernels)`; components are the
+  unweighted content, style and total-variation losses. kernels: "auto", "xla" or
+  "cpu" (`jaxstyle.kernels`); precision: the convolutions' (`jaxstyle.precision`).
+  The same settings give the same function object, so jitted programs built on it are
+  reused.
   """
-  return _make_loss_fn(config, weights.widths, weights.preprocessing, num_styles, precision)
+  return _make_loss_fn(config, weights.widths, weights.preprocessing, num_styles,
+                       kernels_lib.resolve(kernels), precision)
 
 
 @functools.lru_cache(maxsize=32)
 def _make_loss_fn(config: ObjectiveConfig, widths: tuple[int, ...], preprocessing: str,
-                  num_styles: int, precision) -> LossFn:
-  features_of = _features_fn(config, widths, preprocessing, precision)
+                  num_styles: int, kernels: str, precision: str) -> LossFn:
+  features_of = _single_image_features(config, widths, preprocessing, kernels, precision)
   layer_weights = config.layer_weights
   blend = config.blend_weights(num_styles) if config.style_layers else ()
 

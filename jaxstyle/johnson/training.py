@@ -7,7 +7,7 @@ photos (the paper: MS-COCO) to minimize the perceptual loss
   + tv_weight * L_tv
 
 computed by our VGG-19 (the paper used VGG-16; same layer names up to relu4_3) with
-the losses of `jaxstyle.losses`. The pieces are pure: `make_loss_fn` and
+Johnson's normalized losses from `jaxstyle.losses`. The pieces are pure: `make_loss_fn` and
 `make_train_step` can be jitted and tested alone; `train` is the loop with
 checkpoints, resume, progress lines, sample images and a losses JSON.
 
@@ -35,17 +35,18 @@ from absl import logging
 from flax import serialization
 from PIL import Image
 
+from jaxstyle import features as features_lib
 from jaxstyle import images as images_lib
 from jaxstyle import losses
-from jaxstyle import transformer
 from jaxstyle._atomic import atomic_path
 from jaxstyle.errors import UserError
-from jaxstyle.vgg import VGG19, check_layers
+from jaxstyle.johnson import models
+from jaxstyle.nets import johnson as net_lib
+from jaxstyle.nets.vgg import check_layers
 from jaxstyle.weights import VGGWeights
 
 JOHNSON_CONTENT_LAYER = "relu2_2"
 JOHNSON_STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 CHECKPOINT_NAME = "checkpoint.msgpack"
 CHECKPOINT_FORMAT = "jaxstyle.fast_train/1"
 
@@ -75,7 +76,7 @@ class TrainConfig:
     seed: initializes the network and drives the data order and crops.
   """
 
-  net: transformer.TransformerConfig = transformer.TransformerConfig()
+  net: net_lib.ImageTransformConfig = net_lib.ImageTransformConfig()
   content_layer: str = JOHNSON_CONTENT_LAYER
   style_layers: tuple[str, ...] = JOHNSON_STYLE_LAYERS
   content_weight: float = 1.0
@@ -113,62 +114,53 @@ class TrainConfig:
   @classmethod
   def from_dict(cls, d: Mapping[str, Any]) -> "TrainConfig":
     d = dict(d)
-    d["net"] = transformer.TransformerConfig(**d["net"])
+    d["net"] = net_lib.ImageTransformConfig(**d["net"])
     return cls(**d)
 
 
 # --- The perceptual loss ----------------------------------------------------------------
 
 
-def batched_gram(features: jax.Array) -> jax.Array:
-  """Gram matrices divided by the number of positions: [N, H, W, C] -> [N, C, C].
-
-  Departs from Gatys et al.'s G = F F^T (Eq. 3): dividing by M = H*W makes the target
-  (from the whole style image) comparable with the Grams of crops of another size.
-  With it, `losses.style_layer_loss(G/M, A/M, 1)` is exactly the paper's E_l (Eq. 4).
-  """
-  m = features.shape[1] * features.shape[2]
-  return jax.vmap(losses.gram_matrix)(features) / m
+def _vgg_features(config: "TrainConfig", weights: VGGWeights, kernels: str, precision: str):
+  return features_lib.feature_fn(weights.widths, weights.preprocessing, config.pooling,
+                                 kernels=kernels, precision=precision)
 
 
-def style_targets(style: np.ndarray, config: TrainConfig, weights: VGGWeights) -> dict:
+def style_targets(style: np.ndarray, config: TrainConfig, weights: VGGWeights, *,
+                  kernels: str = "auto", precision: str = "float32") -> dict:
   """{layer: normalized Gram [C, C]} of the style image [H, W, 3] in [0, 1]."""
-  model = VGG19(widths=weights.widths, pooling=config.pooling)
-  x = images_lib.preprocess(jnp.asarray(style, jnp.float32)[None], weights.preprocessing)
-  feats = jax.jit(model.apply, static_argnums=2)(weights.flax_params, x, config.style_layers)
-  return {l: batched_gram(feats[l])[0] for l in config.style_layers}
+  features = _vgg_features(config, weights, kernels, precision)
+  variables = {"params": features_lib.network_variables(weights, kernels)["params"]}
+  feats = jax.jit(features, static_argnums=2)(
+      variables, jnp.asarray(style, jnp.float32)[None], config.style_layers)
+  return {l: losses.batched_gram(feats[l])[0] for l in config.style_layers}
 
 
-def make_loss_fn(config: TrainConfig, weights: VGGWeights) -> Callable:
-  """Returns `loss_fn(outputs, contents, targets, vgg_params) -> (total, components)`.
+def make_loss_fn(config: TrainConfig, weights: VGGWeights, *, kernels: str = "auto",
+                 precision: str = "float32") -> Callable:
+  """Returns `loss_fn(outputs, contents, targets, vgg_variables) -> (total, components)`.
 
-  outputs and contents are [N, H, W, 3] in [0, 1]; targets from `style_targets`.
-  Johnson et al.'s normalizations (Sec. 3.3), averaged over the batch, so that alpha
-  and beta do not depend on the crop size:
-    content = 1/(C H W) ||F - P||^2 at content_layer (the feature reconstruction loss);
-    style   = sum over style_layers of 1/C^2 ||G - A||^2 with G = F F^T / (C H W) (the
-              style reconstruction loss; Gatys et al.'s E_l (Eq. 4) is this times C^2 / 4,
-              which weighs relu4_3 64x more than relu1_2 relative to Johnson's form);
-    tv      = `losses.total_variation_loss` / (H W).
+  outputs and contents are [N, H, W, 3] in [0, 1]; targets from `style_targets`;
+  vgg_variables from `features.network_variables(weights, kernels)`. Johnson et al.'s
+  normalizations (Sec. 3.3; `losses.feature_reconstruction_loss`,
+  `losses.style_reconstruction_loss`), averaged over the batch, so that alpha and beta
+  do not depend on the crop size; tv = `losses.total_variation_loss` / (H W).
   """
-  model = VGG19(widths=weights.widths, pooling=config.pooling)
+  features = _vgg_features(config, weights, kernels, precision)
   layers = tuple(dict.fromkeys((config.content_layer,) + config.style_layers))
 
-  def features(images, params, names):
-    return model.apply(params, images_lib.preprocess(images, weights.preprocessing), names)
-
-  def loss_fn(outputs, contents, targets, vgg_params):
-    out = features(outputs, vgg_params, layers)
-    ref = jax.lax.stop_gradient(features(contents, vgg_params, (config.content_layer,)))
-    content = jnp.mean(jnp.square(out[config.content_layer] - ref[config.content_layer]))
+  def loss_fn(outputs, contents, targets, vgg_variables):
+    out = features(vgg_variables, outputs, layers)
+    ref = jax.lax.stop_gradient(features(vgg_variables, contents, (config.content_layer,)))
+    content = losses.feature_reconstruction_loss(out[config.content_layer],
+                                                 ref[config.content_layer])
     style = jnp.zeros((), jnp.float32)
     for layer in config.style_layers:
-      c = out[layer].shape[-1]
-      style = style + jnp.mean(jnp.square((batched_gram(out[layer]) - targets[layer]) / c))
+      style = style + losses.style_reconstruction_loss(out[layer], targets[layer])
     h, w = outputs.shape[1:3]
     tv = jnp.mean(jax.vmap(losses.total_variation_loss)(outputs)) / (h * w)
-    total = losses.total_loss(content, style, tv, content_weight=config.content_weight,
-                              style_weight=config.style_weight, tv_weight=config.tv_weight)
+    total = (config.content_weight * content + config.style_weight * style
+             + config.tv_weight * tv)
     return total, {"content": content, "style": style, "tv": tv}
 
   return loss_fn
@@ -180,24 +172,27 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
 
 def init_state(config: TrainConfig) -> dict:
   """{'variables': network variables, 'opt_state': Adam's state}."""
-  variables = transformer.init_variables(config.net, seed=config.seed)
+  variables = net_lib.init_variables(config.net, seed=config.seed)
   return {"variables": variables,
           "opt_state": make_optimizer(config).init(variables["params"])}
 
 
-def make_train_step(config: TrainConfig, weights: VGGWeights) -> Callable:
-  """Returns pure `step(state, batch, targets, vgg_params) -> (state, losses)` (not jitted)."""
-  loss_fn = make_loss_fn(config, weights)
+def make_train_step(config: TrainConfig, weights: VGGWeights, *, kernels: str = "auto",
+                    precision: str = "float32") -> Callable:
+  """Returns pure `step(state, batch, targets, vgg_variables) -> (state, losses)` (not
+  jitted); kernels and precision serve both networks."""
+  loss_fn = make_loss_fn(config, weights, kernels=kernels, precision=precision)
   optimizer = make_optimizer(config)
 
-  def step(state, batch, targets, vgg_params):
+  def step(state, batch, targets, vgg_variables):
     variables = state["variables"]
 
     def objective(params):
-      outputs, logits, new_variables = transformer.apply_train(
-          config.net, dict(variables, params=params), batch)
-      total, parts = loss_fn(outputs, batch, targets, vgg_params)
-      saturation = jnp.mean(jnp.square(jax.nn.relu(jnp.abs(logits) - transformer.LOGIT_LIMIT)))
+      outputs, logits, new_variables = models.apply_train(
+          config.net, dict(variables, params=params), batch, kernels=kernels,
+          precision=precision)
+      total, parts = loss_fn(outputs, batch, targets, vgg_variables)
+      saturation = jnp.mean(jnp.square(jax.nn.relu(jnp.abs(logits) - net_lib.LOGIT_LIMIT)))
       total = total + config.saturation_weight * saturation
       return total, (dict(parts, saturation=saturation), new_variables)
 
@@ -212,18 +207,6 @@ def make_train_step(config: TrainConfig, weights: VGGWeights) -> Callable:
 
 
 # --- Data: random crops of a directory of photos ----------------------------------------
-
-
-def list_images(directory: str | os.PathLike) -> list[pathlib.Path]:
-  """Every image file under `directory` (recursively), sorted by path."""
-  directory = pathlib.Path(directory)
-  if not directory.is_dir():
-    raise UserError(f"dataset directory {directory} does not exist")
-  files = sorted(p for p in directory.rglob("*")
-                 if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
-  if not files:
-    raise UserError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) under {directory}")
-  return files
 
 
 class CropSampler:
@@ -390,12 +373,15 @@ def _write_json(path: pathlib.Path, payload: dict) -> None:
 _COMPILED: dict = {}
 
 
-def _compiled(config: TrainConfig, weights: VGGWeights) -> tuple[Callable, Callable]:
+def _compiled(config: TrainConfig, weights: VGGWeights, kernels: str, precision: str
+              ) -> tuple[Callable, Callable]:
   """The jitted train step and forward pass, kept across `train` calls (and resumes)."""
-  key = (config, id(weights))
+  key = (config, id(weights), kernels, precision)
   if key not in _COMPILED or _COMPILED[key][0] is not weights:
-    _COMPILED[key] = (weights, jax.jit(make_train_step(config, weights)),
-                      jax.jit(lambda v, x: transformer.apply(config.net, v, x)[0]))
+    step = make_train_step(config, weights, kernels=kernels, precision=precision)
+    forward = lambda v, x: models.apply(config.net, v, x, kernels=kernels,
+                                        precision=precision)[0]
+    _COMPILED[key] = (weights, jax.jit(step), jax.jit(forward))
   return _COMPILED[key][1:]
 
 
@@ -405,7 +391,8 @@ def train(config: TrainConfig, style: np.ndarray, dataset_dir: str | os.PathLike
           sample_images: Sequence[np.ndarray] = (), log_every: int = 10,
           model_path: str | os.PathLike | None = None, model_dtype: str = "float32",
           model_meta: Mapping[str, Any] | None = None, stop_after: int | None = None,
-          prefetch: int = 4) -> TrainResult:
+          prefetch: int = 4, kernels: str = "auto", precision: str = "float32"
+          ) -> TrainResult:
   """Trains (or resumes training) the network for `style`; returns the final state.
 
   Writes under output_dir: checkpoint.msgpack every `checkpoint_every` steps (and at
@@ -419,6 +406,7 @@ def train(config: TrainConfig, style: np.ndarray, dataset_dir: str | os.PathLike
       afresh). Without it an existing checkpoint is an error, never overwritten.
     stop_after: stop after this step without a final checkpoint, as a killed run
       would (for tests).
+    kernels, precision: of both networks (`jaxstyle.kernels`, `jaxstyle.precision`).
   """
   output_dir = pathlib.Path(output_dir)
   checkpoint = output_dir / CHECKPOINT_NAME
@@ -428,9 +416,10 @@ def train(config: TrainConfig, style: np.ndarray, dataset_dir: str | os.PathLike
   if checkpoint.exists() and not resume:
     raise UserError(f"{checkpoint} exists: pass --resume to continue it, or use another "
                     "--output_dir")
-  sampler = CropSampler(list_images(dataset_dir), crop_size=config.crop_size,
+  sampler = CropSampler(images_lib.find_images(dataset_dir, recursive=True,
+                                                what="dataset directory"), crop_size=config.crop_size,
                         resize=config.resize_to, seed=config.seed)
-  targets = style_targets(style, config, weights)
+  targets = style_targets(style, config, weights, kernels=kernels, precision=precision)
   state = init_state(config)
   step, history, elapsed = 0, {"total": [], "content": [], "style": [], "tv": [],
                                "saturation": [], "time": []}, 0.0
@@ -446,8 +435,8 @@ def train(config: TrainConfig, style: np.ndarray, dataset_dir: str | os.PathLike
   elif resume:
     logging.info("no checkpoint at %s: starting afresh", checkpoint)
 
-  step_fn, apply_fn = _compiled(config, weights)
-  vgg_params = weights.flax_params
+  step_fn, apply_fn = _compiled(config, weights, kernels, precision)
+  vgg_params = features_lib.network_variables(weights, kernels)
 
   def meta():
     return {"config": config.to_dict(), "step": step, "elapsed": elapsed,
@@ -518,8 +507,8 @@ def train(config: TrainConfig, style: np.ndarray, dataset_dir: str | os.PathLike
   final = {k: v[-1] for k, v in history.items() if k != "time" and v}
   model_meta = dict(model_meta or {}, steps=step, train_config=config.to_dict(),
                     final_losses=final, wall_seconds=elapsed)
-  size = transformer.save_model(
-      transformer.FastModel(config.net, jax.device_get(state["variables"]), model_meta),
+  size = models.save_model(
+      models.FastModel(config.net, jax.device_get(state["variables"]), model_meta),
       model_path, dtype=model_dtype)
   logging.info("%d steps in %.1f s of training (this run: %.1f s); final loss %s; wrote "
                "%s (%.1f MB)", step, elapsed, time.time() - t_run,

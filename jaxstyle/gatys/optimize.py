@@ -3,9 +3,10 @@ with a line search, or as `jaxopt_lbfgs` for comparison), optax Adam/SGD/Adagrad
 
 `minimize` runs several starting images (seeds) at once: each seed keeps its own
 optimizer state, and one step of all seeds is a single jitted, vmapped program (one
-seed runs unbatched: see `_programs`). The solver is stepped from a Python loop; that
-gives progress lines and NaN checks without printing from inside jit, at no cost in
-speed (an evaluation inside an XLA loop is no faster; benchmarks/README.md).
+seed runs unbatched: see `_programs`). The solver is stepped from a Python loop, one
+or several steps per device call (`steps_per_call`: several on accelerators, where a
+step takes milliseconds); the loop prints progress and checks for NaN between calls,
+never from inside jit.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 import optax
 from absl import logging
 
-from jaxstyle import lbfgs
+from jaxstyle.gatys import lbfgs
 
 METHODS = ("lbfgs", "adam", "sgd", "adagrad", "optax_lbfgs", "jaxopt_lbfgs")
 # Learning rates for images in [0, 1]; L-BFGS needs none.
@@ -43,6 +44,8 @@ class MinimizeResult:
     evaluations: objective evaluations per seed (L-BFGS with a line search uses more
       than one per step).
     devices: how many devices the seeds were split over.
+    steps_per_call: steps per device call.
+    interrupted: stopped by KeyboardInterrupt (x: the images so far).
   """
 
   x: np.ndarray
@@ -51,6 +54,8 @@ class MinimizeResult:
   stopped: str | None = None
   evaluations: int | None = None
   devices: int = 1
+  steps_per_call: int = 1
+  interrupted: bool = False
 
 
 class _Stepper:
@@ -123,9 +128,7 @@ def _lbfgs_jaxopt(loss_fn, *, history_size: int, linesearch: str | None):
       # Pairs failing the curvature test are skipped as in lbfgs.step, by putting the
       # slot's previous pair back (and not advancing the slot). Only the slot is
       # touched: selecting between whole histories would copy them every step.
-      s_vec, y_vec = out.params - x, new_state.grad - state.grad
-      s_dot_y = jnp.vdot(s_vec, y_vec)
-      keep = s_dot_y > lbfgs.MIN_COSINE * jnp.linalg.norm(s_vec) * jnp.linalg.norm(y_vec)
+      keep = lbfgs.keeps_pair(out.params - x, new_state.grad - state.grad)
       pick = lambda new, old: jnp.where(keep, new, old)
       restore = lambda history, old: history.at[slot].set(pick(history[slot], old))
       new_state = new_state._replace(
@@ -252,11 +255,20 @@ def make_stepper(loss_fn, method: str, *, learning_rate: float | None = None,
   raise ValueError(f"unknown optimizer {method!r}; choose one of {', '.join(METHODS)}")
 
 
+def default_steps_per_call() -> int:
+  """Steps per device call when the caller does not say: 1 on the CPU backend (an XLA
+  loop around the step was measured no faster there, and per-step calls give progress
+  and NaN checks for free), 20 on GPUs and TPUs, where a step takes milliseconds and
+  a call and its sync per step would be a large share."""
+  return 1 if jax.default_backend() == "cpu" else 20
+
+
 @functools.lru_cache(maxsize=16)
 def _programs(loss_fn, method: str, learning_rate: float | None, history_size: int,
               linesearch: str | None):
-  """The jitted init and step of all seeds; cached, so that runs with the same loss
-  function (see objective.make_loss_fn) and settings reuse the compiled programs."""
+  """The jitted init, step and chunk (several steps) of all seeds; cached, so that runs
+  with the same loss function (see objective.make_loss_fn) and settings reuse the
+  compiled programs."""
   stepper = make_stepper(loss_fn, method, learning_rate=learning_rate,
                          history_size=history_size, linesearch=linesearch)
   # One seed runs unbatched: with a batch axis of size 1, XLA:CPU copies both L-BFGS
@@ -294,7 +306,25 @@ def _programs(loss_fn, method: str, learning_rate: float | None, history_size: i
     finite = jnp.isfinite(value).reshape((-1,) + (1,) * (x.ndim - 1))
     return (carry, jnp.where(finite, x, last_finite)), (value, aux)
 
-  return stepper, jax.jit(init_all), jax.jit(step_all, donate_argnums=0)
+  def chunk_all(state, args, count, length):
+    """Up to `length` steps in one lax.scan: the first `count` are taken, and once a
+    loss is not finite the rest are skipped too (state kept, losses NaN), so the state
+    is the one a step-by-step run stops with. One program serves every count.
+    Returns (state, losses stacked [length, S])."""
+    shapes = jax.eval_shape(lambda s: step_all(s, args)[1], state)
+    nans = jax.tree.map(lambda a: jnp.full(a.shape, jnp.nan, a.dtype), shapes)
+
+    def body(carry, i):
+      state, halted = carry
+      state, out = jax.lax.cond(halted | (i >= count), lambda s: (s, nans),
+                                lambda s: step_all(s, args), state)
+      return (state, halted | ~jnp.all(jnp.isfinite(out[0])) & (i < count)), out
+
+    (state, _), outs = jax.lax.scan(body, (state, jnp.zeros((), bool)), jnp.arange(length))
+    return state, outs
+
+  return (stepper, jax.jit(init_all), jax.jit(step_all, donate_argnums=0),
+          jax.jit(chunk_all, donate_argnums=0, static_argnums=3))
 
 
 def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
@@ -302,7 +332,8 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
              learning_rate: float | None = None, history_size: int = 20,
              linesearch: str | None = None, log_every: int = 50,
              callback: Callable[[int, np.ndarray], None] | None = None,
-             callback_every: int = 0, shard_seeds: bool | None = None) -> MinimizeResult:
+             callback_every: int = 0, shard_seeds: bool | None = None,
+             steps_per_call: int | None = None) -> MinimizeResult:
   """Minimizes `loss_fn(x, *args)` from each of the starts `x0` [S, ...] independently.
 
   Args:
@@ -315,18 +346,31 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
     history_size: L-BFGS memory.
     linesearch: L-BFGS only: None (unit step, one evaluation per step), "zoom" or
       "backtracking".
-    log_every: a progress line every this many steps (0: none).
+    log_every: a progress line every this many steps (0: none), at the end of the
+      device call that passes it.
     callback: called as callback(step, x [S, ...]) every `callback_every` steps.
     shard_seeds: split the seeds over all devices (jax.sharding, one mesh axis
       "seeds"); None: whenever there are several devices and S divides evenly.
+    steps_per_call: steps run by one device call (a jitted lax.scan) before the host
+      reads their losses; None: `default_steps_per_call()`. Calls end at callback
+      steps, so callbacks see the same steps either way. The results are the same as
+      step by step, up to XLA's rounding in the two programs.
+
+  Ctrl-C (KeyboardInterrupt, which the commands also raise on SIGTERM) stops the run
+  after the current call: the result holds the images so far, `interrupted` is set.
   """
   if num_steps <= 0:
     raise ValueError(f"num_steps must be positive, got {num_steps}")
-  stepper, init, step = _programs(loss_fn, method, learning_rate, history_size, linesearch)
+  per_call = default_steps_per_call() if steps_per_call is None else int(steps_per_call)
+  if per_call < 1:
+    raise ValueError(f"steps_per_call must be positive, got {steps_per_call}")
+  stepper, init, step, chunk = _programs(loss_fn, method, learning_rate, history_size,
+                                         linesearch)
 
   start = time.perf_counter()
   if log_every:
-    logging.info("compiling the objective and the first %s step (this takes a while)...", method)
+    logging.info("compiling the objective and the first %s step%s (this takes a while)...",
+                 method, "" if per_call == 1 else f"s ({per_call} per call)")
   x0 = jnp.asarray(x0)
   sharding = seed_sharding(x0.shape[0]) if shard_seeds is not False else None
   if shard_seeds and sharding is None:
@@ -335,43 +379,81 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
   if sharding is not None:
     x0 = jax.device_put(x0, sharding)  # jit keeps each seed's work on its device.
     logging.info("%d seeds sharded over %d devices", x0.shape[0], jax.device_count())
-  if stepper.lazy:  # The first step evaluates the start.
-    state, (value, aux) = step(init(x0, args), args)
+
+  records = []  # (losses [S], components, seconds since start): the start, then each step.
+  stopped, interrupted, t_first = None, False, None
+
+  def run(state, count: int):
+    """`count` steps in one device call; (state, (losses, components) [count, S])."""
+    if per_call == 1:
+      state, (value, aux) = step(state, args)
+      return state, jax.tree.map(lambda a: a[None], (value, aux))
+    state, outs = chunk(state, args, count, per_call)
+    return state, jax.tree.map(lambda a: a[:count], outs)
+
+  def take(outs, first: int) -> int | None:
+    """Appends the records of a call; returns the step of a non-finite loss, if any."""
+    values, aux = to_host(outs)
+    now = time.perf_counter() - start
+    for i in range(values.shape[0]):
+      records.append((values[i], jax.tree.map(lambda a, i=i: a[i], aux), now))
+      if not np.all(np.isfinite(values[i])):
+        return first + i
+    return None
+
+  if stepper.lazy:  # Every record comes from a step; the first evaluates the start.
+    state = init(x0, args)
   else:
-    state, (value, aux) = init(x0, args)
-  value, aux = to_host((value, aux))
-  records = [(value, aux, time.perf_counter() - start)]
-  stopped = None
-  if not np.all(np.isfinite(records[0][0])):
-    stopped = "the loss is not finite at the starting image"
-  steps_done = 0
-  t_first = None
-  for k in range(1, num_steps + 1):
-    if stopped:
-      break
-    state, (value, aux) = step(state, args)
-    value, aux = to_host((value, aux))  # Waits for the step: a few scalars.
-    records.append((value, aux, time.perf_counter() - start))
-    if not np.all(np.isfinite(value)):
-      stopped = (f"the loss became {value[~np.isfinite(value)][0]} at step {k}; "
-                 f"kept each seed's last image with a finite loss")
-      break
-    steps_done = k
-    if k == 1:
-      t_first = time.perf_counter()
-      if log_every:
-        logging.info("step 1 done (compiled) after %.1f s", t_first - start)
-    if callback and callback_every and k % callback_every == 0:
-      callback(k, to_host(state[1]))
-    if log_every and (k % log_every == 0 or k == num_steps) and k > 1:
-      rate = (k - 1) / (time.perf_counter() - t_first)
-      c = records[-1][1]
-      logging.info(
-          "step %d/%d  loss %.4g  content %.4g  style %.4g  tv %.4g  %.2f steps/s  ETA %.0f s",
-          k, num_steps, float(np.mean(value)), float(np.mean(c["content"])),
-          float(np.mean(c["style"])), float(np.mean(c["tv"])), rate, (num_steps - k) / rate)
+    state, first_out = init(x0, args)
+    take(jax.tree.map(lambda a: a[None], first_out), 0)
+  record, last = len(records), num_steps  # Records 0..num_steps.
+  bad = 0 if records and not np.all(np.isfinite(records[0][0])) else None
+  pending = None
+  try:
+    while bad is None and record <= last:
+      end = min(record + per_call - 1, last)
+      if callback and callback_every:  # Calls end at the callback steps.
+        end = min(end, callback_every * max(1, -(-record // callback_every)))
+      state, outs = run(state, end - record + 1)
+      pending = (outs, record)
+      bad = take(outs, record)
+      pending = None
+      if t_first is None and len(records) > 1:
+        t_first = (time.perf_counter(), len(records) - 1)
+        if log_every:
+          logging.info("step %d done (compiled) after %.1f s", t_first[1], t_first[0] - start)
+      if bad is not None:
+        break
+      k = len(records) - 1
+      if callback and callback_every and k % callback_every == 0 and k > 0:
+        callback(k, to_host(state[1]))
+      if log_every and k > t_first[1] and (k // log_every > (record - 1) // log_every
+                                            or k == last):
+        rate = (k - t_first[1]) / (time.perf_counter() - t_first[0])
+        value, c = records[-1][0], records[-1][1]
+        logging.info(
+            "step %d/%d  loss %.4g  content %.4g  style %.4g  tv %.4g  %.2f steps/s  ETA %.0f s",
+            k, num_steps, float(np.mean(value)), float(np.mean(c["content"])),
+            float(np.mean(c["style"])), float(np.mean(c["tv"])), rate, (num_steps - k) / rate)
+      record = end + 1
+  except KeyboardInterrupt:
+    if pending is not None and len(records) <= pending[1]:
+      bad = take(pending[0], pending[1])  # The call has run: keep what it did.
+    interrupted = True
+    stopped = f"interrupted after step {max(len(records) - 1, 0)}"
+  if bad is not None:
+    del records[bad + 1:]
+    value = records[bad][0]
+    stopped = ("the loss is not finite at the starting image" if bad == 0 else
+               f"the loss became {value[~np.isfinite(value)][0]} at step {bad}; "
+               "kept each seed's last image with a finite loss")
   if stopped:
     logging.warning("stopped: %s", stopped)
+  steps_done = max(len(records) - 1, 0) if bad is None else bad - 1 if bad else 0
+  if not records:  # Interrupted before the start was evaluated.
+    value, aux = jax.eval_shape(loss_fn, x0[0], *args)
+    nan = np.full((x0.shape[0],), np.nan, np.float32)
+    records.append((nan, {c: nan for c in aux}, time.perf_counter() - start))
   history = {"total": np.stack([r[0] for r in records])}
   for c in COMPONENTS:
     history[c] = np.stack([r[1][c] for r in records])
@@ -382,4 +464,5 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
     evaluations = int(np.max(to_host(count(state[0]))))
   return MinimizeResult(x=to_host(state[1]), history=history, steps=steps_done, stopped=stopped,
                         evaluations=evaluations,
-                        devices=1 if sharding is None else jax.device_count())
+                        devices=1 if sharding is None else jax.device_count(),
+                        steps_per_call=per_call, interrupted=interrupted)

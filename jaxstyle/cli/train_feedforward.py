@@ -1,9 +1,9 @@
 r"""Train a feed-forward style network (Johnson et al. 2016) from the command line.
 
-  python -m jaxstyle.train_fast --style=starry_night.jpg --dataset_dir=coco/train2014 \
+  jaxstyle-train-fast --style=starry_night.jpg --dataset_dir=coco/train2014 \
       --output_dir=runs/starry --num_steps=40000 --crop_size=256
 
-A thin absl shell over `jaxstyle.fast_train.train`: it reads the style image and the
+A thin absl shell over `jaxstyle.johnson.training.train`: it reads the style image and the
 sample photos, and the library trains, checkpoints (OUTPUT_DIR/checkpoint.msgpack),
 writes samples (OUTPUT_DIR/samples/), losses (OUTPUT_DIR/losses.json) and at the end
 the model file (--model_out, default OUTPUT_DIR/model.msgpack). `--resume` continues a
@@ -17,7 +17,7 @@ import sys
 
 from absl import flags
 
-from jaxstyle import _cli
+from jaxstyle.cli import common
 from jaxstyle.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -26,7 +26,7 @@ FLAGS = flags.FLAGS
 def _define_flags():
   if "dataset_dir" in FLAGS:
     return
-  from jaxstyle import fast_train  # pylint: disable=import-outside-toplevel
+  from jaxstyle.johnson import training as fast_train  # pylint: disable=import-outside-toplevel
   flags.DEFINE_string("style", None, "Style image.")
   flags.DEFINE_integer("style_size", 256, "Longer side of the style image, px.", lower_bound=16)
   flags.DEFINE_string("dataset_dir", None, "Directory of training photos (searched "
@@ -69,19 +69,23 @@ def _define_flags():
                        lower_bound=16)
   flags.DEFINE_integer("log_every", 10, "A progress line every N steps.", lower_bound=0)
   flags.DEFINE_string("weights", None, "VGG-19 weights .npz (default: fetched on first use).")
+  flags.DEFINE_enum("precision", "float32", ["float32", "tensorfloat32", "bfloat16"],
+                    "Convolution precision of both networks (see jaxstyle.precision).")
 
 
 def _run() -> None:
-  from jaxstyle import fast_train, images, transformer  # pylint: disable=import-outside-toplevel
+  from jaxstyle import images  # pylint: disable=import-outside-toplevel
   from jaxstyle import weights as weights_lib  # pylint: disable=import-outside-toplevel
+  from jaxstyle.johnson import training as fast_train  # pylint: disable=import-outside-toplevel
+  from jaxstyle.nets.johnson import ImageTransformConfig  # pylint: disable=import-outside-toplevel
 
   if not FLAGS.style or not FLAGS.dataset_dir or not FLAGS.output_dir:
     raise UserError("give --style, --dataset_dir and --output_dir")
   try:
     widths = tuple(int(w) for w in FLAGS.widths)
     config = fast_train.TrainConfig(
-        net=transformer.TransformerConfig(widths=widths, num_residual=FLAGS.num_residual,
-                                          norm=FLAGS.norm, upsample=FLAGS.upsample),
+        net=ImageTransformConfig(widths=widths, num_residual=FLAGS.num_residual,
+                                norm=FLAGS.norm, upsample=FLAGS.upsample),
         content_layer=FLAGS.content_layer, style_layers=tuple(FLAGS.style_layers),
         content_weight=FLAGS.content_weight, style_weight=FLAGS.style_weight,
         tv_weight=FLAGS.tv_weight, saturation_weight=FLAGS.saturation_weight,
@@ -91,8 +95,8 @@ def _run() -> None:
   except ValueError as e:
     raise UserError(str(e)) from None
   style = images.load_image(FLAGS.style, FLAGS.style_size)
-  sample_paths = FLAGS.samples or [str(p) for p in
-                                   fast_train.list_images(FLAGS.dataset_dir)[:2]]
+  sample_paths = FLAGS.samples or [str(p) for p in images.find_images(
+      FLAGS.dataset_dir, recursive=True, what="dataset directory")[:2]]
   samples = [images.load_image(p, FLAGS.sample_size) for p in sample_paths]
   weights = (weights_lib.load(FLAGS.weights) if FLAGS.weights
              else weights_lib.ensure_default())
@@ -101,12 +105,12 @@ def _run() -> None:
       num_steps=FLAGS.num_steps, resume=FLAGS.resume,
       checkpoint_every=FLAGS.checkpoint_every, sample_every=FLAGS.sample_every,
       sample_images=samples, log_every=FLAGS.log_every, model_path=FLAGS.model_out,
-      model_dtype=FLAGS.model_dtype,
+      model_dtype=FLAGS.model_dtype, kernels=FLAGS.kernels, precision=FLAGS.precision,
       model_meta={"style": FLAGS.style, "style_size": FLAGS.style_size,
                   "dataset_dir": FLAGS.dataset_dir, "command": " ".join(sys.argv)})
 
 
-main, run = _cli.entry_point(
+main, run = common.entry_point(
     _define_flags, _run,
     interrupted="interrupted (the last checkpoint is kept; continue with --resume)")
 

@@ -23,13 +23,12 @@ from typing import Callable, Iterable, Sequence
 import jax
 import numpy as np
 
+from jaxstyle import features as features_lib
 from jaxstyle import images as images_lib
 from jaxstyle.errors import UserError
-from jaxstyle.features import extract_features
-from jaxstyle.vgg import CONV_LAYERS
+from jaxstyle.nets.vgg import CONV_LAYERS
 from jaxstyle.weights import VGGWeights
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 RELU_LAYERS = tuple("relu" + name[4:] for name in CONV_LAYERS)
 
 
@@ -40,8 +39,11 @@ def mean_activations(weights: VGGWeights, images: Iterable[np.ndarray], *,
 
   Each position of each image counts once (larger images weigh more).
   """
-  def channel_sums(x):
-    feats = extract_features(x[None], RELU_LAYERS, weights=weights, pooling=pooling)
+  features = features_lib.feature_fn(weights.widths, weights.preprocessing, pooling)
+  variables = features_lib.network_variables(weights)
+
+  def channel_sums(variables, x):
+    feats = features(variables, x[None], RELU_LAYERS)
     return {l: (f[0].sum(axis=(0, 1)), f.shape[1] * f.shape[2]) for l, f in feats.items()}
 
   channel_sums = jax.jit(channel_sums)
@@ -49,7 +51,7 @@ def mean_activations(weights: VGGWeights, images: Iterable[np.ndarray], *,
   counts = {l: 0 for l in RELU_LAYERS}
   n = 0
   for n, image in enumerate(images, start=1):
-    for layer, (total, count) in channel_sums(np.asarray(image, np.float32)).items():
+    for layer, (total, count) in channel_sums(variables, np.asarray(image, np.float32)).items():
       sums[layer] = sums[layer] + np.asarray(total, np.float64)
       counts[layer] += int(count)
     if log and n % 50 == 0:
@@ -86,21 +88,11 @@ def normalize(weights: VGGWeights, images: Iterable[np.ndarray], *, pooling: str
   return dataclasses.replace(weights, params=params, meta=meta)
 
 
-def image_files(directory: str | pathlib.Path, limit: int | None = None) -> list[pathlib.Path]:
-  directory = pathlib.Path(directory)
-  if not directory.is_dir():
-    raise UserError(f"--images {directory} is not a directory")
-  files = sorted(p for p in directory.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-  if not files:
-    raise UserError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {directory}")
-  return files[:limit] if limit else files
-
-
 def normalize_directory(weights: VGGWeights, directory: str | pathlib.Path, *,
                         image_size: int = 256, limit: int | None = None, pooling: str = "avg",
                         log: Callable[[str], None] = logging.info) -> VGGWeights:
   """`normalize` on the photos under `directory`, each resized to `image_size`."""
-  files = image_files(directory, limit)
+  files = images_lib.find_images(directory, recursive=True, what="--images")[:limit]
   log(f"normalizing on {len(files)} images from {directory} at {image_size} px")
 
   def load_all() -> Iterable[np.ndarray]:

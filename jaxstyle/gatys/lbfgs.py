@@ -63,6 +63,12 @@ class State(NamedTuple):
   evaluations: jax.Array
 
 
+def keeps_pair(s: jax.Array, y: jax.Array) -> jax.Array:
+  """The curvature test of every unit-step L-BFGS here: keep (s, y) iff cos(s, y) >
+  MIN_COSINE (see `step`)."""
+  return jnp.vdot(s, y) > MIN_COSINE * jnp.linalg.norm(s) * jnp.linalg.norm(y)
+
+
 def first_step_scale(grad: jax.Array) -> jax.Array:
   return FIRST_STEP / jnp.maximum(jnp.max(jnp.abs(grad)), 1e-30)
 
@@ -132,7 +138,7 @@ def step(value_and_grad, state: State, args: tuple) -> State:
   s_new, y_new = state.d, g - state.grad.ravel()
   s_dot_y = jnp.vdot(s_new, y_new)
   y_dot_y = jnp.vdot(y_new, y_new)
-  keep = (s_dot_y > MIN_COSINE * jnp.linalg.norm(s_new) * jnp.linalg.norm(y_new)) & ~first
+  keep = keeps_pair(s_new, y_new) & ~first
   slot = state.kept % state.age.shape[0]
   # A skipped pair writes the slot's old row back: only one row is ever selected.
   s_row = jnp.where(keep, s_new, state.s[slot])

@@ -10,17 +10,22 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from jaxstyle import color, optimize
+from jaxstyle import color
+from jaxstyle import features as features_lib
 from jaxstyle import images as images_lib
+from jaxstyle import kernels as kernels_lib
+from jaxstyle import precision as precision_lib
 from jaxstyle import weights as weights_lib
 from jaxstyle.errors import UserError
+from jaxstyle.gatys import optimize
+from jaxstyle.gatys.objective import (DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS,
+                                      ObjectiveConfig, compute_targets, make_loss_fn)
 from jaxstyle.images import resize_to
-from jaxstyle.objective import (DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, ObjectiveConfig,
-                                compute_targets, make_loss_fn)
-from jaxstyle.vgg import LAYER_NAMES, layer_stride, layer_width
+from jaxstyle.kernels import vgg_cpu
+from jaxstyle.nets.vgg import LAYER_NAMES, layer_stride, layer_width
 
 INITS = ("noise", "content", "style")
-PRECISIONS = ("float32", "tensorfloat32", "bfloat16")
+PRECISIONS = precision_lib.PRECISIONS
 # White-noise start: N(0.5, NOISE_STD^2) per pixel and channel. Gatys et al. start
 # from white noise without stating its amplitude; a small one converges to cleaner
 # images in fewer steps than uniform [0, 1] noise.
@@ -37,8 +42,9 @@ class StylizeResult:
     history: per-step losses [steps + 1, S] ("total", "content", "style", "tv") and
       "time" [steps + 1] in seconds.
     steps: steps completed.
-    stopped: None, or why the run stopped early (e.g. a NaN loss).
+    stopped: None, or why the run stopped early (e.g. a NaN loss, an interrupt).
     config: the settings used.
+    interrupted: the run was stopped by Ctrl-C or SIGTERM (`images` are the last ones).
   """
 
   images: np.ndarray
@@ -47,6 +53,7 @@ class StylizeResult:
   steps: int
   stopped: str | None
   config: dict[str, Any]
+  interrupted: bool = False
 
 
 def noise_images(seeds: Sequence[int], shape: Sequence[int]) -> jax.Array:
@@ -68,12 +75,14 @@ def _check_image(name: str, image) -> np.ndarray:
 
 
 def estimate_memory_bytes(height: int, width: int, *, num_seeds: int, layers: Sequence[str],
-                          method: str, history_size: int, widths=(64, 128, 256, 512, 512)) -> int:
+                          method: str, history_size: int, widths=(64, 128, 256, 512, 512),
+                          kernels: str = "auto") -> int:
   """A rough upper bound of the memory one optimization needs, in bytes.
 
   Counts the activations of every layer up to the deepest used one, twice (forward
   values kept for the backward pass, and their gradients), per seed, plus the
-  optimizer's image-sized buffers and the weights.
+  optimizer's image-sized buffers, the weights and, with the CPU kernels, the kernels
+  derived from them (`kernels.vgg_cpu.derived_bytes`).
   """
   last = max(LAYER_NAMES.index(l) for l in layers)
   activations = 0
@@ -83,7 +92,15 @@ def estimate_memory_bytes(height: int, width: int, *, num_seeds: int, layers: Se
   image = height * width * 3
   buffers = 2 * history_size + 6 if "lbfgs" in method else 6
   per_seed = 4 * (2 * activations + buffers * image)
-  return num_seeds * per_seed + 4 * 20_100_000  # + VGG-19's 20M conv parameters.
+  kernel_shapes, cin = [], 3
+  for name in LAYER_NAMES:
+    if name.startswith("conv"):
+      kernel_shapes.append((3, 3, cin, layer_width(name, widths)))
+      cin = layer_width(name, widths)
+  network = sum(4 * (int(np.prod(k)) + k[-1]) for k in kernel_shapes)
+  if kernels_lib.resolve(kernels) == "cpu":
+    network += vgg_cpu.derived_bytes(kernel_shapes)
+  return num_seeds * per_seed + network
 
 
 def available_memory_bytes() -> int | None:
@@ -104,7 +121,8 @@ def available_memory_bytes() -> int | None:
 
 
 def check_memory(height: int, width: int, *, num_seeds: int, layers: Sequence[str],
-                 method: str, history_size: int, shard_seeds: bool | None = None) -> None:
+                 method: str, history_size: int, shard_seeds: bool | None = None,
+                 kernels: str = "auto") -> None:
   """Raises UserError, saying how much is needed, if the run cannot fit in memory.
 
   Seeds that will be sharded (see optimize.seed_sharding) count per device.
@@ -112,7 +130,7 @@ def check_memory(height: int, width: int, *, num_seeds: int, layers: Sequence[st
   if shard_seeds is not False and optimize.seed_sharding(num_seeds) is not None:
     num_seeds //= jax.device_count()
   need = estimate_memory_bytes(height, width, num_seeds=num_seeds, layers=layers,
-                               method=method, history_size=history_size)
+                               method=method, history_size=history_size, kernels=kernels)
   have = available_memory_bytes()
   if have is not None and need > have:
     gib = 2**30
@@ -183,7 +201,8 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
             lbfgs_linesearch: str | None = None, init="noise", seed: int = 0,
             num_seeds: int = 1, log_every: int = 50,
             callback: Callable[[int, np.ndarray], None] | None = None,
-            callback_every: int = 0, precision: str = "float32",
+            callback_every: int = 0, precision: str = "float32", kernels: str = "auto",
+            steps_per_call: int | None = None,
             shard_seeds: bool | None = None, style_scale: float | None = None,
             style_rotation: float = 0.0, preserve_color: str | None = None,
             style_masks: Sequence[np.ndarray] | None = None, scales: int = 1,
@@ -203,7 +222,7 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
       suit the unnormalized VGG-19; the paper's 1e-3 is for its normalized network.
     tv_weight: total-variation weight (0: off, as in the paper).
     pooling: "max" or "avg".
-    optimizer: one of "lbfgs", "adam", "sgd", "adagrad", "optax_lbfgs".
+    optimizer: one of `optimize.METHODS`.
     num_steps: optimizer iterations (per scale: see `scale_steps`).
     learning_rate: for adam/sgd/adagrad.
     lbfgs_history, lbfgs_linesearch: L-BFGS memory, and None (unit step), "zoom" or
@@ -214,9 +233,14 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
     log_every: a progress line every this many steps.
     callback: called as callback(step, images [S, h, w, 3]) every callback_every steps
       (steps counted across scales; images at the current scale).
-    precision: the convolutions' matmul precision: "float32" (default, exact),
-      "tensorfloat32" or "bfloat16" (faster on GPUs/TPUs, slightly different losses; see
-      benchmarks/README.md). Gram matrices are always computed in float32.
+    precision: the convolutions' precision, for the targets and the loss alike:
+      "float32" (default: float32 on every backend), "tensorfloat32" or "bfloat16"
+      (faster on GPUs/TPUs, slightly different losses); see `jaxstyle.precision`. Gram
+      matrices are always computed in float32.
+    kernels: "auto" (default: the CPU kernels on the CPU backend, plain XLA
+      elsewhere), "xla" or "cpu"; see `jaxstyle.kernels`.
+    steps_per_call: optimizer steps per device call (None: `optimize.steps_per_call`'s
+      choice for the backend).
     shard_seeds: split the seeds over all `jax.devices()` (jax.sharding); None: whenever
       there are several devices and num_seeds is a multiple of their count. The images
       are the same either way.
@@ -236,30 +260,11 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
   content = _check_image("content image", content)
   styles = [style] if isinstance(style, np.ndarray) and np.ndim(style) == 3 else list(style)
   styles = [_check_image(f"style image {i + 1}", s) for i, s in enumerate(styles)]
-  if num_steps <= 0:
-    raise ValueError(f"num_steps must be positive, got {num_steps}")
-  if num_seeds <= 0:
-    raise ValueError(f"num_seeds must be positive, got {num_seeds}")
-  if isinstance(init, str) and init not in INITS:
-    raise ValueError(f"init must be one of {INITS} or an image, got {init!r}")
-  if num_seeds > 1 and not (isinstance(init, str) and init == "noise"):
-    raise ValueError("several seeds only differ when starting from white noise (init='noise')")
-  if optimizer not in optimize.METHODS:
-    raise ValueError(f"unknown optimizer {optimizer!r}; choose one of "
-                     f"{', '.join(optimize.METHODS)}")
-  if precision not in PRECISIONS:
-    raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-  if preserve_color is not None and preserve_color not in color.MODES:
-    raise ValueError(f"preserve_color must be one of {color.MODES} or None, "
-                     f"got {preserve_color!r}")
-  if style_scale is not None and not style_scale > 0:
-    raise ValueError(f"style_scale must be positive, got {style_scale}")
-  if scales < 1:
-    raise ValueError(f"scales must be at least 1, got {scales}")
-  scale_steps = (list(scale_steps) if scale_steps is not None else
-                 [max(1, num_steps // 2**k) for k in range(scales)])
-  if len(scale_steps) != scales or min(scale_steps) < 1:
-    raise ValueError(f"scale_steps must be {scales} positive step counts, got {scale_steps}")
+  scale_steps = _check_settings(
+      num_steps=num_steps, num_seeds=num_seeds, init=init, optimizer=optimizer,
+      precision=precision, kernels=kernels, preserve_color=preserve_color,
+      style_scale=style_scale, scales=scales, scale_steps=scale_steps,
+      steps_per_call=steps_per_call)
   if style_masks is not None and len(style_masks) != len(styles):
     raise ValueError(f"{len(style_masks)} style masks for {len(styles)} style images")
   config = ObjectiveConfig(
@@ -272,26 +277,17 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
     config.blend_weights(len(styles))  # Checks the count early.
   height, width = content.shape[:2]
   check_memory(height, width, num_seeds=num_seeds, layers=config.all_layers,
-               method=optimizer, history_size=lbfgs_history, shard_seeds=shard_seeds)
+               method=optimizer, history_size=lbfgs_history, shard_seeds=shard_seeds,
+               kernels=kernels)
   if weights is None:
     weights = weights_lib.load_default()
 
   original = content
   styles = prepare_styles(content, styles, style_scale=style_scale,
                           style_rotation=style_rotation, preserve_color=preserve_color)
-  masks = None
-  if style_masks is not None:
-    masks = []
-    for i, m in enumerate(style_masks):
-      m = np.asarray(m, np.float32)
-      if m.ndim != 2 or not np.all(np.isfinite(m)) or m.min() < 0 or m.max() > 1:
-        raise ValueError(f"style mask {i + 1} must be [H, W] with values in [0, 1]")
-      masks.append(m)
+  masks = _check_masks(style_masks)
   seeds = [seed + i for i in range(num_seeds)]
-  start = None
-  if not (isinstance(init, str) and init == "noise"):
-    start = content if isinstance(init, str) and init == "content" else (
-        styles[0] if isinstance(init, str) else _check_image("init image", init))
+  start = _starting_image(init, content, styles)
   if preserve_color == "luminance":
     content = color.gray_rgb(color.luminance(content))
     if start is not None and not (isinstance(init, str) and init == "style"):
@@ -301,63 +297,150 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
   if min(shapes[0]) < 16:
     raise ValueError(f"with {scales} scales the coarsest image is {shapes[0][1]}x"
                      f"{shapes[0][0]} px; at least 16 px per side: use fewer scales")
-  x = None
-  histories, levels, evaluations, devices, done, stopped = [], [], 0, 1, 0, None
+  level_settings = dict(
+      weights=weights, config=config, method=optimizer, learning_rate=learning_rate,
+      history_size=lbfgs_history, linesearch=lbfgs_linesearch, log_every=log_every,
+      callback_every=callback_every, precision=precision, kernels=kernels,
+      steps_per_call=steps_per_call, shard_seeds=shard_seeds)
+  x, results, levels = None, [], []
   for level, ((h, w), steps) in enumerate(zip(shapes, scale_steps)):
-    factor = h / height
-    level_content = resize_to(content, h, w)
-    level_styles = [_check_image(f"style image {i + 1} at {w}x{h} px", _scaled_style(s, factor))
-                    for i, s in enumerate(styles)]
-    if x is None:
-      x0 = (noise_images(seeds, (h, w, 3)) if start is None
-            else jnp.asarray(resize_to(start, h, w))[None])
-    else:
-      x0 = jnp.asarray(np.stack([resize_to(np.clip(im, 0, 1), h, w) for im in x]))
-    level_masks = None if masks is None else [resize_to(np.repeat(m[..., None], 3, -1), h, w)[
-        ..., 0] for m in masks]
+    x0 = (_initial_images(start, seeds, h, w) if x is None
+          else jnp.asarray(np.stack([resize_to(np.clip(im, 0, 1), h, w) for im in x])))
     if scales > 1:
       logging.info("scale %d/%d: %dx%d px, %d steps", level + 1, scales, w, h, steps)
-    targets = compute_targets(level_content, level_styles, config, weights,
-                              style_masks=level_masks)
-    loss_fn = make_loss_fn(config, weights, num_styles=len(level_styles))
+    done = sum(r.steps for r in results)
     level_callback = None
     if callback is not None:
-      offset = done
-      level_callback = lambda k, images, offset=offset: callback(offset + k, images)
-    with jax.default_matmul_precision(precision):
-      result = optimize.minimize(
-          loss_fn, x0, (targets, weights.flax_params), method=optimizer, num_steps=steps,
-          learning_rate=learning_rate, history_size=lbfgs_history, linesearch=lbfgs_linesearch,
-          log_every=log_every, callback=level_callback, callback_every=callback_every,
-          shard_seeds=shard_seeds)
+      level_callback = lambda k, images, offset=done: callback(offset + k, images)
+    result = _optimize_level(
+        x0, resize_to(content, h, w),
+        [_check_image(f"style image {i + 1} at {w}x{h} px", _scaled_style(s, h / height))
+         for i, s in enumerate(styles)],
+        None if masks is None else [_resized_mask(m, h, w) for m in masks],
+        num_steps=steps, callback=level_callback, **level_settings)
     x = result.x
-    history = dict(result.history)
-    if histories:  # Later scales continue the clock and drop their repeated start.
-      history = {k: v[1:] for k, v in history.items()}
-      history["time"] = history["time"] + histories[-1]["time"][-1]
-    histories.append(history)
+    results.append(result)
     levels.append({"height": h, "width": w, "steps": result.steps})
-    evaluations += result.evaluations or 0
-    devices = result.devices
-    done += result.steps
     if result.stopped:
-      stopped = result.stopped
       break
-  history = {k: np.concatenate([hh[k] for hh in histories]) for k in histories[0]}
   images = np.clip(x, 0.0, 1.0)
   if images.shape[1:3] != (height, width):  # Stopped early at a coarser scale.
     images = np.stack([resize_to(im, height, width) for im in images])
-  if preserve_color == "luminance":
-    images = np.stack([color.combine_luminance(color.luminance(im), original) for im in images])
+  images = _restore_color(images, original, preserve_color)
 
   settings = dataclasses.asdict(config)
   settings.update(optimizer=optimizer, num_steps=num_steps, learning_rate=learning_rate,
                   lbfgs_history=lbfgs_history, lbfgs_linesearch=lbfgs_linesearch,
                   init=init if isinstance(init, str) else "image", seed=seed,
                   num_seeds=num_seeds, height=height, width=width, noise_std=NOISE_STD,
-                  precision=precision, style_scale=style_scale, style_rotation=style_rotation,
+                  precision=precision, kernels=kernels_lib.resolve(kernels),
+                  steps_per_call=results[0].steps_per_call,
+                  style_scale=style_scale, style_rotation=style_rotation,
                   preserve_color=preserve_color, scales=levels,
                   weights=dict(weights.meta, preprocessing=weights.preprocessing),
-                  evaluations=evaluations or None, devices=devices)
-  return StylizeResult(images=images, seeds=seeds, history=history, steps=done,
-                       stopped=stopped, config=settings)
+                  evaluations=sum(r.evaluations or 0 for r in results) or None,
+                  devices=results[-1].devices)
+  return StylizeResult(images=images, seeds=seeds, history=_merged_histories(results),
+                       steps=sum(r.steps for r in results),
+                       stopped=results[-1].stopped, config=settings,
+                       interrupted=results[-1].interrupted)
+
+
+def _check_settings(*, num_steps, num_seeds, init, optimizer, precision, kernels,
+                    preserve_color, style_scale, scales, scale_steps, steps_per_call
+                    ) -> list[int]:
+  """Raises ValueError for a bad setting; returns the steps of each scale."""
+  if num_steps <= 0:
+    raise ValueError(f"num_steps must be positive, got {num_steps}")
+  if num_seeds <= 0:
+    raise ValueError(f"num_seeds must be positive, got {num_seeds}")
+  if isinstance(init, str) and init not in INITS:
+    raise ValueError(f"init must be one of {INITS} or an image, got {init!r}")
+  if num_seeds > 1 and not (isinstance(init, str) and init == "noise"):
+    raise ValueError("several seeds only differ when starting from white noise (init='noise')")
+  if optimizer not in optimize.METHODS:
+    raise ValueError(f"unknown optimizer {optimizer!r}; choose one of "
+                     f"{', '.join(optimize.METHODS)}")
+  precision_lib.check(precision)
+  kernels_lib.resolve(kernels)
+  if steps_per_call is not None and steps_per_call < 1:
+    raise ValueError(f"steps_per_call must be positive, got {steps_per_call}")
+  if preserve_color is not None and preserve_color not in color.MODES:
+    raise ValueError(f"preserve_color must be one of {color.MODES} or None, "
+                     f"got {preserve_color!r}")
+  if style_scale is not None and not style_scale > 0:
+    raise ValueError(f"style_scale must be positive, got {style_scale}")
+  if scales < 1:
+    raise ValueError(f"scales must be at least 1, got {scales}")
+  scale_steps = (list(scale_steps) if scale_steps is not None else
+                 [max(1, num_steps // 2**k) for k in range(scales)])
+  if len(scale_steps) != scales or min(scale_steps) < 1:
+    raise ValueError(f"scale_steps must be {scales} positive step counts, got {scale_steps}")
+  return scale_steps
+
+
+def _check_masks(style_masks) -> list[np.ndarray] | None:
+  if style_masks is None:
+    return None
+  masks = []
+  for i, m in enumerate(style_masks):
+    m = np.asarray(m, np.float32)
+    if m.ndim != 2 or not np.all(np.isfinite(m)) or m.min() < 0 or m.max() > 1:
+      raise ValueError(f"style mask {i + 1} must be [H, W] with values in [0, 1]")
+    masks.append(m)
+  return masks
+
+
+def _resized_mask(mask: np.ndarray, h: int, w: int) -> np.ndarray:
+  return resize_to(np.repeat(mask[..., None], 3, -1), h, w)[..., 0]
+
+
+def _starting_image(init, content: np.ndarray, styles: list[np.ndarray]) -> np.ndarray | None:
+  """The image every seed starts from, or None for white noise."""
+  if isinstance(init, str):
+    return {"noise": None, "content": content, "style": styles[0]}[init]
+  return _check_image("init image", init)
+
+
+def _initial_images(start: np.ndarray | None, seeds: Sequence[int], h: int, w: int
+                    ) -> jax.Array:
+  """[S, h, w, 3]: white noise per seed, or the starting image resized."""
+  if start is None:
+    return noise_images(seeds, (h, w, 3))
+  return jnp.asarray(resize_to(start, h, w))[None]
+
+
+def _optimize_level(x0, content, styles, masks, *, weights, config, method, num_steps,
+                    learning_rate, history_size, linesearch, log_every, callback,
+                    callback_every, precision, kernels, steps_per_call, shard_seeds
+                    ) -> optimize.MinimizeResult:
+  """One level of the pyramid: its targets, its loss, the optimization from x0."""
+  targets = compute_targets(content, styles, config, weights, style_masks=masks,
+                            kernels=kernels, precision=precision)
+  loss_fn = make_loss_fn(config, weights, num_styles=len(styles), kernels=kernels,
+                         precision=precision)
+  return optimize.minimize(
+      loss_fn, x0, (targets, features_lib.network_variables(weights, kernels)),
+      method=method, num_steps=num_steps, learning_rate=learning_rate,
+      history_size=history_size, linesearch=linesearch, log_every=log_every,
+      callback=callback, callback_every=callback_every, shard_seeds=shard_seeds,
+      steps_per_call=steps_per_call)
+
+
+def _merged_histories(results: Sequence[optimize.MinimizeResult]) -> dict[str, np.ndarray]:
+  """The levels' histories as one: later levels continue the clock and drop their
+  repeated start."""
+  merged = [dict(results[0].history)]
+  for r in results[1:]:
+    history = {k: v[1:] for k, v in r.history.items()}
+    history["time"] = history["time"] + merged[-1]["time"][-1]
+    merged.append(history)
+  return {k: np.concatenate([h[k] for h in merged]) for k in merged[0]}
+
+
+def _restore_color(images: np.ndarray, original: np.ndarray, preserve_color: str | None
+                   ) -> np.ndarray:
+  """With luminance-only transfer, the results' luminance with the photo's colors."""
+  if preserve_color != "luminance":
+    return images
+  return np.stack([color.combine_luminance(color.luminance(im), original) for im in images])

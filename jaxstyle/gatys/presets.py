@@ -5,7 +5,7 @@ Each preset maps CLI flag names to values; flags given on the command line win.
 
 from __future__ import annotations
 
-from jaxstyle.objective import DEFAULT_STYLE_LAYERS
+from jaxstyle.gatys.objective import DEFAULT_STYLE_LAYERS
 
 NORMALIZED_WEIGHTS = "normalized"  # Resolved to jaxstyle.weights.normalized_path().
 

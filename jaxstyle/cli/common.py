@@ -1,0 +1,126 @@
+"""What every absl command of jaxstyle shares: one `error:` line for a user's mistake,
+the persistent compilation cache (--compilation_cache) and the kernels (--kernels).
+
+Flags are defined by `define_common_flags`, called from each command's own flag
+definitions, never at import.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pathlib
+import signal
+import sys
+from typing import Callable, Iterable
+
+from absl import app, flags
+
+from jaxstyle import cache, kernels
+from jaxstyle.errors import Interrupted, UserError
+
+FLAGS = flags.FLAGS
+
+
+def define_common_flags() -> None:
+  """--compilation_cache and --kernels (once, whichever command asks first)."""
+  if "compilation_cache" in FLAGS:
+    return
+  flags.DEFINE_string(
+      "compilation_cache", cache.default_directory(),
+      "Directory of JAX's persistent compilation cache: a run that finds its programs "
+      "there skips compiling them (seconds on a CPU). Empty: no cache. Default: "
+      "$JAXSTYLE_CACHE, else ~/.cache/jaxstyle/xla.")
+  flags.DEFINE_enum(
+      "kernels", "auto", list(kernels.KERNELS),
+      "Convolution implementations: 'xla' (plain XLA; cuDNN / TPU matrix units), 'cpu' "
+      "(hand-tuned for XLA:CPU), 'auto' (cpu on the CPU backend, xla elsewhere).")
+
+
+def check_finite(*names: str) -> None:
+  """Raises UserError if a float flag among `names` is NaN or infinite (absl's
+  lower_bound lets NaN through)."""
+  for name in names:
+    value = FLAGS[name].value
+    if value is not None and not math.isfinite(value):
+      raise UserError(f"--{name} must be a finite number, got {value}")
+
+
+def refuse_overwriting_inputs(outputs: Iterable[str | os.PathLike],
+                              inputs: Iterable[str | os.PathLike | None]) -> None:
+  """Raises UserError if an output path is one of the input files."""
+  existing = {}
+  for path in inputs:
+    if path is not None and pathlib.Path(path).is_file():
+      existing[pathlib.Path(path).resolve()] = path
+  for out in outputs:
+    resolved = pathlib.Path(out).resolve()
+    if resolved in existing:
+      raise UserError(f"the output {out} is the input {existing[resolved]}: choose another "
+                      "output path (nothing was written)")
+
+
+_SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+_received: list[int] = []
+
+
+def _on_sigterm(signum, frame):
+  _received.append(signum)
+  signal.default_int_handler(signum, frame)  # Raises KeyboardInterrupt.
+
+
+def main_for(run: Callable[[], None], *, interrupted: str = "interrupted"
+             ) -> Callable[[list[str]], None]:
+  """An absl `main(argv)` that runs `run()` and turns user errors into one line.
+
+  UserError, running out of host or device memory, Ctrl-C and SIGTERM end with a
+  message on stderr and a non-zero exit status instead of a traceback; other
+  exceptions (bugs) keep theirs. SIGTERM (what `timeout`, batch schedulers and
+  preemptible VMs send) is handled like Ctrl-C: the library stops the optimization,
+  the command saves what it has and raises Interrupted; exit status 130 for SIGINT,
+  143 for SIGTERM.
+  """
+
+  def main(argv):
+    if len(argv) > 1:
+      raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.compilation_cache:
+      cache.enable_compilation_cache(FLAGS.compilation_cache)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+      run()
+    except Interrupted as e:
+      print(f"interrupted: {e}", file=sys.stderr)
+      sys.exit(_SIGNAL_EXIT[_received[-1] if _received else signal.SIGINT])
+    except UserError as e:
+      print(f"error: {e}", file=sys.stderr)
+      sys.exit(1)
+    except MemoryError:
+      print("error: out of memory; use smaller images or fewer seeds", file=sys.stderr)
+      sys.exit(1)
+    except Exception as e:  # pylint: disable=broad-except
+      if "RESOURCE_EXHAUSTED" in str(e) or "Out of memory" in str(e):
+        print("error: the device ran out of memory; use smaller images or fewer seeds",
+              file=sys.stderr)
+        sys.exit(1)
+      raise
+    except KeyboardInterrupt:
+      print(interrupted, file=sys.stderr)
+      sys.exit(_SIGNAL_EXIT[_received[-1] if _received else signal.SIGINT])
+
+  return main
+
+
+def entry_point(define_flags: Callable[[], None], run: Callable[[], None], *,
+                interrupted: str = "interrupted") -> tuple[Callable[[list[str]], None],
+                                                           Callable[[], None]]:
+  """(main, console-script entry point) of a command: `main_for(run)`, and a function
+  that defines the common and the command's flags and runs `main` under absl."""
+  main = main_for(run, interrupted=interrupted)
+
+  def entry():
+    define_common_flags()
+    define_flags()
+    app.run(main)
+
+  return main, entry

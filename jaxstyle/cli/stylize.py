@@ -1,0 +1,359 @@
+r"""`jaxstyle`: style transfer from the command line (Gatys, Ecker & Bethge, CVPR 2016).
+
+  jaxstyle --content=photo.jpg --style=painting.jpg --output=out.png
+  python -m jaxstyle.stylize ...                    # the same command
+
+A thin absl shell over `jaxstyle.stylize(...)`: it reads and resizes images,
+calls the library, and writes images and metrics. `--demo` uses photos that
+scikit-image ships (pip install 'jaxstyle[demo]').
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+import sys
+import time
+
+from absl import flags, logging
+
+from jaxstyle.cli import common
+from jaxstyle.errors import Interrupted, UserError
+
+_DEMO_CONTENT = "chelsea.png"
+_DEMO_STYLE = "ihc.png"
+
+FLAGS = flags.FLAGS
+
+
+def _define_flags():
+  if "content" in FLAGS:
+    return
+  from jaxstyle.gatys import objective, optimize, presets  # pylint: disable=import-outside-toplevel
+  flags.DEFINE_enum("preset", None, list(presets.PRESETS),
+                    "Named settings: gatys2016 = the paper (normalized VGG-19, average "
+                    "pooling, alpha/beta = 1e-3, 512 px); gatys2016_photo = its "
+                    "photorealistic transfer (alpha/beta = 1e-2, init from content). "
+                    "Flags given explicitly override the preset.")
+  flags.DEFINE_string("content", None, "Content photo (any format Pillow reads), or a "
+                      "directory or glob of photos (a batch: needs --output_dir).")
+  flags.DEFINE_list("style", None, "Style image(s), comma-separated; blended if several "
+                    "(or one run each with --each_style).")
+  flags.DEFINE_list("style_blend_weights", None, "One weight per style image (default: "
+                    "equal); normalized to sum to 1, so 1,3 means 25%/75%. With "
+                    "--style_masks: each style's strength in its region (default 1).")
+  flags.DEFINE_boolean("each_style", False, "Batch: one output per (content, style) pair "
+                       "instead of blending the styles.")
+  flags.DEFINE_string("output", "out.png", "Output image; with --num_seeds > 1, "
+                      "OUTPUT_seedN.png per seed and OUTPUT_sheet.png.")
+  flags.DEFINE_string("output_dir", None, "Batch output folder: CONTENT__STYLE.png (the "
+                      "extension of --output) and CONTENT__STYLE.json per pair, and "
+                      "summary.json.")
+  flags.DEFINE_float("style_scale", None, "Style image's longer side as a fraction of the "
+                     "output's (e.g. 0.5); overrides --style_size.", lower_bound=0)
+  flags.DEFINE_float("style_rotation", 0.0, "Rotate the style image(s) by this many degrees.")
+  flags.DEFINE_enum("preserve_color", None, ["luminance", "histogram"],
+                    "Keep the content's colors: transfer luminance only, or match the "
+                    "style's color histogram (mean, covariance) to the content's first.")
+  flags.DEFINE_list("style_masks", None, "Spatial control: one mask image per --style "
+                    "(white: that style, black: not); where no mask is white, no style.")
+  flags.DEFINE_integer("scales", 1, "Coarse-to-fine: optimize at 1/2^(scales-1) of "
+                       "--image_size first, then upsample and refine at each doubling.",
+                       lower_bound=1)
+  flags.DEFINE_list("scale_steps", None, "Steps per scale, coarsest first (default: "
+                    "--num_steps, then half as many at each finer scale).")
+  flags.DEFINE_boolean("demo", False, "Use scikit-image's photo of Chelsea the cat and its "
+                       "immunohistochemistry slide as content and style "
+                       "(pip install 'jaxstyle[demo]').")
+  flags.DEFINE_integer("image_size", 512, "Longer side of the output, px.", lower_bound=1)
+  flags.DEFINE_integer("style_size", None, "Longer side of the style image(s), px "
+                       "(default: --image_size).", lower_bound=1)
+  flags.DEFINE_integer("num_steps", 500, "Optimizer iterations.", lower_bound=1)
+  flags.DEFINE_enum("optimizer", "lbfgs", optimize.METHODS, "Pixel optimizer.")
+  flags.DEFINE_float("learning_rate", None, "Learning rate for adam/sgd/adagrad.")
+  flags.DEFINE_integer("lbfgs_history", 20, "L-BFGS memory.", lower_bound=1)
+  flags.DEFINE_enum("lbfgs_linesearch", "none", ["none", "zoom", "backtracking"],
+                    "L-BFGS line search; 'none' takes unit steps (one evaluation per step).")
+  flags.DEFINE_string("init", "noise", "noise | content | style | PATH of an image.")
+  flags.DEFINE_integer("seed", 0, "First white-noise seed.")
+  flags.DEFINE_integer("num_seeds", 1, "White-noise starts run together (vmapped).",
+                       lower_bound=1)
+  flags.DEFINE_list("content_layers", list(objective.DEFAULT_CONTENT_LAYERS),
+                    "Layers whose features are matched.")
+  flags.DEFINE_list("style_layers", list(objective.DEFAULT_STYLE_LAYERS),
+                    "Layers whose Gram matrices are matched.")
+  flags.DEFINE_list("style_layer_weights", None, "w_l per style layer (default: 1/#layers, "
+                    "i.e. 0.2 each for five layers).")
+  flags.DEFINE_float("content_weight", 1.0, "alpha.", lower_bound=0)
+  flags.DEFINE_float("style_weight", 100.0, "beta.", lower_bound=0)
+  flags.DEFINE_float("tv_weight", 0.0, "Total-variation weight.", lower_bound=0)
+  flags.DEFINE_enum("pooling", "max", ["max", "avg"], "Pooling in VGG-19.")
+  flags.DEFINE_enum("precision", "float32", ["float32", "tensorfloat32", "bfloat16"],
+                    "Matmul precision of the convolutions; reduced precision is faster on "
+                    "GPUs/TPUs (Gram matrices stay float32).")
+  flags.DEFINE_integer("steps_per_call", None, "Optimizer steps per device call (default: "
+                       "1 on CPU, 20 on GPU/TPU, where a step takes milliseconds).",
+                       lower_bound=1)
+  flags.DEFINE_string("weights", None, "Weights .npz (default: fetched on first use).")
+  flags.DEFINE_integer("log_every", 50, "A progress line every N steps.", lower_bound=0)
+  flags.DEFINE_integer("save_every", 0, "Save the image every N steps (0: only at the end).",
+                       lower_bound=0)
+  flags.DEFINE_string("metrics_json", None, "Write per-step losses, wall time, device "
+                      "and the full configuration here.")
+
+
+def _demo_image(name: str) -> str:
+  try:
+    import skimage  # pylint: disable=import-outside-toplevel
+  except ImportError:
+    raise UserError("--demo needs scikit-image's sample photos: "
+                    "pip install 'jaxstyle[demo]'") from None
+  return str(pathlib.Path(skimage.__file__).parent / "data" / name)
+
+
+def _floats(values, name):
+  if values is None:
+    return None
+  try:
+    numbers = [float(v) for v in values]
+  except ValueError:
+    raise UserError(f"--{name} must be comma-separated numbers, got {','.join(values)}") from None
+  if not all(math.isfinite(v) for v in numbers):
+    raise UserError(f"--{name} must be finite numbers, got {','.join(values)}")
+  return numbers
+
+
+def _suffixed(path: pathlib.Path, suffix: str) -> pathlib.Path:
+  return path.with_name(f"{path.stem}_{suffix}{path.suffix}")
+
+
+def _write_json(path: str, payload: dict) -> None:
+  from jaxstyle._atomic import atomic_path  # pylint: disable=import-outside-toplevel
+  with atomic_path(path) as tmp, open(tmp, "w") as f:
+    json.dump(payload, f, indent=1)
+
+
+def _apply_preset() -> None:
+  from jaxstyle import weights as weights_lib  # pylint: disable=import-outside-toplevel
+  from jaxstyle.gatys import presets  # pylint: disable=import-outside-toplevel
+  if not FLAGS.preset:
+    return
+  for name, value in presets.PRESETS[FLAGS.preset].items():
+    if FLAGS[name].present:
+      continue
+    if name == "weights" and value == presets.NORMALIZED_WEIGHTS:
+      path = weights_lib.normalized_path()
+      if not path.is_file():
+        raise UserError(
+            f"--preset={FLAGS.preset} needs the normalized VGG-19 at {path}; make it once "
+            "with `python -m jaxstyle.weights normalize --images=DIR` (any folder of "
+            "photos; the paper used ImageNet), or pass --weights")
+      value = str(path)
+    setattr(FLAGS, name, value)
+  logging.info("preset %s: %s", FLAGS.preset, ", ".join(
+      f"{k}={getattr(FLAGS, k)}" for k in presets.PRESETS[FLAGS.preset]))
+
+
+def _stylize_kwargs() -> dict:
+  """The arguments of transfer.stylize that come straight from flags."""
+  steps = None
+  if FLAGS.scale_steps:
+    try:
+      steps = [int(v) for v in FLAGS.scale_steps]
+    except ValueError:
+      raise UserError(f"--scale_steps must be integers, got {','.join(FLAGS.scale_steps)}"
+                      ) from None
+    if len(steps) != FLAGS.scales:
+      raise UserError(f"--scale_steps has {len(steps)} values for --scales={FLAGS.scales}")
+  return dict(
+      style_blend_weights=_floats(FLAGS.style_blend_weights, "style_blend_weights"),
+      content_layers=FLAGS.content_layers, style_layers=FLAGS.style_layers,
+      style_layer_weights=_floats(FLAGS.style_layer_weights, "style_layer_weights"),
+      content_weight=FLAGS.content_weight, style_weight=FLAGS.style_weight,
+      tv_weight=FLAGS.tv_weight, pooling=FLAGS.pooling, optimizer=FLAGS.optimizer,
+      num_steps=FLAGS.num_steps, learning_rate=FLAGS.learning_rate,
+      lbfgs_history=FLAGS.lbfgs_history,
+      lbfgs_linesearch=None if FLAGS.lbfgs_linesearch == "none" else FLAGS.lbfgs_linesearch,
+      seed=FLAGS.seed, num_seeds=FLAGS.num_seeds, log_every=FLAGS.log_every,
+      precision=FLAGS.precision, kernels=FLAGS.kernels, steps_per_call=FLAGS.steps_per_call,
+      style_scale=FLAGS.style_scale,
+      style_rotation=FLAGS.style_rotation, preserve_color=FLAGS.preserve_color,
+      scales=FLAGS.scales, scale_steps=steps)
+
+
+def _stylize_one(content_path, style_paths, output: pathlib.Path, weights,
+                 metrics_path: str | None) -> dict:
+  """One transfer: reads the images, runs, writes the outputs; returns a summary."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+
+  from jaxstyle import images  # pylint: disable=import-outside-toplevel
+  from jaxstyle import weights as weights_lib  # pylint: disable=import-outside-toplevel
+  from jaxstyle.gatys import transfer  # pylint: disable=import-outside-toplevel
+
+  content = images.load_image(content_path)
+  # Check the memory before resizing: a huge --image_size must fail fast and clearly.
+  height, width = images.scaled_shape(*content.shape[:2], FLAGS.image_size)
+  transfer.check_memory(height, width, num_seeds=FLAGS.num_seeds,
+                        layers=list(FLAGS.content_layers) + list(FLAGS.style_layers),
+                        method=FLAGS.optimizer, history_size=FLAGS.lbfgs_history,
+                        kernels=FLAGS.kernels)
+  content = images.resize_to(content, height, width)
+  style_size = FLAGS.style_size or FLAGS.image_size
+  styles = [images.load_image(p, style_size) for p in style_paths]
+  masks = None
+  if FLAGS.style_masks:
+    masks = [images.load_mask(p, height, width) for p in FLAGS.style_masks]
+  init = FLAGS.init
+  if init not in transfer.INITS:
+    init = images.resize_to(images.load_image(init), height, width)
+
+  def save_snapshot(step, x):
+    for i, image in enumerate(x):
+      name = f"step{step:05d}" if len(x) == 1 else f"seed{FLAGS.seed + i}_step{step:05d}"
+      images.save_image(image, _suffixed(output, name))
+
+  logging.info("content %s (%dx%d px), style %s, %s on %s", content_path, width, height,
+               ", ".join(map(str, style_paths)), FLAGS.optimizer,
+               jax.devices()[0].device_kind)
+  started = time.time()
+  try:
+    result = transfer.stylize(
+        content, styles, weights=weights, init=init, style_masks=masks,
+        callback=save_snapshot if FLAGS.save_every else None, callback_every=FLAGS.save_every,
+        **_stylize_kwargs())
+  except ValueError as e:  # The library's checks of settings and images.
+    raise UserError(str(e)) from None
+
+  written = []
+  if len(result.images) == 1:
+    written.append(images.save_image(result.images[0], output))
+  else:
+    for s, image in zip(result.seeds, result.images):
+      written.append(images.save_image(image, _suffixed(output, f"seed{s}")))
+    sheet = images.contact_sheet(list(result.images), [f"seed {s}" for s in result.seeds])
+    written.append(images.save_image(sheet, _suffixed(output, "sheet")))
+  seconds = time.time() - started
+  if metrics_path:
+    device = jax.devices()[0]
+    _write_json(metrics_path, {
+        "config": dict(result.config, content=str(content_path),
+                       style=[str(p) for p in style_paths], output=str(output),
+                       image_size=FLAGS.image_size, style_size=style_size,
+                       style_masks=FLAGS.style_masks, preset=FLAGS.preset,
+                       weights_file=str(FLAGS.weights or weights_lib.default_path())),
+        "device": {"platform": device.platform, "kind": device.device_kind,
+                   "count": jax.device_count(), "jax": jax.__version__},
+        "seeds": result.seeds, "steps": result.steps, "stopped": result.stopped,
+        "wall_seconds": seconds,
+        "history": {k: np.asarray(v).tolist() for k, v in result.history.items()},
+    })
+    written.append(pathlib.Path(metrics_path))
+  final = result.history["total"][-1]
+  logging.info("final loss %s after %d steps in %.1f s; wrote %s",
+               " ".join(f"{v:.4g}" for v in final), result.steps, seconds,
+               ", ".join(map(str, written)))
+  if result.interrupted:
+    raise Interrupted(f"{result.stopped}; saved {', '.join(map(str, written))}")
+  if result.stopped:
+    raise UserError(f"the run stopped early: {result.stopped} (saved {written[0]})")
+  return {"content": str(content_path), "style": [str(p) for p in style_paths],
+          "output": str(written[0]), "seconds": round(seconds, 2), "steps": result.steps,
+          "final_loss": [float(v) for v in final]}
+
+
+def _batch_name(content: pathlib.Path, styles, suffix: str) -> str:
+  return f"{content.stem}__{'+'.join(pathlib.Path(s).stem for s in styles)}{suffix}"
+
+
+def _run() -> None:
+  from jaxstyle import images  # pylint: disable=import-outside-toplevel
+  from jaxstyle import weights as weights_lib  # pylint: disable=import-outside-toplevel
+  from jaxstyle.nets.vgg import check_layers  # pylint: disable=import-outside-toplevel
+
+  common.check_finite("content_weight", "style_weight", "tv_weight", "learning_rate",
+                      "style_scale", "style_rotation")
+  _apply_preset()
+  content_arg = FLAGS.content or (_demo_image(_DEMO_CONTENT) if FLAGS.demo else None)
+  style_paths = FLAGS.style or ([_demo_image(_DEMO_STYLE)] if FLAGS.demo else None)
+  if not content_arg or not style_paths:
+    raise UserError("give --content and --style (or --demo)")
+  for name in ("content_layers", "style_layers"):
+    try:
+      check_layers(getattr(FLAGS, name))
+    except ValueError as e:
+      raise UserError(f"--{name}: {e}") from None
+  output = pathlib.Path(FLAGS.output)
+  if output.suffix.lower() not in images.IMAGE_SUFFIXES:
+    raise UserError(f"--output {output} must end in one of {', '.join(images.IMAGE_SUFFIXES)}")
+  if FLAGS.style_masks is not None:
+    if len(FLAGS.style_masks) != len(style_paths) or FLAGS.each_style:
+      raise UserError(f"--style_masks needs one mask per --style ({len(style_paths)} "
+                      f"styles, {len(FLAGS.style_masks)} masks) and no --each_style")
+  if FLAGS.style_scale is not None and FLAGS.style_size is not None:
+    raise UserError("give --style_scale or --style_size, not both")
+  contents = images.list_images(content_arg)
+  groups = [[s] for s in style_paths] if FLAGS.each_style else [list(style_paths)]
+  inputs = [*contents, *style_paths, *(FLAGS.style_masks or []), FLAGS.init, FLAGS.weights]
+  single = len(contents) == 1 and len(groups) == 1 and FLAGS.output_dir is None
+  if single:
+    outputs = ([output] if FLAGS.num_seeds == 1 else
+               [_suffixed(output, f"seed{FLAGS.seed + i}") for i in range(FLAGS.num_seeds)]
+               + [_suffixed(output, "sheet")])
+    outputs += [FLAGS.metrics_json] if FLAGS.metrics_json else []
+  elif FLAGS.output_dir is not None:
+    out_dir = pathlib.Path(FLAGS.output_dir)
+    outputs = [out_dir / _batch_name(c, g, suffix) for c in contents for g in groups
+               for suffix in (output.suffix, ".json")] + [out_dir / "summary.json"]
+  else:
+    outputs = []
+  common.refuse_overwriting_inputs(outputs, inputs)
+  weights = (weights_lib.load(FLAGS.weights) if FLAGS.weights
+             else weights_lib.ensure_default())
+  if single:
+    _stylize_one(contents[0], groups[0], output, weights, FLAGS.metrics_json)
+    return
+
+  # A batch: every (content, style group) pair, named predictably; a bad file is
+  # reported and skipped, and a summary comes at the end.
+  if FLAGS.output_dir is None:
+    raise UserError(f"{len(contents)} content image(s) x {len(groups)} style(s) is a batch: "
+                    "give --output_dir")
+  out_dir = pathlib.Path(FLAGS.output_dir)
+  out_dir.mkdir(parents=True, exist_ok=True)
+  jobs = [(c, g) for c in contents for g in groups]
+  done, failed = [], []
+  started = time.time()
+  interrupted = None
+  for i, (content_path, group) in enumerate(jobs, start=1):
+    target = out_dir / _batch_name(content_path, group, output.suffix)
+    logging.info("batch %d/%d: %s", i, len(jobs), target.name)
+    try:
+      done.append(_stylize_one(content_path, group, target, weights,
+                               str(target.with_suffix(".json"))))
+    except UserError as e:
+      logging.error("skipped %s: %s", target.name, e)
+      failed.append({"content": str(content_path), "style": [str(g) for g in group],
+                     "error": str(e)})
+    except (Interrupted, KeyboardInterrupt) as e:
+      interrupted = f"batch item {i} of {len(jobs)} ({target.name}): {e or 'interrupted'}"
+      break
+  _write_json(str(out_dir / "summary.json"), {
+      "written": done, "failed": failed, "seconds": round(time.time() - started, 1),
+      "interrupted": interrupted})
+  print(f"batch: {len(done)} of {len(jobs)} written to {out_dir}, {len(failed)} failed"
+        + "".join(f"\n  failed: {f['content']} + {', '.join(f['style'])}: {f['error']}"
+                  for f in failed), file=sys.stderr)
+  if interrupted:
+    raise Interrupted(f"{interrupted}; {out_dir / 'summary.json'} lists what was done")
+  if failed:
+    raise UserError(f"{len(failed)} of {len(jobs)} batch item(s) failed (see above and "
+                    f"{out_dir / 'summary.json'})")
+
+
+main, run = common.entry_point(_define_flags, _run)  # run: the `jaxstyle` command.
+
+
+if __name__ == "__main__":
+  run()

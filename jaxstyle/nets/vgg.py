@@ -1,0 +1,133 @@
+"""VGG-19 (Simonyan & Zisserman 2015) as a Flax module returning named features.
+
+Layer names are the paper's (Gatys et al. 2016): conv1_1, relu1_1, ..., pool5.
+Weights are a pytree passed to `apply`; the module never reads files. The module says
+what it computes with plain XLA operations; `jaxstyle.kernels.vgg_cpu` plugs in the
+forms XLA:CPU runs faster (`conv=`, `pool=`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxstyle import precision as precision_lib
+
+ModuleDef = Any
+
+# Convolutions per block of VGG-19, and the channel widths of the real network.
+BLOCK_DEPTHS = (2, 2, 4, 4, 4)
+WIDTHS = (64, 128, 256, 512, 512)
+
+
+def _layer_names() -> tuple[str, ...]:
+  names = []
+  for block, depth in enumerate(BLOCK_DEPTHS, start=1):
+    for i in range(1, depth + 1):
+      names += [f"conv{block}_{i}", f"relu{block}_{i}"]
+    names.append(f"pool{block}")
+  return tuple(names)
+
+
+LAYER_NAMES = _layer_names()
+CONV_LAYERS = tuple(n for n in LAYER_NAMES if n.startswith("conv"))
+_LAYER_INDEX = {name: i for i, name in enumerate(LAYER_NAMES)}
+POOLING_MODES = ("max", "avg")
+
+
+def check_layers(layers: Sequence[str]) -> tuple[str, ...]:
+  """Returns `layers` as a tuple, or raises ValueError naming the valid ones."""
+  if isinstance(layers, str):
+    layers = (layers,)
+  layers = tuple(layers)
+  if not layers:
+    raise ValueError("no layers requested")
+  unknown = [l for l in layers if l not in _LAYER_INDEX]
+  if unknown:
+    raise ValueError(
+        f"unknown VGG-19 layer(s) {', '.join(unknown)}; valid layers are: "
+        f"{', '.join(LAYER_NAMES)}")
+  return layers
+
+
+def _block_of(name: str) -> int:
+  """Block number (1..5) of a layer name such as 'conv3_1', 'relu3_1' or 'pool3'."""
+  return int(name[4])
+
+
+def layer_width(name: str, widths: Sequence[int] = WIDTHS) -> int:
+  """Channels of layer `name` (e.g. 'relu3_1' -> widths[2])."""
+  return widths[_block_of(name) - 1]
+
+
+def layer_stride(name: str) -> int:
+  """Spatial downsampling factor of layer `name` relative to the input."""
+  block = _block_of(name)
+  return 2 ** (block if name.startswith("pool") else block - 1)
+
+
+def pool_2x2(x: jax.Array, mode: str) -> jax.Array:
+  """2x2 max or average pooling with stride 2 (odd trailing rows/columns dropped)."""
+  n, h, w, c = x.shape
+  x = x[:, : h - h % 2, : w - w % 2, :].reshape(n, h // 2, 2, w // 2, 2, c)
+  return jnp.max(x, axis=(2, 4)) if mode == "max" else jnp.mean(x, axis=(2, 4))
+
+
+class Conv3x3(nn.Module):
+  """A 3x3 SAME convolution with bias; params {'kernel', 'bias'} as in flax's nn.Conv.
+
+  The plain XLA form (`kernels/vgg_cpu.py` has the CPU one, with the same params).
+  """
+
+  features: int
+  precision: str = "float32"
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    kernel = self.param("kernel", nn.initializers.lecun_normal(),
+                        (3, 3, x.shape[-1], self.features))
+    bias = self.param("bias", nn.initializers.zeros, (self.features,))
+    return precision_lib.conv(x, kernel, self.precision) + bias
+
+
+class VGG19(nn.Module):
+  """VGG-19's convolutional part, NHWC, computing only up to the deepest requested layer.
+
+  Attributes:
+    widths: output channels of blocks 1..5 (the real network: 64, 128, 256, 512, 512;
+      tests use a tiny network of the same shape).
+    pooling: "max" (the original network) or "avg" (Gatys et al. 2016 prefer it).
+    precision: the convolutions' precision (`jaxstyle.precision`).
+    conv: the 3x3 convolution module (`Conv3x3`, or a plug-in from jaxstyle.kernels
+      with the same params), as flax's ResNet takes `conv: ModuleDef`.
+    pool: pool(x, mode), 2x2 stride-2 pooling.
+  """
+
+  widths: Sequence[int] = WIDTHS
+  pooling: str = "max"
+  precision: str = "float32"
+  conv: ModuleDef = Conv3x3
+  pool: Callable[[jax.Array, str], jax.Array] = pool_2x2
+
+  @nn.compact
+  def __call__(self, x: jax.Array, layers: Sequence[str]) -> dict[str, jax.Array]:
+    """Maps preprocessed images [N, H, W, 3] to {layer name: features [N, h, w, c]}."""
+    if self.pooling not in POOLING_MODES:
+      raise ValueError(f"pooling must be one of {POOLING_MODES}, got {self.pooling!r}")
+    layers = check_layers(layers)
+    wanted = set(layers)
+    last = max(_LAYER_INDEX[name] for name in layers)
+    features = {}
+    for name in LAYER_NAMES[: last + 1]:
+      if name.startswith("conv"):
+        x = self.conv(layer_width(name, self.widths), self.precision, name=name)(x)
+      elif name.startswith("relu"):
+        x = nn.relu(x)
+      else:
+        x = self.pool(x, self.pooling)
+      if name in wanted:
+        features[name] = x
+    return features
