@@ -4,16 +4,18 @@ r"""Side-by-side timings of implementation choices, one process, same inputs.
 
 Each variant times one jitted value-and-grad of the Gatys objective (content conv4_2,
 style conv1_1..conv5_1, VGG-19 up to conv5_1) and reports the median and its ratio to
-the first variant:
+the first variant of its group. Variants are built by plugging modules into
+`nets.vgg.VGG19` (as `kernels="cpu"` does), never by patching the library:
+  - kernels: plain XLA ("xla") against the CPU plug-ins ("cpu", the default there);
   - pooling: flax `max_pool` (XLA reduce_window, gradient by select-and-scatter) vs
-    jaxstyle.nets.vgg.pool_2x2 (reshape + max, gradient by an elementwise mask);
+    nets.vgg.pool_2x2 (reshape + max) vs kernels.vgg_cpu.pool_2x2 (gradient without a
+    forward mask);
   - loop: the same evaluation as a plain jitted call vs inside `lax.fori_loop` (how a
-    solver's jitted `run` would call it), per evaluation;
-  - kernels: what jaxstyle does on top of plain autodiff, removed one at a time from the
-    full implementation: derived kernels made once (backward kernels and Winograd
-    transforms; without them XLA re-derives the backward kernels in every evaluation),
-    Winograd F(4x4, 3x3) for the wide layers (and F(2x2, 3x3) in its place), the one-product Gram gradient, the
-    max-pool gradient without a forward mask.
+    solver's jitted loop, e.g. --steps_per_call, would call it), per evaluation;
+  - cpu: the CPU plug-ins with one piece removed at a time: derived kernels made once
+    (without them the backward kernels are re-derived in every evaluation), Winograd
+    F(4x4, 3x3) for the wide layers (and F(2x2, 3x3) in its place); and the
+    one-product Gram gradient of `losses.gram_matrix` against autodiff's.
 """
 
 import json
@@ -27,9 +29,9 @@ from absl import app, flags
 
 import jaxstyle
 from jaxstyle import images, losses
+from jaxstyle.features import network_variables
 from jaxstyle.kernels import vgg_cpu, winograd
 from jaxstyle.nets import vgg
-from jaxstyle.features import network_variables
 
 flags.DEFINE_integer("size", 256, "Longer side, px.")
 flags.DEFINE_integer("repeats", 10, "Timed evaluations per variant (after a warm-up).")
@@ -43,6 +45,11 @@ def _reduce_window_pool(x, mode):
   if mode == "max":
     return nn.max_pool(x, (2, 2), strides=(2, 2))
   return nn.avg_pool(x, (2, 2), strides=(2, 2))
+
+
+def _autodiff_gram(features):
+  f = features.reshape(-1, features.shape[-1])
+  return jnp.matmul(f.T, f, precision="highest")
 
 
 def _f2(kernel):
@@ -61,76 +68,76 @@ def _median_seconds(fn, *args):
   return float(np.median(times))
 
 
+def _value_and_grad(weights, targets, *, conv, pool, gram=losses.gram_matrix):
+  """The paper's loss (alpha 1, beta 100) on VGG19(conv=conv, pool=pool), jitted."""
+  config = jaxstyle.ObjectiveConfig()
+  model = vgg.VGG19(widths=weights.widths, pooling=config.pooling, conv=conv, pool=pool)
+  layer_weights = config.layer_weights
+
+  def loss(x, variables):
+    feats = model.apply(variables, images.preprocess(x[None], weights.preprocessing),
+                        config.all_layers)
+    content = losses.content_loss(feats["conv4_2"][0], targets["content"]["conv4_2"])
+    style = 0.0
+    for layer, w in layer_weights.items():
+      f = feats[layer][0]
+      g = gram(f) / (f.shape[0] * f.shape[1])
+      style += w * jnp.sum(jnp.square(g - targets["style"][0][layer])) / (4.0 * f.shape[-1]**2)
+    return content + 100.0 * style
+
+  return jax.jit(jax.value_and_grad(loss))
+
+
 def main(argv):
   del argv
   weights = jaxstyle.weights.load_default()
   content = images.load_image(FLAGS.content, FLAGS.size)
   style = images.load_image(FLAGS.style, FLAGS.size)
-  config = jaxstyle.ObjectiveConfig()
-  targets = jaxstyle.compute_targets(content, [style], config, weights)
+  targets = jaxstyle.compute_targets(content, [style], jaxstyle.ObjectiveConfig(), weights)
   x = jaxstyle.gatys.transfer.noise_images([0], content.shape)[0]
-  params = network_variables(weights)
+  plain = network_variables(weights, "xla")
+  full = network_variables(weights, "cpu")
+  cpu = dict(conv=vgg_cpu.Conv3x3, pool=vgg_cpu.pool_2x2)
+  xla = dict(conv=vgg.Conv3x3, pool=vgg.pool_2x2)
   results = {}
+  time_it = lambda variables, **modules: _median_seconds(
+      _value_and_grad(weights, targets, **modules), x, variables)
 
-  def value_and_grad():
-    loss_fn = jaxstyle.make_loss_fn(config, weights)
-    return jax.jit(jax.value_and_grad(lambda x, t, p: loss_fn(x, t, p)[0]))
+  results["kernels: xla (plain XLA)"] = time_it(plain, **xla)
+  results["kernels: cpu (the CPU plug-ins)"] = time_it(full, **cpu)
 
-  original = vgg.pool_2x2
-  try:
-    vgg.pool_2x2 = _reduce_window_pool
-    results["pooling: reduce_window (flax max_pool)"] = _median_seconds(
-        value_and_grad(), x, targets, params)
-  finally:
-    vgg.pool_2x2 = original
-  results["pooling: reshape + max (pool_2x2)"] = _median_seconds(
-      value_and_grad(), x, targets, params)
+  results["pooling: reduce_window (flax max_pool)"] = time_it(
+      plain, conv=vgg.Conv3x3, pool=_reduce_window_pool)
+  results["pooling: reshape + max (nets.vgg.pool_2x2)"] = time_it(plain, **xla)
+  results["pooling: mask-free gradient (kernels.vgg_cpu.pool_2x2)"] = time_it(
+      plain, conv=vgg.Conv3x3, pool=vgg_cpu.pool_2x2)
 
-  plain = value_and_grad()
-  loss_fn = jaxstyle.make_loss_fn(config, weights)
-  grad_fn = jax.value_and_grad(lambda x, t, p: loss_fn(x, t, p)[0])
+  grad_fn = _value_and_grad(weights, targets, **cpu)
   n = 3
 
   @jax.jit
-  def in_loop(x, t, p):
+  def in_loop(x, v):
     def body(_, carry):
       x, _ = carry
-      v, g = grad_fn(x, t, p)
-      return x - 1e-12 * g, v
+      value, g = grad_fn(x, v)
+      return x - 1e-12 * g, value
     return jax.lax.fori_loop(0, n, body, (x, jnp.zeros(())))
 
-  results["loop: plain jitted call"] = _median_seconds(plain, x, targets, params)
-  results["loop: inside lax.fori_loop (per evaluation)"] = _median_seconds(
-      in_loop, x, targets, params) / n
+  results["loop: plain jitted call"] = _median_seconds(grad_fn, x, full)
+  results["loop: inside lax.fori_loop (per evaluation)"] = _median_seconds(in_loop, x, full) / n
 
-  full = params
-  no_winograd = {"params": params["params"],
-                 "derived": {k: {"kernel_t": v["kernel_t"]} for k, v in params["derived"].items()}}
-  plain_gram = lambda f: jnp.matmul(f.T, f, precision="highest")  # Autodiff's gradient.
-  plain_pool = lambda x: jnp.max(x, axis=(2, 4))  # jnp.max's gradient (tie-splitting mask).
-  results["kernels: all of jaxstyle's"] = _median_seconds(value_and_grad(), x, targets, full)
-  results["kernels: without derived kernels (re-derived per evaluation)"] = _median_seconds(
-      value_and_grad(), x, targets, {"params": params["params"]})
-  results["kernels: without Winograd"] = _median_seconds(value_and_grad(), x, targets,
-                                                         no_winograd)
-  f2 = {k: dict(v, **_f2(params["params"][k]["kernel"])) if "winograd" in v else v
-        for k, v in params["derived"].items()}
-  results["kernels: Winograd F(2x2) instead of F(4x4)"] = _median_seconds(
-      value_and_grad(), x, targets, {"params": params["params"], "derived": f2})
-  for label, module, name, replacement in (
-      ("kernels: without the one-product Gram gradient", losses, "_gram", plain_gram),
-      ("kernels: without the mask-free max-pool gradient", vgg, "_max_pool_blocks",
-       plain_pool)):
-    original = getattr(module, name)
-    try:
-      setattr(module, name, replacement)
-      jaxstyle.gatys.objective._make_loss_fn.cache_clear()  # pylint: disable=protected-access
-      jaxstyle.gatys.objective._features_fn.cache_clear()  # pylint: disable=protected-access
-      results[label] = _median_seconds(value_and_grad(), x, targets, full)
-    finally:
-      setattr(module, name, original)
-      jaxstyle.gatys.objective._make_loss_fn.cache_clear()  # pylint: disable=protected-access
-      jaxstyle.gatys.objective._features_fn.cache_clear()  # pylint: disable=protected-access
+  no_winograd = {"params": full["params"],
+                 "derived": {k: {"kernel_t": v["kernel_t"]} for k, v in full["derived"].items()}}
+  f2 = {k: dict(v, **_f2(full["params"][k]["kernel"])) if "winograd" in v else v
+        for k, v in full["derived"].items()}
+  results["cpu: all of the CPU plug-ins"] = time_it(full, **cpu)
+  results["cpu: without derived kernels (re-derived per evaluation)"] = time_it(
+      {"params": full["params"]}, **cpu)
+  results["cpu: without Winograd"] = time_it(no_winograd, **cpu)
+  results["cpu: Winograd F(2x2) instead of F(4x4)"] = time_it(
+      {"params": full["params"], "derived": f2}, **cpu)
+  results["cpu: without the one-product Gram gradient"] = time_it(
+      full, gram=_autodiff_gram, **cpu)
 
   base = {}
   print(f"| variant ({FLAGS.size} px, {jax.default_backend()}) | ms per value-and-grad | ratio |")

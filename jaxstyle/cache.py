@@ -1,8 +1,7 @@
 """JAX's persistent compilation cache, on for jaxstyle's commands.
 
-Compiling the objective's step takes seconds (about 4 s at 256 px on a 2-core CPU,
-plus about 3 s for the feature program of the targets); a run that finds its programs
-in the cache skips that. The cache is keyed by the program, its shapes and the
+Compiling the objective's step and the targets' feature program takes seconds
+(benchmarks/README.md); a run that finds its programs in the cache skips that. The cache is keyed by the program, its shapes and the
 backend, so a new image size or layer choice compiles (and is cached) once.
 """
 

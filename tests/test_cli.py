@@ -83,7 +83,7 @@ def test_seeds_write_images_and_a_contact_sheet(tmp_path, pictures, tiny_weights
     (["--content_layers=relu4_5"], "unknown VGG-19 layer(s) relu4_5"),
     (["--image_size=20000"], "smaller --image_size"),
     (["--style_weight=1e38"], "not finite"),
-    (["--output={d}/out.xyz"], "must end in .png"),
+    (["--output={d}/out.xyz"], "must end in one of .png"),
     (["--init={d}/missing.png"], "no such file"),
 ])
 def test_bad_input_is_one_line(tmp_path, pictures, tiny_weights_file, args, message):

@@ -350,52 +350,6 @@ def test_reflect_conv3x3_equals_the_valid_convolution_of_the_padded_image(h, w):
                              _direct_conv(padded, kernel), rtol=1e-4, atol=1e-4)
 
 
-def test_network_gradients_equal_those_of_direct_convolutions(monkeypatch):
-  """The network's convolutions carry their own gradients (XLA's input gradient, the
-  kernel gradient one image at a time, the 9x9 layers' gradients from the direct
-  convolution); the parameter gradients equal those of a network built from plain
-  reflection-padded XLA convolutions, at an odd size, for every layer."""
-  config = transformer.ImageTransformConfig(widths=(4, 6, 8), num_residual=1)
-  variables = transformer.init_variables(config, seed=3)
-  x = jnp.asarray(np.stack([random_image(13, 10, seed=4), random_image(13, 10, seed=5)]))
-  target = jnp.asarray(random_image(13, 10, seed=6))
-
-  def loss(params):
-    out, _ = models.apply(config, dict(variables, params=params), x, train=True)
-    return jnp.sum(jnp.square(out - target) * jnp.arange(3.0))
-
-  ours = jax.jit(jax.grad(loss))(variables["params"])
-  direct = lambda x, k: _direct_conv(x, k)
-  monkeypatch.setattr(transformer, "conv_wide_in", direct)
-  monkeypatch.setattr(transformer, "conv_wide_out", direct)
-  monkeypatch.setattr(transformer, "conv_stride2", lambda x, k: jax.lax.conv_general_dilated(
-      x, k, (2, 2), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")))
-  monkeypatch.setattr(transformer, "reflect_conv3x3",
-                      lambda x, k: _direct_conv(transformer.reflect_pad(x, 1), k))
-  monkeypatch.setattr(transformer, "upsample_conv", lambda x, k: _direct_conv(
-      transformer.reflect_pad(transformer.upsample_nearest(x), 1), k))
-  monkeypatch.setattr(transformer, "_conv", lambda x, k, stride=1, padding="VALID": (
-      jax.lax.conv_general_dilated(x, k, (stride, stride), padding,
-                                   dimension_numbers=("NHWC", "HWIO", "NHWC"))))
-  reference = jax.jit(jax.grad(loss))(variables["params"])
-  # Shifts followed by a convolution and instance norm (biases, the residual blocks'
-  # last norm shifts) have an exact gradient of 0: both sides hold float32 noise there,
-  # so the tolerance is set by the largest gradient of the network.
-  scale = max(float(np.max(np.abs(g))) for g in jax.tree_util.tree_leaves(reference))
-  for path, g in jax.tree_util.tree_leaves_with_path(ours):
-    name = jax.tree_util.keystr(path)
-    want = _get(reference, path)
-    np.testing.assert_allclose(g, want, rtol=2e-3, atol=1e-5 * scale, err_msg=name)
-    if name.endswith("['kernel']"):
-      assert float(np.max(np.abs(g))) > 1e-3 * scale, name
-
-
-def _get(tree, path):
-  for key in path:
-    tree = tree[key.key]
-  return tree
-
-
 def test_committed_models_match_their_manifest_and_load():
   """Every model under models/ is listed with its size and sha256, is at most 8 MB and
   loads with this version of the network (a format change must come with retraining)."""

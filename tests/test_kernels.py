@@ -5,7 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxstyle import features as features_lib
 from jaxstyle import losses
+from jaxstyle import weights as weights_lib
 from jaxstyle.kernels import vgg_cpu, winograd
 from jaxstyle.nets import vgg
 
@@ -59,10 +61,46 @@ def test_conv3x3_gradients_match_autodiff(use_winograd):
   assert all(not np.any(np.asarray(v)) for v in jax.tree.leaves(d))
 
 
-def test_derived_kernels_only_for_wide_layers():
-  assert set(vgg_cpu.derived_kernels(jnp.zeros((3, 3, 64, 128)))) == {"kernel_t"}
-  wide = vgg_cpu.derived_kernels(jnp.zeros((3, 3, 256, 512)))
-  assert wide["winograd"].shape == (36, 256, 512) and wide["winograd_t"].shape == (36, 512, 256)
+def test_conv3x3_at_256_channels_matches_xla():
+  """At VGG-19's widths (256 in and out) on small maps: conv3x3 with what
+  `derived_kernels` makes, with the Winograd kernels added by hand and without them,
+  gives XLA's output and gradients (6 x 7: the last tiles padded and cropped). F(4x4)
+  error measured: 7e-6 of the largest value. Fails for a wrong transform (a point or a
+  matrix entry), a wrong crop of the last tiles, or a kernel not flipped or transposed
+  for the input gradient."""
+  x, kernel, g = _arrays((1, 6, 7), 256, 256)
+  plain = {"kernel_t": vgg_cpu.backward_kernel(kernel)}
+  u = winograd.kernel_transform(kernel, vgg_cpu.WINOGRAD_TILE)
+  variants = {"derived": vgg_cpu.derived_kernels(kernel), "plain": plain,
+              "winograd": dict(plain, winograd=u, winograd_t=u.swapaxes(1, 2))}
+  y_ref, vjp_ref = jax.vjp(_direct, x, kernel)
+  grads_ref = vjp_ref(g)
+  for name, derived in variants.items():
+    y, vjp = jax.vjp(lambda x, k, d=derived: vgg_cpu.conv3x3(x, k, d, "float32"), x, kernel)
+    _close(y, y_ref, tol=1e-4)
+    for got, want in zip(vjp(g), grads_ref):
+      _close(got, want, tol=1e-4)
+
+
+def test_cpu_kernels_match_xla_in_a_network_with_256_channels():
+  """features(kernels="cpu") with the derived variables equals the plain XLA network,
+  features and input gradient of a loss on them, where layers conv3_2..conv3_4 are
+  256 channels wide (the tiny test network never is)."""
+  widths = (4, 6, 256, 8, 8)
+  weights = weights_lib.random_weights(seed=1, widths=widths)
+  images = jnp.asarray(np.random.default_rng(0).uniform(size=(1, 24, 20, 3)), jnp.float32)
+  layers = ("conv3_4", "conv4_1")
+
+  def run(kernels):
+    fn = features_lib.feature_fn(widths, weights.preprocessing, kernels=kernels)
+    variables = features_lib.network_variables(weights, kernels)
+    loss = lambda x: sum(jnp.sum(jnp.square(v)) for v in fn(variables, x, layers).values())
+    return fn(variables, images, layers), jax.grad(loss)(images)
+
+  (feats, grad), (feats_ref, grad_ref) = run("cpu"), run("xla")
+  for layer in layers:
+    _close(feats[layer], feats_ref[layer], tol=1e-4)
+  _close(grad, grad_ref, tol=1e-4)
 
 
 def test_max_pool_gradient_matches_jnp_max_without_ties():

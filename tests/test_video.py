@@ -75,7 +75,7 @@ def test_fast_frames(tiny_weights):
 
 
 def test_optimized_frames_start_where_the_mode_says(tiny_weights, monkeypatch):
-  import jaxstyle.transfer  # pylint: disable=import-outside-toplevel
+  import jaxstyle.gatys.transfer  # pylint: disable=import-outside-toplevel
   real = jaxstyle.gatys.transfer.stylize
   inits = []
 
@@ -83,7 +83,7 @@ def test_optimized_frames_start_where_the_mode_says(tiny_weights, monkeypatch):
     inits.append(init)
     return real(content, style, init=init, **kwargs)
 
-  monkeypatch.setattr(jaxstyle.transfer, "stylize", recording)
+  monkeypatch.setattr(jaxstyle.gatys.transfer, "stylize", recording)
   frames = video.pan_frames(random_image(24, 40), height=16, width=24, num_frames=3, shift=2)
   style = random_image(16, 16, seed=4)
   kwargs = dict(weights=tiny_weights, num_steps=2, optimizer="adam")

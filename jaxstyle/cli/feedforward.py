@@ -40,7 +40,6 @@ def _define_flags():
 def _run() -> None:
   if not FLAGS.model or not FLAGS.content or not FLAGS.output:
     raise UserError("give --model, --content and --output")
-  model = load_model(FLAGS.model)
   content = pathlib.Path(FLAGS.content)
   inputs = list_inputs(content)
   if content.is_dir():
@@ -54,6 +53,8 @@ def _run() -> None:
   for o in outputs:
     if o.suffix.lower() not in images_lib.IMAGE_SUFFIXES:
       raise UserError(f"--output {o} must end in one of {', '.join(images_lib.IMAGE_SUFFIXES)}")
+  common.refuse_overwriting_inputs(outputs, [*inputs, FLAGS.model])
+  model = load_model(FLAGS.model)
   logging.info("model %s (%s norm, %s upsampling, %d parameters) on %s", FLAGS.model,
                model.config.norm, model.config.upsample,
                count_params(model.variables), jax.devices()[0].device_kind)

@@ -13,12 +13,13 @@ another --model_dtype).
 
 from __future__ import annotations
 
+import pathlib
 import sys
 
 from absl import flags
 
 from jaxstyle.cli import common
-from jaxstyle.errors import UserError
+from jaxstyle.errors import Interrupted, UserError
 
 FLAGS = flags.FLAGS
 
@@ -81,6 +82,8 @@ def _run() -> None:
 
   if not FLAGS.style or not FLAGS.dataset_dir or not FLAGS.output_dir:
     raise UserError("give --style, --dataset_dir and --output_dir")
+  common.check_finite("learning_rate", "content_weight", "style_weight", "tv_weight",
+                      "saturation_weight")
   try:
     widths = tuple(int(w) for w in FLAGS.widths)
     config = fast_train.TrainConfig(
@@ -97,22 +100,34 @@ def _run() -> None:
   style = images.load_image(FLAGS.style, FLAGS.style_size)
   sample_paths = FLAGS.samples or [str(p) for p in images.find_images(
       FLAGS.dataset_dir, recursive=True, what="dataset directory")[:2]]
+  output_dir = pathlib.Path(FLAGS.output_dir)
+  checkpoint = output_dir / fast_train.CHECKPOINT_NAME
+  model_out = pathlib.Path(FLAGS.model_out or output_dir / "model.msgpack")
+  common.refuse_overwriting_inputs([model_out], [FLAGS.style, *sample_paths, FLAGS.weights])
+  if model_out.resolve() in (checkpoint.resolve(), (output_dir / "losses.json").resolve()):
+    raise UserError(f"--model_out {model_out} is the run's own {model_out.name}: choose "
+                    "another path")
   samples = [images.load_image(p, FLAGS.sample_size) for p in sample_paths]
   weights = (weights_lib.load(FLAGS.weights) if FLAGS.weights
              else weights_lib.ensure_default())
-  fast_train.train(
-      config, style, FLAGS.dataset_dir, FLAGS.output_dir, weights=weights,
-      num_steps=FLAGS.num_steps, resume=FLAGS.resume,
-      checkpoint_every=FLAGS.checkpoint_every, sample_every=FLAGS.sample_every,
-      sample_images=samples, log_every=FLAGS.log_every, model_path=FLAGS.model_out,
-      model_dtype=FLAGS.model_dtype, kernels=FLAGS.kernels, precision=FLAGS.precision,
-      model_meta={"style": FLAGS.style, "style_size": FLAGS.style_size,
-                  "dataset_dir": FLAGS.dataset_dir, "command": " ".join(sys.argv)})
+  try:
+    fast_train.train(
+        config, style, FLAGS.dataset_dir, FLAGS.output_dir, weights=weights,
+        num_steps=FLAGS.num_steps, resume=FLAGS.resume,
+        checkpoint_every=FLAGS.checkpoint_every, sample_every=FLAGS.sample_every,
+        sample_images=samples, log_every=FLAGS.log_every, model_path=model_out,
+        model_dtype=FLAGS.model_dtype, kernels=FLAGS.kernels, precision=FLAGS.precision,
+        model_meta={"style": FLAGS.style, "style_size": FLAGS.style_size,
+                    "dataset_dir": FLAGS.dataset_dir, "command": " ".join(sys.argv)})
+  except KeyboardInterrupt as e:  # The library's message says what it saved.
+    kept = (f"the checkpoint {checkpoint} is kept; continue with --resume"
+            if checkpoint.exists() else "nothing was saved")
+    raise Interrupted(str(e) or f"interrupted; {kept}") from None
 
 
 main, run = common.entry_point(
     _define_flags, _run,
-    interrupted="interrupted (the last checkpoint is kept; continue with --resume)")
+    interrupted="interrupted before training started; nothing was written")
 
 
 if __name__ == "__main__":

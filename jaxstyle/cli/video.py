@@ -23,11 +23,11 @@ from jaxstyle import images as images_lib
 from jaxstyle._atomic import atomic_path
 from jaxstyle.cli import common
 from jaxstyle.errors import UserError
-from jaxstyle.video import (METHODS, pan_frames, read_frames, stylize_frames_fast,
-                            stylize_frames_optim, temporal_instability, write_frames)
+from jaxstyle.video import (METHODS, VIDEO_SUFFIXES, pan_frames, read_frames,
+                            stylize_frames_fast, stylize_frames_optim, temporal_instability,
+                            write_frames)
 
 FLAGS = flags.FLAGS
-
 
 
 def _define_flags():
@@ -54,6 +54,7 @@ def _define_flags():
 def _run() -> None:
   if not FLAGS.output or bool(FLAGS.input) == bool(FLAGS.pan):
     raise UserError("give --output and one of --input or --pan")
+  common.check_finite("content_weight", "style_weight")
   shift = None
   if FLAGS.pan:
     size = FLAGS.image_size or 128
@@ -70,6 +71,13 @@ def _run() -> None:
     fps = 12.0
   else:
     frames, fps = read_frames(FLAGS.input, FLAGS.image_size, FLAGS.num_frames)
+  output = pathlib.Path(FLAGS.output)
+  outputs = ([output] if output.suffix.lower() in VIDEO_SUFFIXES else
+             [output / f"frame_{t:05d}.png" for t in range(len(frames))])
+  source = pathlib.Path(FLAGS.input or FLAGS.pan)
+  inputs = images_lib.find_images(source) if source.is_dir() else [source]
+  outputs += [pathlib.Path(FLAGS.metrics_json)] if FLAGS.metrics_json else []
+  common.refuse_overwriting_inputs(outputs, [*inputs, FLAGS.style, FLAGS.model])
   if FLAGS.method == "warm_shifted" and shift is None:
     raise UserError("--method=warm_shifted needs --pan (the known motion)")
   logging.info("%d frames of %dx%d px, method %s", len(frames), frames.shape[2],

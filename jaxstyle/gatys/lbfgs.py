@@ -19,9 +19,9 @@ step evaluates the start (and moves by -g scaled, see FIRST_STEP).
 
 The histories are rows of [m, n] arrays in a ring; a new pair overwrites one row
 (dynamic_update_slice on donated buffers: no copies). jaxopt's two-loop `while` keeps
-both histories as loop state, and XLA copies them around it every step (measured in the
-performance issue: ~50 ms of a 380 ms step at 256 px). The ring's order is kept in
-`age`; the small matrices are permuted into that order before the solves.
+both histories as loop state, and XLA copies them around it every step
+(benchmarks/README.md). The ring's order is kept in `age`; the small matrices are
+permuted into that order before the solves.
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def step(value_and_grad, state: State, args: tuple) -> State:
   y_dots = (state.y @ columns).at[slot].set(y_row @ columns)  # y_i.s_new, y_i.y_new, y_i.g
   # The slot written is made to depend on the products (x > inf is never true): XLA
   # then reads the old history before writing it in place. Without that it copies both
-  # histories (2 x 100 MB at 256 px) every step; an optimization_barrier does not help.
+  # histories every step; an optimization_barrier does not help.
   write_slot = slot + (s_dots[0, 0] + y_dots[0, 0] > jnp.inf).astype(slot.dtype)
   s_hist = jax.lax.dynamic_update_index_in_dim(state.s, s_row, write_slot, 0)
   y_hist = jax.lax.dynamic_update_index_in_dim(state.y, y_row, write_slot, 0)

@@ -273,7 +273,7 @@ def _programs(loss_fn, method: str, learning_rate: float | None, history_size: i
                          history_size=history_size, linesearch=linesearch)
   # One seed runs unbatched: with a batch axis of size 1, XLA:CPU copies both L-BFGS
   # histories every step (it turns the axis into bitcasts around the in-place row
-  # update; 2 x 100 MB at 256 px). Several seeds are vmapped.
+  # update). Several seeds are vmapped.
   def vinit(x0, args):
     if x0.shape[0] == 1:
       return stepper.init(x0[0], args)
@@ -325,6 +325,16 @@ def _programs(loss_fn, method: str, learning_rate: float | None, history_size: i
 
   return (stepper, jax.jit(init_all), jax.jit(step_all, donate_argnums=0),
           jax.jit(chunk_all, donate_argnums=0, static_argnums=3))
+
+
+def _log_progress(k: int, num_steps: int, record, t_first: tuple[float, int]) -> None:
+  """One progress line after step k; the rate counts the steps after the first call."""
+  rate = (k - t_first[1]) / (time.perf_counter() - t_first[0])
+  value, c = record[0], record[1]
+  logging.info(
+      "step %d/%d  loss %.4g  content %.4g  style %.4g  tv %.4g  %.2f steps/s  ETA %.0f s",
+      k, num_steps, float(np.mean(value)), float(np.mean(c["content"])),
+      float(np.mean(c["style"])), float(np.mean(c["tv"])), rate, (num_steps - k) / rate)
 
 
 def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
@@ -427,14 +437,9 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
       k = len(records) - 1
       if callback and callback_every and k % callback_every == 0 and k > 0:
         callback(k, to_host(state[1]))
-      if log_every and k > t_first[1] and (k // log_every > (record - 1) // log_every
-                                            or k == last):
-        rate = (k - t_first[1]) / (time.perf_counter() - t_first[0])
-        value, c = records[-1][0], records[-1][1]
-        logging.info(
-            "step %d/%d  loss %.4g  content %.4g  style %.4g  tv %.4g  %.2f steps/s  ETA %.0f s",
-            k, num_steps, float(np.mean(value)), float(np.mean(c["content"])),
-            float(np.mean(c["style"])), float(np.mean(c["tv"])), rate, (num_steps - k) / rate)
+      if log_every and t_first is not None and k > t_first[1] and (
+          k // log_every > (record - 1) // log_every or k == last):
+        _log_progress(k, num_steps, records[-1], t_first)
       record = end + 1
   except KeyboardInterrupt:
     if pending is not None and len(records) <= pending[1]:

@@ -407,6 +407,9 @@ def train(config: TrainConfig, style: np.ndarray, dataset_dir: str | os.PathLike
     stop_after: stop after this step without a final checkpoint, as a killed run
       would (for tests).
     kernels, precision: of both networks (`jaxstyle.kernels`, `jaxstyle.precision`).
+
+  Ctrl-C (KeyboardInterrupt) during the steps writes a checkpoint of the last step
+  done, then raises KeyboardInterrupt with a message that says so.
   """
   output_dir = pathlib.Path(output_dir)
   checkpoint = output_dir / CHECKPOINT_NAME
@@ -472,13 +475,14 @@ def train(config: TrainConfig, style: np.ndarray, dataset_dir: str | os.PathLike
         break
       assert batch_step == step, (batch_step, step)
       t0 = time.time()
-      state, parts = step_fn(state, jnp.asarray(batch), targets, vgg_params)
+      new_state, parts = step_fn(state, jnp.asarray(batch), targets, vgg_params)
       parts = {k: float(v) for k, v in parts.items()}
-      step += 1
-      elapsed += time.time() - t0
+      seconds = time.time() - t0
       for k, v in parts.items():
         history.setdefault(k, []).append(v)
-      history["time"].append(elapsed)
+      history["time"].append(elapsed + seconds)
+      # One assignment (no interrupt can land inside it) commits the step.
+      state, step, elapsed = new_state, step + 1, elapsed + seconds
       if not np.isfinite(parts["total"]):
         raise UserError(f"the loss became {parts['total']} at step {step}; lower "
                         "--learning_rate or the loss weights")
@@ -499,6 +503,20 @@ def train(config: TrainConfig, style: np.ndarray, dataset_dir: str | os.PathLike
         write_samples()
       if checkpoint_every and step % checkpoint_every == 0:
         write_checkpoint()
+  except KeyboardInterrupt as e:
+    for values in history.values():
+      del values[step:]  # The losses of a step the interrupt cut short.
+    if step > start_step:
+      write_checkpoint()
+      message = (f"interrupted after step {step}; wrote the checkpoint {checkpoint}; "
+                 "continue with --resume")
+    elif checkpoint.exists():
+      message = (f"interrupted after step {step}; the checkpoint {checkpoint} is kept; "
+                 "continue with --resume")
+    else:
+      message = "interrupted before the first step; nothing was saved"
+    logging.warning("%s", message)
+    raise KeyboardInterrupt(message) from e
   finally:
     batches.close()
   if step > start_step or not checkpoint.exists():

@@ -42,8 +42,7 @@ def _conv_forward(x, kernel, stride, padding):
 
 def _conv_backward(stride, padding, residuals, g):
   """XLA's input gradient for the batch; the kernel gradient one image at a time,
-  summed: XLA:CPU's kernel gradient of a batch of 4 ran 2.7-3x slower than four of
-  one image (e.g. 140 vs 52 ms for 4 x 64 x 64 x 128 -> 128 channels)."""
+  summed (XLA:CPU's kernel gradient of a whole batch is slower than one per image)."""
   x, kernel = residuals
   conv = lambda x, k: _xla_conv(x, k, stride, padding)
   dx = jax.vjp(lambda x: conv(x, kernel), x)[1](g)[0]
@@ -69,9 +68,7 @@ def _with_conv_gradient(fast, stride: int = 1):
   gradient of XLA's convolution (`_conv`'s).
 
   Differentiating the reshapes, slices and shifted-view sums of these forms through JAX
-  gives many padded copies of large arrays: for the 9x9 layers' earlier forms the
-  training step's backward pass took 4.4 s of its 5.4 s there (batch 4, 128 px); XLA's
-  convolution gradients take ~0.1 s.
+  gives many padded copies of large arrays; XLA's convolution gradients do not.
   """
 
   @jax.custom_vjp
@@ -139,9 +136,8 @@ def _conv_wide_in(x: jax.Array, kernel: jax.Array, block: int = 4) -> jax.Array:
   convolution to the block's 16 output pixels x cout channels, depth-to-space.
 
   1.8x the multiplications of the direct form (the blocked kernel's zero taps), but
-  shaped for a fast convolution: at 256 px 8.9 ms, against 87 ms for XLA:CPU's direct
-  convolution of 3 channels and 33 ms for a concatenation of the 9 shifts along W with
-  one product and 9 shifted sums (which wrote and re-read a 78 MB product).
+  shaped for a fast convolution: XLA:CPU's direct convolution of 3 input channels has
+  little to vectorize over.
   """
   z, _, h, w = _blocked_input(x, kernel.shape[0], block)
   y = _xla_conv(z, blocked_kernel(kernel, block), 1, "VALID")
@@ -157,10 +153,9 @@ def _conv_wide_out(x: jax.Array, kernel: jax.Array, block: int = 2) -> jax.Array
   with all nb x nb block taps of `blocked_kernel`, the nb x nb shifted views of it
   summed (one fused loop), depth-to-space.
 
-  XLA:CPU's direct convolution runs a 9x9x32 -> 3 layer at ~6 GFLOP/s (160 ms at
-  256 px): three output channels leave a GEMM nothing to vectorize over. The same
-  product-and-shifted-sums per pixel (243 taps) took 25 ms, writing and re-reading a
-  68 MB product; per 2 x 2 block (25 block taps of 12 outputs) it takes 10 ms.
+  On XLA:CPU three output channels leave the direct convolution's GEMM nothing to
+  vectorize over; per 2 x 2 block the product has 12 outputs and the shifted sums
+  read a smaller product than per pixel.
   """
   k, cout = kernel.shape[0], kernel.shape[-1]
   z, nb, h, w = _blocked_input(x, k, block)
@@ -182,10 +177,9 @@ conv_wide_out = _with_conv_gradient(_conv_wide_out)
 
 def _conv_stride2_blocked(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """VALID 3x3 stride-2 convolution as a 2x2 stride-1 one on 2x2 blocks: space-to-depth
-  of x (4 cin channels) and the kernel zero-padded to 4x4 and folded the same way. For
-  the 256 px image's 32 -> 64 layer 9.0 ms against 11.1 for XLA:CPU's strided
-  convolution (at 64 input channels it was slower, 6.6 vs 4.5 ms: `_Conv` uses it
-  below that)."""
+  of x (4 cin channels) and the kernel zero-padded to 4x4 and folded the same way.
+  Faster than XLA:CPU's strided convolution below 64 input channels (`ReflectConv`
+  uses it there)."""
   n, hp, wp, cin = x.shape
   x = jnp.pad(x, ((0, 0), (0, hp % 2), (0, wp % 2), (0, 0)))
   k = jnp.pad(kernel, ((0, 1), (0, 1), (0, 0), (0, 0)))  # [4, 4, cin, cout]
@@ -216,9 +210,9 @@ def upsample_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
     ka = fold[a](kernel)  # [2, 3, cin, cout]
     for b in range(2):
       kab = jnp.swapaxes(fold[b](jnp.swapaxes(ka, 0, 1)), 0, 1)  # [2, 2, cin, cout]
-      # Zero padding on x's own grid (XLA:CPU's fast path: a VALID convolution of the
-      # (h+1) x (w+1) padded view was up to 4.8x slower), then the one row and column
-      # that saw the padding recomputed from the edge-padded image.
+      # Zero padding on x's own grid (XLA:CPU's fast path; a VALID convolution of the
+      # (h+1) x (w+1) padded view is slower), then the one row and column that saw the
+      # padding recomputed from the edge-padded image.
       y = _conv(x, kab, padding=((1 - a, a), (1 - b, b)))
       r = 0 if a == 0 else h - 1
       y = y.at[:, r].set(_conv(xp[:, r + a:r + a + 2, b:b + w + 1], kab)[:, 0])
@@ -234,9 +228,8 @@ def reflect_conv3x3(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """3x3 convolution of x reflection-padded by 1 (stride 1; output the size of x).
 
   Computed as XLA's SAME convolution (zero padding) with the border rows and columns
-  recomputed from the reflected image: XLA:CPU's VALID convolution of the padded map
-  was 1.7x slower at 64x64 and 3.3x slower at 128x128 (128 channels) than the SAME one
-  of the same size, which is fast for the map's own (power-of-two) size.
+  recomputed from the reflected image: XLA:CPU's SAME convolution is fast for the
+  map's own (power-of-two) size, its VALID convolution of the padded map is not.
   """
   h, w = x.shape[1], x.shape[2]
   if min(h, w) < 2:
