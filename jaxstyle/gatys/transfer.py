@@ -38,7 +38,7 @@ class StylizeResult:
 
   Attributes:
     images: [S, H, W, 3] float32 in [0, 1], one per seed (S = 1 unless num_seeds > 1).
-    seeds: the seed of each image (image i of a sweep equals a run with seeds[i] alone).
+    seeds: the seed of each image (image i starts from the noise of a run with seeds[i]).
     history: per-step losses [steps + 1, S] ("total", "content", "style", "tv") and
       "time" [steps + 1] in seconds.
     steps: steps completed.
