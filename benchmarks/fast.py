@@ -10,7 +10,7 @@ image; the outputs are compared (max |jax - torch|). Measured, one after the oth
 this process: median ms per image over --repeats calls after a warm-up (for JAX the
 warm-up includes compilation, reported separately), at each --sizes; variants: jax
 jitted NHWC (the library's path), torch NCHW, torch channels_last; and training steps/s
-of `jaxstyle.fast_train` (real VGG-19, batch --train_batch of --train_crop px crops).
+of `jaxstyle.johnson.training` (real VGG-19, batch --train_batch of --train_crop px crops).
 Writes benchmarks/results/NAME.json.
 """
 

@@ -33,6 +33,8 @@ flags.DEFINE_float("loss_scale", 1.0, "torch: the optimizer sees the loss times 
 flags.DEFINE_string("compilation_cache", None, "jax: JAX's persistent compilation cache "
                     "directory, as jaxstyle's commands use (default: none).")
 flags.DEFINE_integer("threads", 0, "torch.set_num_threads (0: torch's default).")
+flags.DEFINE_integer("steps_per_call", None, "jax: optimizer steps per device call "
+                     "(default: the backend's, 1 on CPU).")
 FLAGS = flags.FLAGS
 
 
@@ -74,7 +76,8 @@ def run_jax() -> dict:
     method, linesearch = "lbfgs", "zoom"
   result = jaxstyle.minimize(loss_fn, x0, (targets, network_variables(weights)), method=method,
                              num_steps=FLAGS.steps, history_size=FLAGS.history,
-                             linesearch=linesearch, log_every=0)
+                             linesearch=linesearch, log_every=0,
+                             steps_per_call=FLAGS.steps_per_call)
   t["first_step_s"] = float(result.history["time"][1])  # Includes compiling.
   return dict(t, losses=result.history["total"].tolist(), times=result.history["time"].tolist(),
               evaluations=result.evaluations, device=jax.devices()[0].device_kind,

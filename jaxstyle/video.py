@@ -1,6 +1,7 @@
 """Stylizing video: the feed-forward network, or optimization per frame, and flicker.
 
-The command is `jaxstyle-video` (jaxstyle/cli/video.py). Methods: `fast` runs the trained network on each frame; `noise` optimizes each frame
+The command is `jaxstyle-video` (jaxstyle/cli/video.py). Methods: `fast` runs the trained network on each frame; `arbitrary` runs the arbitrary-style network
+(Ghiasi et al. 2017, `jaxstyle.arbitrary`) on each frame with one style vector; `noise` optimizes each frame
 from the same white-noise start (Gatys et al. per frame); `warm` starts each frame's
 optimization from the previous frame's result (the first from noise); `warm_shifted`
 does the same after moving the previous result by the pan's known motion (only with
@@ -24,7 +25,7 @@ from jaxstyle import images as images_lib
 from jaxstyle._atomic import atomic_path
 from jaxstyle.errors import UserError
 
-METHODS = ("fast", "noise", "warm", "warm_shifted")
+METHODS = ("fast", "arbitrary", "noise", "warm", "warm_shifted")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".gif")
 
 
@@ -121,6 +122,30 @@ def stylize_frames_fast(model, frames: np.ndarray, *, batch_size: int = 4, **kwa
     if n < batch_size:
       batch = np.concatenate([batch, np.repeat(batch[-1:], batch_size - n, axis=0)])
     outputs.append(stylize_fast(model, batch, **kwargs)[:n])
+  return np.concatenate(outputs)
+
+
+def stylize_frames_arbitrary(weights, frames: np.ndarray, style: np.ndarray, *,
+                             batch_size: int = 4, style_size: int = 256, **kwargs
+                             ) -> np.ndarray:
+  """Every frame [T, H, W, 3] through the arbitrary-style network with one style: an
+  image [H', W', 3] or a style vector [100] (`jaxstyle.arbitrary.style_vector`).
+
+  Batches as `stylize_frames_fast`; kwargs (kernels, precision) go to
+  `jaxstyle.arbitrary.transform`.
+  """
+  from jaxstyle import arbitrary  # pylint: disable=import-outside-toplevel
+  style = np.asarray(style, np.float32)
+  vector = style if style.ndim == 1 else arbitrary.style_vector(weights, style, style_size)
+  frames = np.asarray(frames, np.float32)
+  batch_size = min(batch_size, len(frames))
+  outputs = []
+  for i in range(0, len(frames), batch_size):
+    batch = frames[i:i + batch_size]
+    n = len(batch)
+    if n < batch_size:
+      batch = np.concatenate([batch, np.repeat(batch[-1:], batch_size - n, axis=0)])
+    outputs.append(arbitrary.transform(weights, batch, vector, **kwargs)[:n])
   return np.concatenate(outputs)
 
 

@@ -30,13 +30,15 @@ class _Command:
 
   def __init__(self, module, *args):
     env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
-    self.proc = subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # SIGINT as in a terminal, even where the tests run in the background (SIG_IGN).
+    self.proc = subprocess.Popen(
+        [sys.executable, "-m", module, *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     self.lines = []
     self._queue = queue.Queue()
     self._reader = threading.Thread(target=self._read, daemon=True)
     self._reader.start()
-    self._stdout = ""
 
   def _read(self):
     for line in self.proc.stderr:
@@ -64,14 +66,15 @@ class _Command:
     """Sends `signum`; returns (exit status, stderr) once the command has ended."""
     self.proc.send_signal(signum)
     try:
-      self._stdout = self.proc.stdout.read()
       self.proc.wait(timeout=_EXIT_S)
     except subprocess.TimeoutExpired:
       self.proc.kill()
       pytest.fail(f"still running {_EXIT_S} s after the signal:\n{''.join(self.lines)}")
-    self._reader.join(timeout=_EXIT_S)
     while True:
-      line = self._queue.get()
+      try:
+        line = self._queue.get(timeout=_EXIT_S)
+      except queue.Empty:
+        break
       if line is None:
         break
       self.lines.append(line)
@@ -132,7 +135,7 @@ def test_stylize_batch_writes_its_summary(tmp_path, photos, tiny_weights_file):
   assert "Traceback" not in stderr, stderr
   last = _last_line(stderr)
   assert last.startswith("interrupted: batch item 1 of 2 (p0__p1.png): interrupted after step")
-  assert last.endswith(f"lists what was done") and str(out_dir / "summary.json") in last
+  assert last.endswith("lists what was done") and str(out_dir / "summary.json") in last
   summary = json.loads((out_dir / "summary.json").read_text())
   assert summary["written"] == [] and summary["failed"] == []
   assert summary["interrupted"].startswith("batch item 1 of 2 (p0__p1.png): interrupted after")

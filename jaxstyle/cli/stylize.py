@@ -337,7 +337,7 @@ def _run() -> None:
       failed.append({"content": str(content_path), "style": [str(g) for g in group],
                      "error": str(e)})
     except (Interrupted, KeyboardInterrupt) as e:
-      interrupted = f"batch item {i} of {len(jobs)} ({target.name}): {e or 'interrupted'}"
+      interrupted = f"batch item {i} of {len(jobs)} ({target.name}): {str(e) or 'interrupted'}"
       break
   _write_json(str(out_dir / "summary.json"), {
       "written": done, "failed": failed, "seconds": round(time.time() - started, 1),

@@ -3,6 +3,8 @@ optimization, and measure its flicker.
 
   jaxstyle-video --input=frames/ --output=styled/ --method=fast \
       --model=models/starry_night.msgpack
+  jaxstyle-video --input=frames/ --output=styled/ --method=arbitrary \
+      --style=starry_night.jpg
   jaxstyle-video --input=clip.mp4 --output=styled.mp4 --method=warm \
       --style=starry_night.jpg --image_size=128 --num_steps=100
   jaxstyle-video --pan=photo.jpg --num_frames=8 --pan_px=4 --image_size=128 \
@@ -24,8 +26,8 @@ from jaxstyle._atomic import atomic_path
 from jaxstyle.cli import common
 from jaxstyle.errors import UserError
 from jaxstyle.video import (METHODS, VIDEO_SUFFIXES, pan_frames, read_frames,
-                            stylize_frames_fast, stylize_frames_optim, temporal_instability,
-                            write_frames)
+                            stylize_frames_arbitrary, stylize_frames_fast, stylize_frames_optim,
+                            temporal_instability, write_frames)
 
 FLAGS = flags.FLAGS
 
@@ -41,7 +43,8 @@ def _define_flags():
   flags.DEFINE_string("output", None, "A directory (frame_NNNNN.png) or a video file.")
   flags.DEFINE_enum("method", "fast", METHODS, "How frames are stylized.")
   flags.DEFINE_string("model", None, "Model file, for --method=fast.")
-  flags.DEFINE_string("style", None, "Style image, for the optimization methods.")
+  flags.DEFINE_string("style", None, "Style image, for the optimization methods and "
+                      "--method=arbitrary (there also a saved style vector, .npy).")
   flags.DEFINE_integer("image_size", None, "Longer side of the frames, px (default: as read;"
                        " with --pan: 128).", lower_bound=16)
   flags.DEFINE_integer("num_steps", 100, "Optimizer steps per frame.", lower_bound=1)
@@ -91,6 +94,17 @@ def _run() -> None:
     stylize_frames_fast(model, frames[:4], kernels=FLAGS.kernels)  # Compile outside the timing.
     started = time.time()
     outputs = stylize_frames_fast(model, frames, kernels=FLAGS.kernels)
+  elif FLAGS.method == "arbitrary":
+    if not FLAGS.style:
+      raise UserError("--method=arbitrary needs --style")
+    from jaxstyle import arbitrary  # pylint: disable=import-outside-toplevel
+    from jaxstyle.weights import arbitrary as arbitrary_weights  # pylint: disable=import-outside-toplevel
+    style = (arbitrary.load_style_vector(FLAGS.style) if FLAGS.style.endswith(".npy")
+             else images_lib.load_image(FLAGS.style))
+    weights = arbitrary_weights.ensure_default(log=logging.info)
+    stylize_frames_arbitrary(weights, frames[:4], style, kernels=FLAGS.kernels)  # Compile.
+    started = time.time()
+    outputs = stylize_frames_arbitrary(weights, frames, style, kernels=FLAGS.kernels)
   else:
     if not FLAGS.style:
       raise UserError(f"--method={FLAGS.method} needs --style")

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import signal
+import threading
 import time
 import warnings
 from typing import Any, Callable, NamedTuple
@@ -327,6 +329,42 @@ def _programs(loss_fn, method: str, learning_rate: float | None, history_size: i
           jax.jit(chunk_all, donate_argnums=0, static_argnums=3))
 
 
+class _HeldInterrupts:
+  """Defers Ctrl-C and SIGTERM (the handlers that raise, e.g. KeyboardInterrupt) while
+  `holding`, to `release()`. A device call donates the state: an interrupt raised
+  inside it after it ran (JAX builds its outputs in Python) would drop its result,
+  the only live state."""
+
+  def __init__(self):
+    self.holding, self.held, self.handlers = False, [], {}
+
+  def install(self) -> None:
+    if threading.current_thread() is threading.main_thread():
+      for signum in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(signum)
+        if callable(handler):
+          self.handlers[signum] = handler
+          signal.signal(signum, self._on_signal)
+
+  def _on_signal(self, signum, frame):
+    if self.holding:
+      self.held.append((signum, frame))
+    else:
+      self.handlers[signum](signum, frame)
+
+  def release(self) -> None:
+    self.holding = False
+    if self.held:
+      signum, frame = self.held[0]
+      self.held.clear()
+      self.handlers[signum](signum, frame)
+
+  def restore(self) -> None:
+    self.holding = False  # A handler not yet restored passes signals on.
+    for signum, handler in self.handlers.items():
+      signal.signal(signum, handler)
+
+
 def _log_progress(k: int, num_steps: int, record, t_first: tuple[float, int]) -> None:
   """One progress line after step k; the rate counts the steps after the first call."""
   rate = (k - t_first[1]) / (time.perf_counter() - t_first[0])
@@ -419,13 +457,19 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
   record, last = len(records), num_steps  # Records 0..num_steps.
   bad = 0 if records and not np.all(np.isfinite(records[0][0])) else None
   pending = None
+  interrupts = _HeldInterrupts()
   try:
+    interrupts.install()
     while bad is None and record <= last:
       end = min(record + per_call - 1, last)
       if callback and callback_every:  # Calls end at the callback steps.
         end = min(end, callback_every * max(1, -(-record // callback_every)))
-      state, outs = run(state, end - record + 1)
-      pending = (outs, record)
+      interrupts.holding = True
+      try:
+        state, outs = run(state, end - record + 1)
+        pending = (outs, record)
+      finally:
+        interrupts.release()  # A Ctrl-C during the call raises here.
       bad = take(outs, record)
       pending = None
       if t_first is None and len(records) > 1:
@@ -446,6 +490,8 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
       bad = take(pending[0], pending[1])  # The call has run: keep what it did.
     interrupted = True
     stopped = f"interrupted after step {max(len(records) - 1, 0)}"
+  finally:
+    interrupts.restore()
   if bad is not None:
     del records[bad + 1:]
     value = records[bad][0]
