@@ -1,7 +1,8 @@
 """notebooks/colab_seed_sweep.ipynb, run top to bottom on CPU.
 
 Eight simulated CPU devices (XLA_FLAGS=--xla_force_host_platform_device_count=8) stand
-in for a TPU v2-8's cores. The notebook runs in an IPython kernel on this very Python
+in for several accelerators (a TPU v5e-1 has one chip: the notebook then vmaps the
+seeds without sharding). The notebook runs in an IPython kernel on this very Python
 (nbclient, no papermill) at 40 px, 10 steps, 8 seeds; its sharded sweep is then checked
 against the same sweep on one device.
 """

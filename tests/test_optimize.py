@@ -91,11 +91,12 @@ def test_seeds_are_independent(problem):
   x0, args = problem
   both = optimize.minimize(_quadratic, x0, args, method="lbfgs", num_steps=15, log_every=0)
   alone = optimize.minimize(_quadratic, x0[1:], args, method="lbfgs", num_steps=15, log_every=0)
-  # Equal up to float32 summation order (batched and single products differ in it);
-  # any sharing of state between seeds would differ at the first steps by O(1).
-  np.testing.assert_allclose(both.x[1], alone.x[0], rtol=1e-4, atol=1e-5)
+  # Equal up to float32 summation order (batched and single products differ in it, by
+  # 4e-4 on some JAX versions); any sharing of state between seeds would differ at the
+  # first steps by O(1).
+  np.testing.assert_allclose(both.x[1], alone.x[0], rtol=1e-3, atol=1e-5)
   np.testing.assert_allclose(both.history["total"][:, 1], alone.history["total"][:, 0],
-                             rtol=1e-4, atol=1e-8 * both.history["total"][0, 1])
+                             rtol=1e-3, atol=1e-8 * both.history["total"][0, 1])
 
 
 def test_nan_stops_and_keeps_last_finite(problem):

@@ -1,5 +1,6 @@
 """What every absl command of jaxstyle shares: one `error:` line for a user's mistake,
-the persistent compilation cache (--compilation_cache) and the kernels (--kernels).
+the persistent compilation cache (--compilation_cache), the kernels (--kernels) and
+the precision (--precision).
 
 Flags are defined by `define_common_flags`, called from each command's own flag
 definitions, never at import.
@@ -16,14 +17,14 @@ from typing import Callable, Iterable
 
 from absl import app, flags
 
-from jaxstyle import cache, kernels
+from jaxstyle import cache, kernels, precision
 from jaxstyle.errors import Interrupted, UserError
 
 FLAGS = flags.FLAGS
 
 
 def define_common_flags() -> None:
-  """--compilation_cache and --kernels (once, whichever command asks first)."""
+  """--compilation_cache, --kernels and --precision (once, whichever command asks first)."""
   if "compilation_cache" in FLAGS:
     return
   flags.DEFINE_string(
@@ -35,6 +36,11 @@ def define_common_flags() -> None:
       "kernels", "auto", list(kernels.KERNELS),
       "Convolution implementations: 'xla' (plain XLA; cuDNN / TPU matrix units), 'cpu' "
       "(hand-tuned for XLA:CPU), 'auto' (cpu on the CPU backend, xla elsewhere).")
+  flags.DEFINE_enum(
+      "precision", "float32", list(precision.PRECISIONS),
+      "Convolution precision of the networks: float32 (float32 on every backend), "
+      "tensorfloat32 (TF32 on NVIDIA GPUs, 3 bfloat16 passes on TPUs), bfloat16 (explicit "
+      "casts). Gram matrices and losses stay float32.")
 
 
 def check_finite(*names: str) -> None:

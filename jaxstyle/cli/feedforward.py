@@ -59,7 +59,7 @@ def _run() -> None:
                model.config.norm, model.config.upsample,
                count_params(model.variables), jax.devices()[0].device_kind)
   report = stylize_files(model, inputs, outputs, image_size=FLAGS.image_size,
-                         kernels=FLAGS.kernels)
+                         kernels=FLAGS.kernels, precision=FLAGS.precision)
   if report.ms:
     timing = (f"{np.median(report.ms):.0f} ms per image (median of {len(report.ms)}, after "
               f"compilation; the first at each size took {np.median(report.first_call_ms):.0f}"

@@ -89,9 +89,6 @@ def _define_flags():
   flags.DEFINE_float("style_weight", 100.0, "beta.", lower_bound=0)
   flags.DEFINE_float("tv_weight", 0.0, "Total-variation weight.", lower_bound=0)
   flags.DEFINE_enum("pooling", "max", ["max", "avg"], "Pooling in VGG-19.")
-  flags.DEFINE_enum("precision", "float32", ["float32", "tensorfloat32", "bfloat16"],
-                    "Matmul precision of the convolutions; reduced precision is faster on "
-                    "GPUs/TPUs (Gram matrices stay float32).")
   flags.DEFINE_integer("steps_per_call", None, "Optimizer steps per device call (default: "
                        "1 on CPU, 20 on GPU/TPU, where a step takes milliseconds).",
                        lower_bound=1)

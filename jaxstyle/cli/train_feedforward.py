@@ -70,8 +70,6 @@ def _define_flags():
                        lower_bound=16)
   flags.DEFINE_integer("log_every", 10, "A progress line every N steps.", lower_bound=0)
   flags.DEFINE_string("weights", None, "VGG-19 weights .npz (default: fetched on first use).")
-  flags.DEFINE_enum("precision", "float32", ["float32", "tensorfloat32", "bfloat16"],
-                    "Convolution precision of both networks (see jaxstyle.precision).")
 
 
 def _run() -> None:

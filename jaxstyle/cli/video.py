@@ -91,9 +91,11 @@ def _run() -> None:
       raise UserError("--method=fast needs --model")
     from jaxstyle.johnson.models import load_model  # pylint: disable=import-outside-toplevel
     model = load_model(FLAGS.model)
-    stylize_frames_fast(model, frames[:4], kernels=FLAGS.kernels)  # Compile outside the timing.
+    stylize_frames_fast(model, frames[:4], kernels=FLAGS.kernels,
+                        precision=FLAGS.precision)  # Compile outside the timing.
     started = time.time()
-    outputs = stylize_frames_fast(model, frames, kernels=FLAGS.kernels)
+    outputs = stylize_frames_fast(model, frames, kernels=FLAGS.kernels,
+                                  precision=FLAGS.precision)
   elif FLAGS.method == "arbitrary":
     if not FLAGS.style:
       raise UserError("--method=arbitrary needs --style")
@@ -114,7 +116,7 @@ def _run() -> None:
         frames, style, mode=FLAGS.method, shift=shift, seed=FLAGS.seed,
         weights=weights_lib.ensure_default(), num_steps=FLAGS.num_steps,
         content_weight=FLAGS.content_weight, style_weight=FLAGS.style_weight,
-        kernels=FLAGS.kernels,
+        kernels=FLAGS.kernels, precision=FLAGS.precision,
         on_frame=lambda t, _: logging.info("frame %d/%d done (%.0f s)", t + 1, len(frames),
                                            time.time() - started))
   seconds = time.time() - started

@@ -80,7 +80,7 @@ def _run(command: str, args: list[str]) -> None:
               else weights_lib.ensure_default(log=logging.info))
     normalized = normalized_vgg.normalize_directory(
         source, FLAGS.images, image_size=FLAGS.image_size, limit=FLAGS.max_images,
-        pooling=FLAGS.pooling, log=logging.info)
+        pooling=FLAGS.pooling, kernels=FLAGS.kernels, log=logging.info)
     weights_lib.save(normalized, output)
     logging.info("wrote %s", output)
   else:

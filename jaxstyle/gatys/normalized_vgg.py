@@ -33,14 +33,15 @@ RELU_LAYERS = tuple("relu" + name[4:] for name in CONV_LAYERS)
 
 
 def mean_activations(weights: VGGWeights, images: Iterable[np.ndarray], *,
-                     pooling: str = "avg",
+                     pooling: str = "avg", kernels: str = "auto",
                      log: Callable[[str], None] | None = None) -> dict[str, np.ndarray]:
   """Per-channel mean of every relu layer over all images and positions.
 
   Each position of each image counts once (larger images weigh more).
   """
-  features = features_lib.feature_fn(weights.widths, weights.preprocessing, pooling)
-  variables = features_lib.network_variables(weights)
+  features = features_lib.feature_fn(weights.widths, weights.preprocessing, pooling,
+                                     kernels=kernels)
+  variables = features_lib.network_variables(weights, kernels)
 
   def channel_sums(variables, x):
     feats = features(variables, x[None], RELU_LAYERS)
@@ -62,12 +63,13 @@ def mean_activations(weights: VGGWeights, images: Iterable[np.ndarray], *,
 
 
 def normalize(weights: VGGWeights, images: Iterable[np.ndarray], *, pooling: str = "avg",
-              source: str = "<arrays>", log: Callable[[str], None] | None = None) -> VGGWeights:
+              source: str = "<arrays>", kernels: str = "auto",
+              log: Callable[[str], None] | None = None) -> VGGWeights:
   """Returns weights whose relu layers have mean activation 1 on `images`.
 
   Channels that never fire on the images (mean 0) are left unscaled.
   """
-  means = mean_activations(weights, images, pooling=pooling, log=log)
+  means = mean_activations(weights, images, pooling=pooling, kernels=kernels, log=log)
   params = {}
   previous = np.ones(3)
   scales = {}
@@ -90,7 +92,8 @@ def normalize(weights: VGGWeights, images: Iterable[np.ndarray], *, pooling: str
 
 def normalize_directory(weights: VGGWeights, directory: str | pathlib.Path, *,
                         image_size: int = 256, limit: int | None = None, pooling: str = "avg",
-                        log: Callable[[str], None] = logging.info) -> VGGWeights:
+                        kernels: str = "auto", log: Callable[[str], None] = logging.info
+                        ) -> VGGWeights:
   """`normalize` on the photos under `directory`, each resized to `image_size`."""
   files = images_lib.find_images(directory, recursive=True, what="--images")[:limit]
   log(f"normalizing on {len(files)} images from {directory} at {image_size} px")
@@ -103,4 +106,5 @@ def normalize_directory(weights: VGGWeights, directory: str | pathlib.Path, *,
         log(f"skipping {e}")
 
   source = f"{len(files)} images from {pathlib.Path(directory).name}/ at {image_size} px"
-  return normalize(weights, load_all(), pooling=pooling, source=source, log=log)
+  return normalize(weights, load_all(), pooling=pooling, source=source, kernels=kernels,
+                   log=log)
