@@ -30,7 +30,7 @@ from jaxstyle import kernels as kernels_lib
 from jaxstyle import precision as precision_lib
 from jaxstyle.errors import UserError
 from jaxstyle.johnson.inference import FilesReport, list_inputs
-from jaxstyle.kernels import johnson_cpu
+from jaxstyle.kernels import arbitrary_cpu, johnson_cpu
 from jaxstyle.nets import arbitrary as nets
 from jaxstyle.weights.arbitrary import ArbitraryWeights
 
@@ -44,8 +44,9 @@ Style = Union[np.ndarray, jax.Array]
 
 
 @functools.lru_cache(maxsize=None)
-def _predictor(precision: str):
-  model = nets.StylePredictor(precision=precision_lib.check(precision))
+def _predictor(kernels: str, precision: str):
+  conv = arbitrary_cpu.SameConv if kernels == "cpu" else nets.SameConv
+  model = nets.StylePredictor(conv=conv, precision=precision_lib.check(precision))
   return jax.jit(lambda params, x: model.apply({"params": params}, x))
 
 
@@ -75,10 +76,15 @@ def style_input(image: np.ndarray, style_size: int = STYLE_SIZE) -> np.ndarray:
 
 
 def style_vector(weights: ArbitraryWeights, style_image: np.ndarray,
-                 style_size: int = STYLE_SIZE, *, precision: str = "float32") -> np.ndarray:
-  """The style vector [100] of an RGB image [H, W, 3] in [0, 1] (`style_input` first)."""
+                 style_size: int = STYLE_SIZE, *, kernels: str = "auto",
+                 precision: str = "float32") -> np.ndarray:
+  """The style vector [100] of an RGB image [H, W, 3] in [0, 1] (`style_input` first).
+
+  kernels, precision: see `jaxstyle.kernels`, `jaxstyle.precision`.
+  """
   x = style_input(style_image, style_size)[None]
-  return np.asarray(_predictor(precision)(weights.predictor, x))[0]
+  forward = _predictor(kernels_lib.resolve(kernels), precision)
+  return np.asarray(forward(weights.predictor, x))[0]
 
 
 def load_style_vector(path: str | pathlib.Path) -> np.ndarray:
@@ -122,18 +128,19 @@ def blend_vectors(vectors: Style, blend_weights: Sequence[float] | None = None) 
   return (weights / weights.sum()).astype(np.float32) @ vectors
 
 
-def _as_vectors(weights: ArbitraryWeights, styles, style_size: int, precision: str
-                ) -> np.ndarray:
+def _as_vectors(weights: ArbitraryWeights, styles, style_size: int, kernels: str,
+                precision: str) -> np.ndarray:
   """[K, 100] from a vector [100], vectors [K, 100], an image [H, W, 3], or a list."""
   if isinstance(styles, (list, tuple)):
-    return np.concatenate([_as_vectors(weights, s, style_size, precision) for s in styles])
+    return np.concatenate([_as_vectors(weights, s, style_size, kernels, precision)
+                           for s in styles])
   styles = np.asarray(styles, np.float32)
   if styles.ndim == 1 or (styles.ndim == 2 and styles.shape[1] == nets.STYLE_DIM):
     vectors = styles.reshape(-1, styles.shape[-1])
     if vectors.shape[1] != nets.STYLE_DIM:
       raise ValueError(f"a style vector has {nets.STYLE_DIM} numbers, got {vectors.shape[1]}")
     return vectors
-  return style_vector(weights, styles, style_size, precision=precision)[None]
+  return style_vector(weights, styles, style_size, kernels=kernels, precision=precision)[None]
 
 
 def output_shape(height: int, width: int, image_size: int | None = None) -> tuple[int, int]:
@@ -181,9 +188,10 @@ def stylize_arbitrary(weights: ArbitraryWeights, content: np.ndarray, styles, *,
   content = _rgb(content, "the content")
   if not 0.0 <= strength <= 1.0:
     raise UserError(f"strength must be between 0 and 1, got {strength}")
-  vector = blend_vectors(_as_vectors(weights, styles, style_size, precision), blend_weights)
+  vector = blend_vectors(_as_vectors(weights, styles, style_size, kernels, precision),
+                         blend_weights)
   if strength < 1.0:
-    own = style_vector(weights, content, style_size, precision=precision)
+    own = style_vector(weights, content, style_size, kernels=kernels, precision=precision)
     vector = strength * vector + (1.0 - strength) * own
   h, w = output_shape(*content.shape[:2], image_size)
   content = images_lib.resize_to(content, h, w)

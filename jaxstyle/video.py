@@ -1,7 +1,8 @@
 """Stylizing video: the feed-forward network, or optimization per frame, and flicker.
 
-The command is `jaxstyle-video` (jaxstyle/cli/video.py). Methods: `fast` runs the trained network on each frame; `arbitrary` runs the arbitrary-style network
-(Ghiasi et al. 2017, `jaxstyle.arbitrary`) on each frame with one style vector; `noise` optimizes each frame
+The command is `jaxstyle-video` (jaxstyle/cli/video.py). Methods: `fast` runs the
+trained network on each frame; `arbitrary` runs the arbitrary-style network (Ghiasi et
+al. 2017, `jaxstyle.arbitrary`) on each frame with one style; `noise` optimizes each frame
 from the same white-noise start (Gatys et al. per frame); `warm` starts each frame's
 optimization from the previous frame's result (the first from noise); `warm_shifted`
 does the same after moving the previous result by the pan's known motion (only with
@@ -136,7 +137,8 @@ def stylize_frames_arbitrary(weights, frames: np.ndarray, style: np.ndarray, *,
   """
   from jaxstyle import arbitrary  # pylint: disable=import-outside-toplevel
   style = np.asarray(style, np.float32)
-  vector = style if style.ndim == 1 else arbitrary.style_vector(weights, style, style_size)
+  vector = style if style.ndim == 1 else arbitrary.style_vector(weights, style, style_size,
+                                                                **kwargs)
   frames = np.asarray(frames, np.float32)
   batch_size = min(batch_size, len(frames))
   outputs = []

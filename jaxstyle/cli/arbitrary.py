@@ -107,14 +107,15 @@ def _run() -> None:
   if vector_out is not None and vector_out in outputs:
     raise UserError(f"--save_style_vector {vector_out} is also an output image")
   # Read every style before loading (or fetching) the weights: mistakes fail fast.
-  loaded = [arbitrary_lib.load_style_vector(p) if p.suffix.lower() == ".npy" else images_lib.load_image(p)
-            for p in styles]
+  loaded = [arbitrary_lib.load_style_vector(p) if p.suffix.lower() == ".npy"
+            else images_lib.load_image(p) for p in styles]
   weights = (weights_lib.load(FLAGS.weights) if FLAGS.weights
              else weights_lib.ensure_default(log=logging.info))
   logging.info("arbitrary-style networks (%s) on %s", weights.meta.get("source", "?"),
                jax.devices()[0].device_kind)
-  vectors = [v if v.ndim == 1 else arbitrary_lib.style_vector(weights, v, FLAGS.style_size)
-             for v in loaded]
+  vectors = [v if v.ndim == 1 else arbitrary_lib.style_vector(
+      weights, v, FLAGS.style_size, kernels=FLAGS.kernels, precision=FLAGS.precision)
+      for v in loaded]
   vector = arbitrary_lib.blend_vectors(np.stack(vectors), blend)
   if vector_out is not None:
     with atomic_path(vector_out, suffix=".tmp.npy") as tmp, open(tmp, "wb") as f:
@@ -124,7 +125,7 @@ def _run() -> None:
     return
   report = arbitrary_lib.stylize_files_arbitrary(
       weights, inputs, outputs, vector, strength=FLAGS.strength, image_size=FLAGS.image_size,
-      style_size=FLAGS.style_size, kernels=FLAGS.kernels)
+      style_size=FLAGS.style_size, kernels=FLAGS.kernels, precision=FLAGS.precision)
   if report.ms:
     timing = (f"{np.median(report.ms):.0f} ms per image (median of {len(report.ms)}, after "
               f"compilation; the first at each size took {np.median(report.first_call_ms):.0f}"

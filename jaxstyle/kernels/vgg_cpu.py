@@ -23,6 +23,7 @@ import jax.numpy as jnp
 
 from jaxstyle import precision as precision_lib
 from jaxstyle.kernels import winograd
+from jaxstyle.nets import vgg
 
 # Winograd F(4x4, 3x3) is used for convolutions with at least this many input and
 # output channels, when their transformed tiles (36/16 of the input, float32) fit in
@@ -108,7 +109,7 @@ def _conv3x3_bwd(precision, residuals, g):
 conv3x3.defvjp(_conv3x3_fwd, _conv3x3_bwd)
 
 
-class Conv3x3(nn.Module):
+class Conv3x3(vgg.Conv3x3):
   """`nets.vgg.Conv3x3` (same params) on derived kernels.
 
   Reads them from the "derived" collection when the caller supplies it
@@ -116,14 +117,9 @@ class Conv3x3(nn.Module):
   at float32 only (other precisions: the plain convolution).
   """
 
-  features: int
-  precision: str = "float32"
-
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    kernel = self.param("kernel", nn.initializers.lecun_normal(),
-                        (3, 3, x.shape[-1], self.features))
-    bias = self.param("bias", nn.initializers.zeros, (self.features,))
+    kernel, bias = self.kernel_and_bias(x.shape[-1])
     if self.precision != "float32":  # The hand-written forms are for float32 only.
       return precision_lib.conv(x, kernel, self.precision) + bias
     if self.has_variable("derived", "kernel_t"):

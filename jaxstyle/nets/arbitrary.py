@@ -21,18 +21,20 @@ the paper's 32/64/128); batch norms are folded into the convolutions' biases.
 
 Images are float32 RGB in [0, 1], NHWC, no mean subtraction, in and out. Sizes:
 
-- the predictor takes any size. Its stride-2 convolutions pad as TensorFlow's SAME:
-  at even sizes one row and column at the bottom and right (what the published graph
-  does, statically, at its 256x256); at odd sizes one on each side (what TensorFlow,
-  in which the network was trained, does there).
+- the predictor takes any size. Its stride-2 convolutions pad as TensorFlow's SAME, in
+  which the network was trained: an even side gets one row (column) at the bottom
+  (right), an odd side one on each side. The published graph pads bottom and right
+  statically, frozen at its 256x256: the same wherever every stride-2 layer sees an
+  even side (multiples of 32); elsewhere it drops the odd side's padding.
 - the transformer takes any size: the image is padded by reflection at the bottom and
   right to a multiple of 4 (its two stride-2 convolutions) and the output cropped back,
   as for `nets.johnson.ImageTransformNet`. The padded rows enter the instance norms'
   statistics.
 
-Modules say what they compute with plain XLA operations; the transformer's
-reflection-padded convolutions are `nets.johnson.ReflectConv` (the same layer as
-Johnson et al.'s network), so `kernels.johnson_cpu.ReflectConv` plugs in (`conv=`).
+Modules say what they compute with plain XLA operations; faster forms for XLA:CPU plug
+in (`conv=`): `kernels.arbitrary_cpu.SameConv` for the predictor, and, the transformer's
+reflection-padded convolutions being `nets.johnson.ReflectConv` (the layer of Johnson et
+al.'s network), `kernels.johnson_cpu.ReflectConv` for the transformer.
 Weight files: `jaxstyle.weights.arbitrary`.
 """
 
@@ -76,13 +78,14 @@ def grouped_conv(x: jax.Array, kernel: jax.Array, precision: str = "float32", *,
   (groups = channels: depthwise), at `precision` (as `jaxstyle.precision.conv`)."""
   if groups == 1:
     return precision_lib.conv(x, kernel, precision, strides=(stride, stride), padding="SAME")
-  out_dtype = jnp.promote_types(x.dtype, jnp.float32)
-  if precision == "bfloat16":
+  kwargs = {}
+  if precision == "bfloat16":  # As precision.conv: an output type only for cast operands.
+    kwargs["preferred_element_type"] = jnp.promote_types(x.dtype, jnp.float32)
     x, kernel = x.astype(jnp.bfloat16), kernel.astype(jnp.bfloat16)
   return jax.lax.conv_general_dilated(
       x, kernel, (stride, stride), "SAME", feature_group_count=groups,
-      precision=precision_lib.lax_precision(precision), preferred_element_type=out_dtype,
-      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+      precision=precision_lib.lax_precision(precision),
+      dimension_numbers=("NHWC", "HWIO", "NHWC"), **kwargs)
 
 
 class SameConv(nn.Module):
@@ -113,35 +116,44 @@ class InvertedResidual(nn.Module):
   expansion: int
   features: int
   stride: int
+  conv: ModuleDef = SameConv
   precision: str = "float32"
 
   @nn.compact
   def __call__(self, x):
+    conv = self.conv
     cin = x.shape[-1]
     y = x
     if self.expansion != 1:
-      y = relu6(SameConv(cin * self.expansion, 1, precision=self.precision, name="expand")(y))
-    y = relu6(SameConv(y.shape[-1], 3, self.stride, depthwise=True, precision=self.precision,
-                       name="depthwise")(y))
-    y = SameConv(self.features, 1, precision=self.precision, name="project")(y)
+      y = relu6(conv(cin * self.expansion, 1, precision=self.precision, name="expand")(y))
+    y = relu6(conv(y.shape[-1], 3, self.stride, depthwise=True, precision=self.precision,
+                   name="depthwise")(y))
+    y = conv(self.features, 1, precision=self.precision, name="project")(y)
     if self.stride == 1 and cin == self.features:
       y = x + y
     return y
 
 
 class StylePredictor(nn.Module):
-  """MobileNetV2 -> style vector: [N, H, W, 3] in [0, 1] -> [N, 100]."""
+  """MobileNetV2 -> style vector: [N, H, W, 3] in [0, 1] -> [N, 100].
 
+  Attributes:
+    conv: the convolution module (`SameConv`, or `kernels.arbitrary_cpu.SameConv` with
+      the same params).
+    precision: the convolutions' precision (`jaxstyle.precision`).
+  """
+
+  conv: ModuleDef = SameConv
   precision: str = "float32"
 
   @nn.compact
   def __call__(self, images: jax.Array) -> jax.Array:
     if images.ndim != 4 or images.shape[-1] != 3:
       raise ValueError(f"style images must be RGB NHWC [N, H, W, 3], got shape {images.shape}")
-    x = relu6(SameConv(STEM_WIDTH, 3, 2, precision=self.precision, name="stem")(images))
+    x = relu6(self.conv(STEM_WIDTH, 3, 2, precision=self.precision, name="stem")(images))
     for i, (t, c, s) in enumerate(block_specs()):
-      x = InvertedResidual(t, c, s, precision=self.precision, name=f"block{i}")(x)
-    x = relu6(SameConv(HEAD_WIDTH, 1, precision=self.precision, name="head")(x))
+      x = InvertedResidual(t, c, s, self.conv, self.precision, name=f"block{i}")(x)
+    x = relu6(self.conv(HEAD_WIDTH, 1, precision=self.precision, name="head")(x))
     x = jnp.mean(x, axis=(1, 2))
     return nn.Dense(STYLE_DIM, precision=jax.lax.Precision.HIGHEST, name="bottleneck")(x)
 

@@ -85,11 +85,13 @@ class Conv3x3(nn.Module):
   features: int
   precision: str = "float32"
 
+  def kernel_and_bias(self, cin: int) -> tuple[jax.Array, jax.Array]:
+    kernel = self.param("kernel", nn.initializers.lecun_normal(), (3, 3, cin, self.features))
+    return kernel, self.param("bias", nn.initializers.zeros, (self.features,))
+
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    kernel = self.param("kernel", nn.initializers.lecun_normal(),
-                        (3, 3, x.shape[-1], self.features))
-    bias = self.param("bias", nn.initializers.zeros, (self.features,))
+    kernel, bias = self.kernel_and_bias(x.shape[-1])
     return precision_lib.conv(x, kernel, self.precision) + bias
 
 

