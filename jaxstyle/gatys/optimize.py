@@ -325,8 +325,24 @@ def _programs(loss_fn, method: str, learning_rate: float | None, history_size: i
     (state, _), outs = jax.lax.scan(body, (state, jnp.zeros((), bool)), jnp.arange(length))
     return state, outs
 
-  return (stepper, jax.jit(init_all), jax.jit(step_all, donate_argnums=0),
-          jax.jit(chunk_all, donate_argnums=0, static_argnums=3))
+  return (stepper, jax.jit(_float32_products(init_all)),
+          jax.jit(_float32_products(step_all), donate_argnums=0),
+          jax.jit(_float32_products(chunk_all), donate_argnums=0, static_argnums=3))
+
+
+def _float32_products(fn):
+  """`fn` traced with float32 matrix products wherever no precision is given: the
+  optimizers' inner products (L-BFGS' history, optax's and jaxopt's updates) would
+  otherwise run as TF32 on GPUs and one bfloat16 pass on TPUs. The networks'
+  convolutions carry their own precision (`jaxstyle.precision`), which this leaves
+  alone."""
+
+  @functools.wraps(fn)
+  def wrapped(*args, **kwargs):
+    with jax.default_matmul_precision("highest"):
+      return fn(*args, **kwargs)
+
+  return wrapped
 
 
 class _HeldInterrupts:
