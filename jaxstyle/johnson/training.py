@@ -48,7 +48,7 @@ from jaxstyle.weights import VGGWeights
 JOHNSON_CONTENT_LAYER = "relu2_2"
 JOHNSON_STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 CHECKPOINT_NAME = "checkpoint.msgpack"
-CHECKPOINT_FORMAT = "jaxstyle.fast_train/1"
+CHECKPOINT_FORMAT = "jaxstyle.fast_train/1"  # (The name is historic.)
 
 
 @dataclasses.dataclass(frozen=True)
