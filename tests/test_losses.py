@@ -152,7 +152,7 @@ def test_finite_difference_gradient(tiny_weights):
 
   # Float64 so that differences of a 1e9-sized loss mean something (jax.enable_x64 is
   # jax >= 0.8; the experimental one works on the oldest supported 0.7.2).
-  enable_x64 = getattr(jax, "enable_x64", None) or jax.experimental.enable_x64
+  enable_x64 = jax.enable_x64 if hasattr(jax, "enable_x64") else jax.experimental.enable_x64
   with enable_x64(True):
     params, targets = to64(network_variables(tiny_weights)), to64(targets)
 
