@@ -15,6 +15,7 @@ import signal
 import sys
 from typing import Callable, Iterable
 
+import numpy as np
 from absl import app, flags
 
 from jaxstyle import cache, kernels, precision
@@ -64,6 +65,24 @@ def refuse_overwriting_inputs(outputs: Iterable[str | os.PathLike],
     if resolved in existing:
       raise UserError(f"the output {out} is the input {existing[resolved]}: choose another "
                       "output path (nothing was written)")
+
+
+def print_files_report(report) -> None:
+  """The closing lines of a command that stylized files (a `johnson.FilesReport`):
+  counts, ms per image, the failures; UserError if nothing was written."""
+  if report.ms:
+    timing = (f"{np.median(report.ms):.0f} ms per image (median of {len(report.ms)}, after "
+              f"compilation; the first at each size took {np.median(report.first_call_ms):.0f}"
+              " ms with compilation)")
+  else:
+    timing = (f"{np.median(report.first_call_ms):.0f} ms per image including compilation "
+              "(the first call at each size compiles; images of equal size reuse it)"
+              if report.first_call_ms else "no image")
+  print(f"{len(report.written)} stylized, {len(report.failed)} failed; {timing}")
+  for _, reason in report.failed:
+    print(f"  failed: {reason}")
+  if not report.written:
+    raise UserError("no image could be stylized")
 
 
 _SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}

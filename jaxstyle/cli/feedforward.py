@@ -13,7 +13,6 @@ from __future__ import annotations
 import pathlib
 
 import jax
-import numpy as np
 from absl import flags, logging
 
 from jaxstyle import images as images_lib
@@ -60,19 +59,7 @@ def _run() -> None:
                count_params(model.variables), jax.devices()[0].device_kind)
   report = stylize_files(model, inputs, outputs, image_size=FLAGS.image_size,
                          kernels=FLAGS.kernels, precision=FLAGS.precision)
-  if report.ms:
-    timing = (f"{np.median(report.ms):.0f} ms per image (median of {len(report.ms)}, after "
-              f"compilation; the first at each size took {np.median(report.first_call_ms):.0f}"
-              " ms with compilation)")
-  else:
-    timing = (f"{np.median(report.first_call_ms):.0f} ms per image including compilation "
-              "(the first call at each size compiles; images of equal size reuse it)"
-              if report.first_call_ms else "no image")
-  print(f"{len(report.written)} stylized, {len(report.failed)} failed; {timing}")
-  for path, reason in report.failed:
-    print(f"  failed: {reason}")
-  if not report.written:
-    raise UserError("no image could be stylized")
+  common.print_files_report(report)
 
 
 main, run = common.entry_point(_define_flags, _run)

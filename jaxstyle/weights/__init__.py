@@ -149,6 +149,16 @@ def load(path: str | os.PathLike) -> VGGWeights:
     UserError: missing, unreadable, or not a complete VGG-19 (the message names
       the offending keys).
   """
+  arrays, meta = read_npz(path)
+  return from_arrays(arrays, meta, source=str(path))
+
+
+def read_npz(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+  """The arrays and the JSON `meta` of a jaxstyle weights file (any network), unchecked.
+
+  Raises:
+    UserError: missing, unreadable, or without a readable `meta` entry.
+  """
   path = pathlib.Path(path)
   if not path.is_file():
     raise UserError(f"weights file {path} does not exist")
@@ -164,7 +174,7 @@ def load(path: str | os.PathLike) -> VGGWeights:
     meta = json.loads(str(meta_array))
   except json.JSONDecodeError:
     raise UserError(f"weights file {path} has an unreadable 'meta' entry") from None
-  return from_arrays(arrays, meta, source=str(path))
+  return arrays, meta
 
 
 def random_weights(seed: int = 0, widths: Sequence[int] = WIDTHS) -> VGGWeights:

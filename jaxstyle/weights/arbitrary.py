@@ -163,21 +163,7 @@ def load(path: str | os.PathLike) -> ArbitraryWeights:
     UserError: missing, unreadable, or not both networks complete (the message names
       the offending keys).
   """
-  path = pathlib.Path(path)
-  if not path.is_file():
-    raise UserError(f"weights file {path} does not exist")
-  try:
-    with np.load(path, allow_pickle=False) as data:
-      arrays = {k: data[k] for k in data.files}
-  except Exception as e:  # zipfile, numpy and OS errors all mean the same here.
-    raise UserError(f"weights file {path} is corrupt or not an .npz file ({e})") from None
-  meta_array = arrays.pop("meta", None)
-  if meta_array is None:
-    raise UserError(f"weights file {path} has no 'meta' entry (was it written by jaxstyle?)")
-  try:
-    meta = json.loads(str(meta_array))
-  except json.JSONDecodeError:
-    raise UserError(f"weights file {path} has an unreadable 'meta' entry") from None
+  arrays, meta = weights_lib.read_npz(path)
   return from_arrays(arrays, meta, source=str(path))
 
 
