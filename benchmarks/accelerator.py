@@ -18,6 +18,11 @@ global budget (--budget_s):
                   process (so the peak is its own).
   fast            the feed-forward network (a committed model): images/s at 1024 px,
                   batch 4, after a warm-up; goal >= 30 images/s.
+  arbitrary       the arbitrary-style networks (Ghiasi et al.) with --arbitrary_weights
+                  (converted beforehand: the device machine cannot fetch them; the
+                  section is "skipped" when the file is absent): images/s of the
+                  transformer at 1024 px (4:3) with batch 1 and 4, and ms of the style
+                  predictor at 256x256, for each --arbitrary_precisions.
   trace           a jax.profiler trace of a few steps at 512 px (compiled first), packed
                   as OUTPUT_DIR/trace.tar.gz, with its top XLA ops by time.
 Results go to OUTPUT_DIR/results.json, rewritten atomically after every section
@@ -56,8 +61,9 @@ from absl import app, flags, logging
 from benchmarks import machine
 from jaxstyle.errors import UserError
 
-SECTIONS = ("gatys", "seeds", "steps_per_call", "memory", "fast", "trace")
-DEFAULT_CAPS = "gatys=100,seeds=45,steps_per_call=30,memory=60,fast=25,trace=20"
+SECTIONS = ("gatys", "seeds", "steps_per_call", "memory", "fast", "arbitrary", "trace")
+DEFAULT_CAPS = ("gatys=100,seeds=40,steps_per_call=25,memory=55,fast=20,arbitrary=20,"
+                "trace=20")  # 280 s: the default --budget_s.
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 _EARLIER_FLAGS = set(flags.FLAGS)
 
@@ -103,6 +109,17 @@ flags.DEFINE_integer("fast_repeats", 20, "fast: timed calls after the warm-up.")
 flags.DEFINE_list("fast_precisions", ["float32", "tensorfloat32", "bfloat16"],
                   "fast: precisions, in order.")
 flags.DEFINE_float("fast_goal_images_per_s", 30.0, "fast: goal.")
+flags.DEFINE_string("arbitrary_weights", None, "arbitrary: the converted weights .npz "
+                    "(`python -m jaxstyle.weights fetch-arbitrary`, made elsewhere; default: "
+                    "jaxstyle's default file); the section is skipped if it is absent.")
+flags.DEFINE_integer("arbitrary_size", 1024, "arbitrary: the transformer's longer side, px "
+                     "(4:3 landscape).")
+flags.DEFINE_list("arbitrary_batches", ["1", "4"], "arbitrary: transformer batch sizes.")
+flags.DEFINE_integer("arbitrary_style_size", 256, "arbitrary: the predictor's square input, "
+                     "px.")
+flags.DEFINE_integer("arbitrary_repeats", 20, "arbitrary: timed calls after the warm-up.")
+flags.DEFINE_list("arbitrary_precisions", ["float32", "bfloat16"],
+                  "arbitrary: precisions, in order.")
 flags.DEFINE_integer("trace_size", 512, "trace: longer side, px.")
 flags.DEFINE_integer("trace_steps", 10, "trace: steps traced (after a compiling run).")
 flags.DEFINE_integer("trace_top", 25, "trace: ops listed in the summary.")
@@ -524,6 +541,89 @@ def summarize_fast(sec: Section) -> None:
                       "met": None if best is None else bool(best >= FLAGS.fast_goal_images_per_s)}
 
 
+def _arbitrary_weights_path() -> pathlib.Path:
+  from jaxstyle.weights import arbitrary as weights_lib  # pylint: disable=import-outside-toplevel
+  return pathlib.Path(FLAGS.arbitrary_weights or weights_lib.default_path())
+
+
+def _device_ms(fn, sec: Section) -> tuple[float, list[float]]:
+  """(first call ms, later calls' ms): fn() -> arrays, blocked on; up to
+  --arbitrary_repeats calls while the section is within its cap (at least one)."""
+  import jax  # pylint: disable=import-outside-toplevel
+  t0 = time.perf_counter()
+  jax.block_until_ready(fn())
+  first = 1000 * (time.perf_counter() - t0)
+  times = []
+  while len(times) < FLAGS.arbitrary_repeats and not (times and sec.over()):
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn())
+    times.append(1000 * (time.perf_counter() - t0))
+  return first, times
+
+
+def section_arbitrary(inputs: Inputs, sec: Section) -> None:
+  path = _arbitrary_weights_path()
+  sec.info.update(weights=str(path), size=FLAGS.arbitrary_size,
+                  style_size=FLAGS.arbitrary_style_size, kernels=FLAGS.kernels)
+  if not path.is_file():
+    sec.runs.append({"run": "all", "status": "skipped",
+                     "reason": f"no arbitrary-style weights at {path} (--arbitrary_weights)"})
+    return
+  import jax  # pylint: disable=import-outside-toplevel
+  from jaxstyle import arbitrary  # pylint: disable=import-outside-toplevel
+  from jaxstyle import kernels as kernels_lib  # pylint: disable=import-outside-toplevel
+  from jaxstyle.weights import arbitrary as weights_lib  # pylint: disable=import-outside-toplevel
+  weights = weights_lib.load(path)
+  sec.info["weights_source"] = weights.meta.get("source")
+  content, style = inputs.at(FLAGS.arbitrary_size)
+  square = arbitrary.style_input(style, FLAGS.arbitrary_style_size)[None]
+  kernels = kernels_lib.resolve(FLAGS.kernels)
+  predictor_params = jax.device_put(weights.predictor)
+  transformer_params = jax.device_put(weights.transformer)
+  square_device = jax.device_put(square)
+  runs = [(p, "predictor", 1) for p in FLAGS.arbitrary_precisions]
+  runs += [(p, "transformer", int(b)) for p in FLAGS.arbitrary_precisions
+           for b in FLAGS.arbitrary_batches]
+  runs.sort(key=lambda r: FLAGS.arbitrary_precisions.index(r[0]))  # Precision by precision.
+  for precision, network, batch in sec.each(runs, lambda r: dict(zip(
+      ("precision", "network", "batch"), r))):
+    def measure(precision=precision, network=network, batch=batch):
+      # The programs jaxstyle.arbitrary runs, on arrays already on the device.
+      if network == "predictor":
+        forward = arbitrary._predictor(kernels, precision)  # pylint: disable=protected-access
+        first, times = _device_ms(lambda: forward(predictor_params, square_device), sec)
+        ms = float(np.median(times))
+        return {"status": "ok" if len(times) == FLAGS.arbitrary_repeats else "cut",
+                "image": [FLAGS.arbitrary_style_size] * 2, "first_call_ms": first,
+                "repeats": len(times), "ms": ms}
+      forward = arbitrary._transformer(kernels, precision)  # pylint: disable=protected-access
+      vector = arbitrary.predict(weights, square, kernels=kernels, precision=precision)[0]
+      x = jax.device_put(np.stack([content] * batch))
+      s = jax.device_put(np.broadcast_to(vector, (batch, vector.shape[0])))
+      first, times = _device_ms(lambda: forward(transformer_params, x, s), sec)
+      ms = float(np.median(times))
+      t0 = time.perf_counter()  # Host arrays in and out, as `arbitrary.transform`.
+      arbitrary.transform(weights, np.stack([content] * batch), vector, kernels=kernels,
+                          precision=precision)
+      host_s = time.perf_counter() - t0
+      return {"status": "ok" if len(times) == FLAGS.arbitrary_repeats else "cut",
+              "image": [int(content.shape[1]), int(content.shape[0])],
+              "first_call_ms": first, "repeats": len(times), "ms_per_batch": ms,
+              "images_per_s": batch / (ms / 1000), "host_images_per_s": batch / host_s}
+    _log_run(sec, sec.attempt({"precision": precision, "network": network, "batch": batch},
+                              measure))
+
+
+def summarize_arbitrary(sec: Section) -> None:
+  done = [r for r in sec.runs if r.get("status") in ("ok", "cut")]
+  sec.info["best_images_per_s"] = {
+      str(b): max((r["images_per_s"] for r in done if r.get("batch") == b
+                   and r.get("network") == "transformer"), default=None)
+      for b in sorted({r["batch"] for r in done if r.get("network") == "transformer"})}
+  sec.info["best_predictor_ms"] = min((r["ms"] for r in done if r.get("network") == "predictor"),
+                                      default=None)
+
+
 def section_trace(inputs: Inputs, sec: Section) -> None:
   import jax  # pylint: disable=import-outside-toplevel
   settings = dict(size=FLAGS.trace_size, steps=FLAGS.trace_steps, kernels=FLAGS.kernels,
@@ -551,6 +651,7 @@ def section_trace(inputs: Inputs, sec: Section) -> None:
 RUNNERS = {"gatys": (section_gatys, summarize_gatys), "seeds": (section_seeds, summarize_seeds),
            "steps_per_call": (section_steps_per_call, summarize_steps_per_call),
            "memory": (section_memory, summarize_memory), "fast": (section_fast, summarize_fast),
+           "arbitrary": (section_arbitrary, summarize_arbitrary),
            "trace": (section_trace, None)}
 
 
@@ -558,10 +659,11 @@ def _log_run(sec: Section, run: dict | None) -> None:
   if not run:
     return
   keys = [k for k in ("kernels", "precision", "num_seeds", "steps_per_call_setting", "size",
-                      "run") if k in run]
+                      "network", "batch", "run") if k in run]
   what = " ".join(f"{k}={run[k]}" for k in keys)
   numbers = [f"{k}={run[k]:.4g}" for k in ("wall_s", "compile_s", "steady_ms_per_step",
-                                           "final_loss", "peak_bytes_in_use", "images_per_s")
+                                           "final_loss", "peak_bytes_in_use", "images_per_s",
+                                           "ms")
              if isinstance(run.get(k), (int, float))]
   logging.info("[%s] %s: %s %s%s", sec.name, what, run.get("status"), " ".join(numbers),
                f" ({run['error']})" if "error" in run else "")
@@ -708,6 +810,8 @@ class _Watchdog:
 
 def _status(runs: list[dict]) -> str:
   statuses = {r.get("status") for r in runs}
+  if statuses == {"skipped"}:  # Nothing to run (e.g. the arbitrary section's weights).
+    return "skipped"
   if "failed" in statuses:
     return "failed"
   if statuses & {"cut", "skipped"}:
@@ -815,9 +919,10 @@ def summary(results: dict) -> str:
                  + (f", goal met: {goal.get('met')}" if goal else ""))
     for r in s.get("runs", []):
       fields = {k: r[k] for k in ("kernels", "precision", "num_seeds", "steps_per_call_setting",
-                                  "size", "run", "status", "steps", "compile_s",
-                                  "steady_ms_per_step", "steps_s", "final_loss",
-                                  "peak_bytes_in_use", "images_per_s") if r.get(k) is not None}
+                                  "size", "network", "batch", "run", "status", "steps",
+                                  "compile_s", "steady_ms_per_step", "steps_s", "final_loss",
+                                  "peak_bytes_in_use", "images_per_s", "ms", "reason")
+                if r.get(k) is not None}
       lines.append("  " + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                    for k, v in fields.items()))
   return "\n".join(lines)

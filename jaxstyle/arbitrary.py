@@ -9,8 +9,10 @@ A style image becomes a 100-number style vector (`nets.arbitrary.StylePredictor`
 its central square resized to `style_size`, 256 as in training); the transformer
 (`nets.arbitrary.StyleTransformer`) stylizes a photo of any size with it. Several styles
 blend by interpolating their vectors; `strength` interpolates between the photo's own
-style vector and the style's, as Magenta does. Jitted once per image size. The command
-is `jaxstyle-arbitrary` (jaxstyle/cli/arbitrary.py).
+style vector and the style's, as Magenta does. Jitted once per image size; each
+ArbitraryWeights object's params are copied to the device once, on first use (so they
+must not be changed in place afterwards). The command is `jaxstyle-arbitrary`
+(jaxstyle/cli/arbitrary.py).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from __future__ import annotations
 import functools
 import pathlib
 import time
-from typing import Sequence, Union
+import weakref
+from typing import Any, Mapping, Sequence, Union
 
 import jax
 import jax.numpy as jnp
@@ -30,12 +33,12 @@ from jaxstyle import kernels as kernels_lib
 from jaxstyle import precision as precision_lib
 from jaxstyle.errors import UserError
 from jaxstyle.johnson.inference import FilesReport, list_inputs
-from jaxstyle.kernels import arbitrary_cpu, johnson_cpu
+from jaxstyle.kernels import arbitrary_cpu
 from jaxstyle.nets import arbitrary as nets
 from jaxstyle.weights.arbitrary import ArbitraryWeights
 
 __all__ = ["style_vector", "load_style_vector", "blend_vectors", "stylize_arbitrary", "transform",
-           "stylize_files_arbitrary", "STYLE_SIZE", "MAX_IMAGE_SIZE", "FilesReport",
+           "predict", "stylize_files_arbitrary", "STYLE_SIZE", "MAX_IMAGE_SIZE", "FilesReport",
            "list_inputs"]
 
 STYLE_SIZE = 256       # The style predictor's training (and TFLite) input size.
@@ -52,9 +55,28 @@ def _predictor(kernels: str, precision: str):
 
 @functools.lru_cache(maxsize=None)
 def _transformer(kernels: str, precision: str):
-  conv = johnson_cpu.ReflectConv if kernels == "cpu" else nets.ReflectConv
+  conv = arbitrary_cpu.ReflectConv if kernels == "cpu" else nets.ReflectConv
   model = nets.StyleTransformer(conv=conv, precision=precision_lib.check(precision))
   return jax.jit(lambda params, x, s: model.apply({"params": params}, x, s))
+
+
+# id(weights) -> (a weak reference to them, {network: params on the device}).
+_ON_DEVICE: dict[int, tuple[weakref.ref, dict[str, Any]]] = {}
+
+
+def _device_params(weights: ArbitraryWeights, network: str) -> Mapping[str, Any]:
+  """weights.<network> on the default device, copied once per weights object: passing
+  the host arrays copies them on every call (for the predictor, ~3.5M floats per style
+  vector)."""
+  key = id(weights)
+  entry = _ON_DEVICE.get(key)
+  if entry is None or entry[0]() is not weights:
+    entry = (weakref.ref(weights, lambda _, key=key: _ON_DEVICE.pop(key, None)), {})
+    _ON_DEVICE[key] = entry
+  cache = entry[1]
+  if network not in cache:
+    cache[network] = jax.device_put(getattr(weights, network))
+  return cache[network]
 
 
 def _rgb(image, what: str) -> np.ndarray:
@@ -82,9 +104,19 @@ def style_vector(weights: ArbitraryWeights, style_image: np.ndarray,
 
   kernels, precision: see `jaxstyle.kernels`, `jaxstyle.precision`.
   """
-  x = style_input(style_image, style_size)[None]
+  return predict(weights, style_input(style_image, style_size)[None], kernels=kernels,
+                 precision=precision)[0]
+
+
+def predict(weights: ArbitraryWeights, images: np.ndarray, *, kernels: str = "auto",
+            precision: str = "float32") -> np.ndarray:
+  """The style predictor network: images [N, H, W, 3] in [0, 1], as they are (no crop
+  or resize; `style_vector` does those) -> style vectors [N, 100]."""
+  x = jnp.asarray(images, jnp.float32)
+  if x.ndim != 4 or x.shape[-1] != 3:
+    raise ValueError(f"images must be RGB [N, H, W, 3], got shape {tuple(x.shape)}")
   forward = _predictor(kernels_lib.resolve(kernels), precision)
-  return np.asarray(forward(weights.predictor, x))[0]
+  return np.asarray(forward(_device_params(weights, "predictor"), x))
 
 
 def load_style_vector(path: str | pathlib.Path) -> np.ndarray:
@@ -163,7 +195,7 @@ def transform(weights: ArbitraryWeights, images: np.ndarray, vectors: Style, *,
   if s.ndim == 1:
     s = jnp.broadcast_to(s, (x.shape[0], s.shape[0]))
   forward = _transformer(kernels_lib.resolve(kernels), precision)
-  return np.asarray(forward(weights.transformer, x, s))
+  return np.asarray(forward(_device_params(weights, "transformer"), x, s))
 
 
 def stylize_arbitrary(weights: ArbitraryWeights, content: np.ndarray, styles, *,

@@ -14,7 +14,9 @@ TINY = ["--gatys_runs=xla:bfloat16,cpu:float32", "--gatys_size=32", "--gatys_ste
         "--seed_counts=1,2", "--seed_size=32", "--seed_steps=3",
         "--spc_size=32", "--spc_steps=3", "--memory_sizes=48,32", "--memory_steps=2",
         "--fast_size=32", "--fast_batch=1", "--fast_repeats=2", "--fast_precisions=float32",
-        "--trace_size=32", "--trace_steps=2", "--precision=float32", "--images=synthetic"]
+        "--trace_size=32", "--trace_steps=2", "--precision=float32", "--images=synthetic",
+        "--arbitrary_size=32", "--arbitrary_batches=1,2", "--arbitrary_style_size=32",
+        "--arbitrary_repeats=2", "--arbitrary_precisions=float32"]
 
 
 def _run(args, timeout=300):
@@ -26,11 +28,19 @@ def _run(args, timeout=300):
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory, tiny_weights_file):
+def arbitrary_weights_file(tmp_path_factory):
+  from jaxstyle.weights import arbitrary  # pylint: disable=import-outside-toplevel
+  path = tmp_path_factory.mktemp("arbitrary") / "arbitrary_style.npz"
+  arbitrary.save(arbitrary.random_weights(seed=0), path)
+  return path
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, tiny_weights_file, arbitrary_weights_file):
   out = tmp_path_factory.mktemp("accelerator")
   # steps_per_call's cap of 0 s: its first run is made, the second is skipped.
   _run([f"--output_dir={out}", f"--weights={tiny_weights_file}", "--caps=steps_per_call=0",
-        *TINY])
+        f"--arbitrary_weights={arbitrary_weights_file}", *TINY])
   return out, json.loads((out / "results.json").read_text())
 
 
@@ -41,7 +51,7 @@ def test_every_section_is_recorded(tiny_run):
   assert env["backend"] == "cpu" and env["device_kind"] and env["jax"]
   assert "nvidia_smi" in env and "memory" in env
   assert list(results["sections"]) == ["gatys", "seeds", "steps_per_call", "memory", "fast",
-                                       "trace"]
+                                       "arbitrary", "trace"]
   for name, section in results["sections"].items():
     assert section["status"] in ("ok", "cut"), (name, section)
     assert section["wall_s"] >= 0 and section["cap_s"] >= 0 and section["runs"]
@@ -74,6 +84,28 @@ def test_seeds_steps_per_call_memory_fast(tiny_run):
   fast = sections["fast"]["runs"][0]
   assert fast["status"] == "ok" and fast["repeats"] == 2
   assert fast["images_per_s"] > 0 and fast["host_images_per_s"] > 0
+
+
+def test_arbitrary_times_both_networks(tiny_run):
+  arbitrary = tiny_run[1]["sections"]["arbitrary"]
+  assert arbitrary["weights_source"] == "random(seed=0)"
+  runs = [(r["precision"], r["network"], r["batch"]) for r in arbitrary["runs"]]
+  assert runs == [("float32", "predictor", 1), ("float32", "transformer", 1),
+                  ("float32", "transformer", 2)]
+  predictor, *transformer = arbitrary["runs"]
+  assert predictor["status"] == "ok" and predictor["image"] == [32, 32] and predictor["ms"] > 0
+  for r in transformer:
+    assert r["status"] == "ok" and r["repeats"] == 2 and r["image"] == [32, 24]
+    assert r["images_per_s"] > 0 and r["host_images_per_s"] > 0 and r["first_call_ms"] > 0
+  assert set(arbitrary["best_images_per_s"]) == {"1", "2"}
+
+
+def test_arbitrary_without_weights_is_skipped(tmp_path, tiny_weights_file):
+  _run([f"--output_dir={tmp_path}", f"--weights={tiny_weights_file}", "--sections=arbitrary",
+        f"--arbitrary_weights={tmp_path / 'absent.npz'}", *TINY])
+  arbitrary = json.loads((tmp_path / "results.json").read_text())["sections"]["arbitrary"]
+  assert arbitrary["status"] == "skipped"
+  assert "no arbitrary-style weights at" in arbitrary["runs"][0]["reason"]
 
 
 def test_a_section_over_its_cap_is_cut(tiny_run):

@@ -6,6 +6,7 @@ per session with pip) with `onnx.reference.ReferenceEvaluator`; they skip when P
 cannot be reached or `onnx` is missing. Everything else runs on random weights.
 """
 
+import json
 import os
 import pathlib
 import subprocess
@@ -22,6 +23,7 @@ from jaxstyle import arbitrary
 from jaxstyle import images
 from jaxstyle import video
 from jaxstyle.errors import UserError
+from jaxstyle.gatys import transfer
 from jaxstyle.kernels import arbitrary_cpu, johnson_cpu
 from jaxstyle.nets import arbitrary as nets
 from jaxstyle.weights import arbitrary as weights_lib
@@ -278,12 +280,23 @@ def test_cpu_kernels_compute_the_same_network(weights):
   np.testing.assert_allclose(
       nets.StylePredictor(conv=arbitrary_cpu.SameConv).apply(params, styles),
       nets.StylePredictor().apply(params, styles), atol=2e-5)
-  x = jnp.asarray(random_image(36, 44, seed=2)[None])
-  s = jnp.asarray(np.random.default_rng(2).normal(size=(1, nets.STYLE_DIM)), jnp.float32)
-  params = {"params": weights.transformer}
-  xla = nets.StyleTransformer().apply(params, x, s)
-  cpu = nets.StyleTransformer(conv=johnson_cpu.ReflectConv).apply(params, x, s)
-  np.testing.assert_allclose(cpu, xla, atol=2e-5)
+  # 36x44 and 30x37 (padded to 32x40): every layer's form, the 9x9 ones on 4x4 blocks
+  # of a side that is and one that is not a multiple of 8.
+  for (h, w), seed in (((36, 44), 2), ((30, 37), 3)):
+    x = jnp.asarray(random_image(h, w, seed=seed)[None])
+    s = jnp.asarray(np.random.default_rng(seed).normal(size=(1, nets.STYLE_DIM)), jnp.float32)
+    params = {"params": weights.transformer}
+    xla = nets.StyleTransformer().apply(params, x, s)
+    for conv in (arbitrary_cpu.ReflectConv, johnson_cpu.ReflectConv):
+      cpu = nets.StyleTransformer(conv=conv).apply(params, x, s)
+      np.testing.assert_allclose(cpu, xla, atol=2e-5, err_msg=conv.__module__)
+
+
+def test_predict_is_the_network_on_the_images_as_they_are(weights):
+  x = np.stack([random_image(32, 48, seed=s) for s in (0, 1)])
+  np.testing.assert_allclose(arbitrary.predict(weights, x), _predict(weights, x), atol=1e-5)
+  with pytest.raises(ValueError, match=r"RGB \[N, H, W, 3\]"):
+    arbitrary.predict(weights, x[0])
 
 
 def test_weights_file_round_trip_and_checks(weights, weights_file, tmp_path):
@@ -348,6 +361,46 @@ def test_video_frames_use_one_style_vector(weights):
   out = video.stylize_frames_arbitrary(weights, frames, vector, batch_size=2)
   assert out.shape == frames.shape
   np.testing.assert_allclose(out, arbitrary.transform(weights, frames, vector), atol=1e-5)
+
+
+# --- Gatys et al.'s optimization started from the network's output (--init=arbitrary) ----
+
+
+def test_init_arbitrary_starts_from_the_network_output(weights, tiny_weights):
+  """The first image (one Adam step of 1e-9) is stylize_arbitrary's output at the run's
+  size, with the first of two styles; the recorded config says so."""
+  content = random_image(32, 40, seed=1)
+  styles = [random_image(48, 36, seed=2), random_image(40, 40, seed=3)]
+  result = transfer.stylize(content, styles, weights=tiny_weights, init="arbitrary",
+                            arbitrary_weights=weights, num_steps=1, optimizer="adam",
+                            learning_rate=1e-9, log_every=0)
+  want = arbitrary.stylize_arbitrary(weights, content, styles[0])
+  assert want.shape == content.shape
+  np.testing.assert_allclose(result.images[0], want, atol=1e-5)
+  other = arbitrary.stylize_arbitrary(weights, content, styles[1])
+  assert np.abs(other - want).max() > 1e-4  # The check above tells the two styles apart.
+  assert result.config["init"] == "arbitrary"
+  assert result.config["arbitrary_weights"]["source"] == weights.meta["source"]
+  assert "arbitrary" in transfer.INITS
+  with pytest.raises(ValueError, match="several seeds"):
+    transfer.stylize(content, styles, weights=tiny_weights, init="arbitrary",
+                     arbitrary_weights=weights, num_seeds=2)
+
+
+def test_init_arbitrary_command(tmp_path, pictures, weights_file, tiny_weights_file):
+  """`jaxstyle --init=arbitrary` finds the arbitrary weights beside the VGG-19's."""
+  vgg = tiny_weights_file
+  env = {"JAXSTYLE_WEIGHTS": str(pathlib.Path(weights_file).with_name("vgg19.npz"))}
+  command = [sys.executable, "-m", "jaxstyle.cli.stylize",
+             f"--content={pictures / 'photos' / 'p0.png'}", f"--style={pictures / 'style.png'}",
+             "--init=arbitrary", "--num_steps=2", "--image_size=32", f"--weights={vgg}",
+             f"--output={tmp_path / 'out.png'}", f"--metrics_json={tmp_path / 'm.json'}"]
+  done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=600,
+                        env=dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu", **env),
+                        check=False)
+  assert done.returncode == 0, done.stderr
+  assert Image.open(tmp_path / "out.png").size == (32, 23)
+  assert json.loads((tmp_path / "m.json").read_text())["config"]["init"] == "arbitrary"
 
 
 # --- The command -------------------------------------------------------------------------

@@ -10,6 +10,7 @@ scikit-image ships (pip install 'jaxstyle[demo]').
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import pathlib
@@ -75,7 +76,10 @@ def _define_flags():
   flags.DEFINE_integer("lbfgs_history", 20, "L-BFGS memory.", lower_bound=1)
   flags.DEFINE_enum("lbfgs_linesearch", "none", ["none", "zoom", "backtracking"],
                     "L-BFGS line search; 'none' takes unit steps (one evaluation per step).")
-  flags.DEFINE_string("init", "noise", "noise | content | style | PATH of an image.")
+  flags.DEFINE_string("init", "noise", "noise | content | style | arbitrary (the content "
+                      "stylized with the first --style by the arbitrary-style network, as "
+                      "jaxstyle-arbitrary does; its weights are fetched on first use) | "
+                      "PATH of an image.")
   flags.DEFINE_integer("seed", 0, "First white-noise seed.")
   flags.DEFINE_integer("num_seeds", 1, "White-noise starts run together (vmapped).",
                        lower_bound=1)
@@ -179,6 +183,13 @@ def _stylize_kwargs() -> dict:
       scales=FLAGS.scales, scale_steps=steps)
 
 
+@functools.lru_cache(maxsize=None)
+def _arbitrary_weights():
+  """--init=arbitrary's networks, loaded (fetched on first use) once per run."""
+  from jaxstyle.weights import arbitrary  # pylint: disable=import-outside-toplevel
+  return arbitrary.ensure_default(log=logging.info)
+
+
 def _stylize_one(content_path, style_paths, output: pathlib.Path, weights,
                  metrics_path: str | None) -> dict:
   """One transfer: reads the images, runs, writes the outputs; returns a summary."""
@@ -218,6 +229,8 @@ def _stylize_one(content_path, style_paths, output: pathlib.Path, weights,
   try:
     result = transfer.stylize(
         content, styles, weights=weights, init=init, style_masks=masks,
+        arbitrary_weights=(_arbitrary_weights() if isinstance(init, str) and init == "arbitrary"
+                           else None),
         callback=save_snapshot if FLAGS.save_every else None, callback_every=FLAGS.save_every,
         **_stylize_kwargs())
   except ValueError as e:  # The library's checks of settings and images.

@@ -24,7 +24,9 @@ from jaxstyle.images import resize_to
 from jaxstyle.kernels import vgg_cpu
 from jaxstyle.nets.vgg import LAYER_NAMES, layer_stride, layer_width
 
-INITS = ("noise", "content", "style")
+# "arbitrary": the content stylized with the first style by the arbitrary-style network
+# (Ghiasi et al. 2017, `jaxstyle.arbitrary`), the optimization refining its output.
+INITS = ("noise", "content", "style", "arbitrary")
 PRECISIONS = precision_lib.PRECISIONS
 # White-noise start: N(0.5, NOISE_STD^2) per pixel and channel. Gatys et al. start
 # from white noise without stating its amplitude; a small one converges to cleaner
@@ -206,7 +208,8 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
             shard_seeds: bool | None = None, style_scale: float | None = None,
             style_rotation: float = 0.0, preserve_color: str | None = None,
             style_masks: Sequence[np.ndarray] | None = None, scales: int = 1,
-            scale_steps: Sequence[int] | None = None) -> StylizeResult:
+            scale_steps: Sequence[int] | None = None,
+            arbitrary_weights: Any | None = None) -> StylizeResult:
   """Synthesizes images with `content`'s features and `style`'s Gram statistics.
 
   Args:
@@ -227,7 +230,9 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
     learning_rate: for adam/sgd/adagrad.
     lbfgs_history, lbfgs_linesearch: L-BFGS memory, and None (unit step), "zoom" or
       "backtracking".
-    init: "noise", "content", "style", or an RGB image [H, W, 3] (resized if needed).
+    init: "noise", "content", "style", "arbitrary" (the content stylized with the first
+      style image by the arbitrary-style network, `jaxstyle.arbitrary.stylize_arbitrary`,
+      at the content's size), or an RGB image [H, W, 3] (resized if needed).
     seed, num_seeds: white-noise starts use seeds seed, seed + 1, ...; they run
       together as one vmapped program.
     log_every: a progress line every this many steps.
@@ -256,6 +261,9 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
       result and refine, doubling the size up to the full one.
     scale_steps: steps at each scale, coarsest first (default: num_steps at the
       coarsest, half as many at each finer scale).
+    arbitrary_weights: for init="arbitrary", the arbitrary-style networks'
+      `jaxstyle.weights.arbitrary.ArbitraryWeights` (None: the default file, fetched on
+      first use).
   """
   content = _check_image("content image", content)
   styles = [style] if isinstance(style, np.ndarray) and np.ndim(style) == 3 else list(style)
@@ -287,7 +295,14 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
                           style_rotation=style_rotation, preserve_color=preserve_color)
   masks = _check_masks(style_masks)
   seeds = [seed + i for i in range(num_seeds)]
-  start = _starting_image(init, content, styles)
+  if isinstance(init, str) and init == "arbitrary":
+    if arbitrary_weights is None:
+      from jaxstyle.weights import arbitrary  # pylint: disable=import-outside-toplevel
+      arbitrary_weights = arbitrary.ensure_default()
+    start = arbitrary_start(arbitrary_weights, content, styles[0], kernels=kernels,
+                            precision=precision)
+  else:
+    start = _starting_image(init, content, styles)
   if preserve_color == "luminance":
     content = color.gray_rgb(color.luminance(content))
     if start is not None and not (isinstance(init, str) and init == "style"):
@@ -338,6 +353,8 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
                   style_scale=style_scale, style_rotation=style_rotation,
                   preserve_color=preserve_color, scales=levels,
                   weights=dict(weights.meta, preprocessing=weights.preprocessing),
+                  arbitrary_weights=(dict(arbitrary_weights.meta)
+                                     if arbitrary_weights is not None else None),
                   evaluations=sum(r.evaluations or 0 for r in results) or None,
                   devices=results[-1].devices)
   return StylizeResult(images=images, seeds=seeds, history=_merged_histories(results),
@@ -396,10 +413,21 @@ def _resized_mask(mask: np.ndarray, h: int, w: int) -> np.ndarray:
 
 
 def _starting_image(init, content: np.ndarray, styles: list[np.ndarray]) -> np.ndarray | None:
-  """The image every seed starts from, or None for white noise."""
+  """The image every seed starts from, or None for white noise ("arbitrary":
+  `arbitrary_start`)."""
   if isinstance(init, str):
     return {"noise": None, "content": content, "style": styles[0]}[init]
   return _check_image("init image", init)
+
+
+def arbitrary_start(arbitrary_weights, content: np.ndarray, style: np.ndarray, *,
+                    kernels: str = "auto", precision: str = "float32") -> np.ndarray:
+  """init="arbitrary"'s start: `content` [H, W, 3] stylized with `style` by the
+  arbitrary-style network, at the content's size."""
+  from jaxstyle import arbitrary  # pylint: disable=import-outside-toplevel
+  return arbitrary.stylize_arbitrary(arbitrary_weights, content, style,
+                                     image_size=max(content.shape[:2]), kernels=kernels,
+                                     precision=precision)
 
 
 def _initial_images(start: np.ndarray | None, seeds: Sequence[int], h: int, w: int

@@ -34,7 +34,8 @@ Images are float32 RGB in [0, 1], NHWC, no mean subtraction, in and out. Sizes:
 Modules say what they compute with plain XLA operations; faster forms for XLA:CPU plug
 in (`conv=`): `kernels.arbitrary_cpu.SameConv` for the predictor, and, the transformer's
 reflection-padded convolutions being `nets.johnson.ReflectConv` (the layer of Johnson et
-al.'s network), `kernels.johnson_cpu.ReflectConv` for the transformer.
+al.'s network), `kernels.arbitrary_cpu.ReflectConv` (`kernels.johnson_cpu`'s forms,
+chosen for these narrower layers) for the transformer.
 Weight files: `jaxstyle.weights.arbitrary`.
 """
 
@@ -177,7 +178,7 @@ class StyleTransformer(nn.Module):
 
   Attributes:
     conv: the reflection-padded convolution (`nets.johnson.ReflectConv`, or
-      `kernels.johnson_cpu.ReflectConv` with the same params).
+      `kernels.arbitrary_cpu.ReflectConv` with the same params).
     precision: the convolutions' precision (`jaxstyle.precision`); the style
       projections and norms are float32.
   """
