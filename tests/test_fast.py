@@ -313,6 +313,27 @@ def test_inference_on_a_directory_skips_bad_files(photo_dir, tmp_path):
     assert im.size == src.size
 
 
+def test_inference_refuses_two_inputs_with_one_output_name(tmp_path):
+  """a.png and a.jpg in one directory would both become OUT/a.jpg: refused, nothing
+  written."""
+  variables = transformer.init_variables(TINY_NET, seed=2)
+  models.save_model(models.FastModel(TINY_NET, variables), tmp_path / "m.msgpack")
+  photos = tmp_path / "photos"
+  photos.mkdir()
+  for name in ("a.png", "a.jpg", "b.png"):
+    Image.fromarray((random_image(20, 24) * 255).astype(np.uint8)).save(photos / name)
+  done = subprocess.run(
+      [sys.executable, "-m", "jaxstyle.cli.feedforward", f"--model={tmp_path / 'm.msgpack'}",
+       f"--content={photos}", f"--output={tmp_path / 'out'}"],
+      capture_output=True, text=True, cwd=REPO, check=False,
+      env=dict(os.environ, PYTHONPATH=str(REPO)))
+  assert done.returncode == 1, done.stderr
+  last = done.stderr.strip().splitlines()[-1]
+  assert last.startswith("error: ") and "would both be written to" in last, last
+  assert str(tmp_path / "out" / "a.jpg") in last
+  assert not (tmp_path / "out").exists()
+
+
 def _direct_conv(x, kernel):
   return jax.lax.conv_general_dilated(x, kernel, (1, 1), "VALID",
                                       dimension_numbers=("NHWC", "HWIO", "NHWC"))

@@ -70,21 +70,6 @@ def _blend_weights(count: int) -> list[float] | None:
   return weights
 
 
-def _outputs(inputs: list[pathlib.Path]) -> list[pathlib.Path]:
-  if pathlib.Path(FLAGS.content).is_dir():
-    out_dir = pathlib.Path(FLAGS.output)
-    if out_dir.exists() and not out_dir.is_dir():
-      raise UserError(f"--output {out_dir} must be a directory when --content is one")
-    ext = FLAGS.ext if FLAGS.ext.startswith(".") else "." + FLAGS.ext
-    outputs = [out_dir / (p.stem + ext) for p in inputs]
-  else:
-    outputs = [pathlib.Path(FLAGS.output)]
-  for o in outputs:
-    if o.suffix.lower() not in images_lib.IMAGE_SUFFIXES:
-      raise UserError(f"--output {o} must end in one of {', '.join(images_lib.IMAGE_SUFFIXES)}")
-  return outputs
-
-
 def _run() -> None:
   if not FLAGS.style:
     raise UserError("give --style (and --content and --output, or --save_style_vector)")
@@ -98,7 +83,8 @@ def _run() -> None:
   styles = [pathlib.Path(s) for s in FLAGS.style.split(",") if s]
   blend = _blend_weights(len(styles))
   inputs = arbitrary_lib.list_inputs(FLAGS.content) if FLAGS.content else []
-  outputs = _outputs(inputs) if FLAGS.content else []
+  outputs = (common.file_outputs(FLAGS.content, FLAGS.output, FLAGS.ext, inputs)
+             if FLAGS.content else [])
   vector_out = pathlib.Path(FLAGS.save_style_vector) if FLAGS.save_style_vector else None
   if vector_out is not None and vector_out.suffix != ".npy":
     raise UserError(f"--save_style_vector {vector_out} must end in .npy")

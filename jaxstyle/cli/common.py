@@ -19,6 +19,7 @@ import numpy as np
 from absl import app, flags
 
 from jaxstyle import cache, kernels, precision
+from jaxstyle import images as images_lib
 from jaxstyle.errors import Interrupted, UserError
 
 FLAGS = flags.FLAGS
@@ -65,6 +66,35 @@ def refuse_overwriting_inputs(outputs: Iterable[str | os.PathLike],
     if resolved in existing:
       raise UserError(f"the output {out} is the input {existing[resolved]}: choose another "
                       "output path (nothing was written)")
+
+
+def file_outputs(content: str, output: str, ext: str, inputs: list[pathlib.Path]
+                 ) -> list[pathlib.Path]:
+  """The output path of each input of a command that stylizes files: --output itself
+  for one --content file; OUTPUT/NAME.EXT for each image of a --content directory.
+
+  Raises:
+    UserError: --output is a file for a directory, an output's suffix is not an image
+      format, or two inputs would write the same output (a.png and a.jpg -> a.jpg).
+  """
+  if pathlib.Path(content).is_dir():
+    out_dir = pathlib.Path(output)
+    if out_dir.exists() and not out_dir.is_dir():
+      raise UserError(f"--output {out_dir} must be a directory when --content is one")
+    ext = ext if ext.startswith(".") else "." + ext
+    outputs = [out_dir / (p.stem + ext) for p in inputs]
+  else:
+    outputs = [pathlib.Path(output)]
+  for o in outputs:
+    if o.suffix.lower() not in images_lib.IMAGE_SUFFIXES:
+      raise UserError(f"--output {o} must end in one of {', '.join(images_lib.IMAGE_SUFFIXES)}")
+  seen: dict[pathlib.Path, pathlib.Path] = {}
+  for src, dst in zip(inputs, outputs):
+    if dst in seen:
+      raise UserError(f"{seen[dst]} and {src} would both be written to {dst}: rename one "
+                      "(nothing was written)")
+    seen[dst] = src
+  return outputs
 
 
 def print_files_report(report) -> None:

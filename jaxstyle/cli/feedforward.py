@@ -10,12 +10,10 @@ is jaxstyle.johnson.inference.
 
 from __future__ import annotations
 
-import pathlib
 
 import jax
 from absl import flags, logging
 
-from jaxstyle import images as images_lib
 from jaxstyle.cli import common
 from jaxstyle.errors import UserError
 from jaxstyle.johnson.inference import list_inputs, load_model, stylize_files
@@ -39,19 +37,8 @@ def _define_flags():
 def _run() -> None:
   if not FLAGS.model or not FLAGS.content or not FLAGS.output:
     raise UserError("give --model, --content and --output")
-  content = pathlib.Path(FLAGS.content)
-  inputs = list_inputs(content)
-  if content.is_dir():
-    out_dir = pathlib.Path(FLAGS.output)
-    if out_dir.exists() and not out_dir.is_dir():
-      raise UserError(f"--output {out_dir} must be a directory when --content is one")
-    ext = FLAGS.ext if FLAGS.ext.startswith(".") else "." + FLAGS.ext
-    outputs = [out_dir / (p.stem + ext) for p in inputs]
-  else:
-    outputs = [pathlib.Path(FLAGS.output)]
-  for o in outputs:
-    if o.suffix.lower() not in images_lib.IMAGE_SUFFIXES:
-      raise UserError(f"--output {o} must end in one of {', '.join(images_lib.IMAGE_SUFFIXES)}")
+  inputs = list_inputs(FLAGS.content)
+  outputs = common.file_outputs(FLAGS.content, FLAGS.output, FLAGS.ext, inputs)
   common.refuse_overwriting_inputs(outputs, [*inputs, FLAGS.model])
   model = load_model(FLAGS.model)
   logging.info("model %s (%s norm, %s upsampling, %d parameters) on %s", FLAGS.model,
