@@ -58,23 +58,14 @@ def depthwise_conv(x: jax.Array, kernel: jax.Array, stride: int = 1) -> jax.Arra
   return out
 
 
-class SameConv(nn.Module):
-  """`nets.arbitrary.SameConv` (same params): depthwise layers as shifted sums, 1x1
-  layers as matrix products."""
-
-  features: int
-  kernel: int = 1
-  stride: int = 1
-  depthwise: bool = False
-  precision: str = "float32"
+class SameConv(nets.SameConv):
+  """`nets.arbitrary.SameConv` (same attributes and params): depthwise layers as
+  shifted sums, 1x1 layers as matrix products."""
 
   @nn.compact
   def __call__(self, x):
     cin = x.shape[-1]
-    if self.depthwise and self.features != cin:
-      raise ValueError(f"a depthwise convolution keeps its {cin} channels, not {self.features}")
-    kernel, bias = ConvParams(self.features, self.kernel, name="conv")(
-        1 if self.depthwise else cin)
+    kernel, bias = self.kernel_and_bias(cin)
     if self.depthwise and self.precision == "float32":
       return depthwise_conv(x, kernel, self.stride) + bias
     if (self.kernel == 1 and self.stride == 1 and not self.depthwise

@@ -99,13 +99,15 @@ class SameConv(nn.Module):
   depthwise: bool = False
   precision: str = "float32"
 
+  def kernel_and_bias(self, cin: int) -> tuple[jax.Array, jax.Array]:
+    if self.depthwise and self.features != cin:
+      raise ValueError(f"a depthwise convolution keeps its {cin} channels, not {self.features}")
+    return ConvParams(self.features, self.kernel, name="conv")(1 if self.depthwise else cin)
+
   @nn.compact
   def __call__(self, x):
     cin = x.shape[-1]
-    if self.depthwise and self.features != cin:
-      raise ValueError(f"a depthwise convolution keeps its {cin} channels, not {self.features}")
-    kernel, bias = ConvParams(self.features, self.kernel, name="conv")(
-        1 if self.depthwise else cin)
+    kernel, bias = self.kernel_and_bias(cin)
     return grouped_conv(x, kernel, self.precision, stride=self.stride,
                         groups=cin if self.depthwise else 1) + bias
 
