@@ -66,3 +66,31 @@ def test_torch_reference_matches_jax_objective(tiny_weights):
   objective = ref.Objective(ref.TorchVGG19(tiny_weights.params), content, style)
   theirs = float(objective(torch.from_numpy(x[None]).permute(0, 3, 1, 2))[0])
   np.testing.assert_allclose(theirs, ours, rtol=1e-4)
+
+
+def test_arbitrary_bound_counts_the_predictors_pointwise_layers():
+  """The bound times the 34 1x1 layers of the predictor at their real shapes: the shapes
+  follow the network's own (traced) activations."""
+  import flax.linen as nn
+  import jax
+  from benchmarks import arbitrary_bound
+  from jaxstyle.nets import arbitrary as nets
+  from jaxstyle.weights import arbitrary as weights_lib
+  layers = arbitrary_bound.pointwise_layers(96)
+  assert len(layers) == 34
+  params = weights_lib.random_weights().predictor
+  shapes = []
+
+  def record(next_fun, args, kwargs, context):
+    module = context.module
+    if (context.method_name == "__call__" and isinstance(module, nets.SameConv)
+        and module.kernel == 1):
+      _, h, w, c = args[0].shape
+      shapes.append((h * w, c, module.features))
+    return next_fun(*args, **kwargs)
+
+  with nn.intercept_methods(record):
+    jax.eval_shape(lambda p, x: nets.StylePredictor().apply({"params": p}, x),
+                   params,
+                   jax.ShapeDtypeStruct((1, 96, 96, 3), np.float32))
+  assert shapes == layers
