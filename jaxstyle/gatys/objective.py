@@ -2,11 +2,16 @@
 
 `compute_targets` extracts the content features and the style Gram matrices once
 (and, for spatial control, each style's region guides at every layer's resolution);
-`make_loss_fn` returns `loss_fn(image, targets, params) -> (total, components)`,
-pure in all three arguments, so it can be jitted, differentiated and vmapped over
-seeds with the (large) weights and targets passed in rather than baked in. Both are
-cached by their settings, so a second run at the same settings and sizes reuses the
-compiled programs.
+`make_loss_fn` returns `loss_fn(image, targets, params, step=0) -> (total, components)`,
+pure in its arguments, so it can be jitted, differentiated and vmapped over seeds with
+the (large) weights and targets passed in rather than baked in. Both are cached by
+their settings, so a second run at the same settings and sizes reuses the compiled
+programs.
+
+The style statistics and their distance are `config.style_loss`'s
+(`losses.STYLE_LOSSES`). A loss that draws random projections (sliced_wasserstein)
+folds `step` into the targets' key, so each optimizer step sees new directions; its
+loss function has `uses_step = True`, which `optimize.minimize` reads to pass the step.
 """
 
 from __future__ import annotations
@@ -22,15 +27,19 @@ import numpy as np
 from jaxstyle import features as features_lib
 from jaxstyle import kernels as kernels_lib
 from jaxstyle import losses
-from jaxstyle.nets.vgg import POOLING_MODES, check_layers, layer_stride
+from jaxstyle.nets.vgg import POOLING_MODES
 from jaxstyle.weights import VGGWeights
 
 DEFAULT_CONTENT_LAYERS = ("conv4_2",)
+CONTENT_NORMALIZATIONS = ("mean", "sum")
+DEFAULT_CONTENT_NORMALIZATION = "sum"
 DEFAULT_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 
-# {"content": {layer: [H, W, C]}, "style": [{layer: [C, C]}, ...] (per-position Gram
-# matrices, one dict per style image), and with spatial control "guides":
-# [{layer: [h, w]}, ...] (one per style image: where that style applies)}.
+# {"content": {layer: [H, W, C]}, "style": [{layer: statistics}, ...] (one dict per
+# style image; for the Gram loss the per-position Gram matrices [C, C]; see
+# losses.style_statistics), for losses with random projections "key": a PRNG key's
+# data (their seed), and with spatial control "guides": [{layer: [h, w]}, ...] (one per style image:
+# where that style applies)}.
 Targets = dict[str, Any]
 LossFn = Callable[[jax.Array, Targets, Any], tuple[jax.Array, dict[str, jax.Array]]]
 
@@ -52,7 +61,17 @@ class ObjectiveConfig:
     tv_weight: weight of the total-variation term (0: off, as in the paper).
     pooling: "max" or "avg".
     guided: spatial control: each style applies only inside its region (guides in the
-      targets; Gatys et al., CVPR 2017).
+      targets; Gatys et al., CVPR 2017). Gram loss only.
+    style_loss: the style statistics and their distance, one of `losses.STYLE_LOSSES`
+      ("gram": the paper's).
+    network: the feature network, one of `features.NETWORKS` ("vgg19": the paper's;
+      layer names are each network's own, see `features.DEFAULT_LAYERS`).
+    content_normalization: "mean": the content loss is the mean squared difference
+      over the layer's H*W*C elements, so that alpha/beta means the same at every image
+      size (the style term is per position already), and the total variation is
+      divided by the image's H*W*3 values likewise; "sum": the paper's Eq. 1,
+      1/2 sum (F - P)^2, which grows with the pixel count, and the summed total
+      variation (`--preset=gatys2016`).
   """
 
   content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
@@ -64,16 +83,32 @@ class ObjectiveConfig:
   tv_weight: float = 0.0
   pooling: str = "max"
   guided: bool = False
+  style_loss: str = "gram"
+  content_normalization: str = DEFAULT_CONTENT_NORMALIZATION
+  network: str = "vgg19"
 
   def __post_init__(self):
     object.__setattr__(self, "content_layers", tuple(self.content_layers))
     object.__setattr__(self, "style_layers", tuple(self.style_layers))
+    features_lib.check_network(self.network)
     if self.content_layers:
-      check_layers(self.content_layers)
+      features_lib.check_layers(self.content_layers, self.network)
     if self.style_layers:
-      check_layers(self.style_layers)
+      features_lib.check_layers(self.style_layers, self.network)
     if not self.content_layers and not self.style_layers:
       raise ValueError("at least one content or style layer is needed")
+    if self.style_loss not in losses.STYLE_LOSSES:
+      raise ValueError(f"style_loss must be one of {losses.STYLE_LOSSES}, got "
+                       f"{self.style_loss!r}")
+    if self.guided and self.style_loss != "gram":
+      raise ValueError(f"style masks work with the gram style loss only, not "
+                       f"{self.style_loss}")
+    if self.guided and self.network == "alexnet":
+      raise ValueError("style masks work with the VGGs, not AlexNet (its strided, "
+                       "unpadded layers do not map a mask onto its positions exactly)")
+    if self.content_normalization not in CONTENT_NORMALIZATIONS:
+      raise ValueError(f"content_normalization must be one of {CONTENT_NORMALIZATIONS}, "
+                       f"got {self.content_normalization!r}")
     if self.pooling not in POOLING_MODES:
       raise ValueError(f"pooling must be one of {POOLING_MODES}, got {self.pooling!r}")
     if self.style_layer_weights is not None:
@@ -119,7 +154,7 @@ def _single_image_features(config: ObjectiveConfig, widths: tuple[int, ...],
                            preprocessing: str, kernels: str, precision: str):
   """features(image [H, W, 3], variables, layers) -> {layer: [h, w, c]}."""
   batched = features_lib.feature_fn(widths, preprocessing, config.pooling, kernels=kernels,
-                                    precision=precision)
+                                    precision=precision, network=config.network)
 
   def features(image: jax.Array, variables: Any, layers: Sequence[str]):
     return {k: v[0] for k, v in batched(variables, image[None], tuple(layers)).items()}
@@ -137,20 +172,22 @@ def _jitted_targets(config: ObjectiveConfig, widths: tuple[int, ...], preprocess
     return features(image, params, layers)
 
   @jax.jit
-  def style_grams(image, params):
+  def style_statistics(image, params):
     feats = features(image, params, config.style_layers)
-    return {l: losses.mean_gram_matrix(feats[l]) for l in config.style_layers}
+    return {l: losses.style_statistics(config.style_loss, feats[l])
+            for l in config.style_layers}
 
-  return content_features, style_grams
+  return content_features, style_statistics
 
 
 def layer_guide(mask: np.ndarray, layer: str, height: int, width: int) -> np.ndarray:
-  """A region mask [H, W] (the image's size) at `layer`'s resolution, by box averaging.
+  """A region mask [H, W] (the image's size) at VGG-19's `layer`'s resolution, by box
+  averaging.
 
   VGG-19's pooling drops odd trailing rows and columns, so the layer is
   H // stride x W // stride and each of its positions averages one stride x stride cell.
   """
-  s = layer_stride(layer)
+  s = features_lib.layer_stride(layer)
   h, w = height // s, width // s
   cells = np.asarray(mask, np.float32)[: h * s, : w * s].reshape(h, s, w, s)
   return cells.mean(axis=(1, 3))
@@ -159,8 +196,9 @@ def layer_guide(mask: np.ndarray, layer: str, height: int, width: int) -> np.nda
 def compute_targets(content: jax.Array | None, styles: Sequence[jax.Array],
                     config: ObjectiveConfig, weights: VGGWeights,
                     style_masks: Sequence[np.ndarray] | None = None, *,
-                    kernels: str = "auto", precision: str = "float32") -> Targets:
-  """Content features [H, W, C] and per-position style Gram matrices [C, C], once.
+                    kernels: str = "auto", precision: str = "float32",
+                    key: jax.Array | None = None) -> Targets:
+  """Content features [H, W, C] and each style image's statistics, once.
 
   Args:
     content: RGB [H, W, 3] in [0, 1] (None if there are no content layers).
@@ -170,10 +208,18 @@ def compute_targets(content: jax.Array | None, styles: Sequence[jax.Array],
       mask covers get no style, only content).
     kernels, precision: as for `make_loss_fn` (the targets are computed at the
       precision of the loss that compares with them).
+    key: the PRNG key the random projections of a sliced_wasserstein loss are drawn
+      from (folded with the step; None: jax.random.key(0)).
   """
-  content_features, style_grams = _jitted_targets(
+  _check_network(config, weights)
+  content_features, style_statistics = _jitted_targets(
       config, weights.widths, weights.preprocessing, kernels_lib.resolve(kernels), precision)
   targets: Targets = {"content": {}, "style": []}
+  if config.style_loss in losses.RANDOM_STYLE_LOSSES:
+    key = jax.random.key(0) if key is None else key
+    if not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+      key = jax.random.wrap_key_data(key)  # A raw uint32 key (jax.random.PRNGKey).
+    targets["key"] = jax.random.key_data(key)
   # Without the CPU kernels' derived kernels: the targets are one forward pass each, so
   # Winograd would save milliseconds and cost seconds of compiling.
   params = {"params": features_lib.network_variables(weights, kernels)["params"]}
@@ -185,7 +231,7 @@ def compute_targets(content: jax.Array | None, styles: Sequence[jax.Array],
   if config.style_layers:
     if not styles:
       raise ValueError("style layers are set but no style image was given")
-    targets["style"] = [style_grams(jnp.asarray(s), params) for s in styles]
+    targets["style"] = [style_statistics(jnp.asarray(s), params) for s in styles]
   if config.guided:
     if content is None or style_masks is None or len(style_masks) != len(styles):
       raise ValueError("spatial control needs the content image and one mask per style "
@@ -205,16 +251,25 @@ def compute_targets(content: jax.Array | None, styles: Sequence[jax.Array],
 
 def make_loss_fn(config: ObjectiveConfig, weights: VGGWeights, *, num_styles: int = 1,
                  kernels: str = "auto", precision: str = "float32") -> LossFn:
-  """Returns `loss_fn(image [H, W, 3], targets, variables) -> (total, components)`.
+  """Returns `loss_fn(image [H, W, 3], targets, variables, step=0) -> (total, components)`.
 
   `variables` is `features.network_variables(weights, kernels)`; components are the
-  unweighted content, style and total-variation losses. kernels: "auto", "xla" or
+  unweighted content, style and total-variation losses. `step` (an integer, traced or
+  not) only matters to losses with random projections (`loss_fn.uses_step`). Several
+  style images: the blend-weighted sum of each one's style loss. kernels: "auto", "xla" or
   "cpu" (`jaxstyle.kernels`); precision: the convolutions' (`jaxstyle.precision`).
   The same settings give the same function object, so jitted programs built on it are
   reused.
   """
+  _check_network(config, weights)
   return _make_loss_fn(config, weights.widths, weights.preprocessing, num_styles,
                        kernels_lib.resolve(kernels), precision)
+
+
+def _check_network(config: ObjectiveConfig, weights: Any) -> None:
+  if features_lib.network_of(weights) != config.network:
+    raise ValueError(f"the weights are {features_lib.network_of(weights)}'s but the "
+                     f"objective is for {config.network}")
 
 
 @functools.lru_cache(maxsize=32)
@@ -224,18 +279,40 @@ def _make_loss_fn(config: ObjectiveConfig, widths: tuple[int, ...], preprocessin
   layer_weights = config.layer_weights
   blend = config.blend_weights(num_styles) if config.style_layers else ()
 
-  def loss_fn(image: jax.Array, targets: Targets, params: Any):
+  content_loss = (losses.content_loss if config.content_normalization == "sum"
+                  else losses.mean_content_loss)
+
+  def style_loss(feats, statistics, guide, key):
+    if config.style_loss == "gram":
+      return losses.style_loss(feats, statistics, layer_weights, guide)
+    total = jnp.zeros((), jnp.float32)
+    for i, (layer, weight) in enumerate(layer_weights.items()):
+      total = total + weight * losses.style_distance(
+          config.style_loss, feats[layer], statistics[layer],
+          key=None if key is None else jax.random.fold_in(key, i))
+    return total
+
+  def loss_fn(image: jax.Array, targets: Targets, params: Any, step: Any = 0):
     feats = features_of(image, params, config.all_layers)
     content = jnp.zeros((), jnp.float32)
     for layer in config.content_layers:
-      content = content + losses.content_loss(feats[layer], targets["content"][layer])
+      content = content + content_loss(feats[layer], targets["content"][layer])
     style = jnp.zeros((), jnp.float32)
     guides = targets.get("guides") or [None] * len(blend)
-    for b, grams, guide in zip(blend, targets["style"], guides):
-      style = style + b * losses.style_loss(feats, grams, layer_weights, guide)
-    tv = losses.total_variation_loss(image) if config.tv_weight else jnp.zeros((), jnp.float32)
+    key = None
+    if "key" in targets:
+      key = jax.random.fold_in(jax.random.wrap_key_data(targets["key"]), step)
+    for i, (b, statistics, guide) in enumerate(zip(blend, targets["style"], guides)):
+      style = style + b * style_loss(feats, statistics, guide,
+                                     None if key is None else jax.random.fold_in(key, i))
+    tv = jnp.zeros((), jnp.float32)
+    if config.tv_weight:
+      tv = losses.total_variation_loss(image)
+      if config.content_normalization == "mean":  # Per pixel and channel, as the content.
+        tv = tv / image.size
     total = losses.total_loss(content, style, tv, content_weight=config.content_weight,
                               style_weight=config.style_weight, tv_weight=config.tv_weight)
     return total, {"content": content, "style": style, "tv": tv}
 
+  loss_fn.uses_step = config.style_loss in losses.RANDOM_STYLE_LOSSES
   return loss_fn

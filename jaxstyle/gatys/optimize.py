@@ -74,9 +74,15 @@ class _Stepper:
     self.init, self.step, self.read, self.evals, self.lazy = init, step, read, evals, lazy
 
 
+def _with_step(loss_fn, args: tuple, step) -> tuple:
+  """args, and the step (evaluations so far) where the loss draws random numbers per
+  step (`loss_fn.uses_step`, e.g. sliced-Wasserstein projections)."""
+  return (*args, step) if getattr(loss_fn, "uses_step", False) else args
+
+
 def _zero_aux(loss_fn, x, args):
   """Zeros shaped like loss_fn's components (a lazy init evaluates nothing)."""
-  _, aux = jax.eval_shape(loss_fn, x, *args)
+  _, aux = jax.eval_shape(loss_fn, x, *_with_step(loss_fn, args, 0))
   return jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), aux)
 
 
@@ -88,7 +94,7 @@ def _lbfgs(loss_fn, *, history_size: int):
     return lbfgs.init(x, _zero_aux(loss_fn, x, args), history_size)
 
   def step(state, args):
-    return lbfgs.step(value_and_grad, state, args)
+    return lbfgs.step(value_and_grad, state, _with_step(loss_fn, args, state.evaluations))
 
   def read(state):
     return state.x, state.value, state.aux
@@ -116,7 +122,7 @@ def _lbfgs_jaxopt(loss_fn, *, history_size: int, linesearch: str | None):
       stepsize=1.0 if linesearch is None else 0.0, linesearch=linesearch or "zoom")
 
   def init(x, args):
-    state = solver.init_state(x, *args)
+    state = solver.init_state(x, *_with_step(loss_fn, args, 0))
     gamma = lbfgs.first_step_scale(state.grad)
     return x, state._replace(gamma=gamma.astype(state.gamma.dtype))
 
@@ -124,7 +130,7 @@ def _lbfgs_jaxopt(loss_fn, *, history_size: int, linesearch: str | None):
     x, state = carry
     slot = state.iter_num % history_size  # Where jaxopt writes this step's pair.
     old_pair = (state.s_history[slot], state.y_history[slot], state.rho_history[slot])
-    out = solver.update(x, state, *args)
+    out = solver.update(x, state, *_with_step(loss_fn, args, state.num_fun_eval))
     new_state = out.state
     if linesearch is None:
       # Pairs failing the curvature test are skipped as in lbfgs.step, by putting the
@@ -159,24 +165,46 @@ class _OptaxCarry(NamedTuple):
   opt_state: Any
   scale: jax.Array     # 1 / |loss at the start| (0 before the first step)
   evaluations: jax.Array
+  average: jax.Array   # the running average of the iterates (without bias correction)
 
 
-def _optax_stepper(loss_fn, tx: optax.GradientTransformation, update) -> _Stepper:
+def _optax_stepper(loss_fn, tx: optax.GradientTransformation, update, *,
+                   average_decay: float | None = None,
+                   clamp: tuple[float, float] | None = None) -> _Stepper:
   """A lazy stepper around tx, stepped by
-  update(grad, opt_state, x, value, scale, args) -> (updates, opt_state)."""
+  update(grad, opt_state, x, value, scale, args) -> (updates, opt_state).
+
+  clamp: (low, high): the point is clipped to [low, high] after each update (the
+  images' range), as crowsonkb/style-transfer-pytorch does after each Adam step.
+  average_decay: d in (0, 1): `read` returns the exponential moving average of the
+  evaluated points, a_k = d a_(k-1) + (1 - d) x_k, bias-corrected by 1 - d^k (Polyak
+  averaging: it smooths the last steps' noise); the losses stay those of the points
+  themselves.
+  """
   value_and_grad = jax.value_and_grad(loss_fn, has_aux=True)
 
   def step(carry, args):
     x = carry.x_next
+    args = _with_step(loss_fn, args, carry.evaluations)
     (value, aux), grad = value_and_grad(x, *args)
     scale = jnp.where(carry.evaluations == 0, 1.0 / jnp.maximum(jnp.abs(value), 1e-30),
                       carry.scale).astype(carry.scale.dtype)
     updates, opt_state = update(grad, carry.opt_state, x, value, scale, args)
-    return _OptaxCarry(x, value, aux, optax.apply_updates(x, updates), opt_state, scale,
-                       carry.evaluations + 1)
+    x_next = optax.apply_updates(x, updates)
+    if clamp is not None:
+      x_next = jnp.clip(x_next, *clamp)
+    average = carry.average
+    if average_decay is not None:
+      average = average_decay * average + (1.0 - average_decay) * x
+    return _OptaxCarry(x, value, aux, x_next, opt_state, scale, carry.evaluations + 1,
+                       average)
 
   def read(carry):
-    return carry.x, carry.value, carry.aux
+    if average_decay is None:
+      return carry.x, carry.value, carry.aux
+    correction = 1.0 - average_decay ** jnp.maximum(carry.evaluations, 1).astype(jnp.float32)
+    averaged = jnp.where(carry.evaluations > 0, carry.average / correction, carry.x)
+    return averaged.astype(carry.x.dtype), carry.value, carry.aux
 
   def evals(carry):
     return carry.evaluations
@@ -184,12 +212,12 @@ def _optax_stepper(loss_fn, tx: optax.GradientTransformation, update) -> _Steppe
   def init(x, args):
     zero = jnp.zeros((), x.dtype)
     return _OptaxCarry(x, zero, _zero_aux(loss_fn, x, args), x, tx.init(x), zero,
-                       jnp.zeros((), jnp.int32))
+                       jnp.zeros((), jnp.int32), jnp.zeros_like(x))
 
   return _Stepper(init, step, read, evals, lazy=True)
 
 
-def _optax(loss_fn, tx: optax.GradientTransformation):
+def _optax(loss_fn, tx: optax.GradientTransformation, **options):
   """A first-order optax method on the loss divided by its value at the start.
 
   Style losses span many orders of magnitude (1e5..1e12 with VGG-19 features), so
@@ -201,7 +229,7 @@ def _optax(loss_fn, tx: optax.GradientTransformation):
     del value, args
     return tx.update(grad * scale, opt_state, x)
 
-  return _optax_stepper(loss_fn, tx, update)
+  return _optax_stepper(loss_fn, tx, update, **options)
 
 
 def _optax_lbfgs(loss_fn, *, history_size: int):
@@ -241,8 +269,42 @@ def seed_sharding(num_seeds: int) -> jax.sharding.NamedSharding | None:
   return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seeds"))
 
 
+FIRST_ORDER = ("adam", "sgd", "adagrad")
+
+
+@dataclasses.dataclass(frozen=True)
+class FirstOrderOptions:
+  """Options of the first-order methods (adam, sgd, adagrad).
+
+  Attributes:
+    average_decay: average the iterates with this decay (e.g. 0.99; None: off); the
+      result is the average.
+    clamp: clip the image to [0, 1] after every step (False: only at the end).
+    adam_betas: Adam's (b1, b2) (None: optax's 0.9, 0.999).
+  """
+
+  average_decay: float | None = None
+  clamp: bool = False
+  adam_betas: tuple[float, float] | None = None
+
+  def __post_init__(self):
+    if self.average_decay is not None and not 0.0 < self.average_decay < 1.0:
+      raise ValueError(f"average_decay must be in (0, 1), got {self.average_decay}")
+    if self.adam_betas is not None:
+      betas = tuple(float(b) for b in self.adam_betas)
+      if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
+        raise ValueError(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas}")
+      object.__setattr__(self, "adam_betas", betas)
+
+
 def make_stepper(loss_fn, method: str, *, learning_rate: float | None = None,
-                 history_size: int = 20, linesearch: str | None = None) -> _Stepper:
+                 history_size: int = 20, linesearch: str | None = None,
+                 first_order: FirstOrderOptions | None = None) -> _Stepper:
+  if first_order is not None and first_order != FirstOrderOptions() and (
+      method not in FIRST_ORDER):
+    raise ValueError(f"iterate averaging, clamping and Adam's betas are options of the "
+                     f"first-order methods ({', '.join(FIRST_ORDER)}), not {method}")
+  first_order = first_order or FirstOrderOptions()
   if method == "lbfgs" and linesearch is None:
     return _lbfgs(loss_fn, history_size=history_size)
   if method == "lbfgs":
@@ -251,9 +313,14 @@ def make_stepper(loss_fn, method: str, *, learning_rate: float | None = None,
     return _lbfgs_jaxopt(loss_fn, history_size=history_size, linesearch=linesearch)
   if method == "optax_lbfgs":
     return _optax_lbfgs(loss_fn, history_size=history_size)
-  if method in ("adam", "sgd", "adagrad"):
+  if method in FIRST_ORDER:
     lr = DEFAULT_LEARNING_RATES[method] if learning_rate is None else learning_rate
-    return _optax(loss_fn, getattr(optax, method)(lr))
+    if method == "adam" and first_order.adam_betas is not None:
+      tx = optax.adam(lr, *first_order.adam_betas)
+    else:
+      tx = getattr(optax, method)(lr)
+    return _optax(loss_fn, tx, average_decay=first_order.average_decay,
+                  clamp=(0.0, 1.0) if first_order.clamp else None)
   raise ValueError(f"unknown optimizer {method!r}; choose one of {', '.join(METHODS)}")
 
 
@@ -267,12 +334,13 @@ def default_steps_per_call() -> int:
 
 @functools.lru_cache(maxsize=16)
 def _programs(loss_fn, method: str, learning_rate: float | None, history_size: int,
-              linesearch: str | None):
+              linesearch: str | None, first_order: FirstOrderOptions | None = None):
   """The jitted init, step and chunk (several steps) of all seeds; cached, so that runs
   with the same loss function (see objective.make_loss_fn) and settings reuse the
   compiled programs."""
   stepper = make_stepper(loss_fn, method, learning_rate=learning_rate,
-                         history_size=history_size, linesearch=linesearch)
+                         history_size=history_size, linesearch=linesearch,
+                         first_order=first_order)
   # One seed runs unbatched: with a batch axis of size 1, XLA:CPU copies both L-BFGS
   # histories every step (it turns the axis into bitcasts around the in-place row
   # update). Several seeds are vmapped.
@@ -397,7 +465,8 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
              linesearch: str | None = None, log_every: int = 50,
              callback: Callable[[int, np.ndarray], None] | None = None,
              callback_every: int = 0, shard_seeds: bool | None = None,
-             steps_per_call: int | None = None) -> MinimizeResult:
+             steps_per_call: int | None = None,
+             first_order: FirstOrderOptions | None = None) -> MinimizeResult:
   """Minimizes `loss_fn(x, *args)` from each of the starts `x0` [S, ...] independently.
 
   Args:
@@ -419,6 +488,8 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
       reads their losses; None: `default_steps_per_call()`. Calls end at callback
       steps, so callbacks see the same steps either way. The results are the same as
       step by step, up to XLA's rounding in the two programs.
+    first_order: `FirstOrderOptions` of adam/sgd/adagrad (iterate averaging, clamping,
+      Adam's betas).
 
   Ctrl-C (KeyboardInterrupt, which the commands also raise on SIGTERM) stops the run
   after the current call: the result holds the images so far, `interrupted` is set.
@@ -429,7 +500,7 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
   if per_call < 1:
     raise ValueError(f"steps_per_call must be positive, got {steps_per_call}")
   stepper, init, step, chunk = _programs(loss_fn, method, learning_rate, history_size,
-                                         linesearch)
+                                         linesearch, first_order)
 
   start = time.perf_counter()
   if log_every:
@@ -518,7 +589,7 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
     logging.warning("stopped: %s", stopped)
   steps_done = max(len(records) - 1, 0) if bad is None else bad - 1 if bad else 0
   if not records:  # Interrupted before the start was evaluated.
-    value, aux = jax.eval_shape(loss_fn, x0[0], *args)
+    value, aux = jax.eval_shape(loss_fn, x0[0], *_with_step(loss_fn, args, 0))
     nan = np.full((x0.shape[0],), np.nan, np.float32)
     records.append((nan, {c: nan for c in aux}, time.perf_counter() - start))
   history = {"total": np.stack([r[0] for r in records])}

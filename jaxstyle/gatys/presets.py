@@ -17,6 +17,8 @@ PRESETS: dict[str, dict[str, object]] = {
         "content_layers": ["conv4_2"],       # "the content representation on layer conv4_2"
         "style_layers": list(DEFAULT_STYLE_LAYERS),  # conv1_1, conv2_1, ..., conv5_1
         "style_layer_weights": ["0.2"] * 5,  # "w_l = 1/5 in those layers"
+        "content_normalization": "sum",      # L_content = 1/2 sum (F - P)^2 (Eq. 1)
+        "style_loss": "gram",                # Eq. 3-5
         "content_weight": 1.0,               # alpha/beta = 1e-3 (Figure 3)
         "style_weight": 1e3,
         "tv_weight": 0.0,                    # No total variation term in the paper.
@@ -31,6 +33,8 @@ PRESETS: dict[str, dict[str, object]] = {
         "content_layers": ["conv4_2"],
         "style_layers": list(DEFAULT_STYLE_LAYERS),
         "style_layer_weights": ["0.2"] * 5,
+        "content_normalization": "sum",
+        "style_loss": "gram",
         "content_weight": 1.0,
         "style_weight": 1e2,
         "tv_weight": 0.0,

@@ -18,8 +18,8 @@ from jaxstyle import precision as precision_lib
 from jaxstyle import weights as weights_lib
 from jaxstyle.errors import UserError
 from jaxstyle.gatys import optimize
-from jaxstyle.gatys.objective import (DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS,
-                                      ObjectiveConfig, compute_targets, make_loss_fn)
+from jaxstyle.gatys.objective import (DEFAULT_CONTENT_NORMALIZATION, ObjectiveConfig,
+                                      compute_targets, make_loss_fn)
 from jaxstyle.images import resize_to
 from jaxstyle.kernels import vgg_cpu
 from jaxstyle.nets.vgg import LAYER_NAMES, layer_stride, layer_width
@@ -76,16 +76,27 @@ def _check_image(name: str, image) -> np.ndarray:
   return image
 
 
+# For the memory estimate: VGG-19 layers at least as deep and wide as another
+# network's layers (VGG-16's names are VGG-19's; AlexNet's stride-4 start keeps it
+# below VGG-19's first two blocks).
+def _vgg19_bound(layers: Sequence[str], network: str) -> Sequence[str]:
+  if network == "alexnet":
+    return ("pool2",)
+  return layers
+
+
 def estimate_memory_bytes(height: int, width: int, *, num_seeds: int, layers: Sequence[str],
                           method: str, history_size: int, widths=(64, 128, 256, 512, 512),
-                          kernels: str = "auto") -> int:
+                          kernels: str = "auto", network: str = "vgg19") -> int:
   """A rough upper bound of the memory one optimization needs, in bytes.
 
   Counts the activations of every layer up to the deepest used one, twice (forward
   values kept for the backward pass, and their gradients), per seed, plus the
   optimizer's image-sized buffers, the weights and, with the CPU kernels, the kernels
-  derived from them (`kernels.vgg_cpu.derived_bytes`).
+  derived from them (`kernels.vgg_cpu.derived_bytes`). Other networks than VGG-19 are
+  bounded by VGG-19's layers (`_vgg19_bound`).
   """
+  layers = _vgg19_bound(layers, network)
   last = max(LAYER_NAMES.index(l) for l in layers)
   activations = 0
   for name in LAYER_NAMES[: last + 1]:
@@ -124,7 +135,7 @@ def available_memory_bytes() -> int | None:
 
 def check_memory(height: int, width: int, *, num_seeds: int, layers: Sequence[str],
                  method: str, history_size: int, shard_seeds: bool | None = None,
-                 kernels: str = "auto") -> None:
+                 kernels: str = "auto", network: str = "vgg19") -> None:
   """Raises UserError, saying how much is needed, if the run cannot fit in memory.
 
   Seeds that will be sharded (see optimize.seed_sharding) count per device.
@@ -132,7 +143,8 @@ def check_memory(height: int, width: int, *, num_seeds: int, layers: Sequence[st
   if shard_seeds is not False and optimize.seed_sharding(num_seeds) is not None:
     num_seeds //= jax.device_count()
   need = estimate_memory_bytes(height, width, num_seeds=num_seeds, layers=layers,
-                               method=method, history_size=history_size, kernels=kernels)
+                               method=method, history_size=history_size, kernels=kernels,
+                               network=network)
   have = available_memory_bytes()
   if have is not None and need > have:
     gib = 2**30
@@ -194,8 +206,8 @@ def prepare_styles(content: np.ndarray, styles: Sequence[np.ndarray], *,
 
 def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
             style_blend_weights: Sequence[float] | None = None,
-            content_layers: Sequence[str] = DEFAULT_CONTENT_LAYERS,
-            style_layers: Sequence[str] = DEFAULT_STYLE_LAYERS,
+            content_layers: Sequence[str] | None = None,
+            style_layers: Sequence[str] | None = None,
             style_layer_weights: Sequence[float] | None = None,
             content_weight: float = 1.0, style_weight: float = 100.0, tv_weight: float = 0.0,
             pooling: str = "max", optimizer: str = "lbfgs", num_steps: int = 500,
@@ -209,18 +221,25 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
             style_rotation: float = 0.0, preserve_color: str | None = None,
             style_masks: Sequence[np.ndarray] | None = None, scales: int = 1,
             scale_steps: Sequence[int] | None = None,
-            arbitrary_weights: Any | None = None) -> StylizeResult:
+            arbitrary_weights: Any | None = None, style_loss: str = "gram",
+            content_normalization: str = DEFAULT_CONTENT_NORMALIZATION,
+            average_decay: float | None = None, clamp: bool = False,
+            adam_betas: Sequence[float] | None = None,
+            network: str | None = None) -> StylizeResult:
   """Synthesizes images with `content`'s features and `style`'s Gram statistics.
 
   Args:
     content: RGB [H, W, 3] float in [0, 1]; the output has its size.
     style: one RGB [h, w, 3] image in [0, 1], or a list of them (blended).
-    weights: VGGWeights (None: the default file; see `jaxstyle.weights`).
+    weights: the feature network's weights: `VGGWeights` (VGG-19) or
+      `weights.lpips.NetworkWeights` (VGG-16, AlexNet); None: `network`'s default file,
+      fetched on first use (see `jaxstyle.weights`).
     style_blend_weights: one weight per style image (default: equal). Normalized to
       sum to 1 (so (0.25, 0.75) and (1, 3) interpolate alike); with `style_masks`,
       each style's strength in its region instead (default 1 each).
-    content_layers, style_layers, style_layer_weights: what is matched (defaults:
-      conv4_2; conv1_1..conv5_1 with w_l = 1/5, as in the paper).
+    content_layers, style_layers, style_layer_weights: what is matched (None: the
+      network's defaults, `features.DEFAULT_LAYERS`; for VGG-19 conv4_2 and
+      conv1_1..conv5_1 with w_l = 1/5, as in the paper).
     content_weight, style_weight: alpha and beta. The defaults (alpha/beta = 1e-2)
       suit the unnormalized VGG-19; the paper's 1e-3 is for its normalized network.
     tv_weight: total-variation weight (0: off, as in the paper).
@@ -264,6 +283,18 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
     arbitrary_weights: for init="arbitrary", the arbitrary-style networks'
       `jaxstyle.weights.arbitrary.ArbitraryWeights` (None: the default file, fetched on
       first use).
+    style_loss: the style statistics matched, one of `losses.STYLE_LOSSES`: "gram"
+      (the paper's Gram matrices), "mean_cov" (2-Wasserstein distance of Gaussians),
+      "sliced_wasserstein" (random 1-D projections, new every step, drawn from `seed`)
+      or "histogram" (Gram plus per-channel histogram matching).
+    content_normalization: "mean" (mean squared error over the layer's elements: the
+      same look at every size) or "sum" (the paper's Eq. 1); see `ObjectiveConfig`.
+    average_decay, clamp, adam_betas: options of the first-order optimizers (adam, sgd,
+      adagrad): the result is the running average of the iterates with this decay
+      (e.g. 0.99); the image is clipped to [0, 1] after every step; Adam's (b1, b2).
+      See `optimize.FirstOrderOptions`.
+    network: "vgg19", "vgg16" or "alexnet" (`features.NETWORKS`); None: the weights'
+      network, or VGG-19.
   """
   content = _check_image("content image", content)
   styles = [style] if isinstance(style, np.ndarray) and np.ndim(style) == 3 else list(style)
@@ -273,22 +304,39 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
       precision=precision, kernels=kernels, preserve_color=preserve_color,
       style_scale=style_scale, scales=scales, scale_steps=scale_steps,
       steps_per_call=steps_per_call)
+  first_order = optimize.FirstOrderOptions(
+      average_decay=average_decay, clamp=clamp,
+      adam_betas=None if adam_betas is None else tuple(adam_betas))
+  if first_order != optimize.FirstOrderOptions() and optimizer not in optimize.FIRST_ORDER:
+    raise ValueError(f"average_decay, clamp and adam_betas are options of "
+                     f"{', '.join(optimize.FIRST_ORDER)}, not {optimizer}")
   if style_masks is not None and len(style_masks) != len(styles):
     raise ValueError(f"{len(style_masks)} style masks for {len(styles)} style images")
+  if weights is not None:
+    if network is not None and features_lib.network_of(weights) != network:
+      raise ValueError(f"network={network} but the weights are "
+                       f"{features_lib.network_of(weights)}'s")
+    network = features_lib.network_of(weights)
+  network = features_lib.check_network(network or "vgg19")
+  default_content, default_style = features_lib.DEFAULT_LAYERS[network]
+  content_layers = default_content if content_layers is None else content_layers
+  style_layers = default_style if style_layers is None else style_layers
   config = ObjectiveConfig(
+      network=network,
       content_layers=tuple(content_layers), style_layers=tuple(style_layers),
       style_layer_weights=None if style_layer_weights is None else tuple(style_layer_weights),
       style_blend_weights=None if style_blend_weights is None else tuple(style_blend_weights),
       content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
-      pooling=pooling, guided=style_masks is not None)
+      pooling=pooling, guided=style_masks is not None, style_loss=style_loss,
+      content_normalization=content_normalization)
   if config.style_layers:
     config.blend_weights(len(styles))  # Checks the count early.
   height, width = content.shape[:2]
   check_memory(height, width, num_seeds=num_seeds, layers=config.all_layers,
                method=optimizer, history_size=lbfgs_history, shard_seeds=shard_seeds,
-               kernels=kernels)
+               kernels=kernels, network=network)
   if weights is None:
-    weights = weights_lib.load_default()
+    weights = features_lib.load_weights(network, log=logging.info)
 
   original = content
   styles = prepare_styles(content, styles, style_scale=style_scale,
@@ -316,7 +364,8 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
       weights=weights, config=config, method=optimizer, learning_rate=learning_rate,
       history_size=lbfgs_history, linesearch=lbfgs_linesearch, log_every=log_every,
       callback_every=callback_every, precision=precision, kernels=kernels,
-      steps_per_call=steps_per_call, shard_seeds=shard_seeds)
+      steps_per_call=steps_per_call, shard_seeds=shard_seeds, key=jax.random.key(seed),
+      first_order=first_order)
   x, results, levels = None, [], []
   for level, ((h, w), steps) in enumerate(zip(shapes, scale_steps)):
     x0 = (_initial_images(start, seeds, h, w) if x is None
@@ -350,6 +399,8 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
                   num_seeds=num_seeds, height=height, width=width, noise_std=NOISE_STD,
                   precision=precision, kernels=kernels_lib.resolve(kernels),
                   steps_per_call=results[0].steps_per_call,
+                  average_decay=average_decay, clamp=clamp,
+                  adam_betas=first_order.adam_betas,
                   style_scale=style_scale, style_rotation=style_rotation,
                   preserve_color=preserve_color, scales=levels,
                   weights=dict(weights.meta, preprocessing=weights.preprocessing),
@@ -440,11 +491,11 @@ def _initial_images(start: np.ndarray | None, seeds: Sequence[int], h: int, w: i
 
 def _optimize_level(x0, content, styles, masks, *, weights, config, method, num_steps,
                     learning_rate, history_size, linesearch, log_every, callback,
-                    callback_every, precision, kernels, steps_per_call, shard_seeds
-                    ) -> optimize.MinimizeResult:
+                    callback_every, precision, kernels, steps_per_call, shard_seeds, key,
+                    first_order) -> optimize.MinimizeResult:
   """One level of the pyramid: its targets, its loss, the optimization from x0."""
   targets = compute_targets(content, styles, config, weights, style_masks=masks,
-                            kernels=kernels, precision=precision)
+                            kernels=kernels, precision=precision, key=key)
   loss_fn = make_loss_fn(config, weights, num_styles=len(styles), kernels=kernels,
                          precision=precision)
   return optimize.minimize(
@@ -452,7 +503,7 @@ def _optimize_level(x0, content, styles, masks, *, weights, config, method, num_
       method=method, num_steps=num_steps, learning_rate=learning_rate,
       history_size=history_size, linesearch=linesearch, log_every=log_every,
       callback=callback, callback_every=callback_every, shard_seeds=shard_seeds,
-      steps_per_call=steps_per_call)
+      steps_per_call=steps_per_call, first_order=first_order)
 
 
 def _merged_histories(results: Sequence[optimize.MinimizeResult]) -> dict[str, np.ndarray]:

@@ -1,0 +1,119 @@
+"""The style losses and feature networks behind one objective, through the API and the
+command line (tiny random networks, small images)."""
+
+import json
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+from jaxstyle import features, losses
+from jaxstyle.gatys import transfer
+from jaxstyle.gatys.objective import ObjectiveConfig, compute_targets, make_loss_fn
+from jaxstyle.weights import lpips as lpips_weights
+from tests.conftest import random_image
+from tests.test_cli import _fails_cleanly, run_cli
+
+TINY = {"vgg16": (4, 6, 8, 8, 8), "alexnet": (6, 8, 8, 8, 8)}
+
+
+@pytest.fixture(scope="module")
+def tiny_networks():
+  return {name: lpips_weights.random_weights(name, widths=widths)
+          for name, widths in TINY.items()}
+
+
+@pytest.mark.parametrize("style_loss", losses.STYLE_LOSSES)
+def test_every_style_loss_lowers_its_loss_with_seed_sweeps(tiny_weights, style_loss):
+  """Two seeds from white noise: finite, the style term falls well below its start, the
+  seeds stay distinct, and the loss recorded is the chosen one."""
+  content, style = random_image(32, 36, 0), random_image(28, 28, 1)
+  result = transfer.stylize(content, style, weights=tiny_weights, style_loss=style_loss,
+                            num_steps=25, num_seeds=2, log_every=0, style_weight=1e3,
+                            optimizer="adam", learning_rate=0.05)
+  h = result.history["style"]
+  assert result.stopped is None and np.all(np.isfinite(result.history["total"]))
+  assert np.all(h[-1] < 0.5 * h[0]), h[[0, -1]]
+  assert not np.allclose(result.images[0], result.images[1])
+  assert result.config["style_loss"] == style_loss
+
+
+def test_sliced_wasserstein_draws_new_directions_every_step(tiny_weights):
+  content, style, x = (random_image(24, 24, s) for s in range(3))
+  config = ObjectiveConfig(style_loss="sliced_wasserstein")
+  targets = compute_targets(content, [style], config, tiny_weights)
+  fn = make_loss_fn(config, tiny_weights)
+  assert fn.uses_step and not make_loss_fn(ObjectiveConfig(), tiny_weights).uses_step
+  params = features.network_variables(tiny_weights)
+  at = lambda step, t=targets: float(fn(jnp.asarray(x), t, params, step)[1]["style"])
+  assert at(0) == at(0) and at(0) != at(1) and at(1) != at(2)
+  other = compute_targets(content, [style], config, tiny_weights, key=np.uint32([0, 7]))
+  assert at(0, other) != at(0)
+
+
+@pytest.mark.parametrize("style_loss", ["mean_cov", "sliced_wasserstein", "histogram"])
+def test_masks_are_for_the_gram_loss(tiny_weights, style_loss):
+  mask = np.ones((24, 24), np.float32)
+  with pytest.raises(ValueError, match="gram style loss only"):
+    transfer.stylize(random_image(24, 24), random_image(24, 24, 1), weights=tiny_weights,
+                     style_loss=style_loss, style_masks=[mask], num_steps=1, log_every=0)
+
+
+def test_several_styles_blend_the_losses(tiny_weights):
+  """Two style images with weights 0.25/0.75: the style term is the weighted sum of
+  each one's (the rule for every loss)."""
+  content, a, b, x = (random_image(24, 24, s) for s in range(4))
+  params = features.network_variables(tiny_weights)
+  value = lambda styles, blend: float(make_loss_fn(
+      ObjectiveConfig(style_loss="mean_cov", style_blend_weights=blend), tiny_weights,
+      num_styles=len(styles))(jnp.asarray(x), compute_targets(
+          content, styles, ObjectiveConfig(style_loss="mean_cov"), tiny_weights),
+          params)[1]["style"])
+  np.testing.assert_allclose(value([a, b], (1, 3)),
+                             0.25 * value([a], None) + 0.75 * value([b], None), rtol=1e-5)
+
+
+@pytest.mark.parametrize("network", ["vgg16", "alexnet"])
+def test_other_networks_stylize_with_their_own_layers(tiny_networks, network):
+  content, style = random_image(72, 80, 0), random_image(72, 72, 1)
+  weights = tiny_networks[network]
+  result = transfer.stylize(content, style, weights=weights, num_steps=8, log_every=0)
+  assert result.config["network"] == network
+  assert result.config["content_layers"] == features.DEFAULT_LAYERS[network][0]
+  assert result.history["total"][-1, 0] < result.history["total"][0, 0]
+  with pytest.raises(ValueError, match="valid layers"):
+    transfer.stylize(content, style, weights=weights, style_layers=["conv5_4"], num_steps=1,
+                     log_every=0)
+  with pytest.raises(ValueError, match="network=vgg19"):
+    transfer.stylize(content, style, weights=weights, network="vgg19", num_steps=1,
+                     log_every=0)
+
+
+def test_objective_refuses_weights_of_another_network(tiny_weights, tiny_networks):
+  with pytest.raises(ValueError, match="vgg16's but the objective is for vgg19"):
+    make_loss_fn(ObjectiveConfig(), tiny_networks["vgg16"])
+  with pytest.raises(ValueError, match="AlexNet"):
+    ObjectiveConfig(network="alexnet", content_layers=("conv4",),
+                    style_layers=("conv1",), guided=True)
+
+
+def test_cli_style_loss_and_network(tmp_path, tiny_networks):
+  content, style = tmp_path / "c.png", tmp_path / "s.png"
+  Image.fromarray((random_image(64, 72, 0) * 255).astype(np.uint8)).save(content)
+  Image.fromarray((random_image(64, 64, 1) * 255).astype(np.uint8)).save(style)
+  path = tmp_path / "alexnet.npz"
+  lpips_weights.save(tiny_networks["alexnet"], path)
+  out, metrics = tmp_path / "o.png", tmp_path / "m.json"
+  done = run_cli(f"--content={content}", f"--style={style}", f"--output={out}",
+                 "--image_size=72", "--num_steps=3", "--network=alexnet",
+                 "--style_loss=mean_cov", f"--metrics_json={metrics}", weights=path)
+  assert done.returncode == 0, done.stderr
+  config = json.loads(metrics.read_text())["config"]
+  assert config["network"] == "alexnet" and config["style_loss"] == "mean_cov"
+  assert config["style_layers"] == list(features.DEFAULT_LAYERS["alexnet"][1])
+  _fails_cleanly(run_cli(f"--content={content}", f"--style={style}", f"--output={out}",
+                         "--network=alexnet", "--style_layers=conv1_1", weights=path),
+                 "--style_layers: unknown AlexNet layer")
+  _fails_cleanly(run_cli(f"--content={content}", f"--style={style}", f"--output={out}",
+                         "--network=vgg16", weights=path), "holds alexnet, not --network=vgg16")
