@@ -298,6 +298,7 @@ def stylize_run(inputs: Inputs, section: Section, *, size: int, steps: int, kern
   t0 = time.perf_counter()
   result = jaxstyle.stylize(
       content, style, weights=inputs.weights, num_steps=steps, num_seeds=num_seeds,
+      init="noise", scales=1,  # One size, from white noise: the step the paper takes.
       kernels=kernels, precision=precision, steps_per_call=steps_per_call,
       lbfgs_history=FLAGS.history, log_every=0, callback=section.stop_if_over,
       callback_every=per_call * max(1, 50 // per_call))

@@ -65,7 +65,8 @@ def run_jax() -> dict:
              else jaxstyle.weights.load_default())
   t["weights_s"] = time.perf_counter() - s
   content, style, x0 = _inputs()
-  config = jaxstyle.ObjectiveConfig(content_weight=1.0, style_weight=100.0)
+  config = jaxstyle.ObjectiveConfig(content_weight=1.0, style_weight=100.0,
+                                    content_normalization="sum")  # As torch_reference.
   s = time.perf_counter()
   targets = jaxstyle.compute_targets(content, [style], config, weights)
   jax.block_until_ready(targets)

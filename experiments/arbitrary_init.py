@@ -75,14 +75,14 @@ def run():
     content, style = common.load(FLAGS.content, size), common.load(FLAGS.style, size)
     row, finals, starts = {}, {}, {}
     t0 = time.perf_counter()
-    transfer.stylize(content, style, weights=weights, num_steps=3, log_every=0,
-                     **common.paper())
+    transfer.stylize(content, style, weights=weights, num_steps=3, log_every=0, init="noise",
+                     scales=1, **common.paper())
     transfer.arbitrary_start(arbitrary_weights, content, style)
     logging.info("%d px: compiled in %.1f s", size, time.perf_counter() - t0)
     for init in INITS:
       steps = FLAGS.noise_steps if init == "noise" else FLAGS.max_steps
       t0 = time.perf_counter()
-      result = transfer.stylize(content, style, weights=weights, init=init,
+      result = transfer.stylize(content, style, weights=weights, init=init, scales=1,
                                 arbitrary_weights=arbitrary_weights, num_steps=steps,
                                 log_every=FLAGS.log_every or 50, **common.paper())
       wall = time.perf_counter() - t0

@@ -30,10 +30,16 @@ FLAGS = flags.FLAGS
 STYLE_WEIGHT = 1e3
 
 
+# The paper's formulas and schedule where an experiment does not say otherwise
+# (jaxstyle's defaults are a mean content loss, the content photo as the start for one
+# seed, and coarse-to-fine from 256 px; the figures reproduce the paper).
+PAPER_DEFAULTS = dict(content_normalization="sum", init="noise", scales=1)
+
+
 def paper(**overrides) -> dict:
   """The paper's settings (the gatys2016 preset) with alpha/beta = --ratio."""
   settings = dict(pooling="avg", content_weight=FLAGS.ratio * STYLE_WEIGHT,
-                  style_weight=STYLE_WEIGHT)
+                  style_weight=STYLE_WEIGHT, content_normalization="sum")
   settings.update(overrides)
   return settings
 
@@ -104,6 +110,8 @@ class Recorder:
     """jaxstyle.stylize with this experiment's weights; records its losses and images."""
     kwargs.setdefault("num_steps", FLAGS.num_steps)
     kwargs.setdefault("log_every", FLAGS.log_every)
+    for name, value in PAPER_DEFAULTS.items():
+      kwargs.setdefault(name, value)
     t0 = time.time()
     result = jaxstyle.stylize(content, style, weights=self.weights, **kwargs)
     seconds = time.time() - t0

@@ -43,7 +43,7 @@ def run_child(size: int) -> None:
   style = common.load(common.FLAGS.style, size)
   t0 = time.time()
   result = common.jaxstyle.stylize(
-      content, style, weights=weights, scales=common.FLAGS.scales,
+      content, style, weights=weights, scales=common.FLAGS.scales, init="noise",
       scale_steps=[int(s) for s in common.FLAGS.scale_steps], log_every=common.FLAGS.log_every,
       **common.paper())
   seconds = time.time() - t0

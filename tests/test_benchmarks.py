@@ -59,7 +59,7 @@ def test_torch_reference_matches_jax_objective(tiny_weights):
   import jaxstyle  # pylint: disable=import-outside-toplevel
   from jaxstyle.features import network_variables  # pylint: disable=import-outside-toplevel
   content, style, x = random_image(32, 32, 0), random_image(32, 32, 1), random_image(32, 32, 2)
-  config = jaxstyle.ObjectiveConfig()
+  config = jaxstyle.ObjectiveConfig(content_normalization="sum", style_weight=100.0)
   targets = jaxstyle.compute_targets(content, [style], config, tiny_weights)
   ours = float(jaxstyle.make_loss_fn(config, tiny_weights)(
       jnp.asarray(x), targets, network_variables(tiny_weights))[0])

@@ -57,7 +57,7 @@ def test_writes_image_and_metrics(tmp_path, pictures, tiny_weights_file):
   m = json.loads(metrics.read_text())
   assert len(m["history"]["total"]) == 7 and len(m["history"]["time"]) == 7
   assert m["device"]["platform"] == "cpu"
-  assert m["config"]["content_layers"] == ["conv4_2"] and m["config"]["style_weight"] == 100.0
+  assert m["config"]["content_layers"] == ["conv4_2"] and m["config"]["style_weight"] == 1e-3
   assert m["config"]["style_layers"] == ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
   assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
 

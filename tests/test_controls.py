@@ -171,9 +171,10 @@ def test_scales_refine_from_the_upsampled_coarse_result(tiny_weights):
   """
   content, style = _smooth_image(40, 48, 0), _smooth_image(40, 40, 1)[::-1].copy()
   seen = {}
+  paper = dict(init="noise", content_normalization="sum", style_weight=100.0)
   result = jaxstyle.stylize(content, style, weights=tiny_weights, num_steps=6, log_every=0,
                             scales=2, scale_steps=[6, 3], callback_every=1,
-                            callback=lambda k, x: seen.setdefault(k, x))
+                            callback=lambda k, x: seen.setdefault(k, x), **paper)
   assert result.images.shape == (1, 40, 48, 3)
   assert [(l["height"], l["width"], l["steps"]) for l in result.config["scales"]] == [
       (20, 24, 6), (40, 48, 3)]
@@ -184,7 +185,8 @@ def test_scales_refine_from_the_upsampled_coarse_result(tiny_weights):
   upsampled = images.resize_to(np.clip(seen[6][0], 0, 1), 40, 48)
   assert np.abs(seen[7][0] - upsampled).max() <= lbfgs.FIRST_STEP + 1e-5
   np.testing.assert_array_equal(np.clip(seen[9], 0, 1), result.images)
-  fresh = jaxstyle.stylize(content, style, weights=tiny_weights, num_steps=1, log_every=0)
+  fresh = jaxstyle.stylize(content, style, weights=tiny_weights, num_steps=1, log_every=0,
+                           **paper)
   assert result.history["total"][7, 0] < 0.25 * fresh.history["total"][1, 0]
   with pytest.raises(ValueError, match="scale_steps"):
     jaxstyle.stylize(content, style, weights=tiny_weights, scales=2, scale_steps=[5])

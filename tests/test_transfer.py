@@ -23,7 +23,8 @@ def pair():
 def test_stylize_lowers_both_losses(tiny_weights, pair):
   content, style = pair
   result = jaxstyle.stylize(content, style, weights=tiny_weights, num_steps=40, log_every=0,
-                            content_layers=["conv2_1"],
+                            content_layers=["conv2_1"], init="noise",
+                            content_normalization="sum", style_weight=100.0,
                             style_layers=["conv1_1", "conv2_1", "conv3_1"])
   assert result.images.shape == (1, 32, 40, 3)
   assert result.images.min() >= 0 and result.images.max() <= 1
@@ -56,7 +57,8 @@ def test_sweeps_start_like_single_runs_and_reach_similar_losses(tiny_weights, pa
   shape = (32, 40, 3)
   np.testing.assert_array_equal(np.asarray(transfer.noise_images([5, 6, 7], shape))[1],
                                 np.asarray(transfer.noise_images([6], shape))[0])
-  kwargs = dict(weights=tiny_weights, num_steps=20, log_every=0)
+  kwargs = dict(weights=tiny_weights, num_steps=20, log_every=0, init="noise",
+                content_normalization="sum", style_weight=100.0)
   sweep = jaxstyle.stylize(content, style, seed=5, num_seeds=3, **kwargs)
   single = jaxstyle.stylize(content, style, seed=6, **kwargs)
   assert sweep.seeds == [5, 6, 7] and sweep.images.shape == (3,) + shape
@@ -161,3 +163,22 @@ def test_memory_estimate_grows_with_size_and_seeds():
     assert transfer.estimate_memory_bytes(256, 256, num_seeds=4, **kw) - fixed > 3.9 * small
 
 
+
+
+def test_the_defaults_start_from_the_photo_and_go_coarse_to_fine(tiny_weights):
+  """init="auto": the content photo for one seed, white noise for several; scales=None:
+  one scale below 512 px, two from 512, three from 1024; the mean content loss."""
+  assert transfer.resolve_init("auto", 1) == "content"
+  assert transfer.resolve_init("auto", 4) == "noise"
+  assert transfer.resolve_init("style", 1) == "style"
+  assert [transfer.auto_scales(h, w) for h, w in
+          [(192, 256), (383, 511), (384, 512), (768, 1024), (2048, 1536), (40, 30)]] == [
+              1, 1, 2, 3, 4, 1]
+  content, style = random_image(32, 40, 0), random_image(32, 32, 1)
+  one = jaxstyle.stylize(content, style, weights=tiny_weights, num_steps=2, log_every=0)
+  assert one.config["init"] == "content" and one.config["init_given"] == "auto"
+  assert one.config["content_normalization"] == "mean" and len(one.config["scales"]) == 1
+  np.testing.assert_allclose(one.history["content"][0, 0], 0.0, atol=1e-6)  # The photo.
+  many = jaxstyle.stylize(content, style, weights=tiny_weights, num_steps=2, num_seeds=2,
+                          log_every=0)
+  assert many.config["init"] == "noise" and many.history["content"][0, 0] > 0

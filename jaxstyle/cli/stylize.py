@@ -60,9 +60,10 @@ def _define_flags():
                     "style's color histogram (mean, covariance) to the content's first.")
   flags.DEFINE_list("style_masks", None, "Spatial control: one mask image per --style "
                     "(white: that style, black: not); where no mask is white, no style.")
-  flags.DEFINE_integer("scales", 1, "Coarse-to-fine: optimize at 1/2^(scales-1) of "
-                       "--image_size first, then upsample and refine at each doubling.",
-                       lower_bound=1)
+  flags.DEFINE_integer("scales", None, "Coarse-to-fine: optimize at 1/2^(scales-1) of "
+                       "--image_size first, then upsample and refine at each doubling "
+                       "(default: from about 256 px: 1 below 512 px, 2 from 512, 3 from "
+                       "1024).", lower_bound=1)
   flags.DEFINE_list("scale_steps", None, "Steps per scale, coarsest first (default: "
                     "--num_steps, then half as many at each finer scale).")
   flags.DEFINE_boolean("demo", False, "Use scikit-image's photo of Chelsea the cat and its "
@@ -82,7 +83,8 @@ def _define_flags():
   flags.DEFINE_list("adam_betas", None, "adam: b1,b2 (default 0.9,0.999).")
   flags.DEFINE_enum("lbfgs_linesearch", "none", ["none", "zoom", "backtracking"],
                     "L-BFGS line search; 'none' takes unit steps (one evaluation per step).")
-  flags.DEFINE_string("init", "noise", "noise | content | style | arbitrary (the content "
+  flags.DEFINE_string("init", "auto", "auto (content for one seed, noise for several) | "
+                      "noise | content | style | arbitrary (the content "
                       "stylized with the first --style by the arbitrary-style network, as "
                       "jaxstyle-arbitrary does; its weights are fetched on first use) | "
                       "PATH of an image.")
@@ -100,7 +102,9 @@ def _define_flags():
   flags.DEFINE_list("style_layer_weights", None, "w_l per style layer (default: 1/#layers, "
                     "i.e. 0.2 each for five layers).")
   flags.DEFINE_float("content_weight", 1.0, "alpha.", lower_bound=0)
-  flags.DEFINE_float("style_weight", 100.0, "beta.", lower_bound=0)
+  flags.DEFINE_float("style_weight", objective.DEFAULT_STYLE_WEIGHT, "beta (with the "
+                     "default mean content loss; the paper's summed one: "
+                     "--preset=gatys2016).", lower_bound=0)
   flags.DEFINE_float("tv_weight", 0.0, "Total-variation weight.", lower_bound=0)
   flags.DEFINE_enum("pooling", "max", ["max", "avg"], "Pooling in VGG-19.")
   flags.DEFINE_enum("style_loss", "gram", list(losses.STYLE_LOSSES),
@@ -185,7 +189,7 @@ def _stylize_kwargs() -> dict:
     except ValueError:
       raise UserError(f"--scale_steps must be integers, got {','.join(FLAGS.scale_steps)}"
                       ) from None
-    if len(steps) != FLAGS.scales:
+    if FLAGS.scales is not None and len(steps) != FLAGS.scales:
       raise UserError(f"--scale_steps has {len(steps)} values for --scales={FLAGS.scales}")
   return dict(
       style_blend_weights=_floats(FLAGS.style_blend_weights, "style_blend_weights"),

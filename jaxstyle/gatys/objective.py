@@ -32,7 +32,10 @@ from jaxstyle.weights import VGGWeights
 
 DEFAULT_CONTENT_LAYERS = ("conv4_2",)
 CONTENT_NORMALIZATIONS = ("mean", "sum")
-DEFAULT_CONTENT_NORMALIZATION = "sum"
+DEFAULT_CONTENT_NORMALIZATION = "mean"
+# beta for alpha = 1 with the mean content loss (alpha/beta = 1e3): chosen by looking
+# at Tübingen x The Starry Night at 256, 512 and 1024 px (README, "The default picture").
+DEFAULT_STYLE_WEIGHT = 1e-3
 DEFAULT_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 
 # {"content": {layer: [H, W, C]}, "style": [{layer: statistics}, ...] (one dict per
@@ -79,7 +82,7 @@ class ObjectiveConfig:
   style_layer_weights: tuple[float, ...] | None = None
   style_blend_weights: tuple[float, ...] | None = None
   content_weight: float = 1.0
-  style_weight: float = 100.0  # alpha/beta = 1e-2: see jaxstyle.transfer.stylize.
+  style_weight: float = DEFAULT_STYLE_WEIGHT  # alpha/beta = 1e3: see transfer.stylize.
   tv_weight: float = 0.0
   pooling: str = "max"
   guided: bool = False

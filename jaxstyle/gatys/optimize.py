@@ -48,6 +48,7 @@ class MinimizeResult:
     devices: how many devices the seeds were split over.
     steps_per_call: steps per device call.
     interrupted: stopped by KeyboardInterrupt (x: the images so far).
+    time_limited: stopped by `time_limit` before `num_steps`.
   """
 
   x: np.ndarray
@@ -58,6 +59,7 @@ class MinimizeResult:
   devices: int = 1
   steps_per_call: int = 1
   interrupted: bool = False
+  time_limited: bool = False
 
 
 class _Stepper:
@@ -466,7 +468,8 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
              callback: Callable[[int, np.ndarray], None] | None = None,
              callback_every: int = 0, shard_seeds: bool | None = None,
              steps_per_call: int | None = None,
-             first_order: FirstOrderOptions | None = None) -> MinimizeResult:
+             first_order: FirstOrderOptions | None = None,
+             time_limit: float | None = None) -> MinimizeResult:
   """Minimizes `loss_fn(x, *args)` from each of the starts `x0` [S, ...] independently.
 
   Args:
@@ -490,12 +493,17 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
       step by step, up to XLA's rounding in the two programs.
     first_order: `FirstOrderOptions` of adam/sgd/adagrad (iterate averaging, clamping,
       Adam's betas).
+    time_limit: stop after the call that passes this many seconds of optimization,
+      counted from the end of the first (compiling) call; `num_steps` stays the upper
+      bound. `time_limited` in the result says it stopped there.
 
   Ctrl-C (KeyboardInterrupt, which the commands also raise on SIGTERM) stops the run
   after the current call: the result holds the images so far, `interrupted` is set.
   """
   if num_steps <= 0:
     raise ValueError(f"num_steps must be positive, got {num_steps}")
+  if time_limit is not None and not time_limit > 0:
+    raise ValueError(f"time_limit must be positive seconds, got {time_limit}")
   per_call = default_steps_per_call() if steps_per_call is None else int(steps_per_call)
   if per_call < 1:
     raise ValueError(f"steps_per_call must be positive, got {steps_per_call}")
@@ -516,7 +524,7 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
     logging.info("%d seeds sharded over %d devices", x0.shape[0], jax.device_count())
 
   records = []  # (losses [S], components, seconds since start): the start, then each step.
-  stopped, interrupted, t_first = None, False, None
+  stopped, interrupted, t_first, time_limited = None, False, None, False
 
   def run(state, count: int):
     """`count` steps in one device call; (state, (losses, components) [count, S])."""
@@ -572,6 +580,12 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
           k // log_every > (record - 1) // log_every or k == last):
         _log_progress(k, num_steps, records[-1], t_first)
       record = end + 1
+      if (time_limit is not None and t_first is not None and record <= last
+          and time.perf_counter() - t_first[0] >= time_limit):
+        time_limited = True
+        if log_every:
+          logging.info("time limit of %.0f s reached after step %d", time_limit, k)
+        break
   except KeyboardInterrupt:
     if pending is not None and len(records) <= pending[1]:
       bad = take(pending[0], pending[1])  # The call has run: keep what it did.
@@ -603,4 +617,5 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
   return MinimizeResult(x=to_host(state[1]), history=history, steps=steps_done, stopped=stopped,
                         evaluations=evaluations,
                         devices=1 if sharding is None else jax.device_count(),
-                        steps_per_call=per_call, interrupted=interrupted)
+                        steps_per_call=per_call, interrupted=interrupted,
+                        time_limited=time_limited)

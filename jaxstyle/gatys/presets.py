@@ -24,6 +24,7 @@ PRESETS: dict[str, dict[str, object]] = {
         "tv_weight": 0.0,                    # No total variation term in the paper.
         "optimizer": "lbfgs",                # "we found L-BFGS to work best"
         "init": "noise",                     # "initialised ... from a white noise image"
+        "scales": 1,                         # One size throughout.
         "image_size": 512,                   # "image size of 512 x 512 pixels" (longer side here)
     },
     # Photorealistic transfer (Figure 7): alpha/beta = 1e-2, start from the content photo.
@@ -40,6 +41,7 @@ PRESETS: dict[str, dict[str, object]] = {
         "tv_weight": 0.0,
         "optimizer": "lbfgs",
         "init": "content",
+        "scales": 1,
         "image_size": 512,
     },
 }

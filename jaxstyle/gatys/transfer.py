@@ -18,15 +18,37 @@ from jaxstyle import precision as precision_lib
 from jaxstyle import weights as weights_lib
 from jaxstyle.errors import UserError
 from jaxstyle.gatys import optimize
-from jaxstyle.gatys.objective import (DEFAULT_CONTENT_NORMALIZATION, ObjectiveConfig,
-                                      compute_targets, make_loss_fn)
+from jaxstyle.gatys.objective import (DEFAULT_CONTENT_NORMALIZATION, DEFAULT_STYLE_WEIGHT,
+                                      ObjectiveConfig, compute_targets, make_loss_fn)
 from jaxstyle.images import resize_to
 from jaxstyle.kernels import vgg_cpu
 from jaxstyle.nets.vgg import LAYER_NAMES, layer_stride, layer_width
 
 # "arbitrary": the content stylized with the first style by the arbitrary-style network
 # (Ghiasi et al. 2017, `jaxstyle.arbitrary`), the optimization refining its output.
-INITS = ("noise", "content", "style", "arbitrary")
+# "auto": the content photo for one seed (no white-noise speckle, the PyTorch tools'
+# start), white noise for several (seeds only differ from noise).
+INITS = ("auto", "noise", "content", "style", "arbitrary")
+# Coarse-to-fine by default: the coarsest scale about this many pixels on its longer side.
+AUTO_SCALES_SIZE = 256
+
+
+def auto_scales(height: int, width: int) -> int:
+  """scales=None's choice: halvings from the full size down to about AUTO_SCALES_SIZE px
+  on the longer side (1 up to 511 px, 2 from 512, 3 from 1024, ...)."""
+  longer = max(height, width)
+  count = 1
+  while longer >= 2 * AUTO_SCALES_SIZE:
+    longer //= 2
+    count += 1
+  return count
+
+
+def resolve_init(init, num_seeds: int):
+  """init="auto" -> "content" for one seed, "noise" for several; others as given."""
+  if isinstance(init, str) and init == "auto":
+    return "noise" if num_seeds > 1 else "content"
+  return init
 PRECISIONS = precision_lib.PRECISIONS
 # White-noise start: N(0.5, NOISE_STD^2) per pixel and channel. Gatys et al. start
 # from white noise without stating its amplitude; a small one converges to cleaner
@@ -209,23 +231,24 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
             content_layers: Sequence[str] | None = None,
             style_layers: Sequence[str] | None = None,
             style_layer_weights: Sequence[float] | None = None,
-            content_weight: float = 1.0, style_weight: float = 100.0, tv_weight: float = 0.0,
+            content_weight: float = 1.0, style_weight: float = DEFAULT_STYLE_WEIGHT,
+            tv_weight: float = 0.0,
             pooling: str = "max", optimizer: str = "lbfgs", num_steps: int = 500,
             learning_rate: float | None = None, lbfgs_history: int = 20,
-            lbfgs_linesearch: str | None = None, init="noise", seed: int = 0,
+            lbfgs_linesearch: str | None = None, init="auto", seed: int = 0,
             num_seeds: int = 1, log_every: int = 50,
             callback: Callable[[int, np.ndarray], None] | None = None,
             callback_every: int = 0, precision: str = "float32", kernels: str = "auto",
             steps_per_call: int | None = None,
             shard_seeds: bool | None = None, style_scale: float | None = None,
             style_rotation: float = 0.0, preserve_color: str | None = None,
-            style_masks: Sequence[np.ndarray] | None = None, scales: int = 1,
+            style_masks: Sequence[np.ndarray] | None = None, scales: int | None = None,
             scale_steps: Sequence[int] | None = None,
             arbitrary_weights: Any | None = None, style_loss: str = "gram",
             content_normalization: str = DEFAULT_CONTENT_NORMALIZATION,
             average_decay: float | None = None, clamp: bool = False,
             adam_betas: Sequence[float] | None = None,
-            network: str | None = None) -> StylizeResult:
+            network: str | None = None, time_limit: float | None = None) -> StylizeResult:
   """Synthesizes images with `content`'s features and `style`'s Gram statistics.
 
   Args:
@@ -240,8 +263,9 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
     content_layers, style_layers, style_layer_weights: what is matched (None: the
       network's defaults, `features.DEFAULT_LAYERS`; for VGG-19 conv4_2 and
       conv1_1..conv5_1 with w_l = 1/5, as in the paper).
-    content_weight, style_weight: alpha and beta. The defaults (alpha/beta = 1e-2)
-      suit the unnormalized VGG-19; the paper's 1e-3 is for its normalized network.
+    content_weight, style_weight: alpha and beta. The defaults (alpha/beta = 1e3 with
+      content_normalization="mean") suit the unnormalized VGG-19 at every size; the
+      paper's 1e-3 is for its normalized network and summed content loss.
     tv_weight: total-variation weight (0: off, as in the paper).
     pooling: "max" or "avg".
     optimizer: one of `optimize.METHODS`.
@@ -249,9 +273,10 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
     learning_rate: for adam/sgd/adagrad.
     lbfgs_history, lbfgs_linesearch: L-BFGS memory, and None (unit step), "zoom" or
       "backtracking".
-    init: "noise", "content", "style", "arbitrary" (the content stylized with the first
-      style image by the arbitrary-style network, `jaxstyle.arbitrary.stylize_arbitrary`,
-      at the content's size), or an RGB image [H, W, 3] (resized if needed).
+    init: "auto" (the default: "content" for one seed, "noise" for several), "noise",
+      "content", "style", "arbitrary" (the content stylized with the first style image by
+      the arbitrary-style network, `jaxstyle.arbitrary.stylize_arbitrary`, at the
+      content's size), or an RGB image [H, W, 3] (resized if needed).
     seed, num_seeds: white-noise starts use seeds seed, seed + 1, ...; they run
       together as one vmapped program.
     log_every: a progress line every this many steps.
@@ -277,7 +302,9 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
     style_masks: spatial control: one mask [h, w] in [0, 1] per style image (resized to
       the content's size): where that style applies; where no mask is set, no style.
     scales: coarse-to-fine: optimize at 1/2^(scales-1) of the size first, upsample the
-      result and refine, doubling the size up to the full one.
+      result and refine, doubling the size up to the full one. None: `auto_scales`
+      (from about 256 px: 1 scale below 512 px, 2 from 512, 3 from 1024), or as many
+      as `scale_steps` has values.
     scale_steps: steps at each scale, coarsest first (default: num_steps at the
       coarsest, half as many at each finer scale).
     arbitrary_weights: for init="arbitrary", the arbitrary-style networks'
@@ -295,8 +322,15 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
       See `optimize.FirstOrderOptions`.
     network: "vgg19", "vgg16" or "alexnet" (`features.NETWORKS`); None: the weights'
       network, or VGG-19.
+    time_limit: seconds of optimization (compiling excluded) after which to stop,
+      whatever the steps done; with several scales, each gets a share in proportion to
+      its steps x pixels. For comparisons at equal wall time.
   """
   content = _check_image("content image", content)
+  init_given = init if isinstance(init, str) else "image"
+  init = resolve_init(init, num_seeds)
+  if scales is None:
+    scales = len(scale_steps) if scale_steps is not None else auto_scales(*content.shape[:2])
   styles = [style] if isinstance(style, np.ndarray) and np.ndim(style) == 3 else list(style)
   styles = [_check_image(f"style image {i + 1}", s) for i, s in enumerate(styles)]
   scale_steps = _check_settings(
@@ -367,7 +401,13 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
       steps_per_call=steps_per_call, shard_seeds=shard_seeds, key=jax.random.key(seed),
       first_order=first_order)
   x, results, levels = None, [], []
+  work = [h * w * steps for (h, w), steps in zip(shapes, scale_steps)]
   for level, ((h, w), steps) in enumerate(zip(shapes, scale_steps)):
+    level_time = None
+    if time_limit is not None:
+      used = sum(float(r.history["time"][-1] - r.history["time"][1]) for r in results
+                 if len(r.history["time"]) > 1)
+      level_time = max(time_limit - used, 1e-3) * work[level] / sum(work[level:])
     x0 = (_initial_images(start, seeds, h, w) if x is None
           else jnp.asarray(np.stack([resize_to(np.clip(im, 0, 1), h, w) for im in x])))
     if scales > 1:
@@ -381,7 +421,7 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
         [_check_image(f"style image {i + 1} at {w}x{h} px", _scaled_style(s, h / height))
          for i, s in enumerate(styles)],
         None if masks is None else [_resized_mask(m, h, w) for m in masks],
-        num_steps=steps, callback=level_callback, **level_settings)
+        num_steps=steps, callback=level_callback, time_limit=level_time, **level_settings)
     x = result.x
     results.append(result)
     levels.append({"height": h, "width": w, "steps": result.steps})
@@ -395,11 +435,13 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
   settings = dataclasses.asdict(config)
   settings.update(optimizer=optimizer, num_steps=num_steps, learning_rate=learning_rate,
                   lbfgs_history=lbfgs_history, lbfgs_linesearch=lbfgs_linesearch,
-                  init=init if isinstance(init, str) else "image", seed=seed,
+                  init=init if isinstance(init, str) else "image", init_given=init_given,
+                  seed=seed,
                   num_seeds=num_seeds, height=height, width=width, noise_std=NOISE_STD,
                   precision=precision, kernels=kernels_lib.resolve(kernels),
                   steps_per_call=results[0].steps_per_call,
-                  average_decay=average_decay, clamp=clamp,
+                  average_decay=average_decay, clamp=clamp, time_limit=time_limit,
+                  time_limited=any(r.time_limited for r in results),
                   adam_betas=first_order.adam_betas,
                   style_scale=style_scale, style_rotation=style_rotation,
                   preserve_color=preserve_color, scales=levels,
@@ -492,7 +534,7 @@ def _initial_images(start: np.ndarray | None, seeds: Sequence[int], h: int, w: i
 def _optimize_level(x0, content, styles, masks, *, weights, config, method, num_steps,
                     learning_rate, history_size, linesearch, log_every, callback,
                     callback_every, precision, kernels, steps_per_call, shard_seeds, key,
-                    first_order) -> optimize.MinimizeResult:
+                    first_order, time_limit) -> optimize.MinimizeResult:
   """One level of the pyramid: its targets, its loss, the optimization from x0."""
   targets = compute_targets(content, styles, config, weights, style_masks=masks,
                             kernels=kernels, precision=precision, key=key)
@@ -503,7 +545,7 @@ def _optimize_level(x0, content, styles, masks, *, weights, config, method, num_
       method=method, num_steps=num_steps, learning_rate=learning_rate,
       history_size=history_size, linesearch=linesearch, log_every=log_every,
       callback=callback, callback_every=callback_every, shard_seeds=shard_seeds,
-      steps_per_call=steps_per_call, first_order=first_order)
+      steps_per_call=steps_per_call, first_order=first_order, time_limit=time_limit)
 
 
 def _merged_histories(results: Sequence[optimize.MinimizeResult]) -> dict[str, np.ndarray]:

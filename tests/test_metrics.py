@@ -1,0 +1,162 @@
+"""jaxstyle.metrics: the benchmark's judges, on tiny random networks."""
+
+import numpy as np
+import pytest
+
+from jaxstyle import lpips, metrics
+from jaxstyle.weights import lpips as lpips_weights
+
+TINY = {"vgg16": (4, 6, 8, 8, 8), "alexnet": (6, 8, 8, 8, 8)}
+
+
+@pytest.fixture(scope="module")
+def networks():
+  return {name: lpips_weights.random_weights(name, seed=2, widths=w) for name, w in TINY.items()}
+
+
+@pytest.fixture(scope="module")
+def lpips_tiny(networks):
+  return {"alex": lpips.lpips_params("alex", trunk=networks["alexnet"],
+                                     heads=lpips_weights.random_heads("alex", widths=TINY["alexnet"])),
+          "vgg": lpips.lpips_params("vgg", trunk=networks["vgg16"],
+                                    heads=lpips_weights.random_heads("vgg", widths=TINY["vgg16"]))}
+
+
+def photo(h=48, w=56):
+  """A smooth 'photo': gradients in each channel."""
+  yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+  return np.stack([yy, xx, 0.5 * (yy + xx)], -1).astype(np.float32)
+
+
+def painting(h=52, w=44, seed=1):
+  """A 'painting': coloured stripes with grain, statistics far from `photo`'s."""
+  yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+  stripes = np.sin(40 * xx + 10 * yy)[..., None] * np.float32([0.5, -0.5, 0.3])
+  grain = 0.1 * np.random.default_rng(seed).normal(size=(h, w, 3))
+  return np.clip(0.5 + stripes + grain, 0, 1).astype(np.float32)
+
+
+def noisy(image, std, seed=0):
+  rng = np.random.default_rng(seed)
+  return np.clip(image + std * rng.normal(size=image.shape), 0, 1).astype(np.float32)
+
+
+@pytest.mark.parametrize("network", metrics.CONTENT_NETWORKS)
+def test_content_distance_is_zero_for_the_photo_and_grows_with_noise(lpips_tiny, network):
+  content = photo()
+  outputs = np.stack([content, noisy(content, 0.03), noisy(content, 0.3)])
+  d = metrics.content_distance(outputs, content, network=network, weights=lpips_tiny[network])
+  assert d.shape == (3,)
+  assert abs(d[0]) < 1e-6 and d[0] < d[1] < d[2], d
+
+
+def test_content_distance_needs_one_size(lpips_tiny):
+  with pytest.raises(ValueError, match="one size"):
+    metrics.content_distance(photo(48, 56)[None], photo(48, 60), weights=lpips_tiny["alex"])
+  with pytest.raises(ValueError, match="RGB images"):
+    metrics.content_distance(photo()[..., :2], photo(), weights=lpips_tiny["alex"])
+  with pytest.raises(ValueError, match="content network"):
+    metrics.content_distance(photo(), photo(), network="vgg19")
+
+
+def test_style_judges_are_zero_for_the_style_image_and_larger_for_the_photo(
+    networks, lpips_tiny):
+  """Every style judge: ~0 for the style image itself (its own statistics), clearly
+  positive for a photo of other statistics (its size differs from the style's)."""
+  style = painting()
+  outputs = np.stack([photo(52, 44), style])  # The photo at the style's size, for batching.
+  values = metrics.judge(outputs, photo(52, 44), style, networks=networks,
+                         lpips_weights=lpips_tiny)
+  assert set(values) == set(metrics.JUDGES)
+  for name in metrics.STYLE_JUDGES:
+    v = values[name]
+    assert v.shape == (2,) and np.all(np.isfinite(v))
+    assert v[0] > 0 and abs(v[1]) <= 1e-4 * v[0], (name, v)
+  # Content judges: 0 for the photo, positive for the painting.
+  for name in metrics.CONTENT_JUDGES:
+    assert abs(values[name][0]) < 1e-6 < values[name][1]
+
+
+def test_style_distance_of_another_size_and_two_step_form_agree(networks):
+  style, outputs = painting(), np.stack([photo(), noisy(photo(), 0.2)])
+  for distance in metrics.DISTANCES:
+    one = metrics.style_distance(outputs, style, network="alexnet", distance=distance,
+                                 weights=networks["alexnet"])
+    targets = metrics.style_targets(style, network="alexnet", distance=distance,
+                                    weights=networks["alexnet"])
+    two = metrics.style_distances(outputs, targets, network="alexnet", distance=distance,
+                                  weights=networks["alexnet"])
+    np.testing.assert_allclose(one, two, rtol=1e-6)
+    assert one.shape == (2,) and np.all(one > 0)
+
+
+def test_sliced_wasserstein_judge_is_deterministic(networks):
+  style, outputs = painting(), noisy(photo(), 0.1)[None]
+  a, b = (metrics.style_distance(outputs, style, network="vgg16",
+                                 distance="sliced_wasserstein", weights=networks["vgg16"])
+          for _ in range(2))
+  assert a[0] > 0 and a[0] == b[0]
+
+
+def test_style_distance_errors(networks):
+  with pytest.raises(ValueError, match="style network"):
+    metrics.style_targets(painting(), network="vgg19")
+  with pytest.raises(ValueError, match="style distance"):
+    metrics.style_targets(painting(), network="vgg16", distance="histogram")
+  with pytest.raises(ValueError, match="weights are alexnet"):
+    metrics.style_targets(painting(), network="vgg16", weights=networks["alexnet"])
+  with pytest.raises(ValueError, match="unknown judge"):
+    metrics.judge(photo()[None], photo(), painting(), judges=["style/gram_vgg19"])
+
+
+def test_independence_rule():
+  assert not metrics.independent("style/gram_vgg16", "vgg16", "gram")
+  assert not metrics.independent("style/gram_vgg16", "vgg16", "histogram")  # Gram + hist.
+  assert not metrics.independent("style/mean_cov_alexnet", "alexnet", "mean_cov")
+  assert not metrics.independent("style/sw_vgg16", "vgg16", "sliced_wasserstein")
+  assert metrics.independent("style/gram_vgg16", "vgg19", "gram")  # Another network.
+  assert metrics.independent("style/gram_alexnet", "vgg16", "gram")
+  assert metrics.independent("style/mean_cov_vgg16", "vgg16", "gram")  # Another distance.
+  assert metrics.independent("style/sw_vgg16", "vgg16", "histogram")
+  for name in metrics.CONTENT_JUDGES:
+    for network in ("vgg19", "vgg16", "alexnet"):
+      assert metrics.independent(name, network, "gram")
+  # Every VGG-19 run is judged only independently (no judge runs VGG-19).
+  assert all(metrics.independent(j, "vgg19", l) for j in metrics.JUDGES
+             for l in metrics.OPTIMIZED_DISTANCES)
+  with pytest.raises(ValueError, match="unknown judge"):
+    metrics.independent("style/gram_vgg19", "vgg19", "gram")
+  with pytest.raises(ValueError, match="unknown style loss"):
+    metrics.independent("style/gram_vgg16", "vgg16", "wasserstein")
+
+
+def test_rank_metrics_orders_as_documented():
+  m = {"content/lpips_alex": [0.3, 0.1, 0.2, 0.1],
+       # Two style judges on scales 1000x apart: each is divided by its median.
+       "style/gram_vgg16": [1000.0, 4000.0, 2000.0, 3000.0],   # median 2500
+       "style/sw_vgg16": [4.0, 1.0, 2.0, 3.0]}                 # median 2.5
+  np.testing.assert_array_equal(metrics.rank_metrics(m, "lpips"), [1, 3, 2, 0])  # Ties: order.
+  score = metrics.style_score(m)
+  expected = (np.array([1000, 4000, 2000, 3000]) / 2500 + np.array([4, 1, 2, 3]) / 2.5) / 2
+  np.testing.assert_allclose(score, expected)
+  np.testing.assert_array_equal(metrics.rank_metrics(m, "style"), np.argsort(expected))
+  # Scaling one judge changes nothing.
+  scaled = dict(m, **{"style/gram_vgg16": [v * 1e6 for v in m["style/gram_vgg16"]]})
+  np.testing.assert_array_equal(metrics.rank_metrics(scaled, "style"),
+                                metrics.rank_metrics(m, "style"))
+  with pytest.raises(ValueError, match="by must be"):
+    metrics.rank_metrics(m, "content")
+
+
+def test_rank_judges_then_orders(networks, lpips_tiny):
+  content, style = photo(), painting()
+  outputs = np.stack([noisy(content, 0.3, 1), content, noisy(content, 0.05, 2)])
+  order, values = metrics.rank(outputs, content, style, by="lpips", networks=networks,
+                               lpips_weights=lpips_tiny,
+                               judges=["content/lpips_alex", "style/gram_alexnet"])
+  np.testing.assert_array_equal(order, [1, 2, 0])
+  assert set(values) == {"content/lpips_alex", "style/gram_alexnet"}
+  order, _ = metrics.rank(outputs, content, style, by="style", networks=networks,
+                          lpips_weights=lpips_tiny,
+                          judges=["content/lpips_alex", "style/gram_alexnet"])
+  np.testing.assert_array_equal(order, np.argsort(values["style/gram_alexnet"], kind="stable"))
