@@ -104,7 +104,7 @@ CALIBRATED = {
 # Settings every run shares (some spelled out where stylize's defaults may change).
 COMMON = dict(content_normalization="mean", init="content", content_weight=1.0,
               tv_weight=0.0, optimizer="lbfgs", num_steps=100_000, scales=1, seed=0,
-              pooling="max")
+              pooling="max", log_every=0)
 
 flags.DEFINE_float("time_limit", 40.0, "Seconds of optimization per run (compile excluded).",
                    lower_bound=0.1)
@@ -545,42 +545,60 @@ def write_report(records: Sequence[dict], out_dir: str | os.PathLike, *,
 # --- Calibration -------------------------------------------------------------------------
 
 
-def calibrate(pair: Pair, *, size: int, time_limit: float = 20.0, iterations: int = 3,
+def loss_scales(content: np.ndarray, style: np.ndarray, loss: str, network: str,
+                weights: Any) -> dict[str, float]:
+  """Forward passes only: the unweighted style loss at the content photo ("style_start")
+  and the content loss of the style image (resized to the photo) against the photo
+  ("content_scale", the content term's scale on that network)."""
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  from jaxstyle import features  # pylint: disable=import-outside-toplevel
+  from jaxstyle.gatys import objective  # pylint: disable=import-outside-toplevel
+  default_content, default_style = features.DEFAULT_LAYERS[network]
+  config = objective.ObjectiveConfig(
+      network=network, content_layers=default_content, style_layers=default_style,
+      style_loss=loss, content_normalization="mean")
+  targets = objective.compute_targets(content, [style], config, weights, kernels="xla")
+  fn = objective.make_loss_fn(config, weights, kernels="xla")
+  params = features.network_variables(weights, "xla")
+  at_photo = fn(jnp.asarray(content), targets, params)[1]
+  other = images_lib.resize_to(style, *content.shape[:2])
+  at_style = fn(jnp.asarray(other), targets, params)[1]
+  return {"style_start": float(at_photo["style"]), "content_scale": float(at_style["content"])}
+
+
+def calibrate(pair: Pair, *, size: int, time_limit: float = 15.0,
               stylize_fn: Callable[..., Any] = default_stylize,
               weights: Mapping[str, Any] | None = None) -> dict[str, dict]:
-  """For each (loss, network) of CALIBRATED: the beta where beta * style / content = 1
-  at the end of a `time_limit` run, by log-secant steps from CALIBRATED's value."""
+  """The betas of CALIBRATED, measured: gram/vgg19 keeps its value (the library's
+  default, chosen by eye); every other (loss, network) gets the beta whose weighted
+  style term at the content photo, relative to its network's content scale
+  (`loss_scales`), is the reference's:
+    beta = beta_ref (S0_ref / K_ref) / (S0 / K),
+  rounded to one digit. Then one `time_limit` run each checks that beta * style /
+  content at its end is of the order of 1 ("ratio")."""
   from jaxstyle import features  # pylint: disable=import-outside-toplevel
   weights = dict(weights or {})
   content = images_lib.load_image(pair.content_path, size)
   style = images_lib.load_image(pair.style_path, size)
-  out = {}
-  for (loss, network), beta in CALIBRATED.items():
+  ref_beta = CALIBRATED[("gram", "vgg19")]
+  out, ref = {}, None
+  for (loss, network), _ in CALIBRATED.items():
     if network not in weights:
       weights[network] = features.load_weights(network, log=logging.info)
-    tried = []
-    for _ in range(iterations):
-      kwargs = dict(method_kwargs(loss, network), style_weight=beta)
-      result = stylize_fn(content, style, weights=weights[network], time_limit=time_limit,
-                          **kwargs)
-      c = float(np.asarray(result.history["content"])[-1].mean())
-      s = float(np.asarray(result.history["style"])[-1].mean())
-      ratio = beta * s / max(c, 1e-30)
-      tried.append({"beta": beta, "ratio": ratio, "content": c, "style": s,
-                    "steps": int(result.steps)})
-      logging.info("calibrate %s/%s: beta %.3g -> beta*style/content %.3g (%d steps)",
-                   loss, network, beta, ratio, result.steps)
-      if abs(math.log(ratio)) < math.log(1.5):
-        break
-      if len(tried) == 1:  # Ratio ~ 1/beta near the content photo: one step of slope -1.
-        beta = beta * ratio
-      else:
-        (b0, r0), (b1, r1) = [(t["beta"], t["ratio"]) for t in tried[-2:]]
-        slope = (math.log(r1) - math.log(r0)) / (math.log(b1) - math.log(b0) or 1e-9)
-        slope = min(slope, -0.2)  # The ratio falls as beta grows.
-        beta = b1 * math.exp(-math.log(r1) / slope)
-    best = min(tried, key=lambda t: abs(math.log(t["ratio"])))
-    out[f"{loss}/{network}"] = {"beta": float(f"{best['beta']:.1g}"), "tried": tried}
+    scales = loss_scales(content, style, loss, network, weights[network])
+    if ref is None:
+      ref = scales
+    beta = ref_beta * (ref["style_start"] / ref["content_scale"]) / (
+        scales["style_start"] / scales["content_scale"])
+    beta = float(f"{beta:.1g}")
+    kwargs = dict(method_kwargs(loss, network), style_weight=beta, log_every=0)
+    result = stylize_fn(content, style, weights=weights[network], time_limit=time_limit,
+                        **kwargs)
+    c = float(np.asarray(result.history["content"])[-1].mean())
+    s = float(np.asarray(result.history["style"])[-1].mean())
+    out[f"{loss}/{network}"] = dict(scales, beta=beta, ratio=beta * s / max(c, 1e-30),
+                                    content=c, style=s, steps=int(result.steps))
+    logging.info("calibrate %s/%s: %s", loss, network, out[f"{loss}/{network}"])
   return out
 
 
@@ -597,8 +615,9 @@ def main(argv):
     result = calibrate(pairs[SWEEP_PAIRS[0]], size=FLAGS.size)
     _write_json(result, out_root / "quality_calibration.json")
     for name, r in result.items():
-      print(f"{name}: beta {r['beta']:g}  " + "; ".join(
-          f"{t['beta']:.3g} -> {t['ratio']:.3g}" for t in r["tried"]))
+      print(f"{name}: beta {r['beta']:g}, style at the photo {r['style_start']:.4g}, "
+            f"content scale {r['content_scale']:.4g}; after {r['steps']} steps "
+            f"beta*style/content {r['ratio']:.3g}")
     return
   runs = plan(pairs)
   if FLAGS.only:

@@ -117,3 +117,45 @@ def test_cli_style_loss_and_network(tmp_path, tiny_networks):
                  "--style_layers: unknown AlexNet layer")
   _fails_cleanly(run_cli(f"--content={content}", f"--style={style}", f"--output={out}",
                          "--network=vgg16", weights=path), "holds alexnet, not --network=vgg16")
+
+
+def test_cli_rank_by_orders_the_sheet_and_records_each_seed(tmp_path, tiny_weights):
+  """--rank_by=lpips on a 3-seed sweep, with tiny judges beside a tiny VGG-19
+  ($JAXSTYLE_WEIGHTS): the metrics JSON holds every judge per seed and the order, which
+  is the order of content/lpips_alex."""
+  import os
+  import subprocess
+  import sys
+  from jaxstyle import weights as weights_lib
+  from tests.test_cli import ROOT
+  d = tmp_path / "weights"
+  d.mkdir()
+  weights_lib.save(tiny_weights, d / "vgg19.npz")
+  widths = {"vgg": (4, 6, 8, 8, 8), "alex": (6, 8, 8, 8, 8)}
+  for lp, network in lpips_weights.LPIPS_NETWORKS.items():
+    lpips_weights.save(lpips_weights.random_weights(network, widths=widths[lp]),
+                       lpips_weights.network_path(network, d))
+  lpips_weights.save_heads({lp: lpips_weights.random_heads(lp, widths=w)
+                            for lp, w in widths.items()}, {"source": "random"},
+                           lpips_weights.heads_path(d))
+  content, style = tmp_path / "c.png", tmp_path / "s.png"
+  Image.fromarray((random_image(64, 72, 0) * 255).astype(np.uint8)).save(content)
+  Image.fromarray((random_image(64, 64, 1) * 255).astype(np.uint8)).save(style)
+  env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu",
+             JAXSTYLE_WEIGHTS=str(d / "vgg19.npz"))
+  metrics = tmp_path / "m.json"
+  command = [sys.executable, "-m", "jaxstyle.stylize", f"--content={content}",
+             f"--style={style}", f"--output={tmp_path / 'o.png'}", "--image_size=72",
+             "--num_steps=3", "--num_seeds=3", "--rank_by=lpips", f"--metrics_json={metrics}"]
+  done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env,
+                        timeout=600, check=False)
+  assert done.returncode == 0, done.stderr
+  ranking = json.loads(metrics.read_text())["ranking"]
+  assert ranking["by"] == "lpips" and sorted(ranking["order"]) == [0, 1, 2]
+  lpips = {int(s): m["content/lpips_alex"] for s, m in ranking["metrics"].items()}
+  assert ranking["order"] == sorted(lpips, key=lpips.get)
+  assert all(len(m) == 8 for m in ranking["metrics"].values())
+  assert (tmp_path / "o_sheet.png").exists() and "seeds by lpips" in done.stderr
+  single = subprocess.run(command[:-4] + ["--rank_by=style"], capture_output=True,
+                          text=True, cwd=ROOT, env=env, timeout=600, check=False)
+  _fails_cleanly(single, "give --num_seeds > 1")
