@@ -93,3 +93,40 @@ def test_missing_normalized_weights_is_clear(tmp_path, pictures, monkeypatch):
       env=dict(os.environ, PYTHONPATH=ROOT, JAXSTYLE_WEIGHTS=str(tmp_path / "w.npz")))
   assert done.returncode == 1 and "Traceback" not in done.stderr
   assert "jaxstyle.weights normalize" in done.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize("name", ["networks", "default_look"])
+def test_experiments_that_load_their_networks(tmp_path, pictures, tiny_weights, name):
+  """Experiments that load each network's default file: tiny ones in $JAXSTYLE_WEIGHTS's
+  directory (VGG-19, its normalized copy, VGG-16, AlexNet)."""
+  from jaxstyle import weights as weights_lib
+  from jaxstyle.weights import lpips as lpips_weights
+  d = tmp_path / "weights"
+  d.mkdir()
+  weights_lib.save(tiny_weights, d / weights_lib.DEFAULT_FILENAME)
+  weights_lib.save(tiny_weights, d / weights_lib.NORMALIZED_FILENAME)
+  for network, widths in (("vgg16", (4, 6, 8, 8, 8)), ("alexnet", (6, 8, 8, 8, 8))):
+    lpips_weights.save(lpips_weights.random_weights(network, widths=widths),
+                       lpips_weights.network_path(network, d))
+  args = [f"--content={pictures / 'content.png'}", f"--style={pictures / 'style.png'}",
+          f"--output_dir={tmp_path}"]
+  if name == "networks":
+    args += ["--image_size=72", "--num_steps=3"]
+  else:
+    args += ["--sizes=32,40", "--paper_sizes=32", "--steps=3",
+             f"--figure={tmp_path / 'look.jpg'}"]
+  done = subprocess.run([sys.executable, "-m", f"experiments.{name}", *args],
+                        capture_output=True, text=True, cwd=ROOT, timeout=600, check=False,
+                        env=dict(os.environ, PYTHONPATH=ROOT,
+                                 JAXSTYLE_WEIGHTS=str(d / weights_lib.DEFAULT_FILENAME)))
+  assert done.returncode == 0, done.stderr[-3000:]
+  payload = json.loads((tmp_path / f"{name}.json").read_text())
+  if name == "networks":
+    assert [r["label"] for r in payload["runs"]] == ["vgg19", "vgg16", "alexnet"]
+    assert (tmp_path / "networks.png").exists()
+  else:
+    modes = [(r["mode"], r["size"]) for r in payload["runs"]]
+    assert modes == [("default", 32), ("default", 40), ("gatys2016", 32)]
+    assert payload["runs"][0]["init"] == "content"
+    assert payload["runs"][2]["content_normalization"] == "sum"
+    assert (tmp_path / "look.jpg").exists()

@@ -154,3 +154,14 @@ def test_ratio_table_marks_own_loss_and_frontier(tmp_path):
   quality.frontier_plot(records, tmp_path / "f.png")
   with Image.open(tmp_path / "f.png") as im:
     assert im.size == (900, 620)
+
+
+def test_calibration_scales_are_forward_passes(pair, tiny_weights):
+  """The style loss at the photo and the content loss of the style image: positive and
+  deterministic (no optimization)."""
+  from jaxstyle import images
+  content, style = images.load_image(pair.content_path, 48), images.load_image(pair.style_path, 48)
+  scales = quality.loss_scales(content, style, "gram", "vgg19", tiny_weights)
+  assert scales["style_start"] > 0 and scales["content_scale"] > 0
+  again = quality.loss_scales(content, style, "gram", "vgg19", tiny_weights)
+  assert again == scales
