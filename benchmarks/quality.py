@@ -340,7 +340,7 @@ def run_all(runs: Sequence[Run], *, out_dir: str | os.PathLike, size: int,
     records[index[run.name]] = record
     ran.append(run.name)
     elapsed = time.perf_counter() - started
-    logging.info("[%d/%d] %s: %d steps in %.1f s (%.1f s with compiling and judging); "
+    logging.info("[%d/%d] %s: %d steps in %.1f s (%.1f s with compiling); "
                  "lpips_alex %.3f; ETA %.0f min", k + 1, len(todo), run.name,
                  record["steps"], record["seconds"], wall,
                  float(np.mean(values.get("content/lpips_alex", [np.nan]))),
