@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxstyle import precision as precision_lib
+from jaxstyle.nets.vgg import check_layer_names
 
 # The real network's output channels of conv1..conv5.
 WIDTHS = (64, 192, 384, 256, 256)
@@ -46,16 +47,7 @@ _STRIDES = {"conv1": 4, "relu1": 4, "pool1": 8, "conv2": 8, "relu2": 8, "pool2":
 
 def check_layers(layers: Sequence[str]) -> tuple[str, ...]:
   """Returns `layers` as a tuple, or raises ValueError naming the valid ones."""
-  if isinstance(layers, str):
-    layers = (layers,)
-  layers = tuple(layers)
-  if not layers:
-    raise ValueError("no layers requested")
-  unknown = [l for l in layers if l not in _LAYER_INDEX]
-  if unknown:
-    raise ValueError(f"unknown AlexNet layer(s) {', '.join(unknown)}; valid layers are: "
-                     f"{', '.join(LAYER_NAMES)}")
-  return layers
+  return check_layer_names(layers, LAYER_NAMES, "AlexNet")
 
 
 def layer_stride(name: str) -> int:

@@ -23,34 +23,40 @@ BLOCK_DEPTHS = (2, 2, 4, 4, 4)
 WIDTHS = (64, 128, 256, 512, 512)
 
 
-def _layer_names() -> tuple[str, ...]:
+def layer_names(depths: Sequence[int]) -> tuple[str, ...]:
+  """conv{b}_{i}, relu{b}_{i} for i = 1..depths[b-1], then pool{b}, for blocks b = 1..5."""
   names = []
-  for block, depth in enumerate(BLOCK_DEPTHS, start=1):
+  for block, depth in enumerate(depths, start=1):
     for i in range(1, depth + 1):
       names += [f"conv{block}_{i}", f"relu{block}_{i}"]
     names.append(f"pool{block}")
   return tuple(names)
 
 
-LAYER_NAMES = _layer_names()
+LAYER_NAMES = layer_names(BLOCK_DEPTHS)
 CONV_LAYERS = tuple(n for n in LAYER_NAMES if n.startswith("conv"))
-_LAYER_INDEX = {name: i for i, name in enumerate(LAYER_NAMES)}
 POOLING_MODES = ("max", "avg")
 
 
-def check_layers(layers: Sequence[str]) -> tuple[str, ...]:
-  """Returns `layers` as a tuple, or raises ValueError naming the valid ones."""
+def check_layer_names(layers: Sequence[str], names: Sequence[str],
+                      network: str) -> tuple[str, ...]:
+  """`layers` as a tuple, or ValueError naming `network`'s valid `names`."""
   if isinstance(layers, str):
     layers = (layers,)
   layers = tuple(layers)
   if not layers:
     raise ValueError("no layers requested")
-  unknown = [l for l in layers if l not in _LAYER_INDEX]
+  unknown = [l for l in layers if l not in names]
   if unknown:
     raise ValueError(
-        f"unknown VGG-19 layer(s) {', '.join(unknown)}; valid layers are: "
-        f"{', '.join(LAYER_NAMES)}")
+        f"unknown {network} layer(s) {', '.join(unknown)}; valid layers are: "
+        f"{', '.join(names)}")
   return layers
+
+
+def check_layers(layers: Sequence[str]) -> tuple[str, ...]:
+  """Returns `layers` as a tuple, or raises ValueError naming the valid ones."""
+  return check_layer_names(layers, LAYER_NAMES, "VGG-19")
 
 
 def _block_of(name: str) -> int:
@@ -113,17 +119,20 @@ class VGG19(nn.Module):
   precision: str = "float32"
   conv: ModuleDef = Conv3x3
   pool: Callable[[jax.Array, str], jax.Array] = pool_2x2
+  # The architecture (class attributes, not module fields): VGG-16 changes these only.
+  NETWORK = "VGG-19"
+  LAYERS = LAYER_NAMES
 
   @nn.compact
   def __call__(self, x: jax.Array, layers: Sequence[str]) -> dict[str, jax.Array]:
     """Maps preprocessed images [N, H, W, 3] to {layer name: features [N, h, w, c]}."""
     if self.pooling not in POOLING_MODES:
       raise ValueError(f"pooling must be one of {POOLING_MODES}, got {self.pooling!r}")
-    layers = check_layers(layers)
+    layers = check_layer_names(layers, self.LAYERS, self.NETWORK)
     wanted = set(layers)
-    last = max(_LAYER_INDEX[name] for name in layers)
+    last = max(self.LAYERS.index(name) for name in layers)
     features = {}
-    for name in LAYER_NAMES[: last + 1]:
+    for name in self.LAYERS[: last + 1]:
       if name.startswith("conv"):
         x = self.conv(layer_width(name, self.widths), self.precision, name=name)(x)
       elif name.startswith("relu"):
