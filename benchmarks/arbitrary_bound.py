@@ -28,10 +28,14 @@ from benchmarks import machine
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-flags.DEFINE_integer("size", 256, "Side of the square style image, px.")
-flags.DEFINE_integer("repeats", 30, "Timed calls per product (the median is kept).")
-flags.DEFINE_string("name", "arbitrary_bound_cpu", "Results: benchmarks/results/NAME.json.")
 FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """This script's flags (defined when it runs, so that importing it defines none)."""
+  flags.DEFINE_integer("size", 256, "Side of the square style image, px.")
+  flags.DEFINE_integer("repeats", 30, "Timed calls per product (the median is kept).")
+  flags.DEFINE_string("name", "arbitrary_bound_cpu", "Results: benchmarks/results/NAME.json.")
 
 
 def pointwise_layers(size: int) -> list[tuple[int, int, int]]:
@@ -111,4 +115,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

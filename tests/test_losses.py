@@ -101,7 +101,7 @@ def test_objective_is_the_papers_on_the_networks_features(tiny_weights):
   x, content, style = (random_image(24, 28, seed) for seed in (0, 1, 2))
   config = ObjectiveConfig(content_layers=("conv2_1", "conv3_2"),
                            style_layers=("conv1_1", "conv2_1", "conv3_1"),
-                           style_layer_weights=(0.5, 0.3, 0.2),
+                           style_layer_weights=(0.5, 0.3, 0.2), content_normalization="sum",
                            content_weight=2.0, style_weight=30.0, tv_weight=5e3)
   feats = [{l: np.asarray(v[0], np.float64) for l, v in extract_features(
       image[None], config.all_layers, weights=tiny_weights, kernels="xla").items()}
