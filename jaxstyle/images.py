@@ -106,14 +106,17 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
   return (np.clip(np.asarray(image, np.float32), 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
-def save_image(image: np.ndarray, path: str | os.PathLike) -> pathlib.Path:
-  """Writes a [H, W, 3] image in [0, 1] atomically (a temporary file, then rename)."""
+def save_image(image: np.ndarray, path: str | os.PathLike, *, quality: int | None = None
+               ) -> pathlib.Path:
+  """Writes a [H, W, 3] image in [0, 1] atomically (a temporary file, then rename);
+  quality: JPEG quality (None: Pillow's default, 75)."""
   path = pathlib.Path(path)
   fmt = Image.registered_extensions().get(path.suffix.lower())
   if fmt is None:
     raise UserError(f"cannot tell the image format of {path} from its extension")
+  options = {"quality": quality} if quality is not None and fmt == "JPEG" else {}
   with atomic_path(path) as tmp, open(tmp, "wb") as f:
-    Image.fromarray(to_uint8(image), "RGB").save(f, format=fmt)
+    Image.fromarray(to_uint8(image), "RGB").save(f, format=fmt, **options)
   return path
 
 

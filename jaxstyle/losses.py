@@ -35,6 +35,20 @@ def mean_content_loss(features: jax.Array, targets: jax.Array) -> jax.Array:
   return jnp.mean(jnp.square(features - targets))
 
 
+def scaled_content_loss(features: jax.Array, targets: jax.Array, *, eps: float = 1e-8
+                        ) -> jax.Array:
+  """sum (F - P)^2 / (sum |F - P| + eps): crowsonkb/style-transfer-pytorch's "scaled MSE".
+
+  Linear in the distance: its gradient's L1 norm is about 1 however near the image is
+  to the photo (a squared error's fades), and it does not grow with the size; 0, with a
+  zero gradient, at F = P. Departs from Gatys et al.'s Eq. 1 (`content_loss`).
+  """
+  if features.shape != targets.shape:
+    raise ValueError(f"content features {features.shape} and targets {targets.shape} differ")
+  diff = features - targets
+  return jnp.sum(jnp.square(diff)) / (jnp.sum(jnp.abs(diff)) + eps)
+
+
 @jax.custom_vjp
 def _gram(f: jax.Array) -> jax.Array:
   return jnp.matmul(f.T, f, precision=_HIGHEST)
@@ -395,7 +409,8 @@ def style_statistics(kind: str, features: jax.Array, *,
 
 
 def style_distance(kind: str, features: jax.Array, target: Any, *,
-                   key: jax.Array | None = None) -> jax.Array:
+                   key: jax.Array | None = None,
+                   histogram_weight: float = 1.0) -> jax.Array:
   """A scalar >= 0 comparing features [H, W, C] with `style_statistics(kind, style)`.
 
   Zero when the generated features have the target's statistics; pure, jittable,
@@ -437,7 +452,10 @@ def style_distance(kind: str, features: jax.Array, target: Any, *,
     style's quantile at its rank (rank r of M reads the stored quantiles at
     r (Q - 1)/(M - 1), linearly interpolated; exact sort-based matching). H equals the
     per-channel 1-D squared Wasserstein distance mean (sort(F) - quantiles)^2, a mean
-    over positions and channels in the features' squared units. Unweighted: E + H.
+    over positions and channels in the features' squared units; the loss is
+    E + histogram_weight * H (Risser's gamma; `objective.DEFAULT_HISTOGRAM_WEIGHT`
+    brings H to E's order of magnitude on VGG-19: E is in squared Gram units,
+    H in squared feature units).
   """
   _check_kind(kind)
   if kind == "gram":
@@ -458,4 +476,4 @@ def style_distance(kind: str, features: jax.Array, target: Any, *,
   quantiles = target["quantiles"].astype(f.dtype)
   _check_channels("the histogram target", quantiles.shape[-1], f.shape[-1])
   gram = style_loss({"x": features}, {"x": target["gram"]}, {"x": 1.0})
-  return gram + _quantile_matching_loss(f.T, quantiles.T)
+  return gram + histogram_weight * _quantile_matching_loss(f.T, quantiles.T)

@@ -36,7 +36,9 @@ def _define_flags():
   flags.DEFINE_enum("preset", None, list(presets.PRESETS),
                     "Named settings: gatys2016 = the paper (normalized VGG-19, average "
                     "pooling, alpha/beta = 1e-3, 512 px); gatys2016_photo = its "
-                    "photorealistic transfer (alpha/beta = 1e-2, init from content). "
+                    "photorealistic transfer (alpha/beta = 1e-2, init from content); "
+                    "crowsonkb and neural_style = those PyTorch/Lua tools' default "
+                    "recipes in our VGG-19's units (jaxstyle/gatys/presets.py). "
                     "Flags given explicitly override the preset.")
   flags.DEFINE_string("content", None, "Content photo (any format Pillow reads), or a "
                       "directory or glob of photos (a batch: needs --output_dir).")
@@ -65,7 +67,16 @@ def _define_flags():
                        "(default: from about 256 px: 1 below 512 px, 2 from 512, 3 from "
                        "1024).", lower_bound=1)
   flags.DEFINE_list("scale_steps", None, "Steps per scale, coarsest first (default: "
-                    "--num_steps, then half as many at each finer scale).")
+                    "--num_steps, then --finer_steps or half as many at each finer "
+                    "scale).")
+  flags.DEFINE_float("scale_factor", 2.0, "Size ratio of neighbouring scales (crowsonkb: "
+                     "1.41).", lower_bound=1.0)
+  flags.DEFINE_integer("coarsest_size", None, "With --scales unset: every scale down to "
+                       "this many px on the longer side (e.g. 128).", lower_bound=16)
+  flags.DEFINE_integer("finer_steps", None, "Steps at each scale after the coarsest "
+                       "(default: half as many per scale).", lower_bound=1)
+  flags.DEFINE_boolean("carry_state", False, "adam/sgd/adagrad: start each finer scale "
+                       "from the coarser one's optimizer state, resized.")
   flags.DEFINE_boolean("demo", False, "Use scikit-image's photo of Chelsea the cat and its "
                        "immunohistochemistry slide as content and style "
                        "(pip install 'jaxstyle[demo]').")
@@ -121,8 +132,15 @@ def _define_flags():
   flags.DEFINE_enum("content_normalization", objective.DEFAULT_CONTENT_NORMALIZATION,
                     list(objective.CONTENT_NORMALIZATIONS),
                     "Content loss: mean (mean squared error over the layer's elements, "
-                    "the same look at every --image_size) or sum (the paper's Eq. 1, "
-                    "which grows with the pixel count).")
+                    "the same look at every --image_size), sum (the paper's Eq. 1, "
+                    "which grows with the pixel count) or scaled (crowsonkb's "
+                    "sum of squares / sum of absolute differences).")
+  flags.DEFINE_enum("tv_normalization", None, list(objective.TV_NORMALIZATIONS),
+                    "Total variation per pixel (mean) or summed (default: summed with "
+                    "--content_normalization=sum, mean otherwise).")
+  flags.DEFINE_float("histogram_weight", objective.DEFAULT_HISTOGRAM_WEIGHT,
+                     "--style_loss=histogram: weight of the histogram term relative to "
+                     "the Gram term (Risser et al.'s gamma).", lower_bound=0)
   flags.DEFINE_integer("steps_per_call", None, "Optimizer steps per device call (default: "
                        "1 on CPU, 20 on GPU/TPU, where a step takes milliseconds).",
                        lower_bound=1)
@@ -212,7 +230,10 @@ def _stylize_kwargs() -> dict:
       precision=FLAGS.precision, kernels=FLAGS.kernels, steps_per_call=FLAGS.steps_per_call,
       style_scale=FLAGS.style_scale,
       style_rotation=FLAGS.style_rotation, preserve_color=FLAGS.preserve_color,
-      scales=FLAGS.scales, scale_steps=steps)
+      scales=FLAGS.scales, scale_steps=steps, scale_factor=FLAGS.scale_factor,
+      coarsest_size=FLAGS.coarsest_size, finer_steps=FLAGS.finer_steps,
+      carry_state=FLAGS.carry_state, tv_normalization=FLAGS.tv_normalization,
+      histogram_weight=FLAGS.histogram_weight)
 
 
 @functools.lru_cache(maxsize=None)

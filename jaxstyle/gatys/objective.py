@@ -31,8 +31,15 @@ from jaxstyle.nets.vgg import POOLING_MODES
 from jaxstyle.weights import VGGWeights
 
 DEFAULT_CONTENT_LAYERS = ("conv4_2",)
-CONTENT_NORMALIZATIONS = ("mean", "sum")
+CONTENT_NORMALIZATIONS = ("mean", "sum", "scaled")
 DEFAULT_CONTENT_NORMALIZATION = "mean"
+TV_NORMALIZATIONS = ("mean", "sum")
+# Risser's gamma for style_loss="histogram": gamma * H equals the Gram term E at the
+# content photo on VGG-19 (E is in squared Gram units, H in squared feature units; with
+# w_l = 1/5, E / H = 2.8e5, 3.2e5 and 2.9e5 for Tübingen x The Starry Night, Golden
+# Gate x Shipwreck and Tübingen x The Scream at 256 px, E mostly conv4_1's, H spread
+# over the layers).
+DEFAULT_HISTOGRAM_WEIGHT = 3e5
 # beta for alpha = 1 with the mean content loss (alpha/beta = 1e3): chosen by looking
 # at Tübingen x The Starry Night at 256, 512 and 1024 px (README, "The default picture").
 DEFAULT_STYLE_WEIGHT = 1e-3
@@ -74,7 +81,12 @@ class ObjectiveConfig:
       size (the style term is per position already), and the total variation is
       divided by the image's H*W*3 values likewise; "sum": the paper's Eq. 1,
       1/2 sum (F - P)^2, which grows with the pixel count, and the summed total
-      variation (`--preset=gatys2016`).
+      variation (`--preset=gatys2016`); "scaled": crowsonkb's scaled squared error
+      `losses.scaled_content_loss` (its recipe, `presets.RECIPES`).
+    tv_normalization: "mean" (the total variation per pixel and channel) or "sum";
+      None: "sum" with the summed content loss, "mean" otherwise.
+    histogram_weight: style_loss="histogram" only: the weight of its histogram term
+      relative to its Gram term (Risser et al.'s gamma).
   """
 
   content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
@@ -89,6 +101,8 @@ class ObjectiveConfig:
   style_loss: str = "gram"
   content_normalization: str = DEFAULT_CONTENT_NORMALIZATION
   network: str = "vgg19"
+  tv_normalization: str | None = None
+  histogram_weight: float = DEFAULT_HISTOGRAM_WEIGHT
 
   def __post_init__(self):
     object.__setattr__(self, "content_layers", tuple(self.content_layers))
@@ -112,6 +126,9 @@ class ObjectiveConfig:
     if self.content_normalization not in CONTENT_NORMALIZATIONS:
       raise ValueError(f"content_normalization must be one of {CONTENT_NORMALIZATIONS}, "
                        f"got {self.content_normalization!r}")
+    if self.tv_normalization is not None and self.tv_normalization not in TV_NORMALIZATIONS:
+      raise ValueError(f"tv_normalization must be one of {TV_NORMALIZATIONS} or None, "
+                       f"got {self.tv_normalization!r}")
     if self.pooling not in POOLING_MODES:
       raise ValueError(f"pooling must be one of {POOLING_MODES}, got {self.pooling!r}")
     if self.style_layer_weights is not None:
@@ -126,7 +143,7 @@ class ObjectiveConfig:
         raise ValueError(f"style blend weights must be non-negative with a positive sum, "
                          f"got {blend}")
       object.__setattr__(self, "style_blend_weights", blend)
-    for name in ("content_weight", "style_weight", "tv_weight"):
+    for name in ("content_weight", "style_weight", "tv_weight", "histogram_weight"):
       if getattr(self, name) < 0:
         raise ValueError(f"{name} must be non-negative, got {getattr(self, name)}")
 
@@ -147,6 +164,13 @@ class ObjectiveConfig:
       return self.style_blend_weights
     total = sum(self.style_blend_weights)
     return tuple(w / total for w in self.style_blend_weights)
+
+  @property
+  def tv_norm(self) -> str:
+    """The total variation's normalization: tv_normalization, or the content's."""
+    if self.tv_normalization is not None:
+      return self.tv_normalization
+    return "sum" if self.content_normalization == "sum" else "mean"
 
   @property
   def all_layers(self) -> tuple[str, ...]:
@@ -282,8 +306,8 @@ def _make_loss_fn(config: ObjectiveConfig, widths: tuple[int, ...], preprocessin
   layer_weights = config.layer_weights
   blend = config.blend_weights(num_styles) if config.style_layers else ()
 
-  content_loss = (losses.content_loss if config.content_normalization == "sum"
-                  else losses.mean_content_loss)
+  content_loss = {"sum": losses.content_loss, "mean": losses.mean_content_loss,
+                  "scaled": losses.scaled_content_loss}[config.content_normalization]
 
   def style_loss(feats, statistics, guide, key):
     if config.style_loss == "gram":
@@ -292,7 +316,8 @@ def _make_loss_fn(config: ObjectiveConfig, widths: tuple[int, ...], preprocessin
     for i, (layer, weight) in enumerate(layer_weights.items()):
       total = total + weight * losses.style_distance(
           config.style_loss, feats[layer], statistics[layer],
-          key=None if key is None else jax.random.fold_in(key, i))
+          key=None if key is None else jax.random.fold_in(key, i),
+          histogram_weight=config.histogram_weight)
     return total
 
   def loss_fn(image: jax.Array, targets: Targets, params: Any, step: Any = 0):
@@ -311,7 +336,7 @@ def _make_loss_fn(config: ObjectiveConfig, widths: tuple[int, ...], preprocessin
     tv = jnp.zeros((), jnp.float32)
     if config.tv_weight:
       tv = losses.total_variation_loss(image)
-      if config.content_normalization == "mean":  # Per pixel and channel, as the content.
+      if config.tv_norm == "mean":  # Per pixel and channel, as the mean content loss.
         tv = tv / image.size
     total = losses.total_loss(content, style, tv, content_weight=config.content_weight,
                               style_weight=config.style_weight, tv_weight=config.tv_weight)

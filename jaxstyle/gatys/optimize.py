@@ -49,6 +49,9 @@ class MinimizeResult:
     steps_per_call: steps per device call.
     interrupted: stopped by KeyboardInterrupt (x: the images so far).
     time_limited: stopped by `time_limit` before `num_steps`.
+    state: the first-order methods' state to warm-start another run with
+      (`minimize(initial_state=...)`, `resize_state`): {"opt_state": optax's state,
+      "scale": the loss scale}, as NumPy; None for the L-BFGS methods.
   """
 
   x: np.ndarray
@@ -60,11 +63,14 @@ class MinimizeResult:
   steps_per_call: int = 1
   interrupted: bool = False
   time_limited: bool = False
+  state: Any = None
 
 
 class _Stepper:
   """One method as init(x, args) -> carry; step(carry, args) -> carry;
-  read(carry) -> (x, loss, aux); evals(carry) -> evaluations so far.
+  read(carry) -> (x, loss, aux); evals(carry) -> evaluations so far; and for methods
+  whose state can warm-start a run at another size, carried(carry) -> that state and
+  init(x, args, carried).
 
   lazy: init evaluates nothing and each step evaluates one point, the first step the
   start itself, then moves on (so N steps evaluate N points, the start included, and
@@ -72,8 +78,9 @@ class _Stepper:
   and each step moves first and reads the new point.
   """
 
-  def __init__(self, init, step, read, evals=None, lazy=False):
+  def __init__(self, init, step, read, evals=None, lazy=False, carried=None):
     self.init, self.step, self.read, self.evals, self.lazy = init, step, read, evals, lazy
+    self.carried = carried
 
 
 def _with_step(loss_fn, args: tuple, step) -> tuple:
@@ -189,7 +196,8 @@ def _optax_stepper(loss_fn, tx: optax.GradientTransformation, update, *,
     x = carry.x_next
     args = _with_step(loss_fn, args, carry.evaluations)
     (value, aux), grad = value_and_grad(x, *args)
-    scale = jnp.where(carry.evaluations == 0, 1.0 / jnp.maximum(jnp.abs(value), 1e-30),
+    # The scale is set by the first evaluation (0 until then; a warm start brings it).
+    scale = jnp.where(carry.scale == 0, 1.0 / jnp.maximum(jnp.abs(value), 1e-30),
                       carry.scale).astype(carry.scale.dtype)
     updates, opt_state = update(grad, carry.opt_state, x, value, scale, args)
     x_next = optax.apply_updates(x, updates)
@@ -211,12 +219,20 @@ def _optax_stepper(loss_fn, tx: optax.GradientTransformation, update, *,
   def evals(carry):
     return carry.evaluations
 
-  def init(x, args):
+  def init(x, args, carried=None):
     zero = jnp.zeros((), x.dtype)
-    return _OptaxCarry(x, zero, _zero_aux(loss_fn, x, args), x, tx.init(x), zero,
+    opt_state, scale = tx.init(x), zero
+    if carried is not None:  # A warm start: the state of a run at another size, resized.
+      opt_state = jax.tree.map(lambda a, b: jnp.asarray(b, a.dtype), opt_state,
+                               carried["opt_state"])
+      scale = jnp.asarray(carried["scale"], x.dtype)
+    return _OptaxCarry(x, zero, _zero_aux(loss_fn, x, args), x, opt_state, scale,
                        jnp.zeros((), jnp.int32), jnp.zeros_like(x))
 
-  return _Stepper(init, step, read, evals, lazy=True)
+  def carried(carry):
+    return {"opt_state": carry.opt_state, "scale": carry.scale}
+
+  return _Stepper(init, step, read, evals, lazy=True, carried=carried)
 
 
 def _optax(loss_fn, tx: optax.GradientTransformation, **options):
@@ -346,10 +362,13 @@ def _programs(loss_fn, method: str, learning_rate: float | None, history_size: i
   # One seed runs unbatched: with a batch axis of size 1, XLA:CPU copies both L-BFGS
   # histories every step (it turns the axis into bitcasts around the in-place row
   # update). Several seeds are vmapped.
-  def vinit(x0, args):
+  def vinit(x0, args, carried=None):
+    init = (stepper.init if carried is None else
+            lambda x, a, c: stepper.init(x, a, c))
+    extra = () if carried is None else (carried,)
     if x0.shape[0] == 1:
-      return stepper.init(x0[0], args)
-    return jax.vmap(stepper.init, in_axes=(0, None))(x0, args)
+      return init(x0[0], args, *extra)
+    return jax.vmap(init, in_axes=(0, None) + (0,) * len(extra))(x0, args, *extra)
 
   def vstep(carry, args, num_seeds):
     if num_seeds == 1:
@@ -363,8 +382,8 @@ def _programs(loss_fn, method: str, learning_rate: float | None, history_size: i
 
   # The last image with a finite loss is kept on the device, beside the solver state,
   # so that a step moves only the losses (a few scalars) to the host.
-  def init_all(x0, args):
-    carry = vinit(x0, args)
+  def init_all(x0, args, carried=None):
+    carry = vinit(x0, args, carried)
     if stepper.lazy:
       return carry, x0
     _, value, aux = vread(carry, x0.shape[0])
@@ -469,7 +488,7 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
              callback_every: int = 0, shard_seeds: bool | None = None,
              steps_per_call: int | None = None,
              first_order: FirstOrderOptions | None = None,
-             time_limit: float | None = None) -> MinimizeResult:
+             time_limit: float | None = None, initial_state: Any = None) -> MinimizeResult:
   """Minimizes `loss_fn(x, *args)` from each of the starts `x0` [S, ...] independently.
 
   Args:
@@ -496,6 +515,9 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
     time_limit: stop after the call that passes this many seconds of optimization,
       counted from the end of the first (compiling) call; `num_steps` stays the upper
       bound. `time_limited` in the result says it stopped there.
+    initial_state: a first-order method's `MinimizeResult.state` to start from (e.g.
+      from a coarser scale, `resize_state`d to x0's size; crowsonkb warm-starts Adam
+      so); None: a fresh state.
 
   Ctrl-C (KeyboardInterrupt, which the commands also raise on SIGTERM) stops the run
   after the current call: the result holds the images so far, `interrupted` is set.
@@ -509,6 +531,9 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
     raise ValueError(f"steps_per_call must be positive, got {steps_per_call}")
   stepper, init, step, chunk = _programs(loss_fn, method, learning_rate, history_size,
                                          linesearch, first_order)
+  if initial_state is not None and stepper.carried is None:
+    raise ValueError(f"initial_state: {method} has no state to warm-start from; only "
+                     f"{', '.join(FIRST_ORDER)} do")
 
   start = time.perf_counter()
   if log_every:
@@ -545,7 +570,7 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
     return None
 
   if stepper.lazy:  # Every record comes from a step; the first evaluates the start.
-    state = init(x0, args)
+    state = init(x0, args, initial_state)
   else:
     state, first_out = init(x0, args)
     take(jax.tree.map(lambda a: a[None], first_out), 0)
@@ -618,4 +643,27 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
                         evaluations=evaluations,
                         devices=1 if sharding is None else jax.device_count(),
                         steps_per_call=per_call, interrupted=interrupted,
-                        time_limited=time_limited)
+                        time_limited=time_limited,
+                        state=(None if stepper.carried is None
+                               else to_host(stepper.carried(state[0]))))
+
+
+def resize_state(state: Any, old_hw: tuple[int, int], new_hw: tuple[int, int]) -> Any:
+  """A `MinimizeResult.state` for images of another size: every leaf shaped like the
+  images ([..., h, w, 3]: Adam's moments, Adagrad's sums) resized bilinearly to
+  new_hw, the rest (step counts, the loss scale) kept.
+
+  Departs from crowsonkb/style-transfer-pytorch, which resizes Adam's first moment
+  bicubically: bilinear keeps one rule for every leaf, and a non-negative second
+  moment non-negative.
+  """
+  old_hw, new_hw = tuple(old_hw), tuple(new_hw)
+
+  def resize(a):
+    a = np.asarray(a)
+    if a.ndim < 3 or a.shape[-3:] != (*old_hw, 3):
+      return a
+    shape = a.shape[:-3] + (*new_hw, 3)
+    return np.asarray(jax.image.resize(jnp.asarray(a), shape, "linear"), a.dtype)
+
+  return jax.tree.map(resize, state)

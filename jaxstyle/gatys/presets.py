@@ -1,11 +1,18 @@
-"""Named settings: the paper's, so that `--preset=gatys2016` means exactly Gatys et al. 2016.
+"""Named settings: the paper's, so that `--preset=gatys2016` means exactly Gatys et al.
+2016, and the recipes of two PyTorch tools, so that a comparison with them is one flag.
 
-Each preset maps CLI flag names to values; flags given on the command line win.
+PRESETS maps CLI flag names to values (flags given on the command line win); RECIPES
+holds the same recipes as `transfer.stylize` keyword arguments (the API, and
+`benchmarks.quality`'s recipe runs); the CLI presets of the recipes are made from them.
 """
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 from jaxstyle.gatys.objective import DEFAULT_STYLE_LAYERS
+from jaxstyle.nets.vgg import layer_width
 
 NORMALIZED_WEIGHTS = "normalized"  # Resolved to jaxstyle.weights.normalized_path().
 
@@ -45,3 +52,69 @@ PRESETS: dict[str, dict[str, object]] = {
         "image_size": 512,
     },
 }
+
+
+RELU_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+_WIDTHS = [layer_width(l, (64, 128, 256, 512, 512)) for l in RELU_STYLE_LAYERS]
+# Our VGG-19 takes Caffe input (BGR, 0-255, mean subtracted), the PyTorch tools'
+# torchvision input ((x - mean) / std, std ~0.226): the same picture enters about
+# 255 * 0.226 = 58 times larger, so the features, to first order, are 58 times larger
+# too. A recipe made for torchvision features is restated in our units with this
+# factor (an estimate: the two VGG-19s were trained separately).
+TORCHVISION_FEATURE_SCALE = 255.0 * 0.226
+
+_crowsonkb_layers = [w / sum((256, 64, 16, 4, 1)) for w in (256, 64, 16, 4, 1)]
+
+RECIPES: dict[str, dict[str, Any]] = {
+    # crowsonkb/style-transfer-pytorch's defaults (its `StyleTransfer.stylize`, with the
+    # mean-and-covariance loss its README recommends): Adam lr 0.02, betas 0.9/0.99,
+    # clamped to [0, 1] after every step, the output the iterates' average (decay 0.99);
+    # sizes from 128 px up in sqrt(2) steps, 1000 steps at the first and 500 at each
+    # later one, Adam's state carried over (resized); content from the photo.
+    "crowsonkb": {
+        "optimizer": "adam", "learning_rate": 0.02, "adam_betas": (0.9, 0.99),
+        "clamp": True, "average_decay": 0.99,
+        "scale_factor": math.sqrt(2.0), "coarsest_size": 128, "num_steps": 1000,
+        "finer_steps": 500, "carry_state": True, "init": "content", "pooling": "max",
+        "content_layers": ("relu4_2",), "style_layers": RELU_STYLE_LAYERS,
+        # 256:64:16:4:1, normalized; divided by C_l because its W2 is a mean over the
+        # channels where `losses.style_distance`'s is a sum.
+        "style_layer_weights": tuple(w / c for w, c in zip(_crowsonkb_layers, _WIDTHS)),
+        "style_loss": "mean_cov",
+        # Its terms are quadratic (style), linear (scaled content) and independent (TV)
+        # of the feature scale: beta 1, alpha 0.015, TV 2 (a mean) in its units.
+        "style_weight": 1.0 / TORCHVISION_FEATURE_SCALE**2,
+        "content_normalization": "scaled",
+        "content_weight": 0.015 / TORCHVISION_FEATURE_SCALE,
+        "tv_weight": 2.0, "tv_normalization": "mean",
+    },
+    # jcjohnson/neural-style's defaults (Caffe VGG-19 like ours, so no unit change):
+    # L-BFGS with 100 pairs and unit steps, 1000 iterations at one size, content 5 at
+    # relu4_2 with a mean squared error, style 100 with Gram / (C H W) compared by mean
+    # squared error (= 4 / C_l^2 times our E_l), TV 1e-3 on 0-255 pixels with the
+    # gradient of 1/2 sum of squared differences (= 1e-3 * 255^2 / 2 on our [0, 1]
+    # pixels, summed). Its start is the mean pixel with 1e-3 noise; ours white noise.
+    "neural_style": {
+        "optimizer": "lbfgs", "lbfgs_history": 100, "num_steps": 1000, "scales": 1,
+        "init": "noise", "pooling": "max",
+        "content_layers": ("relu4_2",), "style_layers": RELU_STYLE_LAYERS,
+        "style_layer_weights": tuple(4.0 / c**2 for c in _WIDTHS),
+        "style_loss": "gram", "content_normalization": "mean",
+        "content_weight": 5.0, "style_weight": 100.0,
+        "tv_weight": 1e-3 * 255.0**2 / 2, "tv_normalization": "sum",
+    },
+}
+
+
+def _as_flags(kwargs: dict[str, Any]) -> dict[str, Any]:
+  """stylize keyword arguments as flag values (lists of numbers as strings)."""
+  out = {}
+  for name, value in kwargs.items():
+    if isinstance(value, (tuple, list)):
+      value = [v if isinstance(v, str) else repr(float(v)) for v in value]
+    out[name] = value
+  return out
+
+
+for _name, _recipe in RECIPES.items():
+  PRESETS[_name] = {**_as_flags(_recipe), "image_size": 512}  # Both tools' default size.

@@ -18,8 +18,9 @@ from jaxstyle import precision as precision_lib
 from jaxstyle import weights as weights_lib
 from jaxstyle.errors import UserError
 from jaxstyle.gatys import optimize
-from jaxstyle.gatys.objective import (DEFAULT_CONTENT_NORMALIZATION, DEFAULT_STYLE_WEIGHT,
-                                      ObjectiveConfig, compute_targets, make_loss_fn)
+from jaxstyle.gatys.objective import (DEFAULT_CONTENT_NORMALIZATION, DEFAULT_HISTOGRAM_WEIGHT,
+                                      DEFAULT_STYLE_WEIGHT, ObjectiveConfig, compute_targets,
+                                      make_loss_fn)
 from jaxstyle.images import resize_to
 from jaxstyle.kernels import vgg_cpu
 from jaxstyle.nets.vgg import LAYER_NAMES, layer_stride, layer_width
@@ -33,13 +34,22 @@ INITS = ("auto", "noise", "content", "style", "arbitrary")
 AUTO_SCALES_SIZE = 256
 
 
-def auto_scales(height: int, width: int) -> int:
-  """scales=None's choice: halvings from the full size down to about AUTO_SCALES_SIZE px
-  on the longer side (1 up to 511 px, 2 from 512, 3 from 1024, ...)."""
+def auto_scales(height: int, width: int, *, factor: float = 2.0,
+                coarsest_size: int | None = None) -> int:
+  """scales=None's choice. Without coarsest_size: halvings from the full size down to
+  about AUTO_SCALES_SIZE px on the longer side (1 up to 511 px, 2 from 512, 3 from
+  1024, ...). With it: every size full / factor^k whose longer side is at least
+  coarsest_size (crowsonkb's schedule: factor sqrt(2) from 128 px gives 3 scales at
+  256 px, 5 at 512), at least one."""
   longer = max(height, width)
+  if coarsest_size is None:
+    count = 1
+    while longer >= 2 * AUTO_SCALES_SIZE:
+      longer //= 2
+      count += 1
+    return count
   count = 1
-  while longer >= 2 * AUTO_SCALES_SIZE:
-    longer //= 2
+  while round(longer / factor**count) >= coarsest_size:
     count += 1
   return count
 
@@ -177,11 +187,12 @@ def check_memory(height: int, width: int, *, num_seeds: int, layers: Sequence[st
         "or a device with more memory")
 
 
-def _level_shapes(height: int, width: int, scales: int) -> list[tuple[int, int]]:
-  """(h, w) of each scale, coarsest first, halving the size per level."""
+def _level_shapes(height: int, width: int, scales: int, factor: float = 2.0
+                  ) -> list[tuple[int, int]]:
+  """(h, w) of each scale, coarsest first, dividing the size by `factor` per level."""
   shapes = []
   for k in range(scales - 1, -1, -1):
-    f = 0.5**k
+    f = factor**-k
     shapes.append((max(1, round(height * f)), max(1, round(width * f))))
   return shapes
 
@@ -248,7 +259,11 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
             content_normalization: str = DEFAULT_CONTENT_NORMALIZATION,
             average_decay: float | None = None, clamp: bool = False,
             adam_betas: Sequence[float] | None = None,
-            network: str | None = None, time_limit: float | None = None) -> StylizeResult:
+            network: str | None = None, time_limit: float | None = None,
+            scale_factor: float = 2.0, coarsest_size: int | None = None,
+            finer_steps: int | None = None, carry_state: bool = False,
+            tv_normalization: str | None = None,
+            histogram_weight: float = DEFAULT_HISTOGRAM_WEIGHT) -> StylizeResult:
   """Synthesizes images with `content`'s features and `style`'s Gram statistics.
 
   Args:
@@ -306,7 +321,19 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
       (from about 256 px: 1 scale below 512 px, 2 from 512, 3 from 1024), or as many
       as `scale_steps` has values.
     scale_steps: steps at each scale, coarsest first (default: num_steps at the
-      coarsest, half as many at each finer scale).
+      coarsest, then `finer_steps` at each finer scale, or half as many per scale).
+    scale_factor: the size ratio of neighbouring scales (2: halvings; crowsonkb uses
+      sqrt(2)).
+    coarsest_size: with scales=None, the scales are every size full / scale_factor^k
+      down to this many px on the longer side (`auto_scales`).
+    finer_steps: steps at each scale after the coarsest (None: halve per scale).
+    carry_state: first-order methods: each finer scale starts from the coarser one's
+      optimizer state, resized (`optimize.resize_state`; crowsonkb's Adam warm start),
+      instead of a fresh one. Iterate averaging restarts at each scale.
+    tv_normalization: "mean" or "sum" total variation; None: "sum" with the summed
+      content loss, "mean" otherwise (`ObjectiveConfig`).
+    histogram_weight: style_loss="histogram": its histogram term's weight (Risser's
+      gamma; `objective.DEFAULT_HISTOGRAM_WEIGHT`).
     arbitrary_weights: for init="arbitrary", the arbitrary-style networks'
       `jaxstyle.weights.arbitrary.ArbitraryWeights` (None: the default file, fetched on
       first use).
@@ -329,15 +356,26 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
   content = _check_image("content image", content)
   init_given = init if isinstance(init, str) else "image"
   init = resolve_init(init, num_seeds)
+  if not scale_factor > 1.0:
+    raise ValueError(f"scale_factor must be greater than 1, got {scale_factor}")
+  if coarsest_size is not None and coarsest_size < 16:
+    raise ValueError(f"coarsest_size must be at least 16 px, got {coarsest_size}")
+  if finer_steps is not None and finer_steps < 1:
+    raise ValueError(f"finer_steps must be positive, got {finer_steps}")
+  if carry_state and optimizer not in optimize.FIRST_ORDER:
+    raise ValueError(f"carry_state warm-starts {', '.join(optimize.FIRST_ORDER)}, not "
+                     f"{optimizer}")
   if scales is None:
-    scales = len(scale_steps) if scale_steps is not None else auto_scales(*content.shape[:2])
+    scales = (len(scale_steps) if scale_steps is not None else
+              auto_scales(*content.shape[:2], factor=scale_factor,
+                          coarsest_size=coarsest_size))
   styles = [style] if isinstance(style, np.ndarray) and np.ndim(style) == 3 else list(style)
   styles = [_check_image(f"style image {i + 1}", s) for i, s in enumerate(styles)]
   scale_steps = _check_settings(
       num_steps=num_steps, num_seeds=num_seeds, init=init, optimizer=optimizer,
       precision=precision, kernels=kernels, preserve_color=preserve_color,
       style_scale=style_scale, scales=scales, scale_steps=scale_steps,
-      steps_per_call=steps_per_call)
+      steps_per_call=steps_per_call, finer_steps=finer_steps)
   first_order = optimize.FirstOrderOptions(
       average_decay=average_decay, clamp=clamp,
       adam_betas=None if adam_betas is None else tuple(adam_betas))
@@ -362,7 +400,8 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
       style_blend_weights=None if style_blend_weights is None else tuple(style_blend_weights),
       content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
       pooling=pooling, guided=style_masks is not None, style_loss=style_loss,
-      content_normalization=content_normalization)
+      content_normalization=content_normalization, tv_normalization=tv_normalization,
+      histogram_weight=histogram_weight)
   if config.style_layers:
     config.blend_weights(len(styles))  # Checks the count early.
   height, width = content.shape[:2]
@@ -390,7 +429,7 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
     if start is not None and not (isinstance(init, str) and init == "style"):
       start = color.gray_rgb(color.luminance(start))
 
-  shapes = _level_shapes(height, width, scales)
+  shapes = _level_shapes(height, width, scales, scale_factor)
   if min(shapes[0]) < 16:
     raise ValueError(f"with {scales} scales the coarsest image is {shapes[0][1]}x"
                      f"{shapes[0][0]} px; at least 16 px per side: use fewer scales")
@@ -421,7 +460,10 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
         [_check_image(f"style image {i + 1} at {w}x{h} px", _scaled_style(s, h / height))
          for i, s in enumerate(styles)],
         None if masks is None else [_resized_mask(m, h, w) for m in masks],
-        num_steps=steps, callback=level_callback, time_limit=level_time, **level_settings)
+        num_steps=steps, callback=level_callback, time_limit=level_time,
+        initial_state=(optimize.resize_state(results[-1].state, shapes[level - 1], (h, w))
+                       if carry_state and results else None),
+        **level_settings)
     x = result.x
     results.append(result)
     levels.append({"height": h, "width": w, "steps": result.steps})
@@ -444,7 +486,9 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
                   time_limited=any(r.time_limited for r in results),
                   adam_betas=first_order.adam_betas,
                   style_scale=style_scale, style_rotation=style_rotation,
-                  preserve_color=preserve_color, scales=levels,
+                  preserve_color=preserve_color, scales=levels, scale_factor=scale_factor,
+                  coarsest_size=coarsest_size, finer_steps=finer_steps,
+                  carry_state=carry_state,
                   weights=dict(weights.meta, preprocessing=weights.preprocessing),
                   arbitrary_weights=(dict(arbitrary_weights.meta)
                                      if arbitrary_weights is not None else None),
@@ -457,8 +501,8 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
 
 
 def _check_settings(*, num_steps, num_seeds, init, optimizer, precision, kernels,
-                    preserve_color, style_scale, scales, scale_steps, steps_per_call
-                    ) -> list[int]:
+                    preserve_color, style_scale, scales, scale_steps, steps_per_call,
+                    finer_steps=None) -> list[int]:
   """Raises ValueError for a bad setting; returns the steps of each scale."""
   if num_steps <= 0:
     raise ValueError(f"num_steps must be positive, got {num_steps}")
@@ -482,8 +526,12 @@ def _check_settings(*, num_steps, num_seeds, init, optimizer, precision, kernels
     raise ValueError(f"style_scale must be positive, got {style_scale}")
   if scales < 1:
     raise ValueError(f"scales must be at least 1, got {scales}")
-  scale_steps = (list(scale_steps) if scale_steps is not None else
-                 [max(1, num_steps // 2**k) for k in range(scales)])
+  if scale_steps is not None:
+    scale_steps = list(scale_steps)
+  elif finer_steps is not None:
+    scale_steps = [num_steps] + [finer_steps] * (scales - 1)
+  else:
+    scale_steps = [max(1, num_steps // 2**k) for k in range(scales)]
   if len(scale_steps) != scales or min(scale_steps) < 1:
     raise ValueError(f"scale_steps must be {scales} positive step counts, got {scale_steps}")
   return scale_steps
@@ -534,7 +582,7 @@ def _initial_images(start: np.ndarray | None, seeds: Sequence[int], h: int, w: i
 def _optimize_level(x0, content, styles, masks, *, weights, config, method, num_steps,
                     learning_rate, history_size, linesearch, log_every, callback,
                     callback_every, precision, kernels, steps_per_call, shard_seeds, key,
-                    first_order, time_limit) -> optimize.MinimizeResult:
+                    first_order, time_limit, initial_state=None) -> optimize.MinimizeResult:
   """One level of the pyramid: its targets, its loss, the optimization from x0."""
   targets = compute_targets(content, styles, config, weights, style_masks=masks,
                             kernels=kernels, precision=precision, key=key)
@@ -545,7 +593,8 @@ def _optimize_level(x0, content, styles, masks, *, weights, config, method, num_
       method=method, num_steps=num_steps, learning_rate=learning_rate,
       history_size=history_size, linesearch=linesearch, log_every=log_every,
       callback=callback, callback_every=callback_every, shard_seeds=shard_seeds,
-      steps_per_call=steps_per_call, first_order=first_order, time_limit=time_limit)
+      steps_per_call=steps_per_call, first_order=first_order, time_limit=time_limit,
+      initial_state=initial_state)
 
 
 def _merged_histories(results: Sequence[optimize.MinimizeResult]) -> dict[str, np.ndarray]:

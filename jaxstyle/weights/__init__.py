@@ -84,14 +84,15 @@ def expected_shapes(widths: Sequence[int] = WIDTHS) -> dict[str, tuple[int, ...]
   return shapes
 
 
-def check_arrays(arrays: Mapping[str, np.ndarray], *, source: str,
-                 widths: Sequence[int] = WIDTHS) -> None:
-  """Raises UserError naming every missing, extra or mis-shaped key."""
-  want = expected_shapes(widths)
+def check_shapes(arrays: Mapping[str, np.ndarray], want: Mapping[str, tuple[int, ...]], *,
+                 source: str, what: str) -> None:
+  """Raises UserError naming every missing, extra or mis-shaped key of a weights file
+  (`want`: key -> shape), or its non-float, NaN or inf arrays; `what` names what the
+  file should be ("a VGG-19")."""
   missing = sorted(set(want) - set(arrays))
   extra = sorted(set(arrays) - set(want))
-  wrong = sorted(f"{k} {tuple(arrays[k].shape)} (expected {want[k]})"
-                 for k in set(want) & set(arrays) if tuple(arrays[k].shape) != want[k])
+  wrong = sorted(f"{k} {tuple(np.shape(arrays[k]))} (expected {want[k]})"
+                 for k in set(want) & set(arrays) if tuple(np.shape(arrays[k])) != want[k])
   problems = []
   if missing:
     problems.append("missing keys: " + ", ".join(missing))
@@ -100,10 +101,18 @@ def check_arrays(arrays: Mapping[str, np.ndarray], *, source: str,
   if wrong:
     problems.append("mis-shaped: " + ", ".join(wrong))
   if problems:
-    raise UserError(f"weights file {source} is not a VGG-19: " + "; ".join(problems))
-  bad = sorted(k for k, v in arrays.items() if not np.all(np.isfinite(v)))
+    raise UserError(f"weights file {source} is not {what}: " + "; ".join(problems))
+  bad = sorted(k for k, v in arrays.items()
+               if not np.issubdtype(np.asarray(v).dtype, np.floating) or not np.all(np.isfinite(v)))
   if bad:
-    raise UserError(f"weights file {source} holds NaN or inf values in: {', '.join(bad)}")
+    raise UserError(f"weights file {source} holds non-float, NaN or inf values in: "
+                    f"{', '.join(bad)}")
+
+
+def check_arrays(arrays: Mapping[str, np.ndarray], *, source: str,
+                 widths: Sequence[int] = WIDTHS) -> None:
+  """Raises UserError naming every missing, extra or mis-shaped key, or bad values."""
+  check_shapes(arrays, expected_shapes(widths), source=source, what="a VGG-19")
 
 
 def _infer_widths(arrays: Mapping[str, np.ndarray]) -> tuple[int, ...]:

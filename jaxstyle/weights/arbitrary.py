@@ -114,25 +114,9 @@ def expected_shapes() -> dict[str, tuple[int, ...]]:
 
 
 def check_arrays(arrays: Mapping[str, np.ndarray], *, source: str) -> None:
-  """Raises UserError naming every missing, extra or mis-shaped key, or non-finite array."""
-  want = expected_shapes()
-  missing = sorted(set(want) - set(arrays))
-  extra = sorted(set(arrays) - set(want))
-  wrong = sorted(f"{k} {tuple(np.shape(arrays[k]))} (expected {want[k]})"
-                 for k in set(want) & set(arrays) if tuple(np.shape(arrays[k])) != want[k])
-  problems = []
-  if missing:
-    problems.append("missing keys: " + ", ".join(missing))
-  if extra:
-    problems.append("unexpected keys: " + ", ".join(extra))
-  if wrong:
-    problems.append("mis-shaped: " + ", ".join(wrong))
-  if problems:
-    raise UserError(f"weights file {source} is not the arbitrary-style networks: "
-                    + "; ".join(problems))
-  bad = sorted(k for k, v in arrays.items() if not np.all(np.isfinite(v)))
-  if bad:
-    raise UserError(f"weights file {source} holds NaN or inf values in: {', '.join(bad)}")
+  """Raises UserError naming every missing, extra or mis-shaped key, or bad values."""
+  weights_lib.check_shapes(arrays, expected_shapes(), source=source,
+                           what="the arbitrary-style networks")
 
 
 def from_arrays(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], *,

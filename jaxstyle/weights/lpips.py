@@ -139,40 +139,18 @@ def expected_head_shapes(widths: Mapping[str, Sequence[int]] | None = None
   return shapes
 
 
-def _check(arrays: Mapping[str, np.ndarray], want: Mapping[str, tuple[int, ...]], *,
-           source: str, what: str) -> None:
-  """Raises UserError naming every missing, extra or mis-shaped key, or bad values."""
-  missing = sorted(set(want) - set(arrays))
-  extra = sorted(set(arrays) - set(want))
-  wrong = sorted(f"{k} {tuple(np.shape(arrays[k]))} (expected {want[k]})"
-                 for k in set(want) & set(arrays) if tuple(np.shape(arrays[k])) != want[k])
-  problems = []
-  if missing:
-    problems.append("missing keys: " + ", ".join(missing))
-  if extra:
-    problems.append("unexpected keys: " + ", ".join(extra))
-  if wrong:
-    problems.append("mis-shaped: " + ", ".join(wrong))
-  if problems:
-    raise UserError(f"weights file {source} is not {what}: " + "; ".join(problems))
-  bad = sorted(k for k, v in arrays.items()
-               if not np.issubdtype(np.asarray(v).dtype, np.floating) or not np.all(np.isfinite(v)))
-  if bad:
-    raise UserError(f"weights file {source} holds non-float, NaN or inf values in: "
-                    f"{', '.join(bad)}")
-
-
 def check_arrays(arrays: Mapping[str, np.ndarray], network: str, *, source: str,
                  widths: Sequence[int] | None = None) -> None:
   """Raises UserError naming every missing, extra or mis-shaped key, or non-finite array."""
-  _check(arrays, expected_shapes(network, widths), source=source,
-         what={"vgg16": "a VGG-16", "alexnet": "an AlexNet"}[network])
+  weights_lib.check_shapes(arrays, expected_shapes(network, widths), source=source,
+                           what={"vgg16": "a VGG-16", "alexnet": "an AlexNet"}[network])
 
 
 def check_heads(arrays: Mapping[str, np.ndarray], *, source: str,
                 widths: Mapping[str, Sequence[int]] | None = None) -> None:
   """Like `check_arrays` for the heads; also refuses negative weights (LPIPS's are >= 0)."""
-  _check(arrays, expected_head_shapes(widths), source=source, what="the LPIPS heads")
+  weights_lib.check_shapes(arrays, expected_head_shapes(widths), source=source,
+                           what="the LPIPS heads")
   negative = sorted(k for k, v in arrays.items() if np.any(np.asarray(v) < 0))
   if negative:
     raise UserError(f"weights file {source} has negative LPIPS head weights in: "
