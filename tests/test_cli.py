@@ -216,6 +216,19 @@ def test_stylize_refuses_to_overwrite_an_input(inputs, args, output, the_input):
   _refused(done, output.format(d=d), the_input.format(d=d), d, before)
 
 
+def test_stylize_refuses_snapshots_named_like_an_input(inputs):
+  """--save_every's OUTPUT_stepNNNNN files must not replace an input either."""
+  d = inputs
+  (d / "o_step00001.png").write_bytes((d / "s.png").read_bytes())
+  before = _files(d)
+  done = run_cli(f"--content={d / 'c.png'}", f"--style={d / 'o_step00001.png'}",
+                 f"--output={d / 'o.png'}", "--save_every=1", "--image_size=16",
+                 "--num_steps=1", f"--weights={d / 'w.npz'}")
+  _fails_cleanly(done, f"error: --save_every would write snapshots named like the input "
+                       f"{d / 'o_step00001.png'}")
+  assert _files(d) == before
+
+
 @pytest.mark.parametrize("args, output, the_input", [
     (["--content={d}/c.png", "--output={d}/c.png"], "{d}/c.png", "{d}/c.png"),
     # A directory: OUTPUT/NAME.EXT per input, here photos/b.jpg from photos/b.jpg.

@@ -14,6 +14,7 @@ import functools
 import json
 import math
 import pathlib
+import re
 import sys
 import time
 
@@ -175,6 +176,21 @@ def _floats(values, name):
 
 def _suffixed(path: pathlib.Path, suffix: str) -> pathlib.Path:
   return path.with_name(f"{path.stem}_{suffix}{path.suffix}")
+
+
+def _refuse_snapshots_over_inputs(output: pathlib.Path, inputs) -> None:
+  """--save_every writes OUTPUT_stepNNNNN (OUTPUT_seedS_stepNNNNN) files: none may be an
+  input."""
+  name = re.compile(re.escape(output.stem) + r"_(seed\d+_)?step\d{5}" +
+                    re.escape(output.suffix) + "$")
+  folder = output.resolve().parent
+  for path in inputs:
+    if path is None or not pathlib.Path(path).is_file():
+      continue
+    path = pathlib.Path(path)
+    if path.resolve().parent == folder and name.match(path.name):
+      raise UserError(f"--save_every would write snapshots named like the input {path}: "
+                      "choose another --output (nothing was written)")
 
 
 def _write_json(path: str, payload: dict) -> None:
@@ -427,6 +443,8 @@ def _run() -> None:
   else:
     outputs = []
   common.refuse_overwriting_inputs(outputs, inputs)
+  if single and FLAGS.save_every:
+    _refuse_snapshots_over_inputs(output, inputs)
   weights = _load_weights()
   if single:
     _stylize_one(contents[0], groups[0], output, weights, FLAGS.metrics_json)
