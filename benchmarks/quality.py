@@ -28,7 +28,9 @@ The grid, in the order it runs (most important first):
   d. eight white-noise seeds of gram_vgg19 on tubingen x starry_night, one vmapped run
      at the same wall time (steps reported), ranked by `metrics.rank`;
   e. recipe:NAME for every name in RECIPES that `jaxstyle.gatys.presets.RECIPES` has (a
-     dict of `stylize` keyword arguments), on all six pairs; skipped otherwise.
+     dict of `stylize` keyword arguments: crowsonkb's and neural-style's recipes; the
+     third recipe, jaxstyle's own default, is run a's gram_vgg19), on all six pairs,
+     each with its own start, optimizer and schedule at the same wall time.
 
 Calibration (`--calibrate`, written to results/quality_calibration.json), on
 tubingen x starry_night at 256 px: gram/vgg19 keeps the library's default beta = 1e-3;
@@ -58,6 +60,7 @@ from PIL import Image, ImageDraw
 
 from jaxstyle import images as images_lib
 from jaxstyle import metrics
+from jaxstyle.gatys import objective
 from jaxstyle._atomic import atomic_path
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -88,27 +91,22 @@ LOSSES = ("gram", "mean_cov", "sliced_wasserstein", "histogram")
 SHORT = {"gram": "gram", "mean_cov": "mean_cov", "sliced_wasserstein": "sw",
          "histogram": "hist"}
 NUM_SEEDS = 8
-# Presets the lead adds to jaxstyle.gatys.presets.RECIPES; listed here to be benchmarked.
-RECIPES: tuple[str, ...] = ()
+# Recipes of jaxstyle.gatys.presets.RECIPES to benchmark.
+RECIPES: tuple[str, ...] = ("crowsonkb", "neural_style")
 BASELINE = "gram_vgg19"
 
 # beta per (style loss, network), alpha = 1, mean content loss, from the content photo:
-# `--calibrate` on tubingen x starry_night at 256 px (results/quality_calibration.json).
-# gram/vgg19 is the library's default (chosen by eye); the others have its weighted
-# style term at the photo relative to their network's content scale (`calibrate`). In
-# the comments: beta * style / content at the end of the 15-s check run (steps), "of
-# the order of 1" for all: gram/vgg19's 0.87 is the reference.
-CALIBRATED = {
-    ("gram", "vgg19"): 1e-3,                 # 0.87 (18 steps)
-    ("mean_cov", "vgg19"): 0.4,              # 3.9 (8 steps)
-    ("sliced_wasserstein", "vgg19"): 300.0,  # 1.4 (24 steps)
-    ("histogram", "vgg19"): 1e-3,            # 0.60 (22 steps); its histogram term is
-                                             # ~4e-6 of its Gram term at the photo.
-    ("gram", "vgg16"): 5.0,                  # 0.76 (37 steps)
-    ("mean_cov", "vgg16"): 0.2,              # 9.1 (6 steps)
-    ("gram", "alexnet"): 0.6,                # 0.68 (319 steps)
-    ("mean_cov", "alexnet"): 0.1,            # 2.6 (45 steps)
-}
+# `--calibrate` on tubingen x starry_night at 256 px (results/quality_calibration.json),
+# now the library's defaults (objective.DEFAULT_STYLE_WEIGHTS): gram/vgg19 chosen by eye,
+# the others with its weighted style term at the photo relative to their network's
+# content scale (`calibrate`). The 15-s check runs' beta * style / content at their end
+# (steps), "of the order of 1" for all, gram/vgg19's the reference: gram/vgg19 0.87
+# (18), mean_cov/vgg19 3.9 (8), sliced_wasserstein/vgg19 1.4 (24), gram/vgg16 0.76 (37),
+# mean_cov/vgg16 9.1 (6), gram/alexnet 0.68 (319), mean_cov/alexnet 2.6 (45);
+# histogram/vgg19 (half gram's, with HISTOGRAM_WEIGHT) was not re-checked.
+CALIBRATED = dict(objective.DEFAULT_STYLE_WEIGHTS)
+# Risser's gamma for the histogram runs.
+HISTOGRAM_WEIGHT = objective.DEFAULT_HISTOGRAM_WEIGHT
 # Settings every run shares (some spelled out where stylize's defaults may change).
 COMMON = dict(content_normalization="mean", init="content", content_weight=1.0,
               tv_weight=0.0, optimizer="lbfgs", num_steps=100_000, scales=1, seed=0,
@@ -164,8 +162,11 @@ def make_pairs(shared: str | os.PathLike, names=PAIR_NAMES) -> dict[tuple[str, s
 
 def method_kwargs(style_loss: str, network: str, factor: float = 1.0) -> dict[str, Any]:
   beta = CALIBRATED[(style_loss, network)] * factor
-  return dict(COMMON, style_loss=style_loss, network=network,
-              style_weight=float(f"{beta:.6g}"))
+  kwargs = dict(COMMON, style_loss=style_loss, network=network,
+                style_weight=float(f"{beta:.6g}"))
+  if style_loss == "histogram":  # Recorded: the library's default may change.
+    kwargs["histogram_weight"] = HISTOGRAM_WEIGHT
+  return kwargs
 
 
 def _recipes(names: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -627,7 +628,7 @@ def main(argv):
             f"content scale {r['content_scale']:.4g}; after {r['steps']} steps "
             f"beta*style/content {r['ratio']:.3g}")
     return
-  runs = plan(pairs)
+  runs = everything = plan(pairs)
   if FLAGS.only:
     try:
       pattern = re.compile(FLAGS.only)
@@ -641,12 +642,12 @@ def main(argv):
             f"style_weight={r.kwargs.get('style_weight')}")
     print(f"{len(runs)} runs")
     return
-  if FLAGS.report:
-    records = [is_done(r, runs_dir, settings_of(r, size=FLAGS.size,
-                                                time_limit=FLAGS.time_limit)) for r in runs]
-    records = [r for r in records if r is not None]
-  else:
-    records, _ = run_all(runs, out_dir=runs_dir, size=FLAGS.size, time_limit=FLAGS.time_limit)
+  if not FLAGS.report:
+    run_all(runs, out_dir=runs_dir, size=FLAGS.size, time_limit=FLAGS.time_limit)
+  # The report covers every run of the grid that is done, not only --only's.
+  records = [is_done(r, runs_dir, settings_of(r, size=FLAGS.size,
+                                              time_limit=FLAGS.time_limit)) for r in everything]
+  records = [r for r in records if r is not None]
   if not records:
     logging.warning("no results to report")
     return

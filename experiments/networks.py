@@ -10,7 +10,7 @@ default layers (`jaxstyle.features.DEFAULT_LAYERS`: VGG-19 and VGG-16 content co
 style conv1_1 ... conv5_1; AlexNet content conv4, style conv1 ... conv5). Each network's
 style weight is the quality benchmark's calibration (its features have other scales:
 torchvision's VGG-16 needs 5000x VGG-19's beta): --style_weights (alpha = 1). Writes
-OUTPUT_DIR/networks.png (the photo, the painting, one result per network) and
+OUTPUT_DIR/networks.jpg (the photo, the painting, one result per network) and
 OUTPUT_DIR/networks.json.
 
 Expect: VGG-19 and VGG-16 both paint the photo with the sky's swirls, much alike;

@@ -51,7 +51,7 @@ def test_experiment_smoke(tmp_path, pictures, tiny_weights_file, name):
     args += ["--sizes=48,64", "--scales=2", "--scale_steps=3,1", "--crop=16"]
   done = _run(name, *args)
   assert done.returncode == 0, done.stderr[-3000:]
-  figure = Image.open(tmp_path / f"{name}.png")
+  figure = Image.open(tmp_path / f"{name}.jpg")
   assert figure.size[0] > 32 and figure.size[1] > 24
   record = json.loads((tmp_path / f"{name}.json").read_text())
   assert record["experiment"] == name and record["runs"]
@@ -123,10 +123,44 @@ def test_experiments_that_load_their_networks(tmp_path, pictures, tiny_weights, 
   payload = json.loads((tmp_path / f"{name}.json").read_text())
   if name == "networks":
     assert [r["label"] for r in payload["runs"]] == ["vgg19", "vgg16", "alexnet"]
-    assert (tmp_path / "networks.png").exists()
+    assert (tmp_path / "networks.jpg").exists()
   else:
     modes = [(r["mode"], r["size"]) for r in payload["runs"]]
     assert modes == [("default", 32), ("default", 40), ("gatys2016", 32)]
     assert payload["runs"][0]["init"] == "content"
     assert payload["runs"][2]["content_normalization"] == "sum"
     assert (tmp_path / "look.jpg").exists()
+
+
+def test_all_runs_each_figure_once_and_resumes(tmp_path):
+  """experiments.all: a second call skips what is done; a changed size reruns; a failed
+  figure is retried by the next call and does not stop the others."""
+  from experiments import all as all_figures  # pylint: disable=import-outside-toplevel
+  figures = [all_figures.Figure("a", 1.0, ("--num_steps=5",)), all_figures.Figure("b", 0.5)]
+  calls, fail = [], {"b"}
+
+  def runner(argv):
+    name = argv[1].split(".")[-1]
+    calls.append(list(argv))
+    if name in fail:
+      return 1
+    (tmp_path / f"{name}.json").write_text("{}")
+    return 0
+
+  ran, failed = all_figures.run_all(figures, size=64, output_dir=tmp_path, runner=runner)
+  assert (ran, failed) == (["a"], ["b"])
+  assert calls[0] == ["-m", "experiments.a", "--image_size=64", "--num_steps=5",
+                      f"--output_dir={tmp_path}"]
+  assert calls[1][2] == "--image_size=32"
+  fail.clear()
+  calls.clear()
+  assert all_figures.run_all(figures, size=64, output_dir=tmp_path, runner=runner) == (["b"], [])
+  assert all_figures.run_all(figures, size=64, output_dir=tmp_path, runner=runner) == ([], [])
+  assert len(calls) == 1
+  assert all_figures.run_all(figures, size=128, output_dir=tmp_path, runner=runner)[0] == ["a", "b"]
+  record = json.loads((tmp_path / "all.json").read_text())
+  assert record["a"]["command"][2] == "--image_size=128"
+  assert all_figures.run_all(figures, size=64, output_dir=tmp_path, runner=runner,
+                             dry_run=True) == ([], [])
+  assert {f.name for f in all_figures.FIGURES} >= {"reconstructions", "artworks",
+                                                   "initialization", "photorealistic"}

@@ -224,3 +224,24 @@ def test_recipe_presets_run_from_the_cli(tmp_path, tiny_weights_file, monkeypatc
     assert config["carry_state"] and [l["width"] for l in config["scales"]] == [24, 34, 48]
   else:
     assert config["lbfgs_history"] == 100 and len(config["scales"]) == 1
+
+
+def test_style_weight_defaults_per_loss_and_network(tiny_weights):
+  """style_weight=None takes the calibrated beta of the loss and network (a user who only
+  switches --style_loss must not get beta = 1e-3 of a loss 1e5 times smaller)."""
+  assert objective.default_style_weight("gram", "vgg19") == objective.DEFAULT_STYLE_WEIGHT
+  assert objective.default_style_weight("sliced_wasserstein", "vgg19") == 300.0
+  assert objective.default_style_weight("gram", "alexnet") == 0.6
+  # Not calibrated: the loss's VGG-19 weight scaled like gram's.
+  assert objective.default_style_weight("sliced_wasserstein", "vgg16") == pytest.approx(
+      300.0 * 5.0 / 1e-3)
+  with pytest.raises(ValueError, match="style_loss"):
+    objective.default_style_weight("ssim")
+  content, style = random_image(24, 24, 0), random_image(24, 24, 1)
+  for loss, want in (("gram", 1e-3), ("sliced_wasserstein", 300.0), ("histogram", 5e-4)):
+    result = transfer.stylize(content, style, weights=tiny_weights, style_loss=loss,
+                              num_steps=1, log_every=0)
+    assert result.config["style_weight"] == want
+  given = transfer.stylize(content, style, weights=tiny_weights, style_weight=7.0,
+                           num_steps=1, log_every=0)
+  assert given.config["style_weight"] == 7.0

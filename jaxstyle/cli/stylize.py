@@ -120,8 +120,9 @@ def _define_flags():
   flags.DEFINE_list("style_layer_weights", None, "w_l per style layer (default: 1/#layers, "
                     "i.e. 0.2 each for five layers).")
   flags.DEFINE_float("content_weight", 1.0, "alpha.", lower_bound=0)
-  flags.DEFINE_float("style_weight", objective.DEFAULT_STYLE_WEIGHT, "beta (with the "
-                     "default mean content loss; the paper's summed one: "
+  flags.DEFINE_float("style_weight", None, "beta (default: calibrated per --style_loss "
+                     "and --network for the mean content loss, e.g. 0.001 for gram on "
+                     "vgg19, 300 for sliced_wasserstein; the paper's summed content loss: "
                      "--preset=gatys2016).", lower_bound=0)
   flags.DEFINE_float("tv_weight", 0.0, "Total-variation weight.", lower_bound=0)
   flags.DEFINE_enum("pooling", "max", ["max", "avg"], "Pooling in VGG-19.")

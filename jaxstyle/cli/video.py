@@ -49,7 +49,8 @@ def _define_flags():
                        " with --pan: 128).", lower_bound=16)
   flags.DEFINE_integer("num_steps", 100, "Optimizer steps per frame.", lower_bound=1)
   flags.DEFINE_float("content_weight", 1.0, "alpha (optimization methods).", lower_bound=0)
-  flags.DEFINE_float("style_weight", 100.0, "beta (optimization methods).", lower_bound=0)
+  flags.DEFINE_float("style_weight", None, "beta (optimization methods; default: "
+                     "jaxstyle's, 0.001 for the Gram loss on VGG-19).", lower_bound=0)
   flags.DEFINE_integer("seed", 0, "White-noise seed (the same for every frame).")
   flags.DEFINE_string("metrics_json", None, "Timing and, with --pan, temporal instability.")
 

@@ -43,6 +43,34 @@ DEFAULT_HISTOGRAM_WEIGHT = 3e5
 # beta for alpha = 1 with the mean content loss (alpha/beta = 1e3): chosen by looking
 # at Tübingen x The Starry Night at 256, 512 and 1024 px (README, "The default picture").
 DEFAULT_STYLE_WEIGHT = 1e-3
+# beta per (style loss, network) for alpha = 1 and the mean content loss: gram on VGG-19
+# is DEFAULT_STYLE_WEIGHT (the knee of its content-vs-style frontier in the quality
+# benchmark); the others have its style term at the content photo relative to their
+# network's content scale (`python -m benchmarks.quality --calibrate`, one digit;
+# histogram: half gram's, its histogram term equalling its Gram term at the photo).
+DEFAULT_STYLE_WEIGHTS = {
+    ("gram", "vgg19"): DEFAULT_STYLE_WEIGHT,
+    ("mean_cov", "vgg19"): 0.4,
+    ("sliced_wasserstein", "vgg19"): 300.0,
+    ("histogram", "vgg19"): 5e-4,
+    ("gram", "vgg16"): 5.0,
+    ("mean_cov", "vgg16"): 0.2,
+    ("gram", "alexnet"): 0.6,
+    ("mean_cov", "alexnet"): 0.1,
+}
+
+
+def default_style_weight(style_loss: str, network: str = "vgg19") -> float:
+  """beta for alpha = 1 and the mean content loss (DEFAULT_STYLE_WEIGHTS). A pair the
+  benchmark did not calibrate (sliced_wasserstein or histogram on VGG-16 / AlexNet) gets
+  the loss's VGG-19 weight times the network's gram weight over VGG-19's."""
+  if style_loss not in losses.STYLE_LOSSES:
+    raise ValueError(f"style_loss must be one of {losses.STYLE_LOSSES}, got {style_loss!r}")
+  features_lib.check_network(network)
+  if (style_loss, network) in DEFAULT_STYLE_WEIGHTS:
+    return DEFAULT_STYLE_WEIGHTS[(style_loss, network)]
+  return (DEFAULT_STYLE_WEIGHTS[(style_loss, "vgg19")] * DEFAULT_STYLE_WEIGHTS[("gram", network)]
+          / DEFAULT_STYLE_WEIGHTS[("gram", "vgg19")])
 DEFAULT_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 
 # {"content": {layer: [H, W, C]}, "style": [{layer: statistics}, ...] (one dict per

@@ -19,7 +19,7 @@ from jaxstyle import weights as weights_lib
 from jaxstyle.errors import UserError
 from jaxstyle.gatys import optimize
 from jaxstyle.gatys.objective import (DEFAULT_CONTENT_NORMALIZATION, DEFAULT_HISTOGRAM_WEIGHT,
-                                      DEFAULT_STYLE_WEIGHT, ObjectiveConfig, compute_targets,
+                                      ObjectiveConfig, compute_targets, default_style_weight,
                                       make_loss_fn)
 from jaxstyle.images import resize_to
 from jaxstyle.kernels import vgg_cpu
@@ -242,7 +242,7 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
             content_layers: Sequence[str] | None = None,
             style_layers: Sequence[str] | None = None,
             style_layer_weights: Sequence[float] | None = None,
-            content_weight: float = 1.0, style_weight: float = DEFAULT_STYLE_WEIGHT,
+            content_weight: float = 1.0, style_weight: float | None = None,
             tv_weight: float = 0.0,
             pooling: str = "max", optimizer: str = "lbfgs", num_steps: int = 500,
             learning_rate: float | None = None, lbfgs_history: int = 20,
@@ -278,9 +278,11 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
     content_layers, style_layers, style_layer_weights: what is matched (None: the
       network's defaults, `features.DEFAULT_LAYERS`; for VGG-19 conv4_2 and
       conv1_1..conv5_1 with w_l = 1/5, as in the paper).
-    content_weight, style_weight: alpha and beta. The defaults (alpha/beta = 1e3 with
-      content_normalization="mean") suit the unnormalized VGG-19 at every size; the
-      paper's 1e-3 is for its normalized network and summed content loss.
+    content_weight, style_weight: alpha and beta. style_weight None: the style loss's
+      and network's calibrated default (`objective.default_style_weight`; gram on VGG-19:
+      1e-3, i.e. alpha/beta = 1e3 with content_normalization="mean"), which suits the
+      unnormalized networks at every size; the paper's 1e-3 is for its normalized
+      network and summed content loss.
     tv_weight: total-variation weight (0: off, as in the paper).
     pooling: "max" or "avg".
     optimizer: one of `optimize.METHODS`.
@@ -393,6 +395,8 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
   default_content, default_style = features_lib.DEFAULT_LAYERS[network]
   content_layers = default_content if content_layers is None else content_layers
   style_layers = default_style if style_layers is None else style_layers
+  if style_weight is None:
+    style_weight = default_style_weight(style_loss, network)
   config = ObjectiveConfig(
       network=network,
       content_layers=tuple(content_layers), style_layers=tuple(style_layers),
