@@ -27,6 +27,10 @@ The grid, in the order it runs (most important first):
      frontier (Kolkin et al. 2019; Yeh et al. 2019);
   d. eight white-noise seeds of gram_vgg19 on tubingen x starry_night, one vmapped run
      at the same wall time (steps reported), ranked by `metrics.rank`;
+  f. the default's schedule and TV, on the two sweep pairs: gram_vgg19 at 512 px (twice
+     the time) with one scale and with the default coarse-to-fine (2 scales), and
+     gram_vgg19 at --size with TV weights 1e6 and 1e7 (about 1% and 10% of the final
+     content term);
   e. recipe:NAME for every name in RECIPES that `jaxstyle.gatys.presets.RECIPES` has (a
      dict of `stylize` keyword arguments: crowsonkb's and neural-style's recipes; the
      third recipe, jaxstyle's own default, is run a's gram_vgg19), on all six pairs,
@@ -147,7 +151,9 @@ class Run:
   network: str = "vgg19"
   style_loss: str = "gram"
   factor: float | None = None   # Style-weight sweeps: the multiple of the calibrated beta.
-  base: str | None = None       # Sweeps: the method at 1x.
+  base: str | None = None       # Sweeps: the method at 1x; f: the run it is compared with.
+  size: int | None = None       # Another size than --size (part f).
+  time_scale: float = 1.0       # Its time limit, in --time_limit's.
 
   @property
   def name(self) -> str:
@@ -209,6 +215,16 @@ def plan(pairs: Mapping[tuple[str, str], Pair], recipes: Sequence[str] = RECIPES
   if SWEEP_PAIRS[0] in pairs:                                 # d
     kwargs = dict(method_kwargs("gram", "vgg19"), init="noise", num_seeds=NUM_SEEDS)
     runs.append(Run(f"{BASELINE}_seeds{NUM_SEEDS}", pairs[SWEEP_PAIRS[0]], kwargs, "d"))
+  for p in SWEEP_PAIRS:                                       # f
+    if p not in pairs:
+      continue
+    base = method_kwargs("gram", "vgg19")
+    for name, scales in (("scales1", 1), ("scales_auto", None)):
+      runs.append(Run(f"{BASELINE}_512_{name}", pairs[p], dict(base, scales=scales), "f",
+                      base=f"{BASELINE}_512_scales1", size=512, time_scale=2.0))
+    for tv in (1e6, 1e7):
+      runs.append(Run(f"{BASELINE}_tv{tv:.0e}".replace("+0", ""), pairs[p],
+                      dict(base, tv_weight=tv), "f", base=BASELINE))
   for name, kwargs in _recipes(recipes).items():              # e
     kwargs = dict(kwargs)
     for pair in all_pairs:
@@ -221,8 +237,9 @@ def settings_of(run: Run, *, size: int, time_limit: float) -> dict[str, Any]:
   """What a result must have been made with to be reused (JSON-comparable)."""
   return json.loads(json.dumps({
       "version": VERSION, "method": run.method, "pair": run.pair.name,
-      "content": run.pair.content_path, "style": run.pair.style_path, "size": size,
-      "time_limit": time_limit, "stylize": dict(run.kwargs)}, sort_keys=True))
+      "content": run.pair.content_path, "style": run.pair.style_path,
+      "size": run.size or size, "time_limit": time_limit * run.time_scale,
+      "stylize": dict(run.kwargs)}, sort_keys=True))
 
 
 def _read_json(path: pathlib.Path) -> dict | None:
@@ -284,31 +301,33 @@ def run_all(runs: Sequence[Run], *, out_dir: str | os.PathLike, size: int,
                len(todo))
   started, index = time.perf_counter(), {r.name: i for i, r in enumerate(runs)}
 
-  def image(path):
-    if path not in loaded:
-      loaded[path] = images_lib.load_image(path, size)
-    return loaded[path]
+  def image(path, px):
+    if (path, px) not in loaded:
+      loaded[(path, px)] = images_lib.load_image(path, px)
+    return loaded[(path, px)]
 
   for k, (run, settings) in enumerate(todo):
-    content, style = image(run.pair.content_path), image(run.pair.style_path)
+    content = image(run.pair.content_path, settings["size"])
+    style = image(run.pair.style_path, settings["size"])
     network = run.kwargs.get("network", "vgg19")
     if network not in weights:
       from jaxstyle import features  # pylint: disable=import-outside-toplevel
       weights[network] = features.load_weights(network, log=logging.info)
     t0 = time.perf_counter()
     try:
-      result = stylize_fn(content, style, weights=weights[network], time_limit=time_limit,
-                          **run.kwargs)
+      result = stylize_fn(content, style, weights=weights[network],
+                          time_limit=settings["time_limit"], **run.kwargs)
     except Exception:  # pylint: disable=broad-except
       logging.exception("run %s failed; continuing (a rerun retries it)", run.name)
       continue
     wall = time.perf_counter() - t0
     outputs = np.asarray(result.images, np.float32)
-    if run.pair.style_path not in targets:
-      targets[run.pair.style_path] = metrics.judge_targets(
+    target_key = (run.pair.style_path, settings["size"])
+    if target_key not in targets:
+      targets[target_key] = metrics.judge_targets(
           style, networks=judge_networks,
           judges=[j for j in judges if j in metrics.STYLE_JUDGES])
-    values = metrics.judge(outputs, content, targets=targets[run.pair.style_path],
+    values = metrics.judge(outputs, content, targets=targets[target_key],
                            networks=judge_networks, lpips_weights=lpips_weights,
                            judges=judges)
     history = result.history
@@ -356,13 +375,21 @@ def _mean(values) -> float:
   return float(np.mean(np.asarray(values, np.float64)))
 
 
+def _size(record: dict) -> int | None:
+  return record.get("settings", {}).get("size")
+
+
 def ratios(records: Sequence[dict], baseline: str = BASELINE) -> dict[str, dict[str, dict]]:
   """{method: {judge: {"ratio": geometric mean over pairs of value / baseline's on the
-  pair, "pairs": count, "independent": bool}}}."""
+  pair, "pairs": count, "independent": bool}}}; runs at another size than the
+  baseline's are left out (part f reports them against its own reference)."""
   base = {r["pair"]: r for r in records if r["method"] == baseline}
   out: dict[str, dict[str, dict]] = {}
   for method in dict.fromkeys(r["method"] for r in records):
-    rows = [r for r in records if r["method"] == method and r["pair"] in base]
+    rows = [r for r in records if r["method"] == method and r["pair"] in base
+            and _size(r) == _size(base[r["pair"]])]
+    if not rows:
+      continue
     cells = {}
     for judge in metrics.JUDGES:
       logs = [math.log(_mean(r["judges"][judge]) / _mean(base[r["pair"]]["judges"][judge]))
@@ -409,6 +436,19 @@ def markdown(records: Sequence[dict], *, time_limit: float | None, size: int | N
     for r in base:
       lines.append(f"| {r['pair']} | {r['steps']} | " + " | ".join(
           f"{_mean(r['judges'][j]):.4g}" if j in r["judges"] else "—" for j in judges) + " |")
+  part_f = [r for r in records if r.get("group") == "f"]
+  if part_f:
+    lines += ["", "Part f, each run against the run it varies (its `base`, same pair and "
+              "size): the mean style ratio over the six style judges.", "",
+              "| run | pair | size | steps | content/lpips_alex | content/lpips_vgg | "
+              "style vs base |", "|---|---|---|---|---|---|---|"]
+    by_name = {(r["method"], r["pair"], _size(r)): r for r in records}
+    for r in part_f:
+      ref = by_name.get((r.get("base"), r["pair"], _size(r)))
+      ratio = style_ratio(r, ref) if ref else float("nan")
+      lines.append(f"| {r['method']} | {r['pair']} | {_size(r)} | {r['steps']} | "
+                   f"{_mean(r['judges']['content/lpips_alex']):.3f} | "
+                   f"{_mean(r['judges']['content/lpips_vgg']):.3f} | {ratio:.3f} |")
   seeds = [r for r in records if "rank" in r]
   for r in seeds:
     lines += ["", f"{r['method']} on {r['pair']}: {len(r['judges']['content/lpips_alex'])} "
@@ -505,6 +545,7 @@ def contact_sheets(records: Sequence[dict], runs_dir: pathlib.Path, out_dir: pat
   written = []
   for pair in dict.fromkeys(r["pair"] for r in records):
     rows = [r for r in records if r["pair"] == pair and (runs_dir / r["image"]).is_file()]
+    rows = [r for r in rows if _size(r) == _size(rows[0])] if rows else rows
     if not rows:
       continue
     outs = [np.asarray(Image.open(runs_dir / r["image"]).convert("RGB"), np.float32) / 255

@@ -29,13 +29,18 @@ from absl import app, flags, logging
 
 from jaxstyle._atomic import atomic_path
 
-flags.DEFINE_integer("size", 512, "Longer side of the paper's figures, px (the "
-                     "ablations get half).", lower_bound=32)
-flags.DEFINE_list("only", None, "Regenerate only these figures (names of FIGURES).")
-flags.DEFINE_bool("dry_run", False, "List the figures, their commands and whether they "
-                  "are done; run nothing.")
-flags.DEFINE_string("output_dir", "experiments/results", "Where the figures go.")
 FLAGS = flags.FLAGS
+
+
+def _define_flags() -> None:
+  """Only when run: importing this module (tests) must not define flags that other
+  modules' apps define too."""
+  flags.DEFINE_integer("size", 512, "Longer side of the paper's figures, px (the "
+                       "ablations get half).", lower_bound=32)
+  flags.DEFINE_list("only", None, "Regenerate only these figures (names of FIGURES).")
+  flags.DEFINE_bool("dry_run", False, "List the figures, their commands and whether they "
+                    "are done; run nothing.")
+  flags.DEFINE_string("output_dir", "experiments/results", "Where the figures go.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,4 +143,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  _define_flags()
   app.run(main)

@@ -164,3 +164,20 @@ def test_all_runs_each_figure_once_and_resumes(tmp_path):
                              dry_run=True) == ([], [])
   assert {f.name for f in all_figures.FIGURES} >= {"reconstructions", "artworks",
                                                    "initialization", "photorealistic"}
+
+
+def test_all_defines_no_flags_on_import(tmp_path):
+  """experiments.all and the benchmarks share flag names (--size, --only): importing it
+  leaves the flags alone; run, it lists what it would do."""
+  from absl import flags  # pylint: disable=import-outside-toplevel
+  from experiments import all as all_figures  # pylint: disable=import-outside-toplevel
+  assert all_figures.FIGURES
+  assert "dry_run" not in flags.FLAGS or not flags.FLAGS["dry_run"].help.startswith(
+      "List the figures")
+  done = subprocess.run([sys.executable, "-m", "experiments.all", "--dry_run",
+                         "--only=artworks", f"--output_dir={tmp_path}"], capture_output=True,
+                        text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT), timeout=120,
+                        check=False)
+  assert done.returncode == 0, done.stderr
+  assert "experiments.artworks --image_size=512 --num_steps=500" in done.stderr
+  assert not (tmp_path / "all.json").exists()

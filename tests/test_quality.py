@@ -41,8 +41,13 @@ def test_plan_order_names_and_recipe_hook(tmp_path, monkeypatch):
   pairs = quality.make_pairs(tmp_path)
   runs = quality.plan(pairs, recipes=("mine", "absent"))
   groups = [r.group for r in runs]
-  assert groups == sorted(groups)  # a, b, c, d in order (no recipe in presets yet).
-  assert len(runs) == 24 + 24 + 32 + 1
+  assert groups == sorted(groups)  # a, b, c, d, f in order (no such recipe in presets).
+  assert len(runs) == 24 + 24 + 32 + 1 + 8
+  schedule = [r for r in runs if r.group == "f" and r.size == 512]
+  assert len(schedule) == 4 and {r.kwargs["scales"] for r in schedule} == {1, None}
+  assert all(r.time_scale == 2.0 for r in schedule)
+  assert quality.settings_of(schedule[0], size=256, time_limit=40)["size"] == 512
+  assert quality.settings_of(schedule[0], size=256, time_limit=40)["time_limit"] == 80
   assert len({r.name for r in runs}) == len(runs)
   assert runs[0].name == "gram_vgg19__tubingen-starry_night"
   assert all(r.kwargs["content_normalization"] == "mean" for r in runs)
