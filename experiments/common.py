@@ -49,9 +49,16 @@ def shared_image(name: str) -> str:
   return str(SHARED / name)
 
 
+# Set by define_flags(coarse_to_fine=True): the experiment has --scales and --finer_steps.
+_COARSE_TO_FINE = False
+
+
 def define_flags(*, content: str | None = "tubingen.jpg", style: str | None = "starry_night.jpg",
-                 image_size: int = 128, num_steps: int = 200, ratio: float = 1e-3) -> None:
-  """The flags every experiment has; defaults are this CPU's small size."""
+                 image_size: int = 128, num_steps: int = 200, ratio: float = 1e-3,
+                 coarse_to_fine: bool = False) -> None:
+  """The flags every experiment has; defaults are this CPU's small size. With
+  coarse_to_fine, also --scales and --finer_steps (see `schedule`)."""
+  global _COARSE_TO_FINE
   if content is not None:
     flags.DEFINE_string("content", shared_image(content), "Content photo.")
   if style is not None:
@@ -67,6 +74,36 @@ def define_flags(*, content: str | None = "tubingen.jpg", style: str | None = "s
                      "content more at larger sizes, so small CPU runs may want 1e-4).")
   flags.DEFINE_integer("log_every", 0, "Progress line every N steps of each run.",
                        lower_bound=0)
+  if coarse_to_fine:
+    _COARSE_TO_FINE = True
+    flags.DEFINE_integer("scales", 1, "Coarse-to-fine: --num_steps at 1/2^(scales-1) of "
+                         "the size, then --finer_steps at each doubling (1: the paper's "
+                         "one scale).", lower_bound=1)
+    flags.DEFINE_integer("finer_steps", None, "Steps at each scale after the coarsest "
+                         "(default: --num_steps).", lower_bound=1)
+
+
+def schedule() -> dict:
+  """The stylize settings of the --scales schedule: the paper's one scale of --num_steps,
+  or num_steps at the coarsest and --finer_steps at each finer scale."""
+  if not _COARSE_TO_FINE or FLAGS.scales == 1:
+    return dict(scales=1, num_steps=FLAGS.num_steps)
+  return dict(scales=FLAGS.scales, num_steps=FLAGS.num_steps,
+              finer_steps=FLAGS.finer_steps or FLAGS.num_steps)
+
+
+def schedule_note() -> str:
+  """A label's note of a coarse-to-fine schedule ("" for one scale)."""
+  settings = schedule()
+  if settings["scales"] == 1:
+    return ""
+  return (f", {settings['scales']} scales x "
+          f"{settings['num_steps']}/{settings['finer_steps']} steps")
+
+
+def total_steps(settings: dict) -> int:
+  """Steps over all scales of a `schedule`."""
+  return settings["num_steps"] + (settings["scales"] - 1) * settings.get("finer_steps", 0)
 
 
 def load_weights() -> weights_lib.VGGWeights:
@@ -109,7 +146,8 @@ class Recorder:
   def stylize(self, label: str, content, style, *, add_images: bool = True,
               **kwargs) -> jaxstyle.StylizeResult:
     """jaxstyle.stylize with this experiment's weights; records its losses and images."""
-    kwargs.setdefault("num_steps", FLAGS.num_steps)
+    for name, value in schedule().items():
+      kwargs.setdefault(name, value)
     kwargs.setdefault("log_every", FLAGS.log_every)
     for name, value in PAPER_DEFAULTS.items():
       kwargs.setdefault(name, value)
@@ -129,9 +167,20 @@ class Recorder:
     })
     return result
 
+  def one_scale_too(self, label: str, content, style, **kwargs) -> None:
+    """With a coarse-to-fine --scales, the same run at one scale with as many steps in
+    all, beside it: the reader sees whether the cheaper schedule agrees."""
+    settings = schedule()
+    if settings["scales"] == 1:
+      return
+    steps = total_steps(settings)
+    self.stylize(f"{label}, one scale, {steps} steps", content, style, scales=1,
+                 num_steps=steps, **kwargs)
+
   def write(self, *, columns: int | None = None, extra: dict | None = None) -> pathlib.Path:
     return write_figure(self.name, self.tiles, self.labels, self.started, {
         "image_size": FLAGS.image_size, "num_steps": FLAGS.num_steps, "ratio": FLAGS.ratio,
+        "schedule": schedule(),
         "weights": dict(self.weights.meta, preprocessing=self.weights.preprocessing),
         "runs": self.runs, **(extra or {})}, columns=columns)
 
