@@ -563,13 +563,7 @@ def contact_sheets(records: Sequence[dict], runs_dir: pathlib.Path, out_dir: pat
     labels = [l for l, _ in extra] + [r["method"] for r in rows]
     sheet = images_lib.contact_sheet([im for _, im in extra] + outs, labels)
     path = out_dir / f"quality_sheet_{pair}.jpg"
-    quality = 85
-    while True:  # Under 1 MB.
-      _write_jpeg(sheet, path, quality=quality)
-      if path.stat().st_size < 1_000_000 or quality <= 40:
-        break
-      quality -= 10
-    written.append(path)
+    written.append(images_lib.save_jpeg_under(sheet, path))
   return written
 
 

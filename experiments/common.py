@@ -187,13 +187,13 @@ class Recorder:
 
 def write_figure(name: str, tiles: Sequence[np.ndarray], labels: Sequence[str],
                  started: float, fields: dict, *, columns: int | None = None) -> pathlib.Path:
-  """Writes OUTPUT_DIR/NAME.jpg (a labelled contact sheet, under FIGURE_BYTES) and
+  """Writes OUTPUT_DIR/NAME.jpg (a labelled contact sheet, under images.FIGURE_BYTES) and
   NAME.json (fields, the experiment's name, its seconds since `started` and the
   device); a NAME.png of an older version is removed (replaced, not kept beside)."""
   out = pathlib.Path(FLAGS.output_dir)
   out.mkdir(parents=True, exist_ok=True)
-  figure = save_figure(images.contact_sheet(tiles, labels, columns=columns),
-                       out / f"{name}.jpg")
+  figure = images.save_jpeg_under(images.contact_sheet(tiles, labels, columns=columns),
+                                  out / f"{name}.jpg")
   (out / f"{name}.png").unlink(missing_ok=True)
   device = jax.devices()[0]
   payload = {"experiment": name, "seconds": time.time() - started,
@@ -202,21 +202,6 @@ def write_figure(name: str, tiles: Sequence[np.ndarray], labels: Sequence[str],
     pathlib.Path(tmp).write_text(json.dumps(payload, indent=1, default=float))
   logging.info("wrote %s and %s.json (%.0f s)", figure, out / name, payload["seconds"])
   return figure
-
-
-# Figures are JPEGs below 1 MB, so that the repository stays small.
-FIGURE_BYTES = 1_000_000
-FIGURE_QUALITIES = (90, 85, 80, 70, 60)
-
-
-def save_figure(image: np.ndarray, path: str | os.PathLike) -> pathlib.Path:
-  """Saves a figure as JPEG at the highest of FIGURE_QUALITIES that fits FIGURE_BYTES."""
-  path = pathlib.Path(path)
-  for quality in FIGURE_QUALITIES:
-    images.save_image(image, path, quality=quality)
-    if path.stat().st_size <= FIGURE_BYTES:
-      break
-  return path
 
 
 def _describe(value):

@@ -120,6 +120,24 @@ def save_image(image: np.ndarray, path: str | os.PathLike, *, quality: int | Non
   return path
 
 
+# Figures in the repository are JPEGs under this size (it stays small).
+FIGURE_BYTES = 1_000_000
+FIGURE_QUALITIES = (90, 85, 80, 70, 60, 50, 40)
+
+
+def save_jpeg_under(image: np.ndarray, path: str | os.PathLike, *,
+                    max_bytes: int = FIGURE_BYTES,
+                    qualities: Sequence[int] = FIGURE_QUALITIES) -> pathlib.Path:
+  """Saves a JPEG at the first (highest) of `qualities` whose file fits max_bytes, or
+  at the last one."""
+  path = pathlib.Path(path)
+  for quality in qualities:
+    save_image(image, path, quality=quality)
+    if path.stat().st_size <= max_bytes:
+      break
+  return path
+
+
 def contact_sheet(images: Sequence[np.ndarray], labels: Sequence[str] | None = None, *,
                   columns: int | None = None, pad: int = 4, label_height: int = 14) -> np.ndarray:
   """Tiles [H, W, 3] images in a labelled grid on white; returns [H', W', 3] in [0, 1]."""

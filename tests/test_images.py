@@ -106,3 +106,22 @@ def test_contact_sheet_layout():
   sheet = images.contact_sheet(tiles, ["a", "b", "c", "d"], pad=2, label_height=5)
   assert sheet.shape == (2 * (10 + 2 + 5) + 2, 2 * (12 + 2) + 2, 3)
   np.testing.assert_allclose(sheet[2 + 5 + 3, 2 + 3], 0.0)  # First tile, below its label.
+
+
+def test_save_jpeg_under_lowers_quality_until_it_fits(tmp_path):
+  noise = np.random.default_rng(0).random((192, 256, 3))
+  sizes = {}
+  for q in (90, 60):
+    images.save_image(noise, tmp_path / f"q{q}.jpg", quality=q)
+    sizes[q] = (tmp_path / f"q{q}.jpg").stat().st_size
+  assert sizes[90] > sizes[60]
+  # A limit between the two: quality 90 is too big, so a lower quality is chosen.
+  path = images.save_jpeg_under(noise, tmp_path / "fit.jpg", max_bytes=(sizes[90] + sizes[60]) // 2,
+                                qualities=(90, 60))
+  assert path.stat().st_size == sizes[60]
+  # Room enough: the first quality.
+  images.save_jpeg_under(noise, path, max_bytes=10 * sizes[90], qualities=(90, 60))
+  assert path.stat().st_size == sizes[90]
+  # Impossible: the last quality, not an error.
+  images.save_jpeg_under(noise, path, max_bytes=100, qualities=(90, 60))
+  assert path.stat().st_size == sizes[60]

@@ -363,12 +363,10 @@ def _programs(loss_fn, method: str, learning_rate: float | None, history_size: i
   # histories every step (it turns the axis into bitcasts around the in-place row
   # update). Several seeds are vmapped.
   def vinit(x0, args, carried=None):
-    init = (stepper.init if carried is None else
-            lambda x, a, c: stepper.init(x, a, c))
     extra = () if carried is None else (carried,)
     if x0.shape[0] == 1:
-      return init(x0[0], args, *extra)
-    return jax.vmap(init, in_axes=(0, None) + (0,) * len(extra))(x0, args, *extra)
+      return stepper.init(x0[0], args, *extra)
+    return jax.vmap(stepper.init, in_axes=(0, None) + (0,) * len(extra))(x0, args, *extra)
 
   def vstep(carry, args, num_seeds):
     if num_seeds == 1:

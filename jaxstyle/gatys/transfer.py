@@ -358,15 +358,8 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
   content = _check_image("content image", content)
   init_given = init if isinstance(init, str) else "image"
   init = resolve_init(init, num_seeds)
-  if not scale_factor > 1.0:
-    raise ValueError(f"scale_factor must be greater than 1, got {scale_factor}")
-  if coarsest_size is not None and coarsest_size < 16:
-    raise ValueError(f"coarsest_size must be at least 16 px, got {coarsest_size}")
-  if finer_steps is not None and finer_steps < 1:
-    raise ValueError(f"finer_steps must be positive, got {finer_steps}")
-  if carry_state and optimizer not in optimize.FIRST_ORDER:
-    raise ValueError(f"carry_state warm-starts {', '.join(optimize.FIRST_ORDER)}, not "
-                     f"{optimizer}")
+  _check_schedule(scale_factor=scale_factor, coarsest_size=coarsest_size,
+                  finer_steps=finer_steps, carry_state=carry_state, optimizer=optimizer)
   if scales is None:
     scales = (len(scale_steps) if scale_steps is not None else
               auto_scales(*content.shape[:2], factor=scale_factor,
@@ -502,6 +495,20 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
                        steps=sum(r.steps for r in results),
                        stopped=results[-1].stopped, config=settings,
                        interrupted=results[-1].interrupted)
+
+
+def _check_schedule(*, scale_factor, coarsest_size, finer_steps, carry_state, optimizer
+                    ) -> None:
+  """Raises ValueError for a bad coarse-to-fine setting (before the scales are chosen)."""
+  if not scale_factor > 1.0:
+    raise ValueError(f"scale_factor must be greater than 1, got {scale_factor}")
+  if coarsest_size is not None and coarsest_size < 16:
+    raise ValueError(f"coarsest_size must be at least 16 px, got {coarsest_size}")
+  if finer_steps is not None and finer_steps < 1:
+    raise ValueError(f"finer_steps must be positive, got {finer_steps}")
+  if carry_state and optimizer not in optimize.FIRST_ORDER:
+    raise ValueError(f"carry_state warm-starts {', '.join(optimize.FIRST_ORDER)}, not "
+                     f"{optimizer}")
 
 
 def _check_settings(*, num_steps, num_seeds, init, optimizer, precision, kernels,
