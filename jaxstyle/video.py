@@ -114,16 +114,8 @@ def stylize_frames_fast(model, frames: np.ndarray, *, batch_size: int = 4, **kwa
   every batch. kwargs (kernels, precision) go to `johnson.stylize_fast`.
   """
   from jaxstyle.johnson.inference import stylize_fast  # pylint: disable=import-outside-toplevel
-  frames = np.asarray(frames, np.float32)
-  batch_size = min(batch_size, len(frames))
-  outputs = []
-  for i in range(0, len(frames), batch_size):
-    batch = frames[i:i + batch_size]
-    n = len(batch)
-    if n < batch_size:
-      batch = np.concatenate([batch, np.repeat(batch[-1:], batch_size - n, axis=0)])
-    outputs.append(stylize_fast(model, batch, **kwargs)[:n])
-  return np.concatenate(outputs)
+  return _in_padded_batches(lambda batch: stylize_fast(model, batch, **kwargs), frames,
+                            batch_size)
 
 
 def stylize_frames_arbitrary(weights, frames: np.ndarray, style: np.ndarray, *,
@@ -139,6 +131,14 @@ def stylize_frames_arbitrary(weights, frames: np.ndarray, style: np.ndarray, *,
   style = np.asarray(style, np.float32)
   vector = style if style.ndim == 1 else arbitrary.style_vector(weights, style, style_size,
                                                                 **kwargs)
+  return _in_padded_batches(lambda batch: arbitrary.transform(weights, batch, vector, **kwargs),
+                            frames, batch_size)
+
+
+def _in_padded_batches(apply: Callable[[np.ndarray], np.ndarray], frames: np.ndarray,
+                       batch_size: int) -> np.ndarray:
+  """apply(batch) over frames [T, H, W, 3], batch_size at a time; the last batch is
+  padded with its last frame, so one compiled program serves every batch."""
   frames = np.asarray(frames, np.float32)
   batch_size = min(batch_size, len(frames))
   outputs = []
@@ -147,7 +147,7 @@ def stylize_frames_arbitrary(weights, frames: np.ndarray, style: np.ndarray, *,
     n = len(batch)
     if n < batch_size:
       batch = np.concatenate([batch, np.repeat(batch[-1:], batch_size - n, axis=0)])
-    outputs.append(arbitrary.transform(weights, batch, vector, **kwargs)[:n])
+    outputs.append(np.asarray(apply(batch))[:n])
   return np.concatenate(outputs)
 
 
@@ -160,6 +160,7 @@ def stylize_frames_optim(frames: np.ndarray, style: np.ndarray, *, mode: str = "
   previous result moved by the known pan `shift`, the new strip from the frame).
 
   `stylize_kwargs` go to `jaxstyle.stylize` (weights, num_steps, style_weight, ...).
+  Ctrl-C or SIGTERM raises `FramesInterrupted` with the frames finished so far.
   """
   from jaxstyle.gatys.transfer import stylize  # pylint: disable=import-outside-toplevel
   if mode not in ("noise", "warm", "warm_shifted"):
@@ -168,18 +169,39 @@ def stylize_frames_optim(frames: np.ndarray, style: np.ndarray, *, mode: str = "
     raise ValueError("warm_shifted needs the pan's shift")
   stylize_kwargs.setdefault("log_every", 0)
   outputs = []
-  for t, frame in enumerate(frames):
-    if t == 0 or mode == "noise":
-      init = "noise"
-    elif mode == "warm":
-      init = outputs[-1]
-    else:
-      init = shift_left(outputs[-1], shift, frame)
-    result = stylize(frame, style, init=init, seed=seed, **stylize_kwargs)
-    outputs.append(result.images[0])
-    if on_frame:
-      on_frame(t, result.images[0])
+
+  def stopped(reason: str) -> FramesInterrupted:
+    finished = np.stack(outputs) if outputs else np.zeros((0, *np.shape(frames)[1:]), np.float32)
+    return FramesInterrupted(f"{reason} in frame {len(outputs) + 1} of {len(frames)}", finished)
+
+  try:
+    for t, frame in enumerate(frames):
+      if t == 0 or mode == "noise":
+        init = "noise"
+      elif mode == "warm":
+        init = outputs[-1]
+      else:
+        init = shift_left(outputs[-1], shift, frame)
+      result = stylize(frame, style, init=init, seed=seed, **stylize_kwargs)
+      if result.interrupted:
+        raise stopped(result.stopped)
+      outputs.append(result.images[0])
+      if on_frame:
+        on_frame(t, result.images[0])
+  except FramesInterrupted:
+    raise
+  except KeyboardInterrupt:  # Outside an optimization (targets, compiling, on_frame).
+    raise stopped("interrupted") from None
   return np.stack(outputs)
+
+
+class FramesInterrupted(KeyboardInterrupt):
+  """Ctrl-C or SIGTERM stopped `stylize_frames_optim`; `frames` [K, H, W, 3] are the
+  K frames finished before it (the interrupted one is not among them)."""
+
+  def __init__(self, message: str, frames: np.ndarray):
+    super().__init__(message)
+    self.frames = frames
 
 
 # --- Frame I/O --------------------------------------------------------------------------

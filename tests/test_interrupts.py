@@ -28,8 +28,8 @@ _EXIT_S = 60
 class _Command:
   """A command started in the background, its stderr read line by line."""
 
-  def __init__(self, module, *args):
-    env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
+  def __init__(self, module, *args, env=None):
+    env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu", **(env or {}))
     # SIGINT as in a terminal, even where the tests run in the background (SIG_IGN).
     self.proc = subprocess.Popen(
         [sys.executable, "-m", module, *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
@@ -143,6 +143,30 @@ def test_stylize_batch_writes_its_summary(tmp_path, photos, tiny_weights_file):
     assert im.size == tuple(reversed(images.scaled_shape(40, 50, 64)))
   assert not (out_dir / "p1__p1.png").exists()
   assert _no_temporaries(out_dir)
+
+
+def test_video_keeps_the_frames_finished(tmp_path, photos, tiny_weights_file):
+  out = tmp_path / "frames"
+  metrics = tmp_path / "m.json"
+  command = _Command("jaxstyle.cli.video", f"--pan={photos / 'p0.png'}", "--num_frames=200",
+                     "--pan_px=0", "--image_size=24", f"--style={photos / 'p1.png'}",
+                     "--method=warm", "--num_steps=10", f"--output={out}",
+                     f"--metrics_json={metrics}", env={"JAXSTYLE_WEIGHTS": str(tiny_weights_file)})
+  command.wait_for(r"frame 2/200 done")
+  code, stderr = command.signal_and_wait(signal.SIGINT)
+  assert code == 130, stderr
+  assert "Traceback" not in stderr, stderr
+  match = re.fullmatch(r"interrupted: (.*) in frame (\d+) of 200; saved the (\d+) finished "
+                       r"frames of 200: (.*)", _last_line(stderr))
+  assert match, stderr
+  done = int(match.group(3))
+  assert int(match.group(2)) == done + 1 and 2 <= done < 200
+  assert match.group(4) == f"{out}, {metrics}"
+  assert sorted(os.listdir(out)) == [f"frame_{t:05d}.png" for t in range(done)]
+  m = json.loads(metrics.read_text())
+  assert m["frames"] == done and m["frames_requested"] == 200 and m["interrupted"]
+  assert m["pan_px"] == 0 and "compensated_ratio" in m  # Of the frames finished.
+  assert _no_temporaries(out)
 
 
 def test_training_keeps_a_checkpoint_of_the_last_step(tmp_path, photos, tiny_weights_file):

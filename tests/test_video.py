@@ -99,3 +99,23 @@ def test_optimized_frames_start_where_the_mode_says(tiny_weights, monkeypatch):
   shifted = video.stylize_frames_optim(frames, style, mode="warm_shifted", shift=2, **kwargs)
   np.testing.assert_array_equal(inits[1][:, :-2], shifted[0][:, 2:])
   np.testing.assert_array_equal(inits[1][:, -2:], frames[1][:, -2:])
+
+
+def test_interrupted_optimization_keeps_the_finished_frames(tiny_weights, monkeypatch):
+  import jaxstyle.gatys.transfer  # pylint: disable=import-outside-toplevel
+  real = jaxstyle.gatys.transfer.stylize
+  calls = []
+
+  def third_is_interrupted(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 3:
+      raise KeyboardInterrupt
+    return real(*args, **kwargs)
+
+  monkeypatch.setattr(jaxstyle.gatys.transfer, "stylize", third_is_interrupted)
+  frames = video.pan_frames(random_image(24, 40), height=16, width=24, num_frames=4, shift=2)
+  with pytest.raises(video.FramesInterrupted, match="in frame 3 of 4") as caught:
+    video.stylize_frames_optim(frames, random_image(16, 16, seed=4), mode="warm",
+                               weights=tiny_weights, num_steps=2, optimizer="adam")
+  assert caught.value.frames.shape == (2, *frames.shape[1:])
+  assert isinstance(caught.value, KeyboardInterrupt)  # Uncaught, it is a Ctrl-C.

@@ -24,8 +24,8 @@ from absl import flags, logging
 from jaxstyle import images as images_lib
 from jaxstyle._atomic import atomic_path
 from jaxstyle.cli import common
-from jaxstyle.errors import UserError
-from jaxstyle.video import (METHODS, VIDEO_SUFFIXES, pan_frames, read_frames,
+from jaxstyle.errors import Interrupted, UserError
+from jaxstyle.video import (METHODS, VIDEO_SUFFIXES, FramesInterrupted, pan_frames, read_frames,
                             stylize_frames_arbitrary, stylize_frames_fast, stylize_frames_optim,
                             temporal_instability, write_frames)
 
@@ -87,6 +87,7 @@ def _run() -> None:
   logging.info("%d frames of %dx%d px, method %s", len(frames), frames.shape[2],
                frames.shape[1], FLAGS.method)
   started = time.time()
+  interrupted = None
   if FLAGS.method == "fast":
     if not FLAGS.model:
       raise UserError("--method=fast needs --model")
@@ -115,26 +116,38 @@ def _run() -> None:
       raise UserError(f"--method={FLAGS.method} needs --style")
     from jaxstyle import weights as weights_lib  # pylint: disable=import-outside-toplevel
     style = images_lib.load_image(FLAGS.style, max(frames.shape[1:3]))
-    outputs = stylize_frames_optim(
-        frames, style, mode=FLAGS.method, shift=shift, seed=FLAGS.seed,
-        weights=weights_lib.ensure_default(), num_steps=FLAGS.num_steps,
-        content_weight=FLAGS.content_weight, style_weight=FLAGS.style_weight,
-        kernels=FLAGS.kernels, precision=FLAGS.precision,
-        on_frame=lambda t, _: logging.info("frame %d/%d done (%.0f s)", t + 1, len(frames),
-                                           time.time() - started))
+    try:
+      outputs = stylize_frames_optim(
+          frames, style, mode=FLAGS.method, shift=shift, seed=FLAGS.seed,
+          weights=weights_lib.ensure_default(), num_steps=FLAGS.num_steps,
+          content_weight=FLAGS.content_weight, style_weight=FLAGS.style_weight,
+          kernels=FLAGS.kernels, precision=FLAGS.precision,
+          on_frame=lambda t, _: logging.info("frame %d/%d done (%.0f s)", t + 1,
+                                             len(frames), time.time() - started))
+    except FramesInterrupted as e:  # Keep the frames finished: the video so far.
+      interrupted, outputs = str(e), e.frames
   seconds = time.time() - started
+  if interrupted and not len(outputs):
+    raise Interrupted(f"{interrupted}; no frame was finished, nothing written")
   written = write_frames(outputs, FLAGS.output, fps)
-  metrics = {"method": FLAGS.method, "frames": len(frames),
+  done = len(outputs)
+  metrics = {"method": FLAGS.method, "frames": done,
              "height": int(frames.shape[1]), "width": int(frames.shape[2]),
-             "seconds": seconds, "ms_per_frame": 1000 * seconds / len(frames)}
-  if shift is not None:
-    metrics.update(pan_px=shift, **temporal_instability(outputs, frames, shift))
+             "seconds": seconds, "ms_per_frame": 1000 * seconds / done}
+  if interrupted:
+    metrics.update(interrupted=interrupted, frames_requested=len(frames))
+  if shift is not None and done > 1:
+    metrics.update(pan_px=shift, **temporal_instability(outputs, frames[:done], shift))
   print(json.dumps(metrics))
   if FLAGS.metrics_json:
     with atomic_path(FLAGS.metrics_json) as tmp:
       pathlib.Path(tmp).write_text(json.dumps(metrics, indent=1))
   logging.info("wrote %s (%.1f s, %.0f ms per frame)", written, seconds,
                metrics["ms_per_frame"])
+  if interrupted:
+    saved = ", ".join(map(str, [written] + ([FLAGS.metrics_json] if FLAGS.metrics_json else [])))
+    raise Interrupted(f"{interrupted}; saved the {done} finished frames of {len(frames)}: "
+                      f"{saved}")
 
 
 main, run = common.entry_point(_define_flags, _run)
