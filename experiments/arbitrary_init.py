@@ -26,17 +26,12 @@ results look like the photo with a light texture; the network's brushwork is und
 
 from __future__ import annotations
 
-import json
-import pathlib
 import time
 
-import jax
 import numpy as np
 from absl import app, flags, logging
 
 from experiments import common
-from jaxstyle import images
-from jaxstyle._atomic import atomic_path
 from jaxstyle.gatys import transfer
 from jaxstyle.weights import arbitrary as arbitrary_weights_lib
 
@@ -117,25 +112,13 @@ def run():
                    else f"best {r['best_loss_over_target']:.2f}x target")
         tiles.append(finals[init])
         labels.append(f"{init}, {r['steps_run']} steps ({reached})")
-  figure = pathlib.Path(FLAGS.figure)
-  figure.parent.mkdir(parents=True, exist_ok=True)
-  images.save_image(images.contact_sheet(tiles, labels, columns=3), figure)
-  out = pathlib.Path(FLAGS.output_dir)
-  out.mkdir(parents=True, exist_ok=True)
-  device = jax.devices()[0]
-  payload = {"experiment": "arbitrary_init", "seconds": time.time() - started,
-             "device": {"platform": device.platform, "kind": device.device_kind},
-             "settings": dict(common.paper(), optimizer="lbfgs", ratio=FLAGS.ratio,
-                              noise_steps=FLAGS.noise_steps, max_steps=FLAGS.max_steps,
-                              content=FLAGS.content, style=FLAGS.style),
-             "weights": dict(weights.meta, preprocessing=weights.preprocessing),
-             "arbitrary_weights": dict(arbitrary_weights.meta), "figure": str(figure),
-             "sizes": results}
-  with atomic_path(out / "arbitrary_init.json") as tmp:
-    pathlib.Path(tmp).write_text(json.dumps(payload, indent=1, default=float))
-  logging.info("wrote %s and %s (%.0f s)", figure, out / "arbitrary_init.json",
-               payload["seconds"])
-
+  common.write_figure("arbitrary_init", tiles, labels, started, {
+      "settings": dict(common.paper(), optimizer="lbfgs", ratio=FLAGS.ratio,
+                       noise_steps=FLAGS.noise_steps, max_steps=FLAGS.max_steps,
+                       content=FLAGS.content, style=FLAGS.style),
+      "weights": dict(weights.meta, preprocessing=weights.preprocessing),
+      "arbitrary_weights": dict(arbitrary_weights.meta), "sizes": results},
+      columns=3, figure=FLAGS.figure)
 
 if __name__ == "__main__":
   common.define_flags()

@@ -186,18 +186,22 @@ class Recorder:
 
 
 def write_figure(name: str, tiles: Sequence[np.ndarray], labels: Sequence[str],
-                 started: float, fields: dict, *, columns: int | None = None) -> pathlib.Path:
-  """Writes OUTPUT_DIR/NAME.jpg (a labelled contact sheet, under images.FIGURE_BYTES) and
-  NAME.json (fields, the experiment's name, its seconds since `started` and the
-  device); a NAME.png of an older version is removed (replaced, not kept beside)."""
+                 started: float, fields: dict, *, columns: int | None = None,
+                 figure: str | os.PathLike | None = None) -> pathlib.Path:
+  """Writes the figure (a labelled contact sheet as JPEG under images.FIGURE_BYTES; at
+  `figure`, default OUTPUT_DIR/NAME.jpg) and OUTPUT_DIR/NAME.json (fields, the
+  experiment's name, its seconds since `started`, the device and the figure's path); a
+  NAME.png of an older version is removed (replaced, not kept beside)."""
   out = pathlib.Path(FLAGS.output_dir)
   out.mkdir(parents=True, exist_ok=True)
-  figure = images.save_jpeg_under(images.contact_sheet(tiles, labels, columns=columns),
-                                  out / f"{name}.jpg")
+  figure = pathlib.Path(figure or out / f"{name}.jpg")
+  figure.parent.mkdir(parents=True, exist_ok=True)
+  images.save_jpeg_under(images.contact_sheet(tiles, labels, columns=columns), figure)
   (out / f"{name}.png").unlink(missing_ok=True)
   device = jax.devices()[0]
   payload = {"experiment": name, "seconds": time.time() - started,
-             "device": {"platform": device.platform, "kind": device.device_kind}, **fields}
+             "device": {"platform": device.platform, "kind": device.device_kind},
+             "figure": str(figure), **fields}
   with atomic_path(out / f"{name}.json") as tmp:
     pathlib.Path(tmp).write_text(json.dumps(payload, indent=1, default=float))
   logging.info("wrote %s and %s.json (%.0f s)", figure, out / name, payload["seconds"])

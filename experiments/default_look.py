@@ -21,8 +21,6 @@ its summed content term grows with the pixel count and its style term does not.
 
 from __future__ import annotations
 
-import json
-import pathlib
 import time
 
 import numpy as np
@@ -31,7 +29,6 @@ from absl import app, flags, logging
 from experiments import common
 from jaxstyle import features, images
 from jaxstyle import weights as weights_lib
-from jaxstyle._atomic import atomic_path
 from jaxstyle.gatys import presets, transfer
 
 flags.DEFINE_list("sizes", ["256", "512", "1024"], "Sizes of the default, px (longer side).")
@@ -85,25 +82,15 @@ def run():
                                                            / image.shape[0])))
       labels.append(label)
   columns = max(len(rows["default"]), len(rows["gatys2016"]))
-  figure = pathlib.Path(FLAGS.figure)
-  figure.parent.mkdir(parents=True, exist_ok=True)
   ordered, ordered_labels = [], []
   for mode in rows:  # Pad the shorter row so each mode has its own row.
     n = len(rows[mode])
     start = 0 if mode == "default" else len(rows["default"])
     ordered += tiles[start:start + n] + [np.ones_like(tiles[0])] * (columns - n)
     ordered_labels += labels[start:start + n] + [""] * (columns - n)
-  images.save_image(images.contact_sheet(ordered, ordered_labels, columns=columns), figure)
-  out = pathlib.Path(FLAGS.output_dir)
-  out.mkdir(parents=True, exist_ok=True)
-  payload = {"experiment": "default_look", "seconds": time.time() - started,
-             "content": FLAGS.content, "style": FLAGS.style, "steps": FLAGS.steps,
-             "paper_settings": paper_settings(), "figure": str(figure), "runs": runs}
-  with atomic_path(out / "default_look.json") as tmp:
-    pathlib.Path(tmp).write_text(json.dumps(payload, indent=1, default=float))
-  logging.info("wrote %s and %s (%.0f s)", figure, out / "default_look.json",
-               payload["seconds"])
-
+  common.write_figure("default_look", ordered, ordered_labels, started, {
+      "content": FLAGS.content, "style": FLAGS.style, "steps": FLAGS.steps,
+      "paper_settings": paper_settings(), "runs": runs}, columns=columns, figure=FLAGS.figure)
 
 if __name__ == "__main__":
   common.define_flags()
