@@ -254,11 +254,6 @@ def _write_json(data: Any, path: pathlib.Path) -> None:
     pathlib.Path(tmp).write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
-def _write_jpeg(image: np.ndarray, path: pathlib.Path, quality: int = 90) -> None:
-  with atomic_path(path) as tmp, open(tmp, "wb") as f:
-    Image.fromarray(images_lib.to_uint8(image), "RGB").save(f, format="JPEG", quality=quality)
-
-
 def is_done(run: Run, out_dir: pathlib.Path, settings: Mapping[str, Any]) -> dict | None:
   """The run's record if its JSON holds these settings and its JPG exists."""
   record = _read_json(out_dir / f"{run.name}.json")
@@ -354,8 +349,8 @@ def run_all(runs: Sequence[Run], *, out_dir: str | os.PathLike, size: int,
       sheet = images_lib.contact_sheet(
           [outputs[i] for i in order],
           [f"seed {result.seeds[i]} #{r + 1}" for r, i in enumerate(order)])
-      _write_jpeg(sheet, out_dir / f"{run.name}_seeds.jpg", quality=85)
-    _write_jpeg(outputs[0], out_dir / f"{run.name}.jpg")
+      images_lib.save_image(sheet, out_dir / f"{run.name}_seeds.jpg", quality=85)
+    images_lib.save_image(outputs[0], out_dir / f"{run.name}.jpg", quality=90)
     _write_json(record, out_dir / f"{run.name}.json")  # Last: it marks the run done.
     records[index[run.name]] = record
     ran.append(run.name)
