@@ -2,11 +2,14 @@ r"""Content and style reconstructions layer by layer: the paper's Figure 1.
 
   python -m experiments.reconstructions          # 128 px, 200 steps: 2.6 min on 2 CPU cores
   python -m experiments.reconstructions --image_size=512 --num_steps=1000   # GPU/TPU
+  python -m experiments.reconstructions --image_size=512 --scales=2 --num_steps=250 \
+      --finer_steps=250      # experiments.all's: 250 steps at 256 px, then 250 at 512
 
 From white noise, matches (top row) only the content features of conv1_1, conv2_1,
 conv3_1, conv4_1 or conv5_1, and (bottom row) only the Gram matrices of the nested
 subsets conv1_1 / conv1_1..conv2_1 / ... / conv1_1..conv5_1, with the paper's normalized
-VGG-19 and average pooling.
+VGG-19 and average pooling. With --scales > 1 the last style reconstruction also runs
+at one scale with as many steps in all, beside.
 
 Expect: content reconstructions from the lower layers are nearly the photo; from the
 higher layers the layout survives but the exact pixels do not. Style reconstructions
@@ -23,15 +26,18 @@ LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 
 def run():
   rec, content, style = common.start("reconstructions")
+  note = common.schedule_note()
   for layer in LAYERS:
-    rec.stylize(f"content {layer}", content, style, content_layers=[layer], style_layers=[],
-                pooling="avg")
+    rec.stylize(f"content {layer}{note}", content, style, content_layers=[layer],
+                style_layers=[], pooling="avg")
   for i in range(1, len(LAYERS) + 1):
-    rec.stylize(f"style {LAYERS[0]}..{LAYERS[i - 1]}" if i > 1 else f"style {LAYERS[0]}",
-                style, style, content_layers=[], style_layers=list(LAYERS[:i]), pooling="avg")
+    label = f"style {LAYERS[0]}..{LAYERS[i - 1]}" if i > 1 else f"style {LAYERS[0]}"
+    settings = dict(content_layers=[], style_layers=list(LAYERS[:i]), pooling="avg")
+    rec.stylize(f"{label}{note}", style, style, **settings)
+  rec.one_scale_too(label, style, style, **settings)
   rec.write(columns=len(LAYERS))
 
 
 if __name__ == "__main__":
-  common.define_flags()
+  common.define_flags(coarse_to_fine=True)
   app.run(common.main_wrapper(run))

@@ -72,23 +72,31 @@ def test_experiment_smoke(tmp_path, pictures, tiny_weights_file, name):
     assert len(record["runs"]) == expected_runs[name]
 
 
+@pytest.mark.parametrize("name, extra, runs", [
+    ("photorealistic", ["--ratios=1e-2,1e-4"], 3),
+    ("reconstructions", [], 11),
+])
 def test_coarse_to_fine_figure_shows_one_panel_at_one_scale(tmp_path, pictures,
-                                                            tiny_weights_file):
-  """--scales=2: every ratio coarse-to-fine, and the last one also at one scale with the
+                                                            tiny_weights_file, name, extra,
+                                                            runs):
+  """--scales=2: every panel coarse-to-fine, and the last one also at one scale with the
   same steps in all, so a reader can compare the two schedules."""
-  done = _run("photorealistic", f"--content={pictures / 'content.png'}",
+  done = _run(name, f"--content={pictures / 'content.png'}",
               f"--style={pictures / 'style.png'}", f"--weights={tiny_weights_file}",
               f"--output_dir={tmp_path}", "--image_size=64", "--num_steps=3", "--scales=2",
-              "--finer_steps=2", "--ratios=1e-2,1e-4")
+              "--finer_steps=2", *extra)
   assert done.returncode == 0, done.stderr[-3000:]
-  record = json.loads((tmp_path / "photorealistic.json").read_text())
+  record = json.loads((tmp_path / f"{name}.json").read_text())
   assert record["schedule"] == {"scales": 2, "num_steps": 3, "finer_steps": 2}
-  runs = record["runs"]
-  assert [r["settings"]["scales"] for r in runs] == [2, 2, 1]
-  assert [r["steps"] for r in runs] == [5, 5, 5]
-  assert runs[2]["settings"]["num_steps"] == 5
-  assert runs[2]["settings"]["style_weight"] == runs[1]["settings"]["style_weight"] == 1e4
-  assert "one scale" in runs[2]["label"] and "2 scales" in runs[1]["label"]
+  record_runs = record["runs"]
+  assert len(record_runs) == runs
+  assert [r["settings"]["scales"] for r in record_runs] == [2] * (runs - 1) + [1]
+  assert [r["steps"] for r in record_runs] == [5] * runs
+  last, compared = record_runs[-1], record_runs[-2]
+  assert last["settings"]["num_steps"] == 5
+  for key in ("style_weight", "content_weight", "style_layers", "content_layers"):
+    assert last["settings"].get(key) == compared["settings"].get(key), key
+  assert "one scale" in last["label"] and "2 scales" in compared["label"]
 
 
 def test_loss_curves(tmp_path, pictures, tiny_weights_file):
