@@ -2,6 +2,7 @@
 
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -171,7 +172,8 @@ def test_all_runs_each_figure_once_and_resumes(tmp_path):
     calls.append(list(argv))
     if name in fail:
       return 1
-    (tmp_path / f"{name}.json").write_text("{}")
+    out = pathlib.Path(argv[-1].split("=", 1)[1])
+    (out / f"{name}.json").write_text("{}")
     return 0
 
   ran, failed = all_figures.run_all(figures, size=64, output_dir=tmp_path, runner=runner)
@@ -189,6 +191,16 @@ def test_all_runs_each_figure_once_and_resumes(tmp_path):
   assert record["a"]["command"][2] == "--image_size=128"
   assert all_figures.run_all(figures, size=64, output_dir=tmp_path, runner=runner,
                              dry_run=True) == ([], [])
+  # A variant of "a": its own directory and record key; "a" itself stays done.
+  variant = all_figures.Figure("a", 1.0, ("--ratio=1e-5",), variant="low")
+  (tmp_path / "low").mkdir()
+  calls.clear()
+  assert all_figures.run_all([*figures, variant], size=128, output_dir=tmp_path,
+                             runner=runner) == (["a/low"], [])
+  assert calls == [["-m", "experiments.a", "--image_size=128", "--ratio=1e-5",
+                    f"--output_dir={tmp_path / 'low'}"]]
+  record = json.loads((tmp_path / "all.json").read_text())
+  assert record["a/low"]["command"] == calls[0] and record["a"]["command"][2] == "--image_size=128"
   assert {f.name for f in all_figures.FIGURES} >= {"reconstructions", "artworks",
                                                    "initialization", "photorealistic"}
 
