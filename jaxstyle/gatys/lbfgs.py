@@ -35,7 +35,7 @@ from jax.scipy.linalg import solve_triangular
 # The first step moves no pixel by more than this (images are in [0, 1]). The step of
 # torch.optim.LBFGS, -g * min(1, 1/|g|_1), is far smaller for style losses
 # (|g|_1 ~ 1e7..1e10) and yields a nearly flat first curvature pair that later blows
-# up a step (loss spikes of 1e5x, measured in experiments/results/optimizers.png).
+# up a step (loss spikes of 1e5x, measured with experiments.optimizers before this cap).
 FIRST_STEP = 0.05
 # Curvature pairs are kept only if cos(s, y) exceeds this (see `step`).
 MIN_COSINE = 1e-3
