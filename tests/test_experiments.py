@@ -71,6 +71,11 @@ def test_experiment_smoke(tmp_path, pictures, tiny_weights_file, name):
                    "high_resolution": 2}
   if name in expected_runs:
     assert len(record["runs"]) == expected_runs[name]
+  if name == "reconstructions":  # The CVPR paper's Figure 1 layers.
+    assert [r["settings"]["content_layers"] for r in record["runs"][:5]] == [
+        [f"conv{i}_2"] for i in range(1, 6)]
+    assert [r["settings"]["style_layers"][-1] for r in record["runs"][5:]] == [
+        f"conv{i}_1" for i in range(1, 6)]
 
 
 @pytest.mark.parametrize("name, extra, runs", [
