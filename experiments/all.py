@@ -135,7 +135,7 @@ def run_all(figures: Sequence[Figure], *, size: int, output_dir: str | pathlib.P
       continue
     record = _read(record_path)  # Re-read: another run may have added to it.
     record[figure.key] = {"command": list(argv), "seconds": seconds,
-                           "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+                          "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
     with atomic_path(record_path) as tmp:
       pathlib.Path(tmp).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
     ran.append(figure.key)
