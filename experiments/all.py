@@ -13,7 +13,8 @@ paper's network and formulas (`experiments.common.paper`, the gatys2016 preset).
 one finishes, its command line goes to OUTPUT_DIR/all.json; a rerun skips every figure
 whose recorded command line is the one it would run and whose JSON is there, so an
 interrupted regeneration continues with the figure it stopped in (a figure is written
-only when it is complete). A changed --size, step count or flag reruns that figure.
+only when it is complete). A changed --size, step count or flag reruns that figure; a
+changed experiment's code does not (delete its entry in all.json to rerun it).
 """
 
 from __future__ import annotations
