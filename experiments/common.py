@@ -59,6 +59,7 @@ def define_flags(*, content: str | None = "tubingen.jpg", style: str | None = "s
   """The flags every experiment has; defaults are this CPU's small size. With
   coarse_to_fine, also --scales and --finer_steps (see `schedule`)."""
   global _COARSE_TO_FINE
+  _COARSE_TO_FINE = coarse_to_fine  # Every call: experiments may run one after another.
   if content is not None:
     flags.DEFINE_string("content", shared_image(content), "Content photo.")
   if style is not None:
@@ -75,7 +76,6 @@ def define_flags(*, content: str | None = "tubingen.jpg", style: str | None = "s
   flags.DEFINE_integer("log_every", 0, "Progress line every N steps of each run.",
                        lower_bound=0)
   if coarse_to_fine:
-    _COARSE_TO_FINE = True
     flags.DEFINE_integer("scales", 1, "Coarse-to-fine: --num_steps at 1/2^(scales-1) of "
                          "the size, then --finer_steps at each doubling (1: the paper's "
                          "one scale).", lower_bound=1)

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
-from jaxstyle._atomic import atomic_path
+from jaxstyle._atomic import write_or_keep
 from jaxstyle.errors import UserError
 
 # Caffe/Keras VGG: BGR, 0-255, mean pixel subtracted (Simonyan & Zisserman).
@@ -109,15 +109,25 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 def save_image(image: np.ndarray, path: str | os.PathLike, *, quality: int | None = None
                ) -> pathlib.Path:
   """Writes a [H, W, 3] image in [0, 1] atomically (a temporary file, then rename);
-  quality: JPEG quality (None: Pillow's default, 75)."""
+  quality: JPEG quality (None: Pillow's default, 75).
+
+  Raises:
+    OutputError (an OSError and a UserError): `path` could not be written (e.g. no
+      space left); the image was kept in the system's temporary directory instead, at
+      the path the message names (`kept`).
+  """
   path = pathlib.Path(path)
   fmt = Image.registered_extensions().get(path.suffix.lower())
   if fmt is None:
     raise UserError(f"cannot tell the image format of {path} from its extension")
   options = {"quality": quality} if quality is not None and fmt == "JPEG" else {}
-  with atomic_path(path) as tmp, open(tmp, "wb") as f:
-    Image.fromarray(to_uint8(image), "RGB").save(f, format=fmt, **options)
-  return path
+  picture = Image.fromarray(to_uint8(image), "RGB")
+
+  def write(tmp):
+    with open(tmp, "wb") as f:
+      picture.save(f, format=fmt, **options)
+
+  return write_or_keep(path, write, what="the image")
 
 
 # Figures in the repository are JPEGs under this size (it stays small).

@@ -17,13 +17,16 @@ instability can be measured (`temporal_instability`).
 
 from __future__ import annotations
 
+import os
 import pathlib
+import tempfile
 from typing import Callable
 
 import numpy as np
+from absl import logging
 
 from jaxstyle import images as images_lib
-from jaxstyle._atomic import atomic_path
+from jaxstyle._atomic import OutputError, write_or_keep
 from jaxstyle.errors import UserError
 
 METHODS = ("fast", "arbitrary", "noise", "warm", "warm_shifted")
@@ -248,15 +251,48 @@ def read_frames(path: str | pathlib.Path, size: int | None = None,
 
 def write_frames(frames: np.ndarray, path: str | pathlib.Path, fps: float = 24.0,
                  ext: str = ".png") -> pathlib.Path:
-  """Writes frames to a directory (frame_00000.png, ...) or a video file (by suffix)."""
+  """Writes frames to a directory (frame_00000.png, ...) or a video file (by suffix).
+
+  Raises:
+    OutputError: `path` could not be written (e.g. no space left); the video, or all
+      the frames (in a new directory), were kept in the system's temporary directory
+      instead, where the message says.
+  """
   path = pathlib.Path(path)
   if path.suffix.lower() in VIDEO_SUFFIXES:
     iio = _imageio()
-    with atomic_path(path, suffix=path.suffix) as tmp:
-      kwargs = {"fps": fps} if path.suffix.lower() != ".gif" else {"duration": 1000 / fps,
-                                                                     "loop": 0}
-      iio.imwrite(tmp, np.stack([images_lib.to_uint8(f) for f in frames]), **kwargs)
+    video = np.stack([images_lib.to_uint8(f) for f in frames])
+    if path.suffix.lower() == ".gif":
+      kwargs = {"duration": 1000 / fps, "loop": 0}
+    else:
+      # The frames' own size: ffmpeg's writer would otherwise resize them up to multiples
+      # of 16 (26x32 -> 32x32). yuv420p, what players expect, needs even sides: an odd
+      # one gets its last row or column repeated once.
+      kwargs = {"fps": fps, "macro_block_size": 1}
+      odd = (video.shape[1] % 2, video.shape[2] % 2)
+      if any(odd):
+        logging.warning("%s: %dx%d frames padded to %dx%d (the video format needs even "
+                        "sides)", path, video.shape[1], video.shape[2],
+                        video.shape[1] + odd[0], video.shape[2] + odd[1])
+        video = np.pad(video, ((0, 0), (0, odd[0]), (0, odd[1]), (0, 0)), mode="edge")
+    write_or_keep(path, lambda tmp: iio.imwrite(tmp, video, **kwargs), suffix=path.suffix,
+                  what="the video")
     return path
   for t, frame in enumerate(frames):
-    images_lib.save_image(frame, path / f"frame_{t:05d}{ext}")
+    target = path / f"frame_{t:05d}{ext}"
+    try:
+      images_lib.save_image(frame, target)
+    except OutputError as e:  # Keep every frame together, not this one alone.
+      if e.kept is not None:
+        os.remove(e.kept)
+      try:
+        kept = pathlib.Path(tempfile.mkdtemp(prefix=f"jaxstyle-{path.name}-"))
+        for u, f in enumerate(frames):
+          images_lib.save_image(f, kept / f"frame_{u:05d}{ext}")
+      except OSError as e2:
+        why = getattr(e2, "reason", "") or e2.strerror or str(e2)
+        raise OutputError(f"cannot write {target} ({e.reason}), nor keep the frames in "
+                          f"{tempfile.gettempdir()} ({why})", None, e.reason) from None
+      raise OutputError(f"cannot write {target} ({e.reason}); kept the {len(frames)} "
+                        f"frames in {kept}", kept, e.reason) from None
   return path

@@ -5,11 +5,17 @@ import tempfile
 import numpy as np
 import pytest
 
-from jaxstyle import weights as weights_lib
-
-# The commands' compilation cache: one per test session, shared by the commands the
-# tests start, never the user's.
+# The CPU backend in this process and in every command a test starts (they inherit it).
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# One persistent compilation cache per test session, never the user's: shared by this
+# process (a program that a test builds again is read back, not compiled) and by the
+# commands the tests start ($JAXSTYLE_CACHE is their --compilation_cache default).
 os.environ.setdefault("JAXSTYLE_CACHE", tempfile.mkdtemp(prefix="jaxstyle-test-cache-"))
+
+from jaxstyle import cache  # pylint: disable=wrong-import-position
+from jaxstyle import weights as weights_lib  # pylint: disable=wrong-import-position
+
+cache.enable_compilation_cache(os.environ["JAXSTYLE_CACHE"])
 
 TINY_WIDTHS = (4, 6, 8, 8, 8)
 SHARED_IMAGES = pathlib.Path(__file__).resolve().parents[2] / "shared" / "images"
@@ -45,3 +51,27 @@ def shared_images():
 
 def random_image(h, w, seed=0):
   return np.random.default_rng(seed).uniform(size=(h, w, 3)).astype(np.float32)
+
+
+# --- No silent skips --------------------------------------------------------------------
+# CI has ../shared beside the clone and reaches PyPI, so a skip there is a test that did not
+# run: the run fails, and `-rs` (pyproject's addopts) has printed each reason.
+# JAXSTYLE_ALLOW_SKIPS=1 lets a developer without ../shared run the rest.
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+  if report.skipped and not hasattr(report, "wasxfail"):
+    _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+  if _skipped and exitstatus == 0 and not os.environ.get("JAXSTYLE_ALLOW_SKIPS"):
+    session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter):
+  if _skipped and not os.environ.get("JAXSTYLE_ALLOW_SKIPS"):
+    terminalreporter.write_line(
+        f"FAILED: {len(_skipped)} test(s) skipped; every test must run (see the skip reasons; "
+        "JAXSTYLE_ALLOW_SKIPS=1 allows skips locally)", red=True)

@@ -81,8 +81,9 @@ def test_feedforward_xla_and_cpu_kernels_agree_on_outputs_and_parameter_gradient
                                                                                   upsample):
   """The real widths (32, 64, 128) on an odd-sized batch: every CPU form (blocked 9x9
   layers, stride-2 on blocks, border-recomputed 3x3, low-resolution upsample+conv,
-  per-image kernel gradients) against plain XLA."""
-  config = net_lib.ImageTransformConfig(norm=norm, upsample=upsample)
+  per-image kernel gradients) against plain XLA. One residual block of the five: each
+  is the same layers, so one shows every form at a fifth of the compile time."""
+  config = net_lib.ImageTransformConfig(norm=norm, upsample=upsample, num_residual=1)
   variables = net_lib.init_variables(config, seed=1)
   x = jnp.asarray(np.stack([random_image(19, 22, seed=s) for s in range(2)]))
   results = {}
@@ -151,14 +152,15 @@ def test_tensorfloat32_runs_everywhere(tiny_weights):
     _fixed_problem(tiny_weights, "float16")
 
 
-def test_memory_estimate_counts_the_derived_kernels_of_the_cpu_kernels():
+def test_memory_estimate_counts_the_derived_kernels_of_the_cpu_kernels(full_width_weights):
   """The real VGG-19's derived kernels (flipped kernels, Winograd transforms of the
-  >= 256-channel layers) are counted only when the CPU kernels run: ~670 MiB."""
+  >= 256-channel layers) are counted only when the CPU kernels run: ~670 MiB. The
+  module's network: its derived kernels are made once (network_variables keeps them)."""
   from jaxstyle.gatys import transfer  # pylint: disable=import-outside-toplevel
   kwargs = dict(num_seeds=1, layers=["conv5_1"], method="lbfgs", history_size=20)
   extra = (transfer.estimate_memory_bytes(256, 256, kernels="cpu", **kwargs)
            - transfer.estimate_memory_bytes(256, 256, kernels="xla", **kwargs))
-  variables = features_lib.network_variables(weights_lib.random_weights(0, WIDTHS), "cpu")
+  variables = features_lib.network_variables(full_width_weights, "cpu")
   derived = sum(a.nbytes for a in jax.tree.leaves(variables["derived"]))
   assert extra == derived and 600 * 2**20 < derived < 700 * 2**20
 

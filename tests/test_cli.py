@@ -1,57 +1,59 @@
-"""The command line end to end, on a tiny random network and small images."""
+"""The command line end to end, on a tiny random network and small images.
+
+Argument checks and refusals run in this process (`tests.commands.run_main`); one real
+subprocess per command covers its entry point, its exit status and (for `jaxstyle`) the
+progress lines that only absl's `app.run` sets up.
+"""
 
 import json
 import os
-import subprocess
-import sys
+import shutil
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from jaxstyle import cache as cache_lib
+from tests.commands import fails_cleanly, run_main, run_subprocess
 from tests.conftest import random_image
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_cli(*args, weights=None):
-  command = [sys.executable, "-m", "jaxstyle.stylize", *args]
-  if weights is not None:
-    command.append(f"--weights={weights}")
-  env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
-  return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env,
-                        timeout=600, check=False)
+  """`jaxstyle ARGS [--weights=WEIGHTS]` in this process."""
+  return run_main("jaxstyle.stylize", *args,
+                  *([f"--weights={weights}"] if weights is not None else []))
+
+
+def _save(image, path, mode="RGB"):
+  Image.fromarray((image * 255).astype(np.uint8), mode).save(path)
 
 
 @pytest.fixture(scope="module")
 def pictures(tmp_path_factory):
   d = tmp_path_factory.mktemp("pictures")
-  Image.fromarray((random_image(40, 50, 0) * 255).astype(np.uint8)).save(d / "content.jpg")
-  grey = (random_image(30, 30, 1)[..., 0] * 255).astype(np.uint8)
-  Image.fromarray(grey, "L").save(d / "grey.png")
-  rgba = (random_image(30, 30, 2) * 255).astype(np.uint8)
-  Image.fromarray(np.dstack([rgba, np.full((30, 30), 200, np.uint8)]), "RGBA").save(d / "rgba.png")
+  _save(random_image(24, 32, 0), d / "content.jpg")
+  _save(random_image(32, 32, 1)[..., 0], d / "grey.png", "L")
+  rgba = (random_image(32, 32, 2) * 255).astype(np.uint8)
+  Image.fromarray(np.dstack([rgba, np.full((32, 32), 200, np.uint8)]), "RGBA").save(d / "rgba.png")
   (d / "notes.jpg").write_text("not an image")
   data = (d / "content.jpg").read_bytes()
   (d / "cut.jpg").write_bytes(data[: len(data) // 2])
   return d
 
 
-def _fails_cleanly(done, message):
-  assert done.returncode != 0
-  assert "Traceback" not in done.stderr, done.stderr
-  last = done.stderr.strip().splitlines()[-1]
-  assert message in last, done.stderr
-
-
 def test_writes_image_and_metrics(tmp_path, pictures, tiny_weights_file):
+  """The `jaxstyle` process: exit 0, the image, snapshots, metrics, the progress lines,
+  and the compiled programs in --compilation_cache."""
   out = tmp_path / "out.png"
   metrics = tmp_path / "m.json"
-  done = run_cli(f"--content={pictures / 'content.jpg'}", f"--style={pictures / 'rgba.png'}",
-                 f"--output={out}", "--image_size=40", "--num_steps=6", "--log_every=2",
-                 "--save_every=3", f"--metrics_json={metrics}", weights=tiny_weights_file)
+  cache = tmp_path / "cache"
+  done = run_subprocess(
+      "jaxstyle.stylize", f"--content={pictures / 'content.jpg'}",
+      f"--style={pictures / 'rgba.png'}", f"--output={out}", "--image_size=32",
+      "--num_steps=6", "--log_every=2", "--save_every=3", f"--metrics_json={metrics}",
+      f"--compilation_cache={cache}", f"--weights={tiny_weights_file}")
   assert done.returncode == 0, done.stderr
-  assert Image.open(out).size == (40, 32)
+  assert Image.open(out).size == (32, 24)
   assert (tmp_path / "out_step00003.png").exists() and (tmp_path / "out_step00006.png").exists()
   assert "compil" in done.stderr and "steps/s" in done.stderr and "ETA" in done.stderr
   m = json.loads(metrics.read_text())
@@ -60,6 +62,23 @@ def test_writes_image_and_metrics(tmp_path, pictures, tiny_weights_file):
   assert m["config"]["content_layers"] == ["conv4_2"] and m["config"]["style_weight"] == 1e-3
   assert m["config"]["style_layers"] == ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
   assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+  assert any(p.name.startswith("jit_step_all") for p in cache.iterdir())
+
+
+def test_compilation_cache_default_and_off(tmp_path, monkeypatch):
+  """--compilation_cache defaults to $JAXSTYLE_CACHE and is off when empty. (That the
+  cache named is written is test_writes_image_and_metrics's: the cache is process-wide
+  configuration, so this process only records which directory each run would enable.)"""
+  enabled = []
+  monkeypatch.setattr(cache_lib, "enable_compilation_cache", enabled.append)
+  default = tmp_path / "default"
+  monkeypatch.setenv("JAXSTYLE_CACHE", str(default))
+  fails_cleanly(run_cli("--compilation_cache="), "give --content and --style")
+  assert enabled == []
+  fails_cleanly(run_cli(), "give --content and --style")
+  assert enabled == [str(default)]
+  fails_cleanly(run_cli(f"--compilation_cache={tmp_path / 'c'}"), "give --content and --style")
+  assert enabled == [str(default), str(tmp_path / "c")]
 
 
 def test_seeds_write_images_and_a_contact_sheet(tmp_path, pictures, tiny_weights_file):
@@ -96,7 +115,8 @@ def test_bad_input_is_one_line(tmp_path, pictures, tiny_weights_file, args, mess
   done = run_cli(*defaults.values(), *args, "--image_size=32" if "--image_size" not in
                  " ".join(args) else "--num_steps=2", "--num_steps=2",
                  weights=tiny_weights_file)
-  _fails_cleanly(done, message)
+  fails_cleanly(done, message)
+  assert done.returncode == 1
 
 
 @pytest.mark.parametrize("flag", ["--image_size=0", "--num_steps=0", "--num_steps=-5",
@@ -112,49 +132,23 @@ def test_bad_weights_files(tmp_path, pictures, tiny_weights_file):
   corrupt = tmp_path / "corrupt.npz"
   corrupt.write_bytes(b"\x00" * 100)
   base = [f"--content={pictures / 'content.jpg'}", f"--style={pictures / 'rgba.png'}",
-          "--image_size=32", "--num_steps=1"]
-  _fails_cleanly(run_cli(*base, weights=corrupt), "corrupt")
+          f"--output={tmp_path / 'o.png'}", "--image_size=32", "--num_steps=1"]
+  fails_cleanly(run_cli(*base, weights=corrupt), "corrupt")
   with np.load(tiny_weights_file) as data:
     arrays = dict(data)
   arrays["conv1_1/kernel"] = arrays["conv1_1/kernel"][..., :2]
   shaped = tmp_path / "shaped.npz"
   np.savez(shaped, **arrays)
-  _fails_cleanly(run_cli(*base, weights=shaped), "mis-shaped: conv1_1/kernel")
-  _fails_cleanly(run_cli(*base, weights=tmp_path / "absent.npz"), "does not exist")
+  fails_cleanly(run_cli(*base, weights=shaped), "mis-shaped: conv1_1/kernel")
+  fails_cleanly(run_cli(*base, weights=tmp_path / "absent.npz"), "does not exist")
+  assert not (tmp_path / "o.png").exists()
 
 
 def test_missing_inputs(tiny_weights_file):
-  _fails_cleanly(run_cli(weights=tiny_weights_file), "give --content and --style")
-
-
-def test_compilation_cache_is_written_and_can_be_turned_off(tmp_path, pictures,
-                                                            tiny_weights_file, monkeypatch):
-  args = [f"--content={pictures / 'content.jpg'}", f"--style={pictures / 'grey.png'}",
-          "--image_size=40", "--num_steps=2", "--log_every=0"]
-  cache = tmp_path / "cache"
-  done = run_cli(*args, f"--output={tmp_path / 'a.png'}", f"--compilation_cache={cache}",
-                 weights=tiny_weights_file)
-  assert done.returncode == 0, done.stderr
-  assert any(p.name.startswith("jit_step_all") for p in cache.iterdir())
-  default = tmp_path / "default"  # The default directory comes from $JAXSTYLE_CACHE.
-  monkeypatch.setenv("JAXSTYLE_CACHE", str(default))
-  done = run_cli(*args, f"--output={tmp_path / 'b.png'}", "--compilation_cache=",
-                 weights=tiny_weights_file)
-  assert done.returncode == 0, done.stderr
-  assert not default.exists()
-  done = run_cli(*args, f"--output={tmp_path / 'c.png'}", weights=tiny_weights_file)
-  assert done.returncode == 0, done.stderr
-  assert any(p.name.startswith("jit_step_all") for p in default.iterdir())
+  fails_cleanly(run_cli(weights=tiny_weights_file), "give --content and --style")
 
 
 # --- Every command refuses to overwrite its inputs, and non-finite float flags ---------
-
-
-def run_command(module, *args):
-  """Runs `python -m module args` as the commands' console scripts do."""
-  env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
-  return subprocess.run([sys.executable, "-m", module, *args], capture_output=True,
-                        text=True, cwd=ROOT, env=env, timeout=600, check=False)
 
 
 def _files(directory):
@@ -165,31 +159,38 @@ def _files(directory):
 
 def _refused(done, output, the_input, directory, before):
   """The command named `output` and `the_input` in one error line and wrote nothing."""
-  _fails_cleanly(done, f"error: the output {output} is the input {the_input}")
+  fails_cleanly(done, f"error: the output {output} is the input {the_input}")
   assert done.returncode == 1
   assert _files(directory) == before
 
 
-@pytest.fixture
-def inputs(tmp_path, tiny_weights_file):
-  """A folder of small inputs for every command: images, a frames folder, a tiny
-  feed-forward model and a copy of the tiny VGG weights."""
+@pytest.fixture(scope="module")
+def _inputs_once(tmp_path_factory, tiny_weights_file):
+  from jaxstyle import video  # pylint: disable=import-outside-toplevel
   from jaxstyle.johnson import models  # pylint: disable=import-outside-toplevel
   from jaxstyle.nets import johnson  # pylint: disable=import-outside-toplevel
-  d = tmp_path / "in"
+  d = tmp_path_factory.mktemp("inputs") / "in"
   d.mkdir()
   for i, name in enumerate(["c.png", "s.png", "m.png", "i.png", "o_seed1.png",
                             "o_sheet.png", "photos/a.png", "photos/b.jpg",
                             "batch/a.png", "batch/a__s.png", "frames/frame_00000.png",
                             "frames/frame_00001.png"]):
     (d / name).parent.mkdir(exist_ok=True)
-    Image.fromarray((random_image(24, 32, i) * 255).astype(np.uint8)).save(d / name)
+    _save(random_image(24, 32, i), d / name)
   config = johnson.ImageTransformConfig(widths=(4, 4, 4), num_residual=1)
   models.save_model(models.FastModel(config, johnson.init_variables(config, seed=0)),
                     d / "model.msgpack")
   (d / "model.png").write_bytes((d / "model.msgpack").read_bytes())
   (d / "w.npz").write_bytes(tiny_weights_file.read_bytes())
+  video.write_frames(np.stack([random_image(24, 32, t) for t in range(3)]), d / "clip.gif")
   return d
+
+
+@pytest.fixture
+def inputs(tmp_path, _inputs_once):
+  """A folder of small inputs for every command: images, a frames folder, a GIF, a tiny
+  feed-forward model and a copy of the tiny VGG weights."""
+  return shutil.copytree(_inputs_once, tmp_path / "in")
 
 
 @pytest.mark.parametrize("args, output, the_input", [
@@ -211,7 +212,7 @@ def test_stylize_refuses_to_overwrite_an_input(inputs, args, output, the_input):
   given = {a.split("=")[0] for a in args}
   defaults = [a for a in (f"--content={d / 'c.png'}", f"--style={d / 's.png'}",
                           f"--output={d / 'out.png'}") if a.split("=")[0] not in given]
-  done = run_cli(*defaults, *[a.format(d=d) for a in args], "--image_size=16",
+  done = run_cli(*defaults, *[a.format(d=d) for a in args], "--image_size=32",
                  "--num_steps=1", f"--weights={d / 'w.npz'}")
   _refused(done, output.format(d=d), the_input.format(d=d), d, before)
 
@@ -222,10 +223,10 @@ def test_stylize_refuses_snapshots_named_like_an_input(inputs):
   (d / "o_step00001.png").write_bytes((d / "s.png").read_bytes())
   before = _files(d)
   done = run_cli(f"--content={d / 'c.png'}", f"--style={d / 'o_step00001.png'}",
-                 f"--output={d / 'o.png'}", "--save_every=1", "--image_size=16",
+                 f"--output={d / 'o.png'}", "--save_every=1", "--image_size=32",
                  "--num_steps=1", f"--weights={d / 'w.npz'}")
-  _fails_cleanly(done, f"error: --save_every would write snapshots named like the input "
-                       f"{d / 'o_step00001.png'}")
+  fails_cleanly(done, f"error: --save_every would write snapshots named like the input "
+                      f"{d / 'o_step00001.png'}")
   assert _files(d) == before
 
 
@@ -243,11 +244,11 @@ def test_fast_refuses_to_overwrite_an_input(inputs, args, output, the_input):
   args = [a.format(d=d) for a in args]
   if not any(a.startswith("--model=") for a in args):
     args.append(f"--model={d / 'model.msgpack'}")
-  done = run_command("jaxstyle.cli.feedforward", *args)
+  done = run_main("jaxstyle.cli.feedforward", *args)
   _refused(done, output.format(d=d), the_input.format(d=d), d, before)
 
 
-@pytest.mark.parametrize("args, output, the_input", [
+_VIDEO_REFUSALS = [
     (["--input={d}/frames", "--output={d}/frames"], "{d}/frames/frame_00000.png",
      "{d}/frames/frame_00000.png"),
     (["--pan={d}/c.png", "--output={d}/frames", "--method=warm",
@@ -258,18 +259,21 @@ def test_fast_refuses_to_overwrite_an_input(inputs, args, output, the_input):
     (["--pan={d}/c.png", "--output={d}/out", "--model={d}/model.msgpack",
       "--metrics_json={d}/model.msgpack"], "{d}/model.msgpack", "{d}/model.msgpack"),
     (["--input={d}/clip.gif", "--output={d}/clip.gif"], "{d}/clip.gif", "{d}/clip.gif"),
-])
-def test_video_refuses_to_overwrite_an_input(inputs, args, output, the_input):
-  d = inputs
-  if "clip.gif" in output:
-    pytest.importorskip("imageio")
-    from jaxstyle import video  # pylint: disable=import-outside-toplevel
-    video.write_frames(np.stack([random_image(24, 32, t) for t in range(3)]), d / "clip.gif")
-  before = _files(d)
+]
+
+
+def _video_args(d, args):
   args = [a.format(d=d) for a in args]
   if not any(a.startswith("--model=") for a in args):
     args.append(f"--model={d / 'model.msgpack'}")
-  done = run_command("jaxstyle.cli.video", *args, "--num_frames=2", "--image_size=16")
+  return [*args, "--num_frames=2", "--image_size=32"]
+
+
+@pytest.mark.parametrize("args, output, the_input", _VIDEO_REFUSALS)
+def test_video_refuses_to_overwrite_an_input(inputs, args, output, the_input):
+  d = inputs
+  before = _files(d)
+  done = run_main("jaxstyle.cli.video", *_video_args(d, args))
   _refused(done, output.format(d=d), the_input.format(d=d), d, before)
 
 
@@ -284,7 +288,7 @@ def _train_args(d, *extra):
 def test_train_fast_refuses_to_overwrite_an_input(inputs, model_out, extra):
   d = inputs
   before = _files(d)
-  done = run_command("jaxstyle.cli.train_feedforward", *_train_args(
+  done = run_main("jaxstyle.cli.train_feedforward", *_train_args(
       d, f"--model_out={d / model_out}", *[a.format(d=d) for a in extra]))
   _refused(done, d / model_out, d / model_out, d, before)
 
@@ -292,9 +296,9 @@ def test_train_fast_refuses_to_overwrite_an_input(inputs, model_out, extra):
 def test_train_fast_refuses_a_model_out_that_is_its_checkpoint(inputs):
   d = inputs
   before = _files(d)
-  done = run_command("jaxstyle.cli.train_feedforward", *_train_args(
+  done = run_main("jaxstyle.cli.train_feedforward", *_train_args(
       d, f"--model_out={d / 'run' / 'x' / '..' / 'checkpoint.msgpack'}"))
-  _fails_cleanly(done, "is the run's own checkpoint.msgpack: choose another path")
+  fails_cleanly(done, "is the run's own checkpoint.msgpack: choose another path")
   assert _files(d) == before and not (d / "run").exists()
 
 
@@ -307,8 +311,28 @@ def test_train_fast_refuses_a_model_out_that_is_its_checkpoint(inputs):
 def test_weights_refuses_to_overwrite_an_input(inputs, args, path):
   d = inputs
   before = _files(d)
-  done = run_command("jaxstyle.weights", *[a.format(d=d) for a in args])
+  done = run_main("jaxstyle.weights", *[a.format(d=d) for a in args])
   _refused(done, path.format(d=d), path.format(d=d), d, before)
+
+
+# One real process per command (`jaxstyle`'s is test_writes_image_and_metrics): the module
+# runs as `python -m`, the refusal is one line and the exit status 1.
+@pytest.mark.parametrize("module, args, output", [
+    ("jaxstyle.cli.feedforward", ["--content={d}/c.png", "--output={d}/c.png",
+                                  "--model={d}/model.msgpack"], "{d}/c.png"),
+    ("jaxstyle.cli.video", ["--input={d}/clip.gif", "--output={d}/clip.gif",
+                            "--model={d}/model.msgpack"], "{d}/clip.gif"),
+    ("jaxstyle.cli.train_feedforward", ["--style={d}/s.png", "--dataset_dir={d}/photos",
+                                        "--output_dir={d}/run", "--model_out={d}/s.png"],
+     "{d}/s.png"),
+    ("jaxstyle.weights", ["convert", "--format=keras", "--input={d}/w.npz",
+                          "--output={d}/w.npz"], "{d}/w.npz"),
+])
+def test_each_command_runs_as_a_process(inputs, module, args, output):
+  d = inputs
+  before = _files(d)
+  done = run_subprocess(module, *[a.format(d=d) for a in args])
+  _refused(done, output.format(d=d), output.format(d=d), d, before)
 
 
 @pytest.mark.parametrize("flag", [
@@ -318,10 +342,10 @@ def test_stylize_rejects_non_finite_flags(inputs, flag):
   d = inputs
   before = _files(d)
   done = run_cli(f"--content={d / 'c.png'}", f"--style={d / 's.png'}",
-                 f"--output={d / 'out.png'}", "--image_size=16", "--num_steps=1", flag,
+                 f"--output={d / 'out.png'}", "--image_size=32", "--num_steps=1", flag,
                  f"--weights={d / 'w.npz'}")
   name, value = flag[2:].split("=")
-  _fails_cleanly(done, f"error: --{name} must be a finite number, got {float(value)}")
+  fails_cleanly(done, f"error: --{name} must be a finite number, got {float(value)}")
   assert _files(d) == before
 
 
@@ -330,10 +354,10 @@ def test_stylize_rejects_non_finite_numbers_in_lists(inputs, flag):
   d = inputs
   before = _files(d)
   done = run_cli(f"--content={d / 'c.png'}", f"--style={d / 's.png'},{d / 'm.png'}",
-                 f"--output={d / 'out.png'}", "--image_size=16", "--num_steps=1", flag,
+                 f"--output={d / 'out.png'}", "--image_size=32", "--num_steps=1", flag,
                  f"--weights={d / 'w.npz'}")
   name, value = flag[2:].split("=")
-  _fails_cleanly(done, f"error: --{name} must be finite numbers, got {value}")
+  fails_cleanly(done, f"error: --{name} must be finite numbers, got {value}")
   assert _files(d) == before
 
 
@@ -341,11 +365,11 @@ def test_stylize_rejects_non_finite_numbers_in_lists(inputs, flag):
 def test_video_rejects_non_finite_flags(inputs, flag):
   d = inputs
   before = _files(d)
-  done = run_command("jaxstyle.cli.video", f"--pan={d / 'c.png'}", f"--output={d / 'out'}",
-                     "--method=warm", f"--style={d / 's.png'}", "--num_frames=2",
-                     "--image_size=16", "--num_steps=1", flag)
+  done = run_main("jaxstyle.cli.video", f"--pan={d / 'c.png'}", f"--output={d / 'out'}",
+                  "--method=warm", f"--style={d / 's.png'}", "--num_frames=2",
+                  "--image_size=32", "--num_steps=1", flag)
   name, value = flag[2:].split("=")
-  _fails_cleanly(done, f"error: --{name} must be a finite number, got {float(value)}")
+  fails_cleanly(done, f"error: --{name} must be a finite number, got {float(value)}")
   assert _files(d) == before
 
 
@@ -355,7 +379,7 @@ def test_video_rejects_non_finite_flags(inputs, flag):
 def test_train_fast_rejects_non_finite_flags(inputs, flag):
   d = inputs
   before = _files(d)
-  done = run_command("jaxstyle.cli.train_feedforward", *_train_args(d, flag))
+  done = run_main("jaxstyle.cli.train_feedforward", *_train_args(d, flag))
   name, value = flag[2:].split("=")
-  _fails_cleanly(done, f"error: --{name} must be a finite number, got {float(value)}")
+  fails_cleanly(done, f"error: --{name} must be a finite number, got {float(value)}")
   assert _files(d) == before and not (d / "run").exists()

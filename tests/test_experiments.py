@@ -1,4 +1,8 @@
-"""A small-size smoke run of every experiment script, on the tiny random network."""
+"""A small-size smoke run of every experiment script, on the tiny random network.
+
+The experiments run in this process (tests/commands.run_script: one JAX import, and the
+programs that two experiments share compile once); `experiments.all --dry_run` runs as a
+real process, for its entry point."""
 
 import json
 import os
@@ -10,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.commands import run_script
 from tests.conftest import random_image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,9 +33,7 @@ def pictures(tmp_path_factory):
 
 
 def _run(module, *args):
-  return subprocess.run([sys.executable, "-m", f"experiments.{module}", *args],
-                        capture_output=True, text=True, cwd=ROOT,
-                        env=dict(os.environ, PYTHONPATH=ROOT), timeout=600, check=False)
+  return run_script(f"experiments.{module}", *args)
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
@@ -119,17 +122,16 @@ def test_loss_curves(tmp_path, pictures, tiny_weights_file):
 
 
 def test_missing_normalized_weights_is_clear(tmp_path, pictures, monkeypatch):
-  done = subprocess.run(
-      [sys.executable, "-m", "experiments.pooling", f"--content={pictures / 'content.png'}",
-       f"--style={pictures / 'style.png'}", f"--output_dir={tmp_path}"],
-      capture_output=True, text=True, cwd=ROOT, timeout=600, check=False,
-      env=dict(os.environ, PYTHONPATH=ROOT, JAXSTYLE_WEIGHTS=str(tmp_path / "w.npz")))
+  monkeypatch.setenv("JAXSTYLE_WEIGHTS", str(tmp_path / "w.npz"))
+  done = _run("pooling", f"--content={pictures / 'content.png'}",
+              f"--style={pictures / 'style.png'}", f"--output_dir={tmp_path}")
   assert done.returncode == 1 and "Traceback" not in done.stderr
   assert "jaxstyle.weights normalize" in done.stderr.splitlines()[-1]
 
 
 @pytest.mark.parametrize("name", ["networks", "default_look"])
-def test_experiments_that_load_their_networks(tmp_path, pictures, tiny_weights, name):
+def test_experiments_that_load_their_networks(tmp_path, pictures, tiny_weights, name,
+                                              monkeypatch):
   """Experiments that load each network's default file: tiny ones in $JAXSTYLE_WEIGHTS's
   directory (VGG-19, its normalized copy, VGG-16, AlexNet)."""
   from jaxstyle import weights as weights_lib
@@ -148,10 +150,8 @@ def test_experiments_that_load_their_networks(tmp_path, pictures, tiny_weights, 
   else:
     args += ["--sizes=32,40", "--paper_sizes=32", "--steps=3",
              f"--figure={tmp_path / 'look.jpg'}"]
-  done = subprocess.run([sys.executable, "-m", f"experiments.{name}", *args],
-                        capture_output=True, text=True, cwd=ROOT, timeout=600, check=False,
-                        env=dict(os.environ, PYTHONPATH=ROOT,
-                                 JAXSTYLE_WEIGHTS=str(d / weights_lib.DEFAULT_FILENAME)))
+  monkeypatch.setenv("JAXSTYLE_WEIGHTS", str(d / weights_lib.DEFAULT_FILENAME))
+  done = _run(name, *args)
   assert done.returncode == 0, done.stderr[-3000:]
   payload = json.loads((tmp_path / f"{name}.json").read_text())
   if name == "networks":

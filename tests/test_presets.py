@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from jaxstyle.gatys.presets import PRESETS
-from tests.test_cli import run_cli
+from tests.commands import run_main
 
 
 def test_gatys2016_is_the_paper():
@@ -38,8 +38,9 @@ def weights_dir(tmp_path, tiny_weights_file):
 def test_preset_needs_normalized_weights(tmp_path, weights_dir, monkeypatch):
   monkeypatch.setenv("JAXSTYLE_WEIGHTS", str(weights_dir / "vgg19.npz"))
   Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "c.png")
-  done = run_cli(f"--content={tmp_path / 'c.png'}", f"--style={tmp_path / 'c.png'}",
-                 "--preset=gatys2016", f"--output={tmp_path / 'o.png'}")
+  done = run_main("jaxstyle.stylize", f"--content={tmp_path / 'c.png'}",
+                  f"--style={tmp_path / 'c.png'}", "--preset=gatys2016",
+                  f"--output={tmp_path / 'o.png'}")
   assert done.returncode == 1 and "Traceback" not in done.stderr
   assert "python -m jaxstyle.weights normalize --images=DIR" in done.stderr.splitlines()[-1]
 
@@ -50,9 +51,9 @@ def test_preset_applies_and_flags_override(tmp_path, weights_dir, monkeypatch):
   rng = np.random.default_rng(0)
   Image.fromarray(rng.integers(0, 255, (32, 32, 3), np.uint8)).save(tmp_path / "c.png")
   metrics = tmp_path / "m.json"
-  done = run_cli(f"--content={tmp_path / 'c.png'}", f"--style={tmp_path / 'c.png'}",
-                 "--preset=gatys2016_photo", "--image_size=32", "--num_steps=2",
-                 f"--output={tmp_path / 'o.png'}", f"--metrics_json={metrics}")
+  done = run_main("jaxstyle.stylize", f"--content={tmp_path / 'c.png'}",
+                  f"--style={tmp_path / 'c.png'}", "--preset=gatys2016_photo", "--image_size=32",
+                  "--num_steps=2", f"--output={tmp_path / 'o.png'}", f"--metrics_json={metrics}")
   assert done.returncode == 0, done.stderr
   config = json.loads(metrics.read_text())["config"]
   assert config["preset"] == "gatys2016_photo"

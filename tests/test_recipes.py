@@ -14,7 +14,7 @@ from PIL import Image
 from jaxstyle import losses
 from jaxstyle.gatys import objective, optimize, presets, transfer
 from tests.conftest import random_image
-from tests.test_cli import run_cli
+from tests.commands import run_main
 
 
 def _quadratic(x, target):
@@ -209,10 +209,10 @@ def test_recipe_presets_run_from_the_cli(tmp_path, tiny_weights_file, monkeypatc
   rng = np.random.default_rng(0)
   Image.fromarray(rng.integers(0, 255, (48, 48, 3), np.uint8)).save(tmp_path / "c.png")
   metrics = tmp_path / "m.json"
-  done = run_cli(f"--content={tmp_path / 'c.png'}", f"--style={tmp_path / 'c.png'}",
-                 f"--preset={preset}", "--image_size=48", "--num_steps=2",
-                 "--finer_steps=1", "--coarsest_size=24", f"--output={tmp_path / 'o.png'}",
-                 f"--metrics_json={metrics}")
+  done = run_main("jaxstyle.stylize", f"--content={tmp_path / 'c.png'}",
+                  f"--style={tmp_path / 'c.png'}", f"--preset={preset}", "--image_size=48",
+                  "--num_steps=2", "--finer_steps=1", "--coarsest_size=24",
+                  f"--output={tmp_path / 'o.png'}", f"--metrics_json={metrics}")
   assert done.returncode == 0, done.stderr
   config = json.loads(metrics.read_text())["config"]
   recipe = presets.RECIPES[preset]

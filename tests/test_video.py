@@ -1,4 +1,8 @@
-"""Video: the synthetic pan, the flicker metrics, frame I/O and the stylizing loops."""
+"""Video: the synthetic pan, the flicker metrics, frame I/O and the stylizing loops, and
+`jaxstyle-video` on a real clip (../shared/videos/) with its default --method=fast.
+Video files need imageio-ffmpeg (in the test extra: it ships its ffmpeg binary)."""
+
+import json
 
 import numpy as np
 import pytest
@@ -7,7 +11,10 @@ from jaxstyle import video
 from jaxstyle.johnson import models
 from jaxstyle.nets import johnson as transformer
 
-from tests.conftest import random_image
+from tests.commands import run_main
+from tests.conftest import SHARED_IMAGES, random_image
+
+CLIP = SHARED_IMAGES.parent / "videos" / "carphone_pristine.mp4"  # 176x144, 29.97 fps.
 
 
 def test_pan_moves_the_scene_by_the_known_shift():
@@ -57,7 +64,6 @@ def test_frames_directory_round_trip(tmp_path):
 
 
 def test_video_file_round_trip(tmp_path):
-  pytest.importorskip("imageio_ffmpeg")
   frames = np.stack([np.full((32, 48, 3), t / 4, np.float32) for t in range(4)])
   video.write_frames(frames, tmp_path / "clip.mp4", fps=8)
   back, fps = video.read_frames(tmp_path / "clip.mp4")
@@ -119,3 +125,75 @@ def test_interrupted_optimization_keeps_the_finished_frames(tiny_weights, monkey
                                weights=tiny_weights, num_steps=2, optimizer="adam")
   assert caught.value.frames.shape == (2, *frames.shape[1:])
   assert isinstance(caught.value, KeyboardInterrupt)  # Uncaught, it is a Ctrl-C.
+
+
+@pytest.fixture(scope="module")
+def clip():
+  if not CLIP.is_file():
+    pytest.skip(f"the shared videos are not at {CLIP.parent}")
+  return CLIP
+
+
+@pytest.fixture(scope="module")
+def tiny_model_file(tmp_path_factory):
+  config = transformer.ImageTransformConfig(widths=(4, 6, 8), num_residual=1)
+  model = models.FastModel(config, transformer.init_variables(config, seed=3))
+  path = tmp_path_factory.mktemp("fast_model") / "tiny.msgpack"
+  models.save_model(model, path)
+  return path
+
+
+def test_reads_the_first_frames_of_a_real_clip(clip):
+  frames, fps = video.read_frames(clip, 32, max_frames=3)  # Resized: 176x144 -> 32x26.
+  assert frames.shape == (3, 26, 32, 3) and fps == pytest.approx(29.97, abs=0.01)
+  assert frames.dtype == np.float32 and 0 <= frames.min() and frames.max() <= 1
+  assert frames.std() > 0.1  # A picture, not a blank frame.
+  assert np.abs(frames[1] - frames[0]).mean() > 0  # It moves.
+
+
+def _blocks(frames, size=8):
+  """Means of size x size blocks: what a lossy codec keeps."""
+  t, h, w, c = frames.shape
+  return frames.reshape(t, h // size, size, w // size, size, c).mean(axis=(2, 4))
+
+
+def test_video_command_defaults_to_fast_on_a_real_clip(tmp_path, clip, tiny_model_file):
+  """`jaxstyle-video --input=clip.mp4 --model=M` (no --method: fast), at the clip's own
+  176x144 px (a multiple of 16: see the next test), into a frame directory (exactly the
+  library's frames) and into a video file (those frames up to the codec's loss, at the
+  clip's frame rate). --kernels=xla: the same program, compiled in half the time."""
+  frames, fps = video.read_frames(clip, max_frames=2)
+  expected = video.stylize_frames_fast(models.load_model(tiny_model_file), frames,
+                                       kernels="xla")
+  assert np.abs(expected - frames).mean() > 0.1  # The model changes the picture.
+  args = (f"--input={clip}", f"--model={tiny_model_file}", "--num_frames=2", "--kernels=xla")
+  done = run_main("jaxstyle.cli.video", *args, f"--output={tmp_path / 'frames'}")
+  assert done.returncode == 0, done.stderr
+  metrics = json.loads(done.stdout.strip().splitlines()[-1])
+  assert metrics["method"] == "fast" and metrics["frames"] == 2
+  assert (metrics["height"], metrics["width"]) == (144, 176)
+  written, _ = video.read_frames(tmp_path / "frames")
+  np.testing.assert_allclose(written, expected, atol=0.5 / 255 + 1e-6)
+
+  out = tmp_path / "styled.mp4"
+  done = run_main("jaxstyle.cli.video", *args, f"--output={out}")
+  assert done.returncode == 0, done.stderr
+  back, back_fps = video.read_frames(out)
+  assert back.shape == expected.shape == (2, 144, 176, 3)
+  assert back_fps == pytest.approx(fps, abs=0.01) and fps == pytest.approx(29.97, abs=0.01)
+  error = np.abs(_blocks(back) - _blocks(expected)).mean()
+  assert error < 0.03 and error < 0.15 * np.abs(_blocks(back) - _blocks(frames)).mean(), error
+
+
+def test_video_file_keeps_the_frame_size(tmp_path):
+  """`jaxstyle-video --image_size=32` on a 4:3 clip makes 24x32 frames, and frames of 26x32
+  from carphone_pristine.mp4: the video written must have that size, not 32x32 (ffmpeg's
+  writer rounds up to multiples of 16 unless told not to). An odd side (the encoder's
+  yuv420p needs even ones) gains one repeated row."""
+  frames = np.stack([random_image(26, 32, seed=t) for t in range(2)])
+  video.write_frames(frames, tmp_path / "clip.mp4", fps=8)
+  back, _ = video.read_frames(tmp_path / "clip.mp4")
+  assert back.shape == frames.shape
+  video.write_frames(frames[:, :25], tmp_path / "odd.mp4", fps=8)
+  back, _ = video.read_frames(tmp_path / "odd.mp4")
+  assert back.shape == (2, 26, 32, 3)

@@ -23,7 +23,7 @@ from absl import flags, logging
 
 from jaxstyle import arbitrary as arbitrary_lib
 from jaxstyle import images as images_lib
-from jaxstyle._atomic import atomic_path
+from jaxstyle._atomic import write_or_keep
 from jaxstyle.cli import common
 from jaxstyle.errors import UserError
 from jaxstyle.weights import arbitrary as weights_lib
@@ -88,8 +88,8 @@ def _run() -> None:
   vector_out = pathlib.Path(FLAGS.save_style_vector) if FLAGS.save_style_vector else None
   if vector_out is not None and vector_out.suffix != ".npy":
     raise UserError(f"--save_style_vector {vector_out} must end in .npy")
-  common.refuse_overwriting_inputs(outputs + ([vector_out] if vector_out else []),
-                                   [*inputs, *styles, FLAGS.weights])
+  common.check_outputs(outputs + ([vector_out] if vector_out else []),
+                       [*inputs, *styles, FLAGS.weights])
   if vector_out is not None and vector_out in outputs:
     raise UserError(f"--save_style_vector {vector_out} is also an output image")
   # Read every style before loading (or fetching) the weights: mistakes fail fast.
@@ -104,8 +104,12 @@ def _run() -> None:
       for v in loaded]
   vector = arbitrary_lib.blend_vectors(np.stack(vectors), blend)
   if vector_out is not None:
-    with atomic_path(vector_out, suffix=".tmp.npy") as tmp, open(tmp, "wb") as f:
-      np.save(f, vector)
+
+    def write(tmp):
+      with open(tmp, "wb") as f:
+        np.save(f, vector)
+
+    write_or_keep(vector_out, write, suffix=".tmp.npy", what="the style vector")
     logging.info("wrote the style vector to %s", vector_out)
   if not inputs:
     return

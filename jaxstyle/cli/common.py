@@ -18,7 +18,7 @@ from typing import Callable, Iterable
 import numpy as np
 from absl import app, flags
 
-from jaxstyle import cache, kernels, precision
+from jaxstyle import _atomic, cache, kernels, precision
 from jaxstyle import images as images_lib
 from jaxstyle.errors import Interrupted, UserError
 
@@ -54,6 +54,15 @@ def check_finite(*names: str) -> None:
       raise UserError(f"--{name} must be a finite number, got {value}")
 
 
+def check_positive(*names: str) -> None:
+  """Raises UserError if a number flag among `names` is zero or negative (a learning
+  rate of -1 would climb the loss)."""
+  for name in names:
+    value = FLAGS[name].value
+    if value is not None and not value > 0:
+      raise UserError(f"--{name} must be positive, got {value:g}")
+
+
 def refuse_overwriting_inputs(outputs: Iterable[str | os.PathLike],
                               inputs: Iterable[str | os.PathLike | None]) -> None:
   """Raises UserError if an output path is one of the input files."""
@@ -66,6 +75,31 @@ def refuse_overwriting_inputs(outputs: Iterable[str | os.PathLike],
     if resolved in existing:
       raise UserError(f"the output {out} is the input {existing[resolved]}: choose another "
                       "output path (nothing was written)")
+
+
+def refuse_unwritable(outputs: Iterable[str | os.PathLike]) -> None:
+  """Raises UserError if an output could not be created: its folder (or the nearest
+  existing folder above it, where the command would make the rest) is a file or allows
+  no new file (/proc, a read-only disk), or the output is a directory. Made before any
+  work, so that a run does not end by failing to write its result."""
+  folders: dict[pathlib.Path, str | None] = {}  # One try per folder (video frames).
+  for out in outputs:
+    path = pathlib.Path(os.path.abspath(out))
+    if path.parent not in folders or path.is_dir():
+      folders[path.parent] = _atomic.unwritable(path)
+    problem = folders[path.parent]
+    if problem is not None:
+      raise UserError(f"cannot write {out}: {problem}; choose another output path "
+                      "(nothing was done)")
+
+
+def check_outputs(outputs: Iterable[str | os.PathLike],
+                  inputs: Iterable[str | os.PathLike | None]) -> None:
+  """What every command checks of its outputs before any work: none is an input
+  (`refuse_overwriting_inputs`), each can be written (`refuse_unwritable`)."""
+  outputs = list(outputs)
+  refuse_overwriting_inputs(outputs, inputs)
+  refuse_unwritable(outputs)
 
 
 def file_outputs(content: str, output: str, ext: str, inputs: list[pathlib.Path]

@@ -39,7 +39,7 @@ def _run() -> None:
     raise UserError("give --model, --content and --output")
   inputs = list_inputs(FLAGS.content)
   outputs = common.file_outputs(FLAGS.content, FLAGS.output, FLAGS.ext, inputs)
-  common.refuse_overwriting_inputs(outputs, [*inputs, FLAGS.model])
+  common.check_outputs(outputs, [*inputs, FLAGS.model])
   model = load_model(FLAGS.model)
   logging.info("model %s (%s norm, %s upsampling, %d parameters) on %s", FLAGS.model,
                model.config.norm, model.config.upsample,

@@ -20,6 +20,7 @@ import time
 
 from absl import flags, logging
 
+from jaxstyle._atomic import OutputError
 from jaxstyle.cli import common
 from jaxstyle.errors import Interrupted, UserError
 
@@ -194,10 +195,11 @@ def _refuse_snapshots_over_inputs(output: pathlib.Path, inputs) -> None:
                       "choose another --output (nothing was written)")
 
 
-def _write_json(path: str, payload: dict) -> None:
-  from jaxstyle._atomic import atomic_path  # pylint: disable=import-outside-toplevel
-  with atomic_path(path) as tmp, open(tmp, "w") as f:
-    json.dump(payload, f, indent=1)
+def _write_json(path: str, payload: dict, what: str = "the metrics") -> pathlib.Path:
+  """Writes `payload` atomically; OutputError (naming where it was kept) if it cannot."""
+  from jaxstyle._atomic import write_or_keep  # pylint: disable=import-outside-toplevel
+  text = json.dumps(payload, indent=1)
+  return write_or_keep(path, lambda tmp: pathlib.Path(tmp).write_text(text), what=what)
 
 
 def _apply_preset() -> None:
@@ -287,10 +289,19 @@ def _stylize_one(content_path, style_paths, output: pathlib.Path, weights,
   if init not in transfer.INITS:
     init = images.resize_to(images.load_image(init), height, width)
 
+  snapshots_failed = []
+
   def save_snapshot(step, x):
+    if snapshots_failed:  # The disk is full: the run goes on, the final write says so.
+      return
     for i, image in enumerate(x):
       name = f"step{step:05d}" if len(x) == 1 else f"seed{FLAGS.seed + i}_step{step:05d}"
-      images.save_image(image, _suffixed(output, name))
+      try:
+        images.save_image(image, _suffixed(output, name))
+      except OutputError as e:
+        logging.warning("%s; no more snapshots are written", e)
+        snapshots_failed.append(e)
+        return
 
   logging.info("content %s (%dx%d px), style %s, %s on %s", content_path, width, height,
                ", ".join(map(str, style_paths)), FLAGS.optimizer,
@@ -306,24 +317,33 @@ def _stylize_one(content_path, style_paths, output: pathlib.Path, weights,
   except ValueError as e:  # The library's checks of settings and images.
     raise UserError(str(e)) from None
 
-  written = []
+  written, failures = [], []  # failures: OutputErrors, each naming where it kept its file.
+
+  def write(save, *args):
+    try:
+      written.append(save(*args))
+    except OutputError as e:
+      failures.append(e)
+      if e.kept is not None:
+        written.append(e.kept)
+
   order, ranking = list(range(len(result.images))), None
   if FLAGS.rank_by and len(result.images) > 1:
     order, ranking = _rank(result, content, styles[0])
   if len(result.images) == 1:
-    written.append(images.save_image(result.images[0], output))
+    write(images.save_image, result.images[0], output)
   else:
     for s, image in zip(result.seeds, result.images):
-      written.append(images.save_image(image, _suffixed(output, f"seed{s}")))
+      write(images.save_image, image, _suffixed(output, f"seed{s}"))
     labels = [f"seed {s}" for s in result.seeds]
     if ranking is not None:
       labels = [f"#{r + 1} seed {result.seeds[i]}" for r, i in enumerate(order)]
     sheet = images.contact_sheet([result.images[i] for i in order], labels)
-    written.append(images.save_image(sheet, _suffixed(output, "sheet")))
+    write(images.save_image, sheet, _suffixed(output, "sheet"))
   seconds = time.time() - started
   if metrics_path:
     device = jax.devices()[0]
-    _write_json(metrics_path, {
+    write(_write_json, metrics_path, {
         "config": dict(result.config, content=str(content_path),
                        style=[str(p) for p in style_paths], output=str(output),
                        image_size=FLAGS.image_size, style_size=style_size,
@@ -336,13 +356,16 @@ def _stylize_one(content_path, style_paths, output: pathlib.Path, weights,
         "wall_seconds": seconds,
         "history": {k: np.asarray(v).tolist() for k, v in result.history.items()},
     })
-    written.append(pathlib.Path(metrics_path))
   final = result.history["total"][-1]
   logging.info("final loss %s after %d steps in %.1f s; wrote %s",
                " ".join(f"{v:.4g}" for v in final), result.steps, seconds,
                ", ".join(map(str, written)))
+  failed = "; ".join(map(str, failures))
   if result.interrupted:
-    raise Interrupted(f"{result.stopped}; saved {', '.join(map(str, written))}")
+    raise Interrupted(f"{result.stopped}; saved {', '.join(map(str, written))}"
+                      + (f" ({failed})" if failed else ""))
+  if failures:
+    raise UserError(failed)
   if result.stopped:
     raise UserError(f"the run stopped early: {result.stopped} (saved {written[0]})")
   return {"content": str(content_path), "style": [str(p) for p in style_paths],
@@ -407,6 +430,7 @@ def _run() -> None:
 
   common.check_finite("content_weight", "style_weight", "tv_weight", "learning_rate",
                       "style_scale", "style_rotation")
+  common.check_positive("learning_rate")
   _apply_preset()
   content_arg = FLAGS.content or (_demo_image(_DEMO_CONTENT) if FLAGS.demo else None)
   style_paths = FLAGS.style or ([_demo_image(_DEMO_STYLE)] if FLAGS.demo else None)
@@ -443,7 +467,7 @@ def _run() -> None:
                for suffix in (output.suffix, ".json")] + [out_dir / "summary.json"]
   else:
     outputs = []
-  common.refuse_overwriting_inputs(outputs, inputs)
+  common.check_outputs(outputs, inputs)
   if single and FLAGS.save_every:
     _refuse_snapshots_over_inputs(output, inputs)
   weights = _load_weights()
@@ -475,7 +499,7 @@ def _run() -> None:
     except (Interrupted, KeyboardInterrupt) as e:
       interrupted = f"batch item {i} of {len(jobs)} ({target.name}): {str(e) or 'interrupted'}"
       break
-  _write_json(str(out_dir / "summary.json"), {
+  _write_json(str(out_dir / "summary.json"), what="the summary", payload={
       "written": done, "failed": failed, "seconds": round(time.time() - started, 1),
       "interrupted": interrupted})
   print(f"batch: {len(done)} of {len(jobs)} written to {out_dir}, {len(failed)} failed"

@@ -82,6 +82,7 @@ def _run() -> None:
     raise UserError("give --style, --dataset_dir and --output_dir")
   common.check_finite("learning_rate", "content_weight", "style_weight", "tv_weight",
                       "saturation_weight")
+  common.check_positive("learning_rate")
   try:
     widths = tuple(int(w) for w in FLAGS.widths)
     config = fast_train.TrainConfig(
@@ -105,6 +106,8 @@ def _run() -> None:
   if model_out.resolve() in (checkpoint.resolve(), (output_dir / "losses.json").resolve()):
     raise UserError(f"--model_out {model_out} is the run's own {model_out.name}: choose "
                     "another path")
+  common.refuse_unwritable([checkpoint, output_dir / "losses.json",
+                            output_dir / "samples" / "step_000000.jpg", model_out])
   samples = [images.load_image(p, FLAGS.sample_size) for p in sample_paths]
   weights = (weights_lib.load(FLAGS.weights) if FLAGS.weights
              else weights_lib.ensure_default())

@@ -22,7 +22,7 @@ import time
 from absl import flags, logging
 
 from jaxstyle import images as images_lib
-from jaxstyle._atomic import atomic_path
+from jaxstyle._atomic import OutputError, write_or_keep
 from jaxstyle.cli import common
 from jaxstyle.errors import Interrupted, UserError
 from jaxstyle.video import (METHODS, VIDEO_SUFFIXES, FramesInterrupted, pan_frames, read_frames,
@@ -81,7 +81,7 @@ def _run() -> None:
   source = pathlib.Path(FLAGS.input or FLAGS.pan)
   inputs = images_lib.find_images(source) if source.is_dir() else [source]
   outputs += [pathlib.Path(FLAGS.metrics_json)] if FLAGS.metrics_json else []
-  common.refuse_overwriting_inputs(outputs, [*inputs, FLAGS.style, FLAGS.model])
+  common.check_outputs(outputs, [*inputs, FLAGS.style, FLAGS.model])
   if FLAGS.method == "warm_shifted" and shift is None:
     raise UserError("--method=warm_shifted needs --pan (the known motion)")
   logging.info("%d frames of %dx%d px, method %s", len(frames), frames.shape[2],
@@ -129,7 +129,12 @@ def _run() -> None:
   seconds = time.time() - started
   if interrupted and not len(outputs):
     raise Interrupted(f"{interrupted}; no frame was finished, nothing written")
-  written = write_frames(outputs, FLAGS.output, fps)
+  failures = []  # Writes that failed: each kept its content in a temporary file.
+  try:
+    written = write_frames(outputs, FLAGS.output, fps)
+  except OutputError as e:
+    failures.append(e)
+    written = e.kept
   done = len(outputs)
   metrics = {"method": FLAGS.method, "frames": done,
              "height": int(frames.shape[1]), "width": int(frames.shape[2]),
@@ -139,15 +144,24 @@ def _run() -> None:
   if shift is not None and done > 1:
     metrics.update(pan_px=shift, **temporal_instability(outputs, frames[:done], shift))
   print(json.dumps(metrics))
-  if FLAGS.metrics_json:
-    with atomic_path(FLAGS.metrics_json) as tmp:
-      pathlib.Path(tmp).write_text(json.dumps(metrics, indent=1))
+  metrics_json = FLAGS.metrics_json
+  if metrics_json:
+    text = json.dumps(metrics, indent=1)
+    try:
+      write_or_keep(metrics_json, lambda tmp: pathlib.Path(tmp).write_text(text),
+                    what="the metrics")
+    except OutputError as e:
+      failures.append(e)
+      metrics_json = e.kept
   logging.info("wrote %s (%.1f s, %.0f ms per frame)", written, seconds,
                metrics["ms_per_frame"])
+  failed = "; ".join(map(str, failures))
   if interrupted:
-    saved = ", ".join(map(str, [written] + ([FLAGS.metrics_json] if FLAGS.metrics_json else [])))
+    saved = ", ".join(str(p) for p in (written, metrics_json) if p)
     raise Interrupted(f"{interrupted}; saved the {done} finished frames of {len(frames)}: "
-                      f"{saved}")
+                      f"{saved}" + (f" ({failed})" if failed else ""))
+  if failures:
+    raise UserError(failed)
 
 
 main, run = common.entry_point(_define_flags, _run)

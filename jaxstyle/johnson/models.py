@@ -16,7 +16,7 @@ from flax import serialization
 
 from jaxstyle import kernels as kernels_lib
 from jaxstyle import precision as precision_lib
-from jaxstyle._atomic import atomic_path
+from jaxstyle._atomic import write_or_keep
 from jaxstyle.errors import UserError
 from jaxstyle.kernels import johnson_cpu
 from jaxstyle.nets.johnson import ImageTransformConfig, ImageTransformNet, init_variables
@@ -74,7 +74,12 @@ class FastModel:
 
 
 def save_model(model: FastModel, path: str | os.PathLike, *, dtype: str = "float32") -> int:
-  """Writes `model` atomically (variables stored as `dtype`); returns the file size."""
+  """Writes `model` atomically (variables stored as `dtype`); returns the file size.
+
+  Raises:
+    OutputError: `path` could not be written; the model was kept in the system's
+      temporary directory instead, where the message says.
+  """
   if dtype not in ("float32", "float16"):
     raise ValueError(f"dtype must be float32 or float16, got {dtype!r}")
   arrays = jax.tree_util.tree_map(lambda v: np.asarray(v, dtype), model.variables)
@@ -82,8 +87,7 @@ def save_model(model: FastModel, path: str | os.PathLike, *, dtype: str = "float
       "format": MODEL_FORMAT, "config": model.config.to_json(),
       "meta": json.dumps(dict(model.meta), sort_keys=True, default=str),
       "variables": arrays})
-  with atomic_path(path) as tmp:
-    pathlib.Path(tmp).write_bytes(blob)
+  write_or_keep(path, lambda tmp: pathlib.Path(tmp).write_bytes(blob), what="the model")
   return len(blob)
 
 

@@ -38,7 +38,7 @@ from PIL import Image
 from jaxstyle import features as features_lib
 from jaxstyle import images as images_lib
 from jaxstyle import losses
-from jaxstyle._atomic import atomic_path
+from jaxstyle._atomic import write_or_keep
 from jaxstyle.errors import UserError
 from jaxstyle.johnson import models
 from jaxstyle.nets import johnson as net_lib
@@ -326,12 +326,17 @@ class Prefetcher:
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict, meta: Mapping[str, Any]) -> None:
-  """Writes state (variables, opt_state) and meta (step, data position, history) atomically."""
+  """Writes state (variables, opt_state) and meta (step, data position, history) atomically.
+
+  Raises:
+    OutputError: `path` could not be written; the checkpoint was kept in the system's
+      temporary directory instead, where the message says (copy it back to resume).
+  """
   blob = serialization.msgpack_serialize({
       "format": CHECKPOINT_FORMAT, "meta": json.dumps(dict(meta)),
       "state": serialization.to_state_dict(jax.device_get(state))})
-  with atomic_path(path) as tmp:
-    pathlib.Path(tmp).write_bytes(blob)
+  write_or_keep(path, lambda tmp: pathlib.Path(tmp).write_bytes(blob),
+                what="the checkpoint")
 
 
 def load_checkpoint(path: str | os.PathLike, template: dict) -> tuple[dict, dict]:
@@ -366,8 +371,8 @@ def _eta(seconds: float) -> str:
 
 
 def _write_json(path: pathlib.Path, payload: dict) -> None:
-  with atomic_path(path) as tmp:
-    pathlib.Path(tmp).write_text(json.dumps(payload, indent=1))
+  text = json.dumps(payload, indent=1)
+  write_or_keep(path, lambda tmp: pathlib.Path(tmp).write_text(text), what="the losses")
 
 
 _COMPILED: dict = {}

@@ -1,0 +1,229 @@
+"""`jaxstyle`'s promises that no other test reached: every flag arrives in the library,
+the README's first command (`--demo`), a NaN loss ("stopped early", exit 1), and "the same
+settings give the same images bit for bit", across processes and with and without a hit in
+the persistent compilation cache.
+
+In this process (`tests.commands.run_main`), on the tiny network at 24x32 px with the
+default loss weights (each new alpha or beta compiles anew); the reproducibility test
+starts two real processes.
+"""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from jaxstyle import images
+from jaxstyle.gatys import transfer
+from tests.commands import fails_cleanly, run_main, run_subprocess
+from tests.conftest import random_image
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory):
+  d = tmp_path_factory.mktemp("flag_pictures")
+  images.save_image(random_image(24, 32, 0), d / "content.png")
+  images.save_image(random_image(32, 32, 1), d / "style.png")
+  return d
+
+
+def _args(pictures, weights, out, *flags):
+  return (f"--content={pictures / 'content.png'}", f"--style={pictures / 'style.png'}",
+          f"--output={out}", "--image_size=32", f"--weights={weights}", *flags)
+
+
+# --- Every flag reaches jaxstyle.stylize -------------------------------------------------
+
+# (flag, the keyword argument of transfer.stylize it sets, its value there); none of these
+# is the default, so a flag that the command drops or hard-codes leaves the default.
+FLAG_CASES = [
+    ("--kernels=xla", "kernels", "xla"),
+    ("--kernels=cpu", "kernels", "cpu"),
+    ("--precision=bfloat16", "precision", "bfloat16"),
+    ("--precision=tensorfloat32", "precision", "tensorfloat32"),
+    ("--steps_per_call=3", "steps_per_call", 3),
+    ("--lbfgs_linesearch=backtracking", "lbfgs_linesearch", "backtracking"),
+    ("--lbfgs_linesearch=zoom", "lbfgs_linesearch", "zoom"),
+    ("--adam_betas=0.5,0.9", "adam_betas", [0.5, 0.9]),
+    ("--clamp", "clamp", True),
+    ("--average_decay=0.9", "average_decay", 0.9),
+    ("--pooling=avg", "pooling", "avg"),
+    ("--content_normalization=sum", "content_normalization", "sum"),
+    ("--content_normalization=scaled", "content_normalization", "scaled"),
+    ("--tv_normalization=sum", "tv_normalization", "sum"),
+    ("--tv_normalization=mean", "tv_normalization", "mean"),
+    ("--histogram_weight=1000", "histogram_weight", 1000.0),
+    ("--scale_factor=1.5", "scale_factor", 1.5),
+    ("--carry_state", "carry_state", True),
+]
+
+
+def _captured_kwargs(monkeypatch, pictures, weights, out, *flags):
+  """The keyword arguments the command passes to transfer.stylize (which is not run)."""
+  calls = []
+
+  def fake_stylize(content, style, **kwargs):
+    calls.append(kwargs)
+    return transfer.StylizeResult(images=np.asarray(content)[None], seeds=[0],
+                                  history={"total": np.zeros((1, 1), np.float32)}, steps=0,
+                                  stopped=None, config={})
+
+  monkeypatch.setattr(transfer, "stylize", fake_stylize)
+  done = run_main("jaxstyle.stylize", *_args(pictures, weights, out, "--num_steps=3", *flags))
+  assert done.returncode == 0, done.stderr
+  [kwargs] = calls
+  return {k: v for k, v in kwargs.items() if k != "weights"}  # Loaded anew each run.
+
+
+@pytest.mark.parametrize("flag, name, value", FLAG_CASES, ids=[c[0] for c in FLAG_CASES])
+def test_flag_reaches_the_library(tmp_path, monkeypatch, pictures, tiny_weights_file, flag,
+                                  name, value):
+  """The flag sets its own argument, to its value, and nothing else."""
+  default = _captured_kwargs(monkeypatch, pictures, tiny_weights_file, tmp_path / "a.png")
+  given = _captured_kwargs(monkeypatch, pictures, tiny_weights_file, tmp_path / "b.png", flag)
+  assert default[name] != value
+  assert given[name] == value
+  assert {k: v for k, v in given.items() if k != name} == {
+      k: v for k, v in default.items() if k != name}
+
+
+def _run(tmp_path, pictures, weights, *flags):
+  """A real run; returns (the Done, its --metrics_json)."""
+  metrics = tmp_path / "m.json"
+  done = run_main("jaxstyle.stylize", *_args(pictures, weights, tmp_path / "out.png",
+                                             f"--metrics_json={metrics}", *flags))
+  assert done.returncode == 0, done.stderr
+  return done, json.loads(metrics.read_text())
+
+
+@pytest.mark.slow
+def test_first_order_schedule_and_loss_flags_in_a_real_run(tmp_path, pictures,
+                                                           tiny_weights_file):
+  """--adam_betas, --clamp, --average_decay, --carry_state, --scale_factor, --pooling,
+  --content_normalization, --tv_normalization and --kernels in one run, as it records
+  them; the two scales are 1.5x apart."""
+  _, m = _run(tmp_path, pictures, tiny_weights_file, "--optimizer=adam", "--adam_betas=0.5,0.9",
+              "--clamp", "--average_decay=0.9", "--carry_state", "--scales=2",
+              "--scale_factor=1.5", "--num_steps=3", "--finer_steps=2", "--pooling=avg",
+              "--content_normalization=sum", "--tv_weight=1", "--tv_normalization=mean",
+              "--kernels=xla")
+  config = m["config"]
+  assert config["adam_betas"] == [0.5, 0.9] and config["clamp"] is True
+  assert config["average_decay"] == 0.9 and config["carry_state"] is True
+  assert (config["pooling"], config["content_normalization"], config["tv_normalization"],
+          config["kernels"]) == ("avg", "sum", "mean", "xla")
+  assert config["scale_factor"] == 1.5
+  assert [(s["height"], s["width"], s["steps"]) for s in config["scales"]] == [
+      (16, 21, 3), (24, 32, 2)]
+  total = np.asarray(m["history"]["total"])[:, 0]
+  assert len(total) == 6 and np.all(np.isfinite(total))
+  assert np.asarray(m["history"]["tv"])[0, 0] > 0
+  assert Image.open(tmp_path / "out.png").size == (32, 24)
+
+
+@pytest.mark.slow
+def test_lbfgs_line_search_and_precision_in_a_real_run(tmp_path, pictures, tiny_weights_file):
+  """--lbfgs_linesearch=backtracking and --precision=bfloat16, as the run records them:
+  the line search evaluates the loss at least once per step."""
+  _, m = _run(tmp_path, pictures, tiny_weights_file, "--num_steps=3",
+              "--lbfgs_linesearch=backtracking", "--precision=bfloat16", "--kernels=xla")
+  config = m["config"]
+  assert (config["lbfgs_linesearch"], config["precision"]) == ("backtracking", "bfloat16")
+  assert config["evaluations"] >= 3
+  total = np.asarray(m["history"]["total"])[:, 0]
+  assert len(total) == 4 and total[-1] < total[0]
+
+
+# --- A NaN loss through the command ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def huge_weights_file(tmp_path_factory, tiny_weights):
+  """Finite weights (so the file loads) whose features overflow float32 at any image."""
+  from jaxstyle import weights as weights_lib  # pylint: disable=import-outside-toplevel
+  params = {layer: dict(kinds) for layer, kinds in tiny_weights.params.items()}
+  for layer in ("conv1_1", "conv2_1", "conv3_1"):
+    params[layer]["kernel"] = params[layer]["kernel"] * np.float32(1e20)
+  path = tmp_path_factory.mktemp("huge") / "huge.npz"
+  weights_lib.save(weights_lib.VGGWeights(params, "caffe", {"source": "huge"}), path)
+  return path
+
+
+@pytest.mark.parametrize("case", ["at_step_1", "at_the_start"])
+def test_nan_loss_stops_early_and_keeps_the_last_finite_image(tmp_path, pictures,
+                                                              tiny_weights_file,
+                                                              huge_weights_file, case):
+  """README: "If the loss becomes NaN or infinite the run stops, keeps the last finite
+  image and says so": one `error:` line ("stopped early"), exit 1, and the image written
+  is the start (the content photo), the last one with a finite loss. At step 1: SGD with
+  a step of 1e30 overflows the features; at the start: weights of 1e20."""
+  weights = tiny_weights_file if case == "at_step_1" else huge_weights_file
+  out, metrics = tmp_path / "out.png", tmp_path / "m.json"
+  done = run_main("jaxstyle.stylize", *_args(pictures, weights, out, "--optimizer=sgd",
+                                             "--learning_rate=1e30", "--num_steps=4",
+                                             f"--metrics_json={metrics}"))
+  reason = ("the loss became" if case == "at_step_1"
+            else "the loss is not finite at the starting image")
+  fails_cleanly(done, f"error: the run stopped early: {reason}")
+  assert done.returncode == 1 and f"(saved {out})" in done.stderr.strip().splitlines()[-1]
+  np.testing.assert_array_equal(np.asarray(Image.open(out)),
+                                np.asarray(Image.open(pictures / "content.png")))
+  m = json.loads(metrics.read_text())
+  assert m["steps"] == 0 and reason in m["stopped"]
+  if case == "at_step_1":
+    assert "at step 1" in m["stopped"] and np.isfinite(m["history"]["total"][0][0])
+
+
+# --- The README's first command ------------------------------------------------------------
+
+
+def test_readme_first_command_demo(tmp_path, tiny_weights_file):
+  """`jaxstyle --demo --image_size=256 --num_steps=200 --output=demo.png` at 32 px and 8
+  steps: scikit-image's Chelsea in the style of its IHC slide (on the tiny network: the
+  default file's first-run fetch is test_integration's)."""
+  out, metrics = tmp_path / "demo.png", tmp_path / "m.json"
+  done = run_main("jaxstyle.stylize", "--demo", "--image_size=32", "--num_steps=8",
+                  f"--output={out}", f"--metrics_json={metrics}", f"--weights={tiny_weights_file}")
+  assert done.returncode == 0, done.stderr
+  assert Image.open(out).size == (32, 21)  # Chelsea is 451x300.
+  m = json.loads(metrics.read_text())
+  assert m["config"]["content"].endswith("chelsea.png")
+  assert m["config"]["style"][0].endswith("ihc.png")
+  total = np.asarray(m["history"]["total"])[:, 0]
+  assert total[-1] < 0.7 * total[0]
+
+
+# --- Same settings, same images, bit for bit ----------------------------------------------
+
+
+@pytest.mark.slow
+def test_same_settings_same_images_bit_for_bit(tmp_path, pictures, tiny_weights_file):
+  """Two processes, the first compiling into an empty persistent cache, the second
+  reading its programs back from it, and a third run in this process: the same PNG bytes
+  and the same losses at every step, to the last bit."""
+  cache = tmp_path / "cache"
+  flags = ("--num_steps=6", "--init=noise", "--seed=5", "--log_every=0")
+  runs = []
+  for name in ("cold", "warm"):
+    out, metrics = tmp_path / f"{name}.png", tmp_path / f"{name}.json"
+    done = run_subprocess("jaxstyle.stylize",
+                          *_args(pictures, tiny_weights_file, out, *flags,
+                                 f"--metrics_json={metrics}", f"--compilation_cache={cache}"),
+                          env={"JAX_DEBUG_LOG_MODULES": "jax._src.compiler"})
+    assert done.returncode == 0, done.stderr
+    runs.append((done.stderr, out.read_bytes(), json.loads(metrics.read_text())["history"]))
+  assert "Persistent compilation cache hit" not in runs[0][0]
+  assert "Persistent compilation cache hit" in runs[1][0], runs[1][0][-3000:]
+  done = run_main("jaxstyle.stylize", *_args(pictures, tiny_weights_file,
+                                             tmp_path / "here.png", *flags,
+                                             f"--metrics_json={tmp_path / 'here.json'}"))
+  assert done.returncode == 0, done.stderr
+  runs.append((done.stderr, (tmp_path / "here.png").read_bytes(),
+               json.loads((tmp_path / "here.json").read_text())["history"]))
+  _, png, history = runs[0]
+  assert len(history["total"]) == 7 and history["total"][-1][0] < history["total"][0][0]
+  for _, other_png, other_history in runs[1:]:
+    assert other_png == png
+    for key in ("total", "content", "style", "tv"):
+      assert other_history[key] == history[key], key
