@@ -2,10 +2,7 @@
 
 import dataclasses
 import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -21,10 +18,10 @@ from jaxstyle.errors import UserError
 from jaxstyle.kernels import johnson_cpu
 from jaxstyle.features import network_variables
 
+from tests.commands import run_main
 from tests.conftest import random_image
 
 TINY_NET = transformer.ImageTransformConfig(widths=(4, 6, 8), num_residual=1)
-REPO = pathlib.Path(__file__).resolve().parents[1]
 # Jitted: flax's apply run op by op takes seconds.
 _apply = jax.jit(models.apply, static_argnums=0, static_argnames="train")
 
@@ -38,11 +35,12 @@ def _tiny_train_config(**overrides):
 
 @pytest.fixture(scope="module")
 def photo_dir(tmp_path_factory):
-  """Eight small random photos of various sizes, and one file that is not an image."""
+  """Eight small random photos in two sizes (portrait and landscape: each size the
+  network meets compiles anew), and one file that is not an image."""
   d = tmp_path_factory.mktemp("photos")
   rng = np.random.default_rng(0)
   for i in range(8):
-    h, w = rng.integers(30, 50, size=2)
+    h, w = (40, 32) if i % 2 else (32, 40)
     smooth = np.cumsum(rng.uniform(-1, 1, size=(h, w, 3)), axis=1)
     smooth = (smooth - smooth.min()) / (np.ptp(smooth) + 1e-9)
     Image.fromarray((smooth * 255).astype(np.uint8)).save(d / f"photo{i}.png")
@@ -50,20 +48,112 @@ def photo_dir(tmp_path_factory):
   return d
 
 
+def _np_conv(x, kernel, stride=1):
+  """VALID convolution of x [N, H, W, Ci] with kernel [k, k, Ci, Co], float64."""
+  k = kernel.shape[0]
+  oh, ow = (x.shape[1] - k) // stride + 1, (x.shape[2] - k) // stride + 1
+  out = np.zeros((x.shape[0], oh, ow, kernel.shape[3]))
+  for i in range(k):
+    for j in range(k):
+      patch = x[:, i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride]
+      out += patch @ kernel[i, j]
+  return out
+
+
+def _np_transform(config, variables, images, train):
+  """Johnson et al.'s network in NumPy from its description (nets/johnson.py's
+  docstring): pad to a multiple of 4 (reflect; edge for 1 px), centre, 9x9 conv ->
+  two stride-2 3x3 convs -> residual blocks -> two 2x upsamplings (nearest + 3x3 conv,
+  or a transposed 3x3 stride-2 conv) -> 9x9 conv, every conv reflection-padded, each
+  but the last followed by the norm and a ReLU; then 0.5 + 150/255 tanh, cropped back,
+  clipped to [0, 1] outside training."""
+  p = jax.tree.map(lambda a: np.asarray(a, np.float64), variables["params"])
+  stats = jax.tree.map(lambda a: np.asarray(a, np.float64), variables.get("batch_stats", {}))
+  relu = lambda x: np.maximum(x, 0)
+
+  def conv(x, name_params, stride=1, upsampled=False):
+    if upsampled:
+      x = x.repeat(2, 1).repeat(2, 2)
+    kernel = name_params["conv"]["kernel"]
+    pad = kernel.shape[0] // 2
+    x = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
+    return _np_conv(x, kernel, stride) + name_params["conv"]["bias"]
+
+  def norm(x, *path):
+    affine, running = p, stats
+    for key in path:
+      affine, running = affine[key], running.get(key, {})
+    if config.norm == "instance":
+      mean, var = x.mean((1, 2), keepdims=True), x.var((1, 2), keepdims=True)
+    elif train:  # Batch norm: this batch's statistics.
+      affine, mean, var = affine["bn"], x.mean((0, 1, 2)), x.var((0, 1, 2))
+    else:  # Batch norm: the running averages.
+      affine, mean, var = affine["bn"], running["bn"]["mean"], running["bn"]["var"]
+    return (x - mean) / np.sqrt(var + 1e-5) * affine["scale"] + affine["bias"]
+
+  def transposed(x, params):  # lax.conv_transpose "SAME", stride 2: dilate, pad (2, 1).
+    n, h, w, c = x.shape
+    dilated = np.zeros((n, 2 * h - 1, 2 * w - 1, c))
+    dilated[:, ::2, ::2] = x
+    dilated = np.pad(dilated, ((0, 0), (2, 1), (2, 1), (0, 0)))
+    return _np_conv(dilated, params["kernel"]) + params["bias"]
+
+  n, h, w, _ = images.shape
+  x = np.pad(np.asarray(images, np.float64), ((0, 0), (0, -h % 4), (0, -w % 4), (0, 0)),
+             mode="reflect" if min(h, w) > 1 else "edge") - 0.5
+  for i, stride in ((1, 1), (2, 2), (3, 2)):
+    x = relu(norm(conv(x, p[f"down{i}"], stride), f"down{i}_norm"))
+  for i in range(config.num_residual):
+    res = f"res{i + 1}"
+    y = relu(norm(conv(x, p[res]["conv1"]), res, "norm1"))
+    x = x + norm(conv(y, p[res]["conv2"]), res, "norm2")
+  for i in (1, 2):
+    x = (conv(x, p[f"up{i}"], upsampled=True) if config.upsample == "nearest"
+         else transposed(x, p[f"up{i}"]))
+    x = relu(norm(x, f"up{i}_norm"))
+  y = 0.5 + transformer.OUTPUT_SCALE * np.tanh(conv(x, p["out"])[:, :h, :w])
+  return y if train else np.clip(y, 0, 1)
+
+
+def _randomized(variables, seed):
+  """Every bias, norm affine and running statistic drawn at random (at init they are
+  0 and 1, which would hide a layer that forgets them); the last layer's biases push
+  two channels past the ends of [0, 1]."""
+  rng = np.random.default_rng(seed)
+
+  def draw(path, leaf):
+    name = path[-1].key
+    if name in ("bias", "mean"):
+      return jnp.asarray(rng.normal(0, 0.3, leaf.shape), jnp.float32)
+    if name in ("scale", "var"):
+      return jnp.asarray(rng.uniform(0.5, 1.5, leaf.shape), jnp.float32)
+    return leaf
+
+  variables = jax.tree_util.tree_map_with_path(draw, variables)
+  variables["params"]["out"]["conv"]["bias"] = jnp.asarray([2.0, -2.0, 0.0])
+  return variables
+
+
 @pytest.mark.parametrize("norm,upsample", [("instance", "nearest"), ("batch", "transpose")])
-@pytest.mark.parametrize("shape", [(1, 17, 23), (2, 5, 3), (1, 1, 1)])
-def test_output_has_input_size_and_range(norm, upsample, shape):
+def test_network_equals_the_numpy_reference(norm, upsample):
+  """The network (its CPU kernels) against NumPy, in training and inference, at a size
+  that is not a multiple of 4 (two images, so batch norm's statistics span both), and
+  at 1 px (edge padding); the outputs keep the input's size."""
   config = transformer.ImageTransformConfig(widths=(4, 6, 8), num_residual=1, norm=norm,
-                                         upsample=upsample)
-  variables = transformer.init_variables(config, seed=1)
-  x = jnp.asarray(np.random.default_rng(0).uniform(size=shape + (3,)), jnp.float32)
+                                            upsample=upsample)
+  variables = _randomized(transformer.init_variables(config, seed=1), seed=2)
+  x = jnp.asarray(np.random.default_rng(0).uniform(size=(2, 7, 10, 3)), jnp.float32)
   for train in (False, True):
     y, _ = _apply(config, variables, x, train=train)
-    assert y.shape == x.shape and np.all(np.isfinite(y))
-    # Johnson et al.'s scaled tanh: 0.5 +- 150/255 in training, clipped to [0, 1] after.
-    low, high = (0.5 - transformer.OUTPUT_SCALE, 0.5 + transformer.OUTPUT_SCALE) if train else (
-        0.0, 1.0)
-    assert float(y.min()) >= low and float(y.max()) <= high
+    assert y.shape == x.shape
+    want = _np_transform(config, variables, x, train)
+    np.testing.assert_allclose(y, want, atol=2e-4, err_msg=f"train={train}")
+    if train:  # Johnson et al.'s scaled tanh, not clipped: it overshoots [0, 1].
+      assert want.min() < 0 and want.max() > 1
+  if norm == "instance":
+    one = jnp.full((1, 1, 1, 3), 0.3, jnp.float32)
+    np.testing.assert_allclose(_apply(config, variables, one)[0],
+                               _np_transform(config, variables, one, False), atol=2e-4)
 
 
 def test_reflect_pad_mirrors_without_the_edge():
@@ -122,16 +212,19 @@ def test_batch_norm_normalizes_over_the_batch_only():
 
 def test_instance_norm_output_does_not_depend_on_the_batch():
   variables = transformer.init_variables(TINY_NET)
-  x = jnp.asarray(np.random.default_rng(0).uniform(size=(3, 16, 16, 3)), jnp.float32)
+  # test_network_equals_the_numpy_reference's shape: its compiled program is reused.
+  x = jnp.asarray(np.random.default_rng(0).uniform(size=(2, 7, 10, 3)), jnp.float32)
   alone, _ = _apply(TINY_NET, variables, x[:1], train=True)
   together, _ = _apply(TINY_NET, variables, x, train=True)
   np.testing.assert_allclose(alone[0], together[0], atol=1e-5)
 
 
 def test_batch_norm_updates_running_stats_only_in_training():
-  config = transformer.ImageTransformConfig(widths=(4, 6, 8), num_residual=1, norm="batch")
+  # test_network_equals_the_numpy_reference's network and shape: its programs are reused.
+  config = transformer.ImageTransformConfig(widths=(4, 6, 8), num_residual=1, norm="batch",
+                                            upsample="transpose")
   variables = transformer.init_variables(config)
-  x = jnp.asarray(np.random.default_rng(0).uniform(size=(2, 16, 16, 3)), jnp.float32)
+  x = jnp.asarray(np.random.default_rng(0).uniform(size=(2, 7, 10, 3)), jnp.float32)
   _, same = _apply(config, variables, x, train=False)
   _, updated = _apply(config, variables, x, train=True)
   before = variables["batch_stats"]["down1_norm"]["bn"]["mean"]
@@ -142,7 +235,7 @@ def test_batch_norm_updates_running_stats_only_in_training():
 def test_model_file_round_trip_and_errors(tmp_path):
   variables = transformer.init_variables(TINY_NET, seed=2)
   model = models.FastModel(TINY_NET, variables, {"style": "x.jpg"})
-  x = random_image(20, 28)
+  x = random_image(24, 32)
   models.save_model(model, tmp_path / "m32.msgpack")
   models.save_model(model, tmp_path / "m16.msgpack", dtype="float16")
   m32 = fast.load_model(tmp_path / "m32.msgpack")
@@ -229,7 +322,7 @@ def test_training_lowers_the_loss(tiny_weights, photo_dir, tmp_path):
   before = held_out_loss(fast_train.init_state(config)["variables"])
   result = fast_train.train(config, style, photo_dir, tmp_path / "run", weights=tiny_weights,
                             num_steps=40, checkpoint_every=20, sample_every=20,
-                            sample_images=[random_image(20, 26)], log_every=0)
+                            sample_images=[random_image(24, 32)], log_every=0)
   after = held_out_loss(result.state["variables"])
   assert after < 0.7 * before, (before, after)
   assert (tmp_path / "run" / "samples" / "step_000020.jpg").is_file()
@@ -257,17 +350,19 @@ def test_saturation_penalty_pulls_tanh_inputs_back_into_the_image_range(tiny_wei
   np.testing.assert_allclose(out, 0.5 + transformer.OUTPUT_SCALE * np.tanh(z), atol=1e-6)
 
   def run(weight, steps=5):
+    """(the bias after `steps` steps, the loss parts of the first step). Each weight is
+    a program of its own (compiled): two weights, two compiles."""
     cfg = dataclasses.replace(config, saturation_weight=weight)
     step = jax.jit(fast_train.make_train_step(cfg, tiny_weights))
-    s = state
+    s, first = state, None
     for _ in range(steps):
       s, parts = step(s, batch, targets, network_variables(tiny_weights))
-    return s["variables"]["params"]["out"]["conv"]["bias"][0], parts
+      first = parts if first is None else first
+    return s["variables"]["params"]["out"]["conv"]["bias"][0], first
 
   excess = np.mean(np.square(np.maximum(np.abs(z) - transformer.LOGIT_LIMIT, 0)))
-  _, parts = run(1.0, steps=1)
-  np.testing.assert_allclose(parts["saturation"], excess, rtol=1e-4)
-  with_penalty, _ = run(1e3)
+  with_penalty, parts = run(1e3)
+  np.testing.assert_allclose(parts["saturation"], excess, rtol=1e-4)  # At the start.
   without, _ = run(0.0)
   # Adam moves the bias ~lr per step: down every step with the penalty; without it the
   # loss pushes the saturated channel further out (measured: 7.951 vs 8.035).
@@ -298,19 +393,17 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tiny_weights, photo_dir
 def test_inference_on_a_directory_skips_bad_files(photo_dir, tmp_path):
   variables = transformer.init_variables(TINY_NET, seed=2)
   models.save_model(models.FastModel(TINY_NET, variables), tmp_path / "m.msgpack")
-  done = subprocess.run(
-      [sys.executable, "-m", "jaxstyle.cli.feedforward", f"--model={tmp_path / 'm.msgpack'}",
-       f"--content={photo_dir}", f"--output={tmp_path / 'out'}"],
-      capture_output=True, text=True, cwd=REPO, check=False,
-      env=dict(os.environ, PYTHONPATH=str(REPO)))
+  done = run_main("jaxstyle.cli.feedforward", f"--model={tmp_path / 'm.msgpack'}",
+                  f"--content={photo_dir}", f"--output={tmp_path / 'out'}")
   assert done.returncode == 0, done.stderr
   assert "8 stylized, 1 failed" in done.stdout and "broken.jpg" in done.stdout
-  assert "ms per image" in done.stdout
+  assert "ms per image (median of 6" in done.stdout  # 8 images, 2 sizes: 2 compile.
   written = sorted(p.name for p in (tmp_path / "out").iterdir())
   assert written == [f"photo{i}.jpg" for i in range(8)]
-  with Image.open(tmp_path / "out" / "photo3.jpg") as im, Image.open(
-      photo_dir / "photo3.png") as src:
-    assert im.size == src.size
+  for i in (2, 3):
+    with Image.open(tmp_path / "out" / f"photo{i}.jpg") as im, Image.open(
+        photo_dir / f"photo{i}.png") as src:
+      assert im.size == src.size
 
 
 def test_inference_refuses_two_inputs_with_one_output_name(tmp_path):
@@ -321,12 +414,9 @@ def test_inference_refuses_two_inputs_with_one_output_name(tmp_path):
   photos = tmp_path / "photos"
   photos.mkdir()
   for name in ("a.png", "a.jpg", "b.png"):
-    Image.fromarray((random_image(20, 24) * 255).astype(np.uint8)).save(photos / name)
-  done = subprocess.run(
-      [sys.executable, "-m", "jaxstyle.cli.feedforward", f"--model={tmp_path / 'm.msgpack'}",
-       f"--content={photos}", f"--output={tmp_path / 'out'}"],
-      capture_output=True, text=True, cwd=REPO, check=False,
-      env=dict(os.environ, PYTHONPATH=str(REPO)))
+    Image.fromarray((random_image(24, 32) * 255).astype(np.uint8)).save(photos / name)
+  done = run_main("jaxstyle.cli.feedforward", f"--model={tmp_path / 'm.msgpack'}",
+                  f"--content={photos}", f"--output={tmp_path / 'out'}")
   assert done.returncode == 1, done.stderr
   last = done.stderr.strip().splitlines()[-1]
   assert last.startswith("error: ") and "would both be written to" in last, last

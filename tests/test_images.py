@@ -16,24 +16,75 @@ def _rgb(h=20, w=30):
   return x
 
 
-@pytest.mark.parametrize("mode", ["L", "LA", "P", "RGBA", "CMYK", "I;16", "I", "F", "1"])
-def test_modes_become_rgb(tmp_path, mode):
-  base = Image.fromarray(_rgb())
+# Colours whose every conversion is known by hand (RGB 0-255): an image of 8x8 blocks, so
+# that a JPEG keeps them (8x8 DCT blocks of one colour each) and any mix-up of positions,
+# channels or inversions shows in the pixels.
+_COLOURS = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255]],
+                     [[255, 255, 255], [0, 0, 0], [40, 120, 200]]], np.uint8)  # 2 x 3
+
+
+def _blocks(colours, size=8):
+  return np.repeat(np.repeat(np.asarray(colours), size, 0), size, 1)
+
+
+def _case(mode):
+  """(a Pillow image of `mode`, the float RGB [H, W, 3] that load_image must return)."""
+  if mode == "RGBA":  # Opaque, transparent and half-transparent: composited on white.
+    alpha = np.array([[255, 0, 128], [255, 255, 0]], np.uint8)[..., None]
+    rgba = np.concatenate([_COLOURS, alpha], -1)
+    want = (_COLOURS * (alpha / 255) + 255 * (1 - alpha / 255)) / 255
+    return Image.fromarray(_blocks(rgba), "RGBA"), _blocks(want)
+  if mode == "LA":
+    la = np.array([[[200, 255], [200, 0], [0, 128]]], np.uint8)  # Grey, alpha.
+    grey = (la[..., 0] * (la[..., 1] / 255) + 255 * (1 - la[..., 1] / 255)) / 255
+    return Image.fromarray(_blocks(la), "LA"), _blocks(np.repeat(grey[..., None], 3, -1))
+  if mode == "P":  # A palette (not a web-safe one) and one transparent index.
+    image = Image.fromarray(_blocks(np.array([[0, 1, 2]], np.uint8)), "P")
+    image.putpalette([255, 0, 0, 0, 128, 255, 10, 20, 30] + [0] * 759)
+    image.info["transparency"] = 2
+    want = np.array([[[255, 0, 0], [0, 128, 255], [255, 255, 255]]]) / 255
+    return image, _blocks(want)
+  if mode == "CMYK":  # Cyan, magenta, yellow, black, none, blue, red, half cyan.
+    cmyk = np.array([[[255, 0, 0, 0], [0, 255, 0, 0], [0, 0, 255, 0], [0, 0, 0, 255]],
+                     [[0, 0, 0, 0], [255, 255, 0, 0], [0, 255, 255, 0], [128, 0, 0, 0]]],
+                    np.uint8)
+    want = np.array([[[0, 255, 255], [255, 0, 255], [255, 255, 0], [0, 0, 0]],
+                     [[255, 255, 255], [0, 0, 255], [255, 0, 0], [127, 255, 255]]]) / 255
+    return Image.fromarray(_blocks(cmyk), "CMYK"), _blocks(want)
+  if mode == "1":
+    bits = _blocks(np.array([[0, 255, 0], [255, 0, 255]], np.uint8))
+    return Image.fromarray(bits).convert("1"), np.repeat(bits[..., None] / 255, 3, -1)
+  # Greys: L, and the 16-bit, 32-bit integer and float modes scaled to 0-255.
+  grey = _blocks(np.array([[0, 51, 102], [153, 204, 255]], np.uint8))
+  want = np.repeat(grey[..., None] / 255, 3, -1)
+  if mode == "L":
+    return Image.fromarray(grey, "L"), want
   if mode == "I;16":
-    image = Image.fromarray(np.asarray(base.convert("L"), np.uint16) * 257)
+    image = Image.fromarray(grey.astype(np.uint16) * 257)
     assert image.mode == "I;16"
-  elif mode == "F":
-    image = Image.fromarray(np.asarray(base.convert("L"), np.float32) / 255.0, "F")
-  else:
-    image = base.convert(mode)
-  path = tmp_path / ("x.tif" if mode in ("I;16", "I", "F", "CMYK") else "x.png")
-  image.save(path)
+    return image, want
+  if mode == "I":
+    return Image.fromarray(grey.astype(np.int32) * 257, "I"), want
+  if mode == "F":
+    return Image.fromarray(grey.astype(np.float32) / 255, "F"), want
+  raise AssertionError(mode)
+
+
+@pytest.mark.parametrize("mode, ext", [
+    ("L", "png"), ("LA", "png"), ("P", "png"), ("RGBA", "png"), ("CMYK", "tif"),
+    ("CMYK", "jpg"), ("I;16", "tif"), ("I", "tif"), ("F", "tif"), ("1", "png")])
+def test_modes_become_rgb(tmp_path, mode, ext):
+  """Every mode's pixels against colours known by hand: transparency on white, the
+  palette looked up, CMYK (TIFF, and Adobe's inverted JPEG) not inverted, 16-bit and
+  float greys scaled to [0, 1]."""
+  image, want = _case(mode)
+  path = tmp_path / f"x.{ext}"
+  image.save(path, **({"quality": 95} if ext == "jpg" else {}))
+  with Image.open(path) as saved:
+    assert saved.mode == mode
   out = images.load_image(path)
-  assert out.shape == (20, 30, 3) and out.dtype == np.float32
-  assert 0.0 <= out.min() and out.max() <= 1.0
-  if mode in ("L", "I;16", "I", "F"):
-    grey = np.asarray(base.convert("L"), np.float32) / 255
-    np.testing.assert_allclose(out[..., 0], grey, atol=2 / 255)
+  assert out.shape == want.shape and out.dtype == np.float32
+  np.testing.assert_allclose(out, want, atol=(6 if ext == "jpg" else 1.01) / 255)
 
 
 def test_transparent_pixels_become_white(tmp_path):
@@ -42,12 +93,26 @@ def test_transparent_pixels_become_white(tmp_path):
   np.testing.assert_allclose(images.load_image(tmp_path / "t.png"), 1.0)
 
 
-def test_exif_orientation_is_honored(tmp_path):
-  image = Image.fromarray(_rgb(20, 30))
+# EXIF orientation -> what the stored pixels become for display (the EXIF 2.3 spec's
+# row-0/column-0 table): 2 mirrored, 3 turned 180 degrees, 4 flipped, 5 transposed,
+# 6 turned 90 degrees clockwise, 7 transverse, 8 turned 90 degrees counter-clockwise.
+_ORIENTED = {1: lambda x: x, 2: lambda x: x[:, ::-1], 3: lambda x: x[::-1, ::-1],
+             4: lambda x: x[::-1], 5: lambda x: x.transpose(1, 0, 2),
+             6: lambda x: np.rot90(x, -1), 7: lambda x: np.rot90(x, 2).transpose(1, 0, 2),
+             8: lambda x: np.rot90(x, 1)}
+
+
+@pytest.mark.parametrize("orientation", sorted(_ORIENTED))
+def test_exif_orientation_is_honored(tmp_path, orientation):
+  """A camera's JPEG of six coloured blocks (no symmetry) with each orientation tag:
+  the pixels come out turned or mirrored the right way, not only the shape."""
+  stored = _blocks(_COLOURS)  # 16 x 24.
   exif = Image.Exif()
-  exif[0x0112] = 6  # Rotate 90 degrees clockwise to display.
-  image.save(tmp_path / "o.jpg", exif=exif.tobytes())
-  assert images.load_image(tmp_path / "o.jpg").shape == (30, 20, 3)
+  exif[0x0112] = orientation
+  Image.fromarray(stored).save(tmp_path / "o.jpg", exif=exif.tobytes(), quality=95,
+                               subsampling=0)
+  want = _ORIENTED[orientation](stored) / 255
+  np.testing.assert_allclose(images.load_image(tmp_path / "o.jpg"), want, atol=6 / 255)
 
 
 def test_resize_keeps_aspect(tmp_path):

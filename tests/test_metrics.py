@@ -1,8 +1,11 @@
 """jaxstyle.metrics: the benchmark's judges, on tiny random networks."""
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxstyle import features as features_lib
 from jaxstyle import lpips, metrics
 from jaxstyle.weights import lpips as lpips_weights
 
@@ -77,25 +80,78 @@ def test_style_judges_are_zero_for_the_style_image_and_larger_for_the_photo(
     assert abs(values[name][0]) < 1e-6 < values[name][1]
 
 
-def test_style_distance_of_another_size_and_two_step_form_agree(networks):
+# The judges' style layers, as the module docstring names them.
+STYLE_LAYERS = {"vgg16": ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"),
+                "alexnet": ("conv1", "conv2", "conv3", "conv4", "conv5")}
+
+
+def _np_distance(distance, x, s, key):
+  """One layer's distance in float64 NumPy, from the formulas (losses.style_distance's
+  docstring): x [M, C] the output's features, s [M_s, C] the style's."""
+  m, c = x.shape
+  if distance == "gram":  # sum (G/M - A)^2 / (4 C^2), G = F^T F, A per position.
+    return np.sum(np.square(x.T @ x / m - s.T @ s / len(s))) / (4 * c**2)
+  if distance == "mean_cov":  # W2^2 of the fitted Gaussians.
+    mu_x, mu_s = x.mean(0), s.mean(0)
+    cov_x, cov_s = np.cov(x.T, bias=True), np.cov(s.T, bias=True)
+    w, v = np.linalg.eigh(cov_s)
+    root_s = (v * np.sqrt(np.maximum(w, 0))) @ v.T
+    middle = np.linalg.eigvalsh(root_s @ cov_x @ root_s)
+    return (np.sum(np.square(mu_x - mu_s)) + np.trace(cov_x) + np.trace(cov_s)
+            - 2 * np.sum(np.sqrt(np.maximum(middle, 0))))
+  # Sliced Wasserstein: C unit directions drawn from the key (normal draws, normalized);
+  # sorted projections against the style's sorted ones read at M evenly spaced ranks.
+  d = np.asarray(jax.random.normal(key, (c, c), jnp.float32), np.float64)
+  d /= np.linalg.norm(d, axis=1, keepdims=True)
+  px, ps = np.sort(x @ d.T, axis=0), np.sort(s @ d.T, axis=0)
+  ranks = np.linspace(0, len(s) - 1, m)
+  q = np.stack([np.interp(ranks, np.arange(len(s)), ps[:, k]) for k in range(c)], 1)
+  return np.mean(np.square(px - q))
+
+
+def _np_style_distance(outputs, style, network, distance, weights):
+  """metrics.style_distance from its definition: the mean over the network's style
+  layers, the style at its own size; the sliced-Wasserstein directions from the fixed
+  key folded with the layer index. Features from `features.extract_features` (checked
+  against NumPy networks in test_networks.py)."""
+  layers = STYLE_LAYERS[network]
+  fo = features_lib.extract_features(outputs, layers, weights=weights)
+  fs = features_lib.extract_features(style[None], layers, weights=weights)
+  out = np.zeros(len(outputs))
+  for i, layer in enumerate(layers):
+    s = np.asarray(fs[layer][0], np.float64).reshape(-1, fs[layer].shape[-1])
+    key = jax.random.fold_in(jax.random.key(metrics.JUDGE_SEED), i)
+    for n, f in enumerate(np.asarray(fo[layer], np.float64)):
+      out[n] += _np_distance(distance, f.reshape(-1, f.shape[-1]), s, key) / len(layers)
+  return out
+
+
+@pytest.mark.parametrize("network", metrics.STYLE_NETWORKS)
+def test_style_distance_equals_the_formulas_and_the_two_step_form(networks, network):
+  """Every distance against a NumPy reference written from the formulas, on outputs of
+  another size than the style; the two-step form gives the same values."""
   style, outputs = painting(), np.stack([photo(), noisy(photo(), 0.2)])
   for distance in metrics.DISTANCES:
-    one = metrics.style_distance(outputs, style, network="alexnet", distance=distance,
-                                 weights=networks["alexnet"])
-    targets = metrics.style_targets(style, network="alexnet", distance=distance,
-                                    weights=networks["alexnet"])
-    two = metrics.style_distances(outputs, targets, network="alexnet", distance=distance,
-                                  weights=networks["alexnet"])
+    one = metrics.style_distance(outputs, style, network=network, distance=distance,
+                                 weights=networks[network])
+    want = _np_style_distance(outputs, style, network, distance, networks[network])
+    np.testing.assert_allclose(one, want, rtol=2e-3, err_msg=distance)
+    assert one.shape == (2,) and np.all(one > 0) and one[0] != one[1]
+    targets = metrics.style_targets(style, network=network, distance=distance,
+                                    weights=networks[network])
+    two = metrics.style_distances(outputs, targets, network=network, distance=distance,
+                                  weights=networks[network])
     np.testing.assert_allclose(one, two, rtol=1e-6)
-    assert one.shape == (2,) and np.all(one > 0)
 
 
 def test_sliced_wasserstein_judge_is_deterministic(networks):
-  style, outputs = painting(), noisy(photo(), 0.1)[None]
+  # The reference test's shapes: its compiled programs are reused.
+  style, outputs = painting(), np.stack([noisy(photo(), 0.1), photo()])
   a, b = (metrics.style_distance(outputs, style, network="vgg16",
                                  distance="sliced_wasserstein", weights=networks["vgg16"])
           for _ in range(2))
-  assert a[0] > 0 and a[0] == b[0]
+  assert np.all(a > 0)
+  np.testing.assert_array_equal(a, b)
 
 
 def test_style_distance_errors(networks):

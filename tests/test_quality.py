@@ -5,6 +5,7 @@ import types
 
 import numpy as np
 import pytest
+from absl import flags
 from PIL import Image
 
 from benchmarks import quality
@@ -13,6 +14,11 @@ from jaxstyle.gatys import transfer
 from jaxstyle.weights import lpips as lpips_weights
 
 TINY = {"vgg16": (4, 6, 8, 8, 8), "alexnet": (6, 8, 8, 8, 8)}
+# benchmarks.quality's absl flags (--output_dir, --size, ...) serve only its main(); they
+# are taken out of the process's flags so that the commands tested in-process
+# (jaxstyle.cli, which define some of the same names) can define theirs.
+for _flag in list(flags.FLAGS.flags_by_module_dict().get(quality.__name__, [])):
+  delattr(flags.FLAGS, _flag.name)
 JUDGES = ("content/lpips_alex", "style/gram_vgg16", "style/sw_alexnet")
 
 
@@ -161,12 +167,27 @@ def test_ratio_table_marks_own_loss_and_frontier(tmp_path):
     assert im.size == (900, 620)
 
 
-def test_calibration_scales_are_forward_passes(pair, tiny_weights):
-  """The style loss at the photo and the content loss of the style image: positive and
-  deterministic (no optimization)."""
-  from jaxstyle import images
+def test_calibration_scales_equal_the_formulas(pair, tiny_weights):
+  """The scales `calibrate` divides by, against NumPy from the paper's formulas: the
+  Gram style loss (w_l = 1/5 over conv1_1..conv5_1, each sum (G/M - A/M_s)^2 / (4 C^2))
+  at the content photo, and the mean content loss at conv4_2 of the style image
+  resized to the photo; forward passes only (the same values twice)."""
+  from jaxstyle import features, images  # pylint: disable=import-outside-toplevel
   content, style = images.load_image(pair.content_path, 48), images.load_image(pair.style_path, 48)
   scales = quality.loss_scales(content, style, "gram", "vgg19", tiny_weights)
-  assert scales["style_start"] > 0 and scales["content_scale"] > 0
-  again = quality.loss_scales(content, style, "gram", "vgg19", tiny_weights)
-  assert again == scales
+  layers = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+  resized = images.resize_to(style, *content.shape[:2])
+  feats = features.extract_features(np.stack([content, resized]), layers + ("conv4_2",),
+                                    weights=tiny_weights)
+  style_feats = features.extract_features(style[None], layers, weights=tiny_weights)
+  style_start = 0.0
+  for layer in layers:
+    f = np.asarray(feats[layer][0], np.float64).reshape(-1, feats[layer].shape[-1])
+    a = np.asarray(style_feats[layer][0], np.float64).reshape(-1, f.shape[1])
+    gram_diff = f.T @ f / len(f) - a.T @ a / len(a)
+    style_start += np.sum(np.square(gram_diff)) / (4 * f.shape[1]**2) / len(layers)
+  content_scale = np.mean(np.square(np.asarray(feats["conv4_2"][1], np.float64)
+                                    - np.asarray(feats["conv4_2"][0], np.float64)))
+  np.testing.assert_allclose(scales["style_start"], style_start, rtol=1e-4)
+  np.testing.assert_allclose(scales["content_scale"], content_scale, rtol=1e-4)
+  assert quality.loss_scales(content, style, "gram", "vgg19", tiny_weights) == scales
