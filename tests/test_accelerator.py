@@ -49,6 +49,7 @@ def tiny_run(tmp_path_factory, tiny_weights_file, arbitrary_weights_file):
   return out, json.loads((out / "results.json").read_text())
 
 
+@pytest.mark.slow
 def test_every_section_is_recorded(tiny_run):
   _, results = tiny_run
   assert results["complete"] is True
@@ -106,6 +107,7 @@ def test_arbitrary_times_both_networks(tiny_run):
   assert set(arbitrary["best_images_per_s"]) == {"1", "2"}
 
 
+@pytest.mark.slow
 def test_arbitrary_without_weights_is_skipped(tmp_path, tiny_weights_file):
   _run([f"--output_dir={tmp_path}", f"--weights={tiny_weights_file}", "--sections=arbitrary",
         f"--arbitrary_weights={tmp_path / 'absent.npz'}", *TINY])
@@ -122,6 +124,7 @@ def test_a_section_over_its_cap_is_cut(tiny_run):
   assert second["steps_per_call_setting"] == "auto" and second["status"] == "skipped"
 
 
+@pytest.mark.slow
 def test_trace_is_saved_and_summarized(tiny_run):
   out, results = tiny_run
   trace = results["sections"]["trace"]
@@ -181,6 +184,7 @@ RULES = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_goal_rules_on_runs_whose_answer_is_known():
   """gatys: the steps in <= --gatys_goal_s, timed by the warm repeat when there is one
   (else steady ms/step x steps), only for runs of all the steps; the section's goal is
@@ -210,6 +214,7 @@ def _script(tmp_path, weights, *args):
                         timeout=120, check=False)
 
 
+@pytest.mark.slow
 def test_the_script_stops_at_once_without_an_accelerator(tmp_path, tiny_weights_file):
   done = _script(tmp_path, tiny_weights_file)
   assert done.returncode == 1
@@ -218,6 +223,7 @@ def test_the_script_stops_at_once_without_an_accelerator(tmp_path, tiny_weights_
   assert (tmp_path / "log.txt").is_file()
 
 
+@pytest.mark.slow
 def test_a_spent_budget_skips_every_section(tmp_path, tiny_weights_file):
   done = _script(tmp_path, tiny_weights_file, "--norequire_accelerator", "--budget_s=0",
                  "--sections=gatys,fast")

@@ -136,6 +136,7 @@ TRANSFORMER_SIZES = [(32, 40), (30, 37)]
 
 
 @pytest.mark.parametrize("size", PREDICTOR_SIZES)
+@pytest.mark.slow
 def test_predictor_equals_the_float_graph(real_weights, graphs, size):
   x = smooth_image(*size, seed=1)[None]
   np.testing.assert_allclose(_predict(real_weights, x), graphs["predict", "float"](x),
@@ -143,6 +144,7 @@ def test_predictor_equals_the_float_graph(real_weights, graphs, size):
 
 
 @pytest.mark.parametrize("size", TRANSFORMER_SIZES)
+@pytest.mark.slow
 def test_transformer_equals_the_float_graph(real_weights, graphs, size):
   x = smooth_image(*size, seed=2)[None]
   s = _predict(real_weights, smooth_image(32, 32, seed=3)[None])
@@ -158,6 +160,7 @@ def paintings(shared_images):
           for name in ("starry_night", "the_scream")}
 
 
+@pytest.mark.slow
 def test_predictor_is_near_the_int8_graph(real_weights, graphs, paintings):
   """At 64 px, within 10% (L2) of the quantized graph's vector; the two paintings' vectors
   are over three times as far apart as the largest error."""
@@ -171,6 +174,7 @@ def test_predictor_is_near_the_int8_graph(real_weights, graphs, paintings):
 
 # 30x40 (not a multiple of 4: the graph runs on the reflection-padded 32x40) and 36x48.
 @pytest.mark.parametrize("size", [40, 48])
+@pytest.mark.slow
 def test_transformer_is_near_the_int8_graph(real_weights, graphs, paintings, shared_images,
                                              size):
   """The int8 graph quantizes every activation, the instance norms' statistics included:
@@ -194,6 +198,7 @@ def test_fetched_file_records_its_source(real_weights):
   assert "Apache-2.0" in meta["license"]
 
 
+@pytest.mark.slow
 def test_real_style_transfer_takes_the_style_and_keeps_the_photo(real_weights, paintings,
                                                                 shared_images):
   photo = images.load_image(shared_images / "tubingen.jpg", 96)
@@ -254,6 +259,7 @@ def test_stride_2_pads_as_tensorflow_same(size, pads):
     np.testing.assert_allclose(got, want, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_predictor_any_size_and_batch(weights):
   x = np.stack([random_image(33, 45, seed=i) for i in range(2)])
   v = _predict(weights, x)
@@ -261,6 +267,7 @@ def test_predictor_any_size_and_batch(weights):
   np.testing.assert_allclose(_predict(weights, x[1:]), v[1:], atol=1e-5)  # Per image.
 
 
+@pytest.mark.slow
 def test_transformer_batch_and_style_are_per_image(weights):
   x = np.stack([random_image(20, 28, seed=i) for i in range(2)])
   s = np.random.default_rng(1).normal(size=(2, nets.STYLE_DIM)).astype(np.float32)
@@ -271,6 +278,7 @@ def test_transformer_batch_and_style_are_per_image(weights):
     _transform(weights, x, s[:1])
 
 
+@pytest.mark.slow
 def test_cpu_kernels_compute_the_same_network(weights):
   styles = jnp.asarray(np.stack([random_image(33, 40, seed=s) for s in (0, 1)]))
   params = {"params": weights.predictor}
@@ -289,6 +297,7 @@ def test_cpu_kernels_compute_the_same_network(weights):
       np.testing.assert_allclose(cpu, xla, atol=2e-5, err_msg=conv.__module__)
 
 
+@pytest.mark.slow
 def test_predict_is_the_network_on_the_images_as_they_are(weights):
   x = np.stack([random_image(32, 48, seed=s) for s in (0, 1)])
   np.testing.assert_allclose(arbitrary.predict(weights, x), _predict(weights, x), atol=1e-5)
@@ -319,6 +328,7 @@ def test_weights_file_round_trip_and_checks(weights, weights_file, tmp_path):
 # --- The library API ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_blend_and_strength_interpolate_style_vectors(weights):
   photo = random_image(24, 32, seed=3)
   a, b = (arbitrary.style_vector(weights, random_image(40, 60, seed=s)) for s in (4, 5))
@@ -352,6 +362,7 @@ def test_output_size():
   assert arbitrary.output_shape(30, 40, 20) == (15, 20)
 
 
+@pytest.mark.slow
 def test_video_frames_use_one_style_vector(weights):
   frames = np.stack([random_image(16, 20, seed=i) for i in range(5)])
   vector = arbitrary.style_vector(weights, random_image(32, 32, seed=9))
@@ -363,6 +374,7 @@ def test_video_frames_use_one_style_vector(weights):
 # --- Gatys et al.'s optimization started from the network's output (--init=arbitrary) ----
 
 
+@pytest.mark.slow
 def test_init_arbitrary_starts_from_the_network_output(weights, tiny_weights):
   """The first image (one Adam step of 1e-9) is stylize_arbitrary's output at the run's
   size, with the first of two styles; the recorded config says so."""
@@ -384,6 +396,7 @@ def test_init_arbitrary_starts_from_the_network_output(weights, tiny_weights):
                      arbitrary_weights=weights, num_seeds=2)
 
 
+@pytest.mark.slow
 def test_init_arbitrary_command(tmp_path, pictures, weights_file, tiny_weights_file,
                                 monkeypatch):
   """`jaxstyle --init=arbitrary` finds the arbitrary weights beside the VGG-19's."""
@@ -421,6 +434,7 @@ def pictures(tmp_path_factory):
   return d
 
 
+@pytest.mark.slow
 def test_directory_with_a_bad_file_is_reported_and_skipped(tmp_path, pictures, weights_file):
   """The one real `jaxstyle-arbitrary` process (the others run in this one)."""
   done = run_subprocess("jaxstyle.cli.arbitrary", f"--content={pictures / 'photos'}",
@@ -467,6 +481,7 @@ def test_bad_input_is_one_line(tmp_path, pictures, weights_file, args, message):
   fails_cleanly(run_cli(*defaults.values(), *args, weights=weights_file), message)
 
 
+@pytest.mark.slow
 def test_video_method_arbitrary(tmp_path, pictures, weights_file, monkeypatch):
   """`jaxstyle-video --method=arbitrary` finds the weights beside the default VGG-19's."""
   monkeypatch.setenv("JAXSTYLE_WEIGHTS", str(pathlib.Path(weights_file).with_name("vgg19.npz")))

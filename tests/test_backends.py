@@ -49,6 +49,7 @@ def full_width_weights():
 
 
 @pytest.mark.parametrize("pooling", ["max", "avg"])
+@pytest.mark.slow
 def test_vgg_xla_and_cpu_kernels_agree_on_features_and_gradients(full_width_weights, pooling):
   """Every layer kind, up to conv5_1 (512 channels; Winograd F(4x4) on the CPU path),
   on a 40x36 image (odd sizes at the deep layers): features, the input gradient of a
@@ -77,6 +78,7 @@ def test_vgg_xla_and_cpu_kernels_agree_on_features_and_gradients(full_width_weig
 
 
 @pytest.mark.parametrize("norm,upsample", [("instance", "nearest"), ("batch", "transpose")])
+@pytest.mark.slow
 def test_feedforward_xla_and_cpu_kernels_agree_on_outputs_and_parameter_gradients(norm,
                                                                                   upsample):
   """The real widths (32, 64, 128) on an odd-sized batch: every CPU form (blocked 9x9
@@ -122,6 +124,7 @@ def _fixed_problem(weights, precision, kernels="auto"):
   return targets, jax.jit(loss_fn)(x, targets, variables)
 
 
+@pytest.mark.slow
 def test_bfloat16_is_applied_to_targets_and_loss_and_stays_close_to_float32(tiny_weights):
   """bfloat16 operands are cast explicitly (XLA:CPU ignores matmul-precision hints), so
   the numbers must move; the loss stays within a few percent of float32's."""
@@ -133,6 +136,7 @@ def test_bfloat16_is_applied_to_targets_and_loss_and_stays_close_to_float32(tiny
     assert abs(float(c16[part]) / float(c32[part]) - 1) < 0.05, part
 
 
+@pytest.mark.slow
 def test_cpu_kernels_below_float32_are_the_plain_convolutions(full_width_weights):
   """Winograd is never used below float32: at bfloat16 the CPU and XLA kernels give the
   same features (here Winograd F(4x4) would differ by far more)."""
@@ -165,6 +169,7 @@ def test_memory_estimate_counts_the_derived_kernels_of_the_cpu_kernels(full_widt
   assert extra == derived and 600 * 2**20 < derived < 700 * 2**20
 
 
+@pytest.mark.slow
 def test_stylize_reports_the_kernels_and_precision_it_ran(tiny_weights):
   result = jaxstyle.stylize(random_image(24, 24), random_image(24, 24, 1), weights=tiny_weights,
                             num_steps=2, log_every=0, kernels="xla", precision="bfloat16")
@@ -232,6 +237,7 @@ def test_library_import_graph_has_no_cycles_and_no_cli():
       visit(m, [])
 
 
+@pytest.mark.slow
 def test_stylize_is_the_function_and_python_m_jaxstyle_stylize_the_command():
   assert callable(jaxstyle.stylize)
   with pytest.raises(ImportError, match="jaxstyle.cli.stylize"):

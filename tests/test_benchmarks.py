@@ -52,6 +52,7 @@ def pictures(tmp_path_factory):
   return d
 
 
+@pytest.mark.slow
 def test_benchmark_driver_smoke(tmp_path, pictures, tiny_weights, tiny_weights_file):
   """The driver with both implementations: jax's workers run, torch's are recorded. The
   two start from the same white noise on the same objective: the same first loss."""
@@ -99,6 +100,7 @@ def test_benchmark_driver_smoke(tmp_path, pictures, tiny_weights, tiny_weights_f
 
 
 @pytest.mark.parametrize("case", list(TORCH_OBJECTIVE["cases"]))
+@pytest.mark.slow
 def test_torch_reference_matches_jax_objective(tiny_weights, case):
   """benchmarks/torch_reference.py optimizes exactly our objective (recorded): the same
   content and style terms, total and gradient at the same image, with max pooling and a

@@ -41,6 +41,7 @@ def pictures(tmp_path_factory):
   return d
 
 
+@pytest.mark.slow
 def test_writes_image_and_metrics(tmp_path, pictures, tiny_weights_file):
   """The `jaxstyle` process: exit 0, the image, snapshots, metrics, the progress lines,
   and the compiled programs in --compilation_cache."""
@@ -81,6 +82,7 @@ def test_compilation_cache_default_and_off(tmp_path, monkeypatch):
   assert enabled == [str(default), str(tmp_path / "c")]
 
 
+@pytest.mark.slow
 def test_seeds_write_images_and_a_contact_sheet(tmp_path, pictures, tiny_weights_file):
   out = tmp_path / "s.png"
   done = run_cli(f"--content={pictures / 'grey.png'}",
@@ -105,6 +107,7 @@ def test_seeds_write_images_and_a_contact_sheet(tmp_path, pictures, tiny_weights
     (["--output={d}/out.xyz"], "must end in one of .png"),
     (["--init={d}/missing.png"], "no such file"),
 ])
+@pytest.mark.slow
 def test_bad_input_is_one_line(tmp_path, pictures, tiny_weights_file, args, message):
   args = [a.format(d=pictures) for a in args]
   defaults = {"--content": f"--content={pictures / 'content.jpg'}",

@@ -178,6 +178,7 @@ def test_nan_loss_stops_early_and_keeps_the_last_finite_image(tmp_path, pictures
 # --- The README's first command ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_readme_first_command_demo(tmp_path, tiny_weights_file):
   """`jaxstyle --demo --image_size=256 --num_steps=200 --output=demo.png` at 32 px and 8
   steps: scikit-image's Chelsea in the style of its IHC slide (on the tiny network: the

@@ -57,6 +57,7 @@ def test_luminance_roundtrip_and_combination():
   assert abs(matched.std() - color.luminance(content).std()) < 1e-6
 
 
+@pytest.mark.slow
 def test_luminance_transfer_keeps_the_contents_chroma(tiny_weights):
   content = _smooth_image(32, 32, 4)
   style = random_image(32, 32, 5)
@@ -131,6 +132,7 @@ def test_layer_guide_averages_each_cell():
   np.testing.assert_allclose(layer_guide(half, "conv2_1", 8, 8), 0.5)
 
 
+@pytest.mark.slow
 def test_a_full_mask_is_the_unguided_objective(tiny_weights):
   content, style = random_image(32, 32, 0), random_image(32, 32, 1)
   x = jnp.asarray(random_image(32, 32, 2))
@@ -146,6 +148,7 @@ def test_a_full_mask_is_the_unguided_objective(tiny_weights):
     compute_targets(content, [style], guided, tiny_weights)
 
 
+@pytest.mark.slow
 def test_where_no_mask_is_white_there_is_no_style(tiny_weights):
   """Two styles, masks white on the left and right quarters and both black in the middle
   half. With style layers conv1_1 and conv2_1 (receptive fields of 3 and 10 px, conv2_1's
@@ -283,6 +286,7 @@ def test_batch_skips_a_bad_file_and_summarizes(tmp_path, folder, tiny_weights_fi
   assert json.loads((tmp_path / "a__s2.json").read_text())["steps"] == 2
 
 
+@pytest.mark.slow
 def test_glob_blends_styles_into_one_output_per_content(tmp_path, folder, tiny_weights_file):
   contents, styles = folder
   done = run_cli(f"--content={contents}/[ab].*", f"--style={styles / 's1.png'},"

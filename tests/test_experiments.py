@@ -37,6 +37,7 @@ def _run(module, *args):
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
+@pytest.mark.slow
 def test_experiment_smoke(tmp_path, pictures, tiny_weights_file, name):
   size = 64 if name in ("style_scale", "style_rotation") else 32
   args = [f"--content={pictures / 'content.png'}", f"--weights={tiny_weights_file}",
@@ -85,6 +86,7 @@ def test_experiment_smoke(tmp_path, pictures, tiny_weights_file, name):
     ("photorealistic", ["--ratios=1e-2,1e-4"], 3),
     ("reconstructions", [], 11),
 ])
+@pytest.mark.slow
 def test_coarse_to_fine_figure_shows_one_panel_at_one_scale(tmp_path, pictures,
                                                             tiny_weights_file, name, extra,
                                                             runs):
@@ -130,6 +132,7 @@ def test_missing_normalized_weights_is_clear(tmp_path, pictures, monkeypatch):
 
 
 @pytest.mark.parametrize("name", ["networks", "default_look"])
+@pytest.mark.slow
 def test_experiments_that_load_their_networks(tmp_path, pictures, tiny_weights, name,
                                               monkeypatch):
   """Experiments that load each network's default file: tiny ones in $JAXSTYLE_WEIGHTS's

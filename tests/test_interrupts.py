@@ -93,6 +93,7 @@ class _Command:
     return self.proc.returncode, "".join(self.lines)
 
 
+@pytest.mark.slow
 def test_a_signal_during_a_device_call_keeps_that_calls_steps():
   """minimize with 4 steps per device call, SIGINT sent from inside the call of steps
   4-7 (by the objective, at its 6th evaluation): the call's result is kept and the run

@@ -52,6 +52,7 @@ def test_winograd_convolution_and_its_transpose_match_xla(shape, m):
 
 
 @pytest.mark.parametrize("use_winograd", [False, True])
+@pytest.mark.slow
 def test_conv3x3_gradients_match_autodiff(use_winograd):
   x, kernel, g = _arrays((2, 9, 10), 6, 3)
   derived = {"kernel_t": vgg_cpu.backward_kernel(kernel)}
@@ -69,6 +70,7 @@ def test_conv3x3_gradients_match_autodiff(use_winograd):
   assert all(not np.any(np.asarray(v)) for v in jax.tree.leaves(d))
 
 
+@pytest.mark.slow
 def test_conv3x3_at_256_channels_matches_xla():
   """At VGG-19's widths (256 in and out) on small maps: conv3x3 with what
   `derived_kernels` makes, with the Winograd kernels added by hand and without them,
@@ -90,6 +92,7 @@ def test_conv3x3_at_256_channels_matches_xla():
       _close(got, want, tol=1e-4)
 
 
+@pytest.mark.slow
 def test_cpu_kernels_match_xla_in_a_network_with_256_channels():
   """features(kernels="cpu") with the derived variables equals the plain XLA network,
   features and input gradient of a loss on them, where layers conv3_2..conv3_4 are
@@ -111,6 +114,7 @@ def test_cpu_kernels_match_xla_in_a_network_with_256_channels():
   _close(grad, grad_ref, tol=1e-4)
 
 
+@pytest.mark.slow
 def test_max_pool_gradient_matches_jnp_max_without_ties():
   x = jax.random.normal(jax.random.PRNGKey(0), (2, 6, 8, 3))
   g = jax.random.normal(jax.random.PRNGKey(1), (2, 3, 4, 3))

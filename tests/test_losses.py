@@ -89,6 +89,7 @@ def test_total_variation_matches_formula():
   assert float(losses.total_variation_loss(np.ones((4, 4, 3)))) == 0.0
 
 
+@pytest.mark.slow
 def test_objective_is_the_papers_on_the_networks_features(tiny_weights):
   """make_loss_fn against float64 NumPy written from the paper on the tiny network's
   features (plain XLA kernels): Eq. 1 summed over two content layers, Eq. 3-5 with
@@ -141,6 +142,7 @@ def test_objective_zero_at_targets_and_components(tiny_weights):
   assert float(parts["style"]) < 1e-6 * float(parts["content"]) + 1e-6
 
 
+@pytest.mark.slow
 def test_finite_difference_gradient(tiny_weights):
   content, style = random_image(16, 16, 0), random_image(16, 16, 1)
   config = ObjectiveConfig(content_layers=("conv2_1",),
@@ -180,6 +182,7 @@ def _check_gradient(value, x):
     np.testing.assert_allclose(numeric, grad.ravel()[idx], rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_style_blend_weights(tiny_weights):
   content = random_image(16, 16, 0)
   s1, s2 = random_image(16, 16, 1), random_image(16, 16, 2)

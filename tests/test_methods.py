@@ -26,6 +26,7 @@ def tiny_networks():
 
 
 @pytest.mark.parametrize("style_loss", losses.STYLE_LOSSES)
+@pytest.mark.slow
 def test_every_style_loss_lowers_its_loss_with_seed_sweeps(tiny_weights, style_loss):
   """Two seeds from white noise: finite, the style term falls well below its start, the
   seeds stay distinct, and the loss recorded is the chosen one."""
@@ -40,6 +41,7 @@ def test_every_style_loss_lowers_its_loss_with_seed_sweeps(tiny_weights, style_l
   assert result.config["style_loss"] == style_loss
 
 
+@pytest.mark.slow
 def test_sliced_wasserstein_draws_new_directions_every_step(tiny_weights):
   content, style, x = (random_image(32, 32, s) for s in range(3))
   config = ObjectiveConfig(style_loss="sliced_wasserstein")
@@ -61,6 +63,7 @@ def test_masks_are_for_the_gram_loss(tiny_weights, style_loss):
                      style_loss=style_loss, style_masks=[mask], num_steps=1, log_every=0)
 
 
+@pytest.mark.slow
 def test_several_styles_blend_the_losses(tiny_weights):
   """Two style images with weights 0.25/0.75: the style term is the weighted sum of
   each one's (the rule for every loss)."""
@@ -99,6 +102,7 @@ def _np_gram_objective(network, weights, image, content, style):
 
 
 @pytest.mark.parametrize("network", ["vgg16", "alexnet"])
+@pytest.mark.slow
 def test_other_networks_stylize_with_their_own_layers(tiny_networks, network):
   """From a start image that is neither photo nor style: the first recorded losses are
   the formulas' on the network's own layers (and its calibrated beta), and 8 L-BFGS
@@ -138,6 +142,7 @@ def _save(image, path):
   return path
 
 
+@pytest.mark.slow
 def test_cli_style_loss_and_network(tmp_path, tiny_networks):
   content = _save(random_image(64, 64, 0), tmp_path / "c.png")
   style = _save(random_image(64, 64, 1), tmp_path / "s.png")
@@ -157,6 +162,7 @@ def test_cli_style_loss_and_network(tmp_path, tiny_networks):
                 "holds alexnet, not --network=vgg16")
 
 
+@pytest.mark.slow
 def test_cli_rank_by_orders_the_sheet_and_records_each_seed(tmp_path, tiny_weights,
                                                              monkeypatch, caplog):
   """--rank_by=lpips on a 3-seed sweep, with tiny judges beside a tiny VGG-19

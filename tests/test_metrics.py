@@ -62,6 +62,7 @@ def test_content_distance_needs_one_size(lpips_tiny):
     metrics.content_distance(photo(), photo(), network="vgg19")
 
 
+@pytest.mark.slow
 def test_style_judges_are_zero_for_the_style_image_and_larger_for_the_photo(
     networks, lpips_tiny):
   """Every style judge: ~0 for the style image itself (its own statistics), clearly
@@ -127,6 +128,7 @@ def _np_style_distance(outputs, style, network, distance, weights):
 
 
 @pytest.mark.parametrize("network", metrics.STYLE_NETWORKS)
+@pytest.mark.slow
 def test_style_distance_equals_the_formulas_and_the_two_step_form(networks, network):
   """Every distance against a NumPy reference written from the formulas, on outputs of
   another size than the style; the two-step form gives the same values."""

@@ -336,6 +336,7 @@ def real():
   return trunks, heads
 
 
+@pytest.mark.slow
 def test_real_files_have_the_real_shapes(real):
   trunks, heads = real
   assert trunks["vgg16"].params["conv5_3"]["kernel"].shape == (3, 3, 512, 512)

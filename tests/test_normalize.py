@@ -32,6 +32,7 @@ def photos():
 
 
 @pytest.mark.parametrize("pooling", ["avg", "max"])
+@pytest.mark.slow
 def test_features_are_rescaled_per_channel_and_mean_one(tiny_weights, photos, pooling):
   normalized = normalize.normalize(tiny_weights, photos, pooling="avg")
   probe = random_image(40, 40, 5)[None]

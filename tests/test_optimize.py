@@ -26,6 +26,7 @@ def problem():
 @pytest.mark.parametrize("method, steps, factor", [
     ("lbfgs", 30, 1e-6), ("optax_lbfgs", 30, 1e-6), ("adam", 200, 1e-2),
     ("sgd", 200, 0.1)])
+@pytest.mark.slow
 def test_every_method_decreases_the_loss(problem, method, steps, factor):
   x0, args = problem
   lr = {"sgd": 40.0, "adam": 0.1, "adagrad": 0.5}.get(method)
@@ -72,6 +73,7 @@ def test_adagrad_is_optax_adagrad_on_the_loss_scaled_by_its_start(problem):
     assert distance(x) < 0.8 * distance(x0[seed])  # Measured 0.59-0.65.
 
 
+@pytest.mark.slow
 def test_lbfgs_line_search_variant(problem):
   x0, args = problem
   result = optimize.minimize(_quadratic, x0, args, method="lbfgs", num_steps=30,
@@ -143,6 +145,7 @@ def _two_loop(grad, pairs, gamma):
   return -r
 
 
+@pytest.mark.slow
 def test_compact_lbfgs_direction_equals_the_two_loop_recursion():
   """The ring of pairs, out of order and partly empty, gives the textbook direction."""
   rng = np.random.default_rng(1)
@@ -240,6 +243,7 @@ def test_unit_step_lbfgs_follows_a_reference_written_from_the_formulas(problem, 
   assert result.evaluations == steps + 1
 
 
+@pytest.mark.slow
 def test_a_pair_without_enough_curvature_is_skipped_and_doubles_the_step():
   """lbfgs.step on prescribed gradients (so each pair's cos(s, y) is chosen): a pair is
   kept iff cos(s, y) > MIN_COSINE (relative: s.y = 2.5e-5 is skipped, which torch's

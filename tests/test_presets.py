@@ -45,6 +45,7 @@ def test_preset_needs_normalized_weights(tmp_path, weights_dir, monkeypatch):
   assert "python -m jaxstyle.weights normalize --images=DIR" in done.stderr.splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_preset_applies_and_flags_override(tmp_path, weights_dir, monkeypatch):
   monkeypatch.setenv("JAXSTYLE_WEIGHTS", str(weights_dir / "vgg19.npz"))
   shutil.copy(weights_dir / "vgg19.npz", weights_dir / "vgg19_normalized.npz")

@@ -68,6 +68,7 @@ def test_plan_order_names_and_recipe_hook(tmp_path, monkeypatch):
   assert recipe[0].style_loss == "mean_cov"
 
 
+@pytest.mark.slow
 def test_runs_write_json_and_jpg_then_skip_and_rerun_changed(tmp_path, pair, tiny_weights,
                                                              judge_setup):
   calls = []
@@ -115,6 +116,7 @@ def test_runs_write_json_and_jpg_then_skip_and_rerun_changed(tmp_path, pair, tin
   assert len(json.loads(paths["json"].read_text())["runs"]) == 2
 
 
+@pytest.mark.slow
 def test_seed_runs_are_ranked(tmp_path, pair, judge_setup):
   """A multi-seed result: every image judged, the order by LPIPS, a sheet of the seeds."""
   def fake_stylize(content, style, **kwargs):
@@ -167,6 +169,7 @@ def test_ratio_table_marks_own_loss_and_frontier(tmp_path):
     assert im.size == (900, 620)
 
 
+@pytest.mark.slow
 def test_calibration_scales_equal_the_formulas(pair, tiny_weights):
   """The scales `calibrate` divides by, against NumPy from the paper's formulas: the
   Gram style loss (w_l = 1/5 over conv1_1..conv5_1, each sum (G/M - A/M_s)^2 / (4 C^2))

@@ -95,6 +95,7 @@ def test_auto_scales_from_a_coarsest_size():
   assert [max(s) for s in shapes] == [128, 181, 256]
 
 
+@pytest.mark.slow
 def test_carry_state_and_finer_steps_in_stylize(tiny_weights):
   content, style = random_image(40, 48, 0), random_image(40, 48, 1)
   kwargs = dict(weights=tiny_weights, optimizer="adam", learning_rate=0.02, init="content",
@@ -204,6 +205,7 @@ def test_neural_style_gram_weights_equal_its_normalization():
 
 
 @pytest.mark.parametrize("preset", ["crowsonkb", "neural_style"])
+@pytest.mark.slow
 def test_recipe_presets_run_from_the_cli(tmp_path, tiny_weights_file, monkeypatch, preset):
   monkeypatch.setenv("JAXSTYLE_WEIGHTS", str(tiny_weights_file))
   rng = np.random.default_rng(0)
@@ -226,6 +228,7 @@ def test_recipe_presets_run_from_the_cli(tmp_path, tiny_weights_file, monkeypatc
     assert config["lbfgs_history"] == 100 and len(config["scales"]) == 1
 
 
+@pytest.mark.slow
 def test_style_weight_defaults_per_loss_and_network(tiny_weights):
   """style_weight=None takes the calibrated beta of the loss and network (a user who only
   switches --style_loss must not get beta = 1e-3 of a loss 1e5 times smaller)."""

@@ -19,6 +19,7 @@ def _quartic(x, target):
 
 @pytest.mark.parametrize("method", ["lbfgs", "adam", "jaxopt_lbfgs"])
 @pytest.mark.parametrize("num_seeds", [1, 3])
+@pytest.mark.slow
 def test_chunked_run_equals_step_by_step(method, num_seeds):
   rng = np.random.default_rng(0)
   target = jnp.asarray(rng.normal(size=(6, 5)), jnp.float32)
@@ -61,6 +62,7 @@ def test_chunked_run_stops_at_the_same_nan_as_step_by_step():
   np.testing.assert_array_equal(np.isnan(chunked.history["total"]), np.isnan(one.history["total"]))
 
 
+@pytest.mark.slow
 def test_stylize_with_chunks_matches_steps(tiny_weights):
   content, style = random_image(32, 32), random_image(32, 32, seed=1)
   kwargs = dict(weights=tiny_weights, num_steps=7, log_every=0, num_seeds=2)

@@ -234,6 +234,7 @@ def _value_and_grad_mean_cov(f, target):
       lambda f: losses.style_distance("mean_cov", f, target)))(jnp.asarray(f))
 
 
+@pytest.mark.slow
 def test_mean_cov_finite_for_singular_covariances():
   # conv5_1-like: 192 positions < 512 channels, so rank(S_x) <= 191.
   f = np.maximum(_features((12, 16, 512), 40), 0.0)
@@ -284,6 +285,7 @@ def _check_gradient(value, x, eps=1e-6, rtol=1e-5):
 
 @pytest.mark.parametrize("kind", ["mean_cov", "sliced_wasserstein", "histogram"])
 @pytest.mark.parametrize("shapes", [((6, 5, 4), (7, 4, 4)), ((2, 3, 8), (4, 5, 8))])
+@pytest.mark.slow
 def test_finite_difference_gradient(kind, shapes, x64):
   f, s = _features(shapes[0], 0), _features(shapes[1], 1)
   target = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64),
@@ -357,6 +359,7 @@ def test_sort_implementations_agree():
 
 
 @pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.slow
 def test_vmap_over_images(kind):
   batch = np.stack([_features((6, 5, 4), seed) for seed in range(3)])
   target = losses.style_statistics(kind, _features((7, 4, 4), 9))

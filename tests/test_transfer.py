@@ -20,6 +20,7 @@ def pair():
   return _smooth_image(32, 40, 0), random_image(32, 32, 1)
 
 
+@pytest.mark.slow
 def test_stylize_lowers_both_losses(tiny_weights, pair):
   content, style = pair
   result = jaxstyle.stylize(content, style, weights=tiny_weights, num_steps=40, log_every=0,
@@ -36,6 +37,7 @@ def test_stylize_lowers_both_losses(tiny_weights, pair):
   assert result.config["style_layers"] == ("conv1_1", "conv2_1", "conv3_1")
 
 
+@pytest.mark.slow
 def test_sweeps_start_like_single_runs_and_reach_similar_losses(tiny_weights, pair):
   """What README "Seeds" promises for image i of a sweep from seed S and a single run with
   seed S+i, on any machine: the same starting noise bit for bit, the same starting loss
@@ -78,6 +80,7 @@ def test_sweeps_start_like_single_runs_and_reach_similar_losses(tiny_weights, pa
   assert 0.5 < losses[-1, 1] / alone[-1] < 2.0
 
 
+@pytest.mark.slow
 def test_same_seed_same_image(tiny_weights, pair):
   """Run twice, the same program on the same machine gives the same images and losses
   bit for bit (XLA:CPU is deterministic), a single seed as a sweep. Fails for state
@@ -115,6 +118,7 @@ def test_init_from_images(tiny_weights, pair, init):
 @pytest.mark.parametrize("optimizer, learning_rate", [
     ("adam", None), ("sgd", 3.0), ("adagrad", None), ("optax_lbfgs", None),
     ("jaxopt_lbfgs", None)])
+@pytest.mark.slow
 def test_every_optimizer_lowers_the_loss_and_changes_the_image(tiny_weights, pair, optimizer,
                                                                  learning_rate):
   """12 steps from white noise: below 20% of the starting loss (measured 1-4%) and the
@@ -165,6 +169,7 @@ def test_memory_estimate_grows_with_size_and_seeds():
 
 
 
+@pytest.mark.slow
 def test_the_defaults_start_from_the_photo_and_go_coarse_to_fine(tiny_weights):
   """init="auto": the content photo for one seed, white noise for several; scales=None:
   one scale below 512 px, two from 512, three from 1024; the mean content loss."""

@@ -71,6 +71,7 @@ def test_video_file_round_trip(tmp_path):
   np.testing.assert_allclose(back.mean(axis=(1, 2, 3)), frames.mean(axis=(1, 2, 3)), atol=0.03)
 
 
+@pytest.mark.slow
 def test_fast_frames(tiny_weights):
   frames = video.pan_frames(random_image(24, 40), height=16, width=24, num_frames=3, shift=2)
   config = transformer.ImageTransformConfig(widths=(4, 6, 8), num_residual=1)
@@ -80,6 +81,7 @@ def test_fast_frames(tiny_weights):
   np.testing.assert_allclose(out[2], video.stylize_frames_fast(model, frames[2:])[0], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_optimized_frames_start_where_the_mode_says(tiny_weights, monkeypatch):
   import jaxstyle.gatys.transfer  # pylint: disable=import-outside-toplevel
   real = jaxstyle.gatys.transfer.stylize
@@ -157,6 +159,7 @@ def _blocks(frames, size=8):
   return frames.reshape(t, h // size, size, w // size, size, c).mean(axis=(2, 4))
 
 
+@pytest.mark.slow
 def test_video_command_defaults_to_fast_on_a_real_clip(tmp_path, clip, tiny_model_file):
   """`jaxstyle-video --input=clip.mp4 --model=M` (no --method: fast), at the clip's own
   176x144 px (a multiple of 16: see the next test), into a frame directory (exactly the
@@ -185,6 +188,7 @@ def test_video_command_defaults_to_fast_on_a_real_clip(tmp_path, clip, tiny_mode
   assert error < 0.03 and error < 0.15 * np.abs(_blocks(back) - _blocks(frames)).mean(), error
 
 
+@pytest.mark.slow
 def test_video_file_keeps_the_frame_size(tmp_path):
   """`jaxstyle-video --image_size=32` on a 4:3 clip makes 24x32 frames, and frames of 26x32
   from carphone_pristine.mp4: the video written must have that size, not 32x32 (ffmpeg's
