@@ -7,6 +7,14 @@ import pytest
 
 # The CPU backend in this process and in every command a test starts (they inherit it).
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# XLA's CPU code generated at LLVM's -O0: the same programs (XLA's own passes still run),
+# compiled faster (the suite's time is mostly compiling: 760 s -> 573 s on 2 cores); the
+# tests' images are small, so the slower code costs little. JAXSTYLE_TEST_XLA_OPT=default
+# compiles as users' runs do.
+_OPT_LEVEL = "--xla_backend_optimization_level=0"
+if (os.environ.get("JAXSTYLE_TEST_XLA_OPT") != "default"
+    and "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", "")):
+  os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_OPT_LEVEL}".strip()
 # One persistent compilation cache per test session, never the user's: shared by this
 # process (a program that a test builds again is read back, not compiled) and by the
 # commands the tests start ($JAXSTYLE_CACHE is their --compilation_cache default).
@@ -53,8 +61,30 @@ def shared_images():
   return SHARED_IMAGES
 
 
+def xla_flags(*flags: str) -> str:
+  """$XLA_FLAGS (this session's, see above) with `flags` added: for a child's env."""
+  return " ".join([os.environ.get("XLA_FLAGS", ""), *flags]).strip()
+
+
 def random_image(h, w, seed=0):
   return np.random.default_rng(seed).uniform(size=(h, w, 3)).astype(np.float32)
+
+
+# --- Order ------------------------------------------------------------------------------
+# The two workers take whole files (`--dist loadfile`) in collection order
+# (`--no-loadscope-reorder`): the longest files first, so that none starts near the end and
+# leaves one worker alone (one-process seconds per file in tests/README.md); the rest follow
+# in name order.
+LONGEST_FIRST = (
+    "test_experiments.py", "test_notebook.py", "test_arbitrary.py", "test_fast.py",
+    "test_integration.py", "test_backends.py", "test_interrupts.py", "test_methods.py",
+    "test_benchmarks.py", "test_accelerator.py", "test_recipes.py", "test_controls.py",
+    "test_kernels.py", "test_style_losses.py", "test_transfer.py", "test_cli_flags.py")
+
+
+def pytest_collection_modifyitems(config, items):  # pylint: disable=unused-argument
+  rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+  items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
 # --- No silent skips --------------------------------------------------------------------

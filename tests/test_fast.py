@@ -338,8 +338,8 @@ def test_training_lowers_the_loss(tiny_weights, photo_dir, tmp_path):
 @pytest.mark.slow
 def test_saturation_penalty_pulls_tanh_inputs_back_into_the_image_range(tiny_weights):
   """The scaled tanh reaches 0 and 1 at +-LOGIT_LIMIT; the penalty is the mean squared
-  excess of |z| beyond it, and a step with it shrinks the excess where a step without
-  it (the loss alone, whose gradient has vanished there) does not."""
+  excess of |z| beyond it: its gradient pulls a saturated output back where the loss's
+  own has vanished, and the training step follows it."""
   assert 0.5 + transformer.OUTPUT_SCALE * np.tanh(transformer.LOGIT_LIMIT) == pytest.approx(1)
   config = _tiny_train_config(learning_rate=1e-2)
   state = fast_train.init_state(config)
@@ -353,25 +353,33 @@ def test_saturation_penalty_pulls_tanh_inputs_back_into_the_image_range(tiny_wei
   out, z, _ = models.apply_train(config.net, state["variables"], batch)
   np.testing.assert_allclose(out, 0.5 + transformer.OUTPUT_SCALE * np.tanh(z), atol=1e-6)
 
-  def run(weight, steps=5):
-    """(the bias after `steps` steps, the loss parts of the first step). Each weight is
-    a program of its own (compiled): two weights, two compiles."""
-    cfg = dataclasses.replace(config, saturation_weight=weight)
-    step = jax.jit(fast_train.make_train_step(cfg, tiny_weights))
-    s, first = state, None
-    for _ in range(steps):
-      s, parts = step(s, batch, targets, network_variables(tiny_weights))
-      first = parts if first is None else first
-    return s["variables"]["params"]["out"]["conv"]["bias"][0], first
+  loss_fn = fast_train.make_loss_fn(config, tiny_weights)
 
-  excess = np.mean(np.square(np.maximum(np.abs(z) - transformer.LOGIT_LIMIT, 0)))
-  with_penalty, parts = run(1e3)
-  np.testing.assert_allclose(parts["saturation"], excess, rtol=1e-4)  # At the start.
-  without, _ = run(0.0)
-  # Adam moves the bias ~lr per step: down every step with the penalty; without it the
-  # loss pushes the saturated channel further out (measured: 7.951 vs 8.035).
-  assert float(with_penalty) < 8.0 - 0.04 and float(without) > float(with_penalty) + 0.05, (
-      with_penalty, without)
+  @jax.jit
+  def bias_gradients(params):
+    """d/d(last bias) of the loss alone and of the penalty alone."""
+    def parts(p):
+      out, z, _ = models.apply_train(config.net, dict(state["variables"], params=p), batch)
+      loss = loss_fn(out, batch, targets, network_variables(tiny_weights))[0]
+      penalty = jnp.mean(jnp.square(jax.nn.relu(jnp.abs(z) - transformer.LOGIT_LIMIT)))
+      return jnp.stack([loss, penalty])
+    return jax.jacrev(parts)(params)["out"]["conv"]["bias"][:, 0]
+
+  g_loss, g_penalty = np.asarray(bias_gradients(params))
+  # The saturated tanh leaves the loss almost no gradient (measured: -4.9e-4, upward),
+  # the penalty a large one, downward (4.7).
+  assert g_penalty > 1 and abs(g_loss) < 1e-3 * g_penalty, (g_loss, g_penalty)
+  step = jax.jit(fast_train.make_train_step(config, tiny_weights))
+  s = state
+  for i in range(5):
+    s, parts = step(s, batch, targets, network_variables(tiny_weights))
+    if i == 0:  # The penalty at the start is the mean squared excess.
+      excess = np.mean(np.square(np.maximum(np.abs(z) - transformer.LOGIT_LIMIT, 0)))
+      np.testing.assert_allclose(parts["saturation"], excess, rtol=1e-4)
+  # The library's step, penalty included: Adam (lr 1e-2) moves the bias down by ~lr a
+  # step (a missing or sign-flipped penalty leaves Adam the loss's vanishing gradient,
+  # whose sign flips with rounding: 8.035 after 5 steps here, 7.996 at XLA's -O0).
+  assert float(s["variables"]["params"]["out"]["conv"]["bias"][0]) < 8.0 - 0.04
 
 
 def test_resume_after_a_kill_equals_an_uninterrupted_run(tiny_weights, photo_dir, tmp_path):

@@ -69,11 +69,13 @@ def test_several_styles_blend_the_losses(tiny_weights):
   each one's (the rule for every loss)."""
   content, a, b, x = (random_image(32, 32, s) for s in range(4))
   params = features.network_variables(tiny_weights)
-  value = lambda styles, blend: float(make_loss_fn(
-      ObjectiveConfig(style_loss="mean_cov", style_blend_weights=blend), tiny_weights,
-      num_styles=len(styles))(jnp.asarray(x), compute_targets(
-          content, styles, ObjectiveConfig(style_loss="mean_cov"), tiny_weights),
-          params)[1]["style"])
+
+  def value(styles, blend):  # The blend weights travel in the targets.
+    config = ObjectiveConfig(style_loss="mean_cov", style_blend_weights=blend)
+    return float(make_loss_fn(config, tiny_weights, num_styles=len(styles))(
+        jnp.asarray(x), compute_targets(content, styles, config, tiny_weights),
+        params)[1]["style"])
+
   np.testing.assert_allclose(value([a, b], (1, 3)),
                              0.25 * value([a], None) + 0.75 * value([b], None), rtol=1e-5)
 

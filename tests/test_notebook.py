@@ -28,6 +28,7 @@ from PIL import Image
 
 import jaxstyle
 from jaxstyle import weights as weights_lib
+from tests.conftest import xla_flags
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -94,7 +95,7 @@ def executed(real_weights, tmp_path_factory):  # pylint: disable=unused-argument
   nb.cells.insert(_parameters_index(nb) + 1, injected)
   nb.cells.append(nbformat.v4.new_code_cell(PROBE))
   env = dict(os.environ, JAX_PLATFORMS="cpu",
-             XLA_FLAGS=f"--xla_force_host_platform_device_count={DEVICES}",
+             XLA_FLAGS=xla_flags(f"--xla_force_host_platform_device_count={DEVICES}"),
              # The jaxstyle and the weights file this test process uses (real_weights has
              # fetched it if it was missing): the kernel fetches and writes nothing else.
              PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
@@ -213,7 +214,7 @@ def test_sweep_over_two_processes():
     s.bind(("localhost", 0))
     port = s.getsockname()[1]
   env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu",
-             XLA_FLAGS="--xla_force_host_platform_device_count=4")
+             XLA_FLAGS=xla_flags("--xla_force_host_platform_device_count=4"))
   procs = [subprocess.Popen([sys.executable, "-c", MULTI_PROCESS, str(i), str(port)], cwd=ROOT,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
            for i in range(2)]

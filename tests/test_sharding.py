@@ -13,6 +13,8 @@ import textwrap
 
 import pytest
 
+from tests.conftest import xla_flags
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 SCRIPT = textwrap.dedent("""
@@ -87,7 +89,7 @@ SCRIPT = textwrap.dedent("""
 @pytest.mark.slow
 def test_seeds_sharded_over_four_cpu_devices():
   env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu",
-             XLA_FLAGS="--xla_force_host_platform_device_count=4")
+             XLA_FLAGS=xla_flags("--xla_force_host_platform_device_count=4"))
   done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
                         cwd=ROOT, env=env, timeout=600, check=False)
   assert done.returncode == 0, done.stderr[-3000:]

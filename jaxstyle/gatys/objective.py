@@ -4,9 +4,12 @@
 (and, for spatial control, each style's region guides at every layer's resolution);
 `make_loss_fn` returns `loss_fn(image, targets, params, step=0) -> (total, components)`,
 pure in its arguments, so it can be jitted, differentiated and vmapped over seeds with
-the (large) weights and targets passed in rather than baked in. Both are cached by
-their settings, so a second run at the same settings and sizes reuses the compiled
-programs.
+the (large) network weights and targets passed in rather than baked in. The loss
+weights (alpha, beta, the TV and histogram weights, the layer and blend weights) travel
+in the targets too (`targets["weights"]`, `loss_weights`), so runs that differ only in
+them share one compiled program, and a sweep vmaps over them. Both functions are cached
+by the settings that shape the program (`structure`), so a second run at the same
+settings and sizes reuses the compiled programs.
 
 The style statistics and their distance are `config.style_loss`'s
 (`losses.STYLE_LOSSES`). A loss that draws random projections (sliced_wasserstein)
@@ -75,9 +78,10 @@ DEFAULT_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 
 # {"content": {layer: [H, W, C]}, "style": [{layer: statistics}, ...] (one dict per
 # style image; for the Gram loss the per-position Gram matrices [C, C]; see
-# losses.style_statistics), for losses with random projections "key": a PRNG key's
-# data (their seed), and with spatial control "guides": [{layer: [h, w]}, ...] (one per style image:
-# where that style applies)}.
+# losses.style_statistics), "weights": the loss weights (`loss_weights`), for losses
+# with random projections "key": a PRNG key's data (their seed), and with spatial
+# control "guides": [{layer: [h, w]}, ...] (one per style image: where that style
+# applies)}.
 Targets = dict[str, Any]
 LossFn = Callable[[jax.Array, Targets, Any], tuple[jax.Array, dict[str, jax.Array]]]
 
@@ -205,6 +209,31 @@ class ObjectiveConfig:
     return tuple(dict.fromkeys(self.content_layers + self.style_layers))
 
 
+# The fields that are inputs of the compiled loss (`loss_weights`), not part of its program.
+WEIGHT_FIELDS = ("content_weight", "style_weight", "tv_weight", "histogram_weight",
+                 "style_layer_weights", "style_blend_weights")
+
+
+def structure(config: ObjectiveConfig) -> ObjectiveConfig:
+  """`config` with its loss weights (WEIGHT_FIELDS) reset: what the compiled programs
+  depend on. Two configs with the same structure share their programs."""
+  return dataclasses.replace(config, content_weight=1.0, style_weight=1.0, tv_weight=0.0,
+                             histogram_weight=1.0, style_layer_weights=None,
+                             style_blend_weights=None)
+
+
+def loss_weights(config: ObjectiveConfig, num_styles: int) -> dict[str, np.ndarray]:
+  """The loss weights as float32 arrays, the traced inputs of the loss:
+  {"content": alpha, "style": beta, "tv", "histogram": scalars, "layers": w_l per style
+  layer [L], "blend": each style image's weight [num_styles]}."""
+  f32 = lambda v: np.asarray(v, np.float32)  # Host arrays: no device op compiled here.
+  blend = config.blend_weights(num_styles) if config.style_layers else ()
+  return {"content": f32(config.content_weight), "style": f32(config.style_weight),
+          "tv": f32(config.tv_weight), "histogram": f32(config.histogram_weight),
+          "layers": f32(tuple(config.layer_weights.values())),
+          "blend": f32(blend).reshape(len(blend))}
+
+
 def _single_image_features(config: ObjectiveConfig, widths: tuple[int, ...],
                            preprocessing: str, kernels: str, precision: str):
   """features(image [H, W, 3], variables, layers) -> {layer: [h, w, c]}."""
@@ -268,8 +297,9 @@ def compute_targets(content: jax.Array | None, styles: Sequence[jax.Array],
   """
   _check_network(config, weights)
   content_features, style_statistics = _jitted_targets(
-      config, weights.widths, weights.preprocessing, kernels_lib.resolve(kernels), precision)
-  targets: Targets = {"content": {}, "style": []}
+      structure(config), weights.widths, weights.preprocessing, kernels_lib.resolve(kernels), precision)
+  targets: Targets = {"content": {}, "style": [],
+                      "weights": loss_weights(config, len(styles))}
   if config.style_loss in losses.RANDOM_STYLE_LOSSES:
     key = jax.random.key(0) if key is None else key
     if not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
@@ -313,11 +343,13 @@ def make_loss_fn(config: ObjectiveConfig, weights: VGGWeights, *, num_styles: in
   not) only matters to losses with random projections (`loss_fn.uses_step`). Several
   style images: the blend-weighted sum of each one's style loss. kernels: "auto", "xla" or
   "cpu" (`jaxstyle.kernels`); precision: the convolutions' (`jaxstyle.precision`).
-  The same settings give the same function object, so jitted programs built on it are
-  reused.
+  The loss weights are read from `targets["weights"]` (`compute_targets` puts
+  `loss_weights(config, ...)` there), not from `config`: the same settings but for the
+  weights (`structure`) give the same function object, so jitted programs built on it
+  are reused whatever the weights.
   """
   _check_network(config, weights)
-  return _make_loss_fn(config, weights.widths, weights.preprocessing, num_styles,
+  return _make_loss_fn(structure(config), weights.widths, weights.preprocessing, num_styles,
                        kernels_lib.resolve(kernels), precision)
 
 
@@ -329,15 +361,13 @@ def _check_network(config: ObjectiveConfig, weights: Any) -> None:
 
 @functools.lru_cache(maxsize=32)
 def _make_loss_fn(config: ObjectiveConfig, widths: tuple[int, ...], preprocessing: str,
-                  num_styles: int, kernels: str, precision: str) -> LossFn:
+                  num_styles_expected: int, kernels: str, precision: str) -> LossFn:
   features_of = _single_image_features(config, widths, preprocessing, kernels, precision)
-  layer_weights = config.layer_weights
-  blend = config.blend_weights(num_styles) if config.style_layers else ()
-
   content_loss = {"sum": losses.content_loss, "mean": losses.mean_content_loss,
                   "scaled": losses.scaled_content_loss}[config.content_normalization]
 
-  def style_loss(feats, statistics, guide, key):
+  def style_loss(feats, statistics, guide, key, w):
+    layer_weights = {l: w["layers"][i] for i, l in enumerate(config.style_layers)}
     if config.style_loss == "gram":
       return losses.style_loss(feats, statistics, layer_weights, guide)
     total = jnp.zeros((), jnp.float32)
@@ -345,29 +375,35 @@ def _make_loss_fn(config: ObjectiveConfig, widths: tuple[int, ...], preprocessin
       total = total + weight * losses.style_distance(
           config.style_loss, feats[layer], statistics[layer],
           key=None if key is None else jax.random.fold_in(key, i),
-          histogram_weight=config.histogram_weight)
+          histogram_weight=w["histogram"])
     return total
 
   def loss_fn(image: jax.Array, targets: Targets, params: Any, step: Any = 0):
+    if "weights" not in targets:
+      raise ValueError("the targets carry no loss weights: make them with compute_targets "
+                       "(or add targets['weights'] = loss_weights(config, num_styles))")
+    w = targets["weights"]
     feats = features_of(image, params, config.all_layers)
     content = jnp.zeros((), jnp.float32)
     for layer in config.content_layers:
       content = content + content_loss(feats[layer], targets["content"][layer])
     style = jnp.zeros((), jnp.float32)
-    guides = targets.get("guides") or [None] * len(blend)
+    num_styles = len(targets["style"]) if config.style_layers else 0
+    if num_styles and num_styles != num_styles_expected:
+      raise ValueError(f"{num_styles} style targets for a loss made for {num_styles_expected}")
+    guides = targets.get("guides") or [None] * num_styles
     key = None
     if "key" in targets:
       key = jax.random.fold_in(jax.random.wrap_key_data(targets["key"]), step)
-    for i, (b, statistics, guide) in enumerate(zip(blend, targets["style"], guides)):
-      style = style + b * style_loss(feats, statistics, guide,
-                                     None if key is None else jax.random.fold_in(key, i))
-    tv = jnp.zeros((), jnp.float32)
-    if config.tv_weight:
-      tv = losses.total_variation_loss(image)
-      if config.tv_norm == "mean":  # Per pixel and channel, as the mean content loss.
-        tv = tv / image.size
-    total = losses.total_loss(content, style, tv, content_weight=config.content_weight,
-                              style_weight=config.style_weight, tv_weight=config.tv_weight)
+    for i, (statistics, guide) in enumerate(zip(targets["style"][:num_styles], guides)):
+      style = style + w["blend"][i] * style_loss(
+          feats, statistics, guide, None if key is None else jax.random.fold_in(key, i), w)
+    # Always computed (it is cheap), so that a TV weight of 0 and > 0 share the program.
+    tv = losses.total_variation_loss(image)
+    if config.tv_norm == "mean":  # Per pixel and channel, as the mean content loss.
+      tv = tv / image.size
+    total = losses.total_loss(content, style, tv, content_weight=w["content"],
+                              style_weight=w["style"], tv_weight=w["tv"])
     return total, {"content": content, "style": style, "tv": tv}
 
   loss_fn.uses_step = config.style_loss in losses.RANDOM_STYLE_LOSSES
