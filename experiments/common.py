@@ -143,9 +143,10 @@ class Recorder:
     self.tiles.append(np.asarray(image))
     self.labels.append(label)
 
-  def stylize(self, label: str, content, style, *, add_images: bool = True,
+  def stylize(self, label: str | Sequence[str], content, style, *, add_images: bool = True,
               **kwargs) -> jaxstyle.StylizeResult:
-    """jaxstyle.stylize with this experiment's weights; records its losses and images."""
+    """jaxstyle.stylize with this experiment's weights; records its losses and images.
+    label: the panel's, or one per image (a weight sweep's points)."""
     for name, value in schedule().items():
       kwargs.setdefault(name, value)
     kwargs.setdefault("log_every", FLAGS.log_every)
@@ -154,7 +155,14 @@ class Recorder:
     t0 = time.time()
     result = jaxstyle.stylize(content, style, weights=self.weights, **kwargs)
     seconds = time.time() - t0
-    labels = [label] if len(result.images) == 1 else [f"{label} seed {s}" for s in result.seeds]
+    if not isinstance(label, str):
+      labels, label = list(label), " / ".join(label)
+      if len(labels) != len(result.images):
+        raise ValueError(f"{len(labels)} labels for {len(result.images)} images")
+    elif len(result.images) == 1:
+      labels = [label]
+    else:
+      labels = [f"{label} seed {s}" for s in result.seeds]
     for image, l in zip(result.images, labels):
       if add_images:
         self.add_image(image, l)

@@ -22,11 +22,11 @@ LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 def run():
   rec, content, style = common.start("ratio_grid")
   ratios = [float(r) for r in common.FLAGS.ratios]
-  for i in range(1, len(LAYERS) + 1):
-    for ratio in ratios:
-      rec.stylize(f"..{LAYERS[i - 1]} a/b={ratio:g}", content, style,
-                  style_layers=list(LAYERS[:i]), pooling="avg",
-                  content_weight=ratio * common.STYLE_WEIGHT, style_weight=common.STYLE_WEIGHT)
+  for i in range(1, len(LAYERS) + 1):  # A row: one alpha sweep, one compiled program.
+    rec.stylize([f"..{LAYERS[i - 1]} a/b={ratio:g}" for ratio in ratios], content, style,
+                style_layers=list(LAYERS[:i]), pooling="avg",
+                content_weight=tuple(ratio * common.STYLE_WEIGHT for ratio in ratios),
+                style_weight=common.STYLE_WEIGHT)
   rec.write(columns=len(ratios))
 
 

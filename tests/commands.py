@@ -107,7 +107,7 @@ def run_script(module: str, *args: str) -> Done:
 def run_subprocess(module: str, *args: str, env: dict | None = None,
                    timeout: float = 600) -> subprocess.CompletedProcess:
   """Runs `python -m module args` as a new process on the CPU backend."""
-  env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu", **(env or {}))
+  env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu", **(env or {})}
   return subprocess.run([sys.executable, "-m", module, *args], capture_output=True,
                         text=True, cwd=ROOT, env=env, timeout=timeout, check=False)
 

@@ -5,8 +5,10 @@ subprocess per command covers its entry point, its exit status and (for `jaxstyl
 progress lines that only absl's `app.run` sets up.
 """
 
+import importlib
 import json
 import os
+import re
 import shutil
 
 import numpy as np
@@ -52,8 +54,14 @@ def test_writes_image_and_metrics(tmp_path, pictures, tiny_weights_file):
       "jaxstyle.stylize", f"--content={pictures / 'content.jpg'}",
       f"--style={pictures / 'rgba.png'}", f"--output={out}", "--image_size=32",
       "--num_steps=6", "--log_every=2", "--save_every=3", f"--metrics_json={metrics}",
-      f"--compilation_cache={cache}", f"--weights={tiny_weights_file}")
+      f"--compilation_cache={cache}", f"--weights={tiny_weights_file}",
+      env={"JAX_PLATFORMS": ""})  # As a user runs it: JAX probes for TPUs and GPUs.
   assert done.returncode == 0, done.stderr
+  # The user's terminal: plain progress lines, no absl prefixes ("I1206 08:47:52.86 ...
+  # stylize.py:306] "), no JAX probing lines ("Unable to initialize backend 'tpu'").
+  assert not re.search(r"^[IWEF]\d{4} ", done.stderr, re.M), done.stderr
+  assert "initialize backend" not in done.stderr and "libtpu" not in done.stderr, done.stderr
+  assert re.search(r"^step 6/6  loss \S+  content", done.stderr, re.M), done.stderr
   assert Image.open(out).size == (32, 24)
   assert (tmp_path / "out_step00003.png").exists() and (tmp_path / "out_step00006.png").exists()
   assert "compil" in done.stderr and "steps/s" in done.stderr and "ETA" in done.stderr
@@ -64,6 +72,22 @@ def test_writes_image_and_metrics(tmp_path, pictures, tiny_weights_file):
   assert m["config"]["style_layers"] == ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
   assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
   assert any(p.name.startswith("jit_step_all") for p in cache.iterdir())
+
+
+@pytest.mark.parametrize("module, own_flag", [
+    ("jaxstyle.cli.stylize", "--style_weight"), ("jaxstyle.cli.feedforward", "--model"),
+    ("jaxstyle.cli.train_feedforward", "--dataset_dir"), ("jaxstyle.cli.video", "--method"),
+    ("jaxstyle.cli.arbitrary", "--save_style_vector")])
+def test_help_lists_the_commands_own_flags(module, own_flag):
+  """--help: the command's docstring (a description and an example), its own and the
+  common flags with their defaults; absl's own flags only under --helpfull."""
+  done = run_subprocess(module, "--help")  # absl's --help exits with status 1.
+  assert "Traceback" not in done.stderr, done.stderr
+  doc = importlib.import_module(module).__doc__.strip().splitlines()[0]
+  assert doc in done.stdout
+  assert f"\n  {own_flag}:" in done.stdout and "\n  --compilation_cache:" in done.stdout
+  assert "(default: " in done.stdout and "--helpfull" not in done.stdout.split("flags:")[-1][:200]
+  assert "--logtostderr" not in done.stdout
 
 
 def test_compilation_cache_default_and_off(tmp_path, monkeypatch):
@@ -348,7 +372,10 @@ def test_stylize_rejects_non_finite_flags(inputs, flag):
                  f"--output={d / 'out.png'}", "--image_size=32", "--num_steps=1", flag,
                  f"--weights={d / 'w.npz'}")
   name, value = flag[2:].split("=")
-  fails_cleanly(done, f"error: --{name} must be a finite number, got {float(value)}")
+  if name.endswith("_weight"):  # Numbers or sweeps: refused as the flags are parsed.
+    fails_cleanly(done, f"flag --{name}={value}: must be non-negative finite numbers")
+  else:
+    fails_cleanly(done, f"error: --{name} must be a finite number, got {float(value)}")
   assert _files(d) == before
 
 
@@ -386,3 +413,38 @@ def test_train_fast_rejects_non_finite_flags(inputs, flag):
   name, value = flag[2:].split("=")
   fails_cleanly(done, f"error: --{name} must be a finite number, got {float(value)}")
   assert _files(d) == before and not (d / "run").exists()
+
+
+def test_a_weight_sweep_writes_one_image_per_point_and_a_labelled_sheet(
+    tmp_path, pictures, tiny_weights_file):
+  out = tmp_path / "w.png"
+  metrics = tmp_path / "w.json"
+  done = run_cli(f"--content={pictures / 'content.jpg'}", f"--style={pictures / 'rgba.png'}",
+                 f"--output={out}", "--image_size=32", "--num_steps=3",
+                 "--style_weight=1e-4,1e-2", f"--metrics_json={metrics}",
+                 weights=tiny_weights_file)
+  assert done.returncode == 0, done.stderr
+  low, high = (np.asarray(Image.open(tmp_path / f"w_sw{v}.png"), np.float32)
+               for v in ("1e-04", "1e-02"))
+  assert low.shape == high.shape == (24, 32, 3) and np.abs(low - high).mean() > 0.5
+  assert Image.open(tmp_path / "w_sheet.png").size[0] > 64
+  assert not (tmp_path / "w.png").exists()
+  m = json.loads(metrics.read_text())
+  assert m["config"]["style_weight"] == [1e-4, 1e-2] and m["config"]["init"] == "content"
+  assert m["points"] == [{"style_weight": 1e-4}, {"style_weight": 1e-2}]
+  total = np.array(m["history"]["total"])
+  assert total.shape == (4, 2)
+  # Both start from the photo (init auto, one seed): no content loss, beta x style.
+  style = np.array(m["history"]["style"])
+  np.testing.assert_allclose(total[0], [1e-4 * style[0, 0], 1e-2 * style[0, 1]], rtol=1e-5)
+
+
+@pytest.mark.parametrize("flag, message", [
+    ("--style_weight=1e-3,-1", "non-negative finite"),
+    ("--content_weight=1,x", "comma-separated numbers"),
+    ("--tv_weight=nan", "non-negative finite"),
+])
+def test_bad_weight_lists(pictures, tiny_weights_file, flag, message):
+  done = run_cli(f"--content={pictures / 'content.jpg'}", f"--style={pictures / 'rgba.png'}",
+                 flag, weights=tiny_weights_file)
+  fails_cleanly(done, message)

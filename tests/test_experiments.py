@@ -68,7 +68,10 @@ def test_experiment_smoke(tmp_path, pictures, tiny_weights_file, name):
   if name == "optimizers":
     assert (tmp_path / "optimizers_steps.png").exists()
     assert (tmp_path / "optimizers_time.png").exists()
-  expected_runs = {"reconstructions": 10, "ratio_grid": 10, "style_layers": 5,
+  if name == "ratio_grid":  # A row is one alpha sweep: 5 runs of 2 points, 10 panels.
+    assert [len(r["settings"]["content_weight"]) for r in record["runs"]] == [2] * 5
+    assert len(record["runs"][0]["history"]["total"][0]) == 2
+  expected_runs = {"reconstructions": 10, "ratio_grid": 5, "style_layers": 5,
                    "optimizers": 5, "initialization": 3, "artworks": 2,
                    "style_interpolation": 5, "style_scale": 2, "style_rotation": 4,
                    "color_preservation": 3, "tv_weight": 4, "spatial_control": 3,

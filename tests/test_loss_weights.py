@@ -110,3 +110,74 @@ def test_structure_drops_exactly_the_weight_fields():
   changed = {f.name for f in objective.dataclasses.fields(config)
              if getattr(config, f.name) != getattr(plain, f.name)}
   assert changed == set(objective.WEIGHT_FIELDS)
+
+
+def _count_programs(lowered, name):
+  return sum(1 for fun in lowered if fun == f"jit({name})")
+
+
+@contextlib.contextmanager
+def lowered_names():
+  names = []
+
+  def listener(event, duration, **kwargs):  # pylint: disable=unused-argument
+    if event == _LOWERING:
+      names.append(kwargs.get("fun_name"))
+
+  jax.monitoring.register_event_duration_secs_listener(listener)
+  try:
+    yield names
+  finally:
+    jax.monitoring.unregister_event_duration_listener(listener)
+
+
+@pytest.mark.slow
+def test_a_weight_sweep_is_one_program_whose_points_run_like_single_runs(tiny_weights):
+  """style_weight x content_weight (2 x 2 points) x 2 seeds, two scales: one step
+  program per scale for all 8 images; each image starts as the single run at its point
+  and seed (same start, first step to rounding: README "Seeds") and ends at a similar
+  loss. Fails for a sweep that compiles per point, gives a point another point's weights
+  or start, or shares optimizer state between images."""
+  content = transfer.resize_to(random_image(4, 4, 0), 36, 44)
+  style = random_image(32, 32, 1)
+  kwargs = dict(weights=tiny_weights, num_steps=12, log_every=0, init="noise",
+                content_normalization="sum", scales=2)
+  with lowered_names() as lowered:
+    sweep = transfer.stylize(content, style, seed=5, num_seeds=2, style_weight=(10.0, 100.0),
+                             content_weight=(1.0, 2.0), **kwargs)
+  assert _count_programs(lowered, "step_all") == 2, lowered  # One per scale.
+  points = [{"content_weight": c, "style_weight": s} for c in (1.0, 2.0) for s in (10.0, 100.0)]
+  assert sweep.points == [p for p in points for _ in range(2)]
+  assert sweep.seeds == [5, 6] * 4 and sweep.images.shape == (8, 36, 44, 3)
+  assert sweep.config["style_weight"] == (10.0, 100.0)
+  assert sweep.config["content_weight"] == (1.0, 2.0)
+  h = sweep.history
+  for i in (1, 6):  # (cw 1, sw 10, seed 6) and (cw 2, sw 100, seed 5).
+    single = transfer.stylize(content, style, num_seeds=1, seed=sweep.seeds[i],
+                              **sweep.points[i], **kwargs).history
+    np.testing.assert_allclose(h["total"][0, i], single["total"][0, 0], rtol=1e-5)
+    np.testing.assert_allclose(h["total"][1, i], single["total"][1, 0], rtol=1e-4)
+    assert 0.5 < h["total"][-1, i] / single["total"][-1, 0] < 2.0
+    np.testing.assert_allclose(
+        h["total"][:, i], sweep.points[i]["content_weight"] * h["content"][:, i]
+        + sweep.points[i]["style_weight"] * h["style"][:, i], rtol=1e-4)
+  # Every image was optimized at the coarse scale (steps 0-12; the fine scale's 6 follow).
+  assert np.all(h["total"][12] < 0.2 * h["total"][0]) and h["total"].shape == (19, 8)
+  # Seeds differ, points differ.
+  assert np.abs(sweep.images[0] - sweep.images[1]).mean() > 0.01
+  assert np.abs(sweep.images[0] - sweep.images[2]).mean() > 0.001
+
+
+def test_sweep_points_and_names():
+  assert transfer.sweep_points(style_weight=1e-3, tv_weight=0.0) is None
+  assert transfer.sweep_points(style_weight=[1e-4, 1e-3], tv_weight=(0, 1)) == [
+      {"style_weight": 1e-4, "tv_weight": 0.0}, {"style_weight": 1e-4, "tv_weight": 1.0},
+      {"style_weight": 1e-3, "tv_weight": 0.0}, {"style_weight": 1e-3, "tv_weight": 1.0}]
+  assert transfer.point_label({"style_weight": 1e-4}) == "sw1e-04"
+  assert transfer.point_label({"content_weight": 2.5e-3, "tv_weight": 10.0}, " ") == (
+      "cw 2.5e-03_tv 1e+01")
+  with pytest.raises(ValueError, match="empty sweep"):
+    transfer.sweep_points(style_weight=())
+  with pytest.raises(ValueError, match="must be non-negative"):
+    transfer.stylize(random_image(24, 32), random_image(24, 32, 1), style_weight=(1.0, -1.0),
+                     weights=None, num_steps=1)

@@ -8,6 +8,7 @@ definitions, never at import.
 
 from __future__ import annotations
 
+import logging as python_logging
 import math
 import os
 import pathlib
@@ -16,7 +17,7 @@ import sys
 from typing import Callable, Iterable
 
 import numpy as np
-from absl import app, flags
+from absl import app, flags, logging
 
 from jaxstyle import _atomic, cache, kernels, precision
 from jaxstyle import images as images_lib
@@ -173,6 +174,7 @@ def main_for(run: Callable[[], None], *, interrupted: str = "interrupted"
   def main(argv):
     if len(argv) > 1:
       raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    plain_logs()
     if FLAGS.compilation_cache:
       cache.enable_compilation_cache(FLAGS.compilation_cache)
     signal.signal(signal.SIGTERM, _on_sigterm)
@@ -200,16 +202,53 @@ def main_for(run: Callable[[], None], *, interrupted: str = "interrupted"
   return main
 
 
+class _PlainFormatter(python_logging.Formatter):
+  """Progress lines as they are; warnings and errors named as such."""
+
+  def format(self, record):
+    message = record.getMessage()
+    if record.levelno >= python_logging.ERROR:
+      return f"error: {message}"
+    if record.levelno >= python_logging.WARNING:
+      return f"warning: {message}"
+    return message
+
+
+def plain_logs() -> None:
+  """What a user's terminal shows: jaxstyle's progress lines and warnings without
+  absl's prefixes, and no INFO lines of JAX itself (its probing for TPU and GPU
+  backends). --verbosity=1 (or more) keeps absl's prefixes and JAX's lines."""
+  if FLAGS["verbosity"].value >= 1:
+    return
+  logging.set_verbosity(logging.INFO)  # Progress lines are INFO.
+  logging.get_absl_handler().setFormatter(_PlainFormatter())
+  python_logging.getLogger("jax").setLevel(python_logging.WARNING)
+
+
+def _declare_help(define: Callable[[], None], doc_module: str) -> None:
+  """Makes --help list the flags `define()` adds (absl lists the main module's key
+  flags, and a console script's main module defines none) and print the command
+  module's docstring as its description."""
+  before = set(FLAGS)
+  define()
+  for name in sorted(set(FLAGS) - before):
+    FLAGS.register_key_flag_for_module(sys.argv[0], FLAGS[name])
+  doc = sys.modules[doc_module].__doc__
+  main_module = sys.modules.get("__main__")
+  if doc and main_module is not None and not getattr(main_module, "__doc__", None):
+    main_module.__doc__ = doc
+
+
 def entry_point(define_flags: Callable[[], None], run: Callable[[], None], *,
                 interrupted: str = "interrupted") -> tuple[Callable[[list[str]], None],
                                                            Callable[[], None]]:
   """(main, console-script entry point) of a command: `main_for(run)`, and a function
-  that defines the common and the command's flags and runs `main` under absl."""
+  that defines the common and the command's flags and runs `main` under absl; its
+  --help lists them with the command module's docstring."""
   main = main_for(run, interrupted=interrupted)
 
   def entry():
-    define_common_flags()
-    define_flags()
+    _declare_help(lambda: (define_common_flags(), define_flags()), define_flags.__module__)
     app.run(main)
 
   return main, entry

@@ -30,6 +30,39 @@ _DEMO_STYLE = "ihc.png"
 FLAGS = flags.FLAGS
 
 
+class _WeightsParser(flags.ArgumentParser):
+  """A non-negative number, or a comma-separated list of them (a sweep)."""
+
+  def parse(self, argument):
+    values = argument if isinstance(argument, (list, tuple)) else (
+        str(argument).split(",") if isinstance(argument, str) else [argument])
+    try:
+      numbers = tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+      raise ValueError(f"must be a number or comma-separated numbers, got {argument!r}"
+                       ) from None
+    if not numbers or not all(math.isfinite(v) and v >= 0 for v in numbers):
+      raise ValueError(f"must be non-negative finite numbers, got {argument!r}")
+    return numbers[0] if len(numbers) == 1 else numbers
+
+  def flag_type(self):
+    return "number or comma-separated numbers"
+
+
+class _WeightsSerializer(flags.ArgumentSerializer):
+
+  def serialize(self, value):
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def _define_weight(name: str, default, help_text: str) -> None:
+  flags.DEFINE(_WeightsParser(), name, default, help_text + " A comma list sweeps it "
+               "(e.g. 1e-4,1e-3,1e-2): every combination of the swept weights, crossed "
+               "with --num_seeds, runs as one program; OUTPUT_sw1e-04.png per point "
+               "(OUTPUT_sw1e-04_seedN.png with seeds) and OUTPUT_sheet.png.",
+               serializer=_WeightsSerializer())
+
+
 def _define_flags():
   if "content" in FLAGS:
     return
@@ -120,12 +153,12 @@ def _define_flags():
                     "conv1,...,conv5).")
   flags.DEFINE_list("style_layer_weights", None, "w_l per style layer (default: 1/#layers, "
                     "i.e. 0.2 each for five layers).")
-  flags.DEFINE_float("content_weight", 1.0, "alpha.", lower_bound=0)
-  flags.DEFINE_float("style_weight", None, "beta (default: calibrated per --style_loss "
-                     "and --network for the mean content loss, e.g. 0.001 for gram on "
-                     "vgg19, 300 for sliced_wasserstein; the paper's summed content loss: "
-                     "--preset=gatys2016).", lower_bound=0)
-  flags.DEFINE_float("tv_weight", 0.0, "Total-variation weight.", lower_bound=0)
+  _define_weight("content_weight", 1.0, "alpha.")
+  _define_weight("style_weight", None, "beta (default: calibrated per --style_loss "
+                 "and --network for the mean content loss, e.g. 0.001 for gram on "
+                 "vgg19, 300 for sliced_wasserstein; the paper's summed content loss: "
+                 "--preset=gatys2016).")
+  _define_weight("tv_weight", 0.0, "Total-variation weight.")
   flags.DEFINE_enum("pooling", "max", ["max", "avg"], "Pooling in VGG-19.")
   flags.DEFINE_enum("style_loss", "gram", list(losses.STYLE_LOSSES),
                     "Style statistics matched: gram (the paper's Gram matrices), mean_cov "
@@ -180,10 +213,29 @@ def _suffixed(path: pathlib.Path, suffix: str) -> pathlib.Path:
   return path.with_name(f"{path.stem}_{suffix}{path.suffix}")
 
 
+def _sweep_points():
+  from jaxstyle.gatys import transfer  # pylint: disable=import-outside-toplevel
+  return transfer.sweep_points(content_weight=FLAGS.content_weight,
+                               style_weight=FLAGS.style_weight, tv_weight=FLAGS.tv_weight)
+
+
+def _image_names() -> list[tuple[str, str]] | None:
+  """(file suffix, sheet label) of each image of a run with several (seeds or sweep
+  points, point-major as `stylize` returns them); None for one image."""
+  from jaxstyle.gatys import transfer  # pylint: disable=import-outside-toplevel
+  seeds = [FLAGS.seed + i for i in range(FLAGS.num_seeds)]
+  points = _sweep_points()
+  if points is None:
+    return None if len(seeds) == 1 else [(f"seed{s}", f"seed {s}") for s in seeds]
+  return [(transfer.point_label(p) + (f"_seed{s}" if len(seeds) > 1 else ""),
+           transfer.point_label(p, " ") + (f" seed {s}" if len(seeds) > 1 else ""))
+          for p in points for s in seeds]
+
+
 def _refuse_snapshots_over_inputs(output: pathlib.Path, inputs) -> None:
   """--save_every writes OUTPUT_stepNNNNN (OUTPUT_seedS_stepNNNNN) files: none may be an
   input."""
-  name = re.compile(re.escape(output.stem) + r"_(seed\d+_)?step\d{5}" +
+  name = re.compile(re.escape(output.stem) + r"_(.+_)?step\d{5}" +
                     re.escape(output.suffix) + "$")
   folder = output.resolve().parent
   for path in inputs:
@@ -275,7 +327,9 @@ def _stylize_one(content_path, style_paths, output: pathlib.Path, weights,
   content = images.load_image(content_path)
   # Check the memory before resizing: a huge --image_size must fail fast and clearly.
   height, width = images.scaled_shape(*content.shape[:2], FLAGS.image_size)
-  transfer.check_memory(height, width, num_seeds=FLAGS.num_seeds,
+  points = _sweep_points()
+  transfer.check_memory(height, width,
+                        num_seeds=FLAGS.num_seeds * (1 if points is None else len(points)),
                         layers=[*_layers("content"), *_layers("style")],
                         method=FLAGS.optimizer, history_size=FLAGS.lbfgs_history,
                         kernels=FLAGS.kernels, network=FLAGS.network)
@@ -290,12 +344,13 @@ def _stylize_one(content_path, style_paths, output: pathlib.Path, weights,
     init = images.resize_to(images.load_image(init), height, width)
 
   snapshots_failed = []
+  names = _image_names()
 
   def save_snapshot(step, x):
     if snapshots_failed:  # The disk is full: the run goes on, the final write says so.
       return
     for i, image in enumerate(x):
-      name = f"step{step:05d}" if len(x) == 1 else f"seed{FLAGS.seed + i}_step{step:05d}"
+      name = f"step{step:05d}" if names is None else f"{names[i][0]}_step{step:05d}"
       try:
         images.save_image(image, _suffixed(output, name))
       except OutputError as e:
@@ -330,14 +385,14 @@ def _stylize_one(content_path, style_paths, output: pathlib.Path, weights,
   order, ranking = list(range(len(result.images))), None
   if FLAGS.rank_by and len(result.images) > 1:
     order, ranking = _rank(result, content, styles[0])
-  if len(result.images) == 1:
+  if names is None:
     write(images.save_image, result.images[0], output)
   else:
-    for s, image in zip(result.seeds, result.images):
-      write(images.save_image, image, _suffixed(output, f"seed{s}"))
-    labels = [f"seed {s}" for s in result.seeds]
+    for (suffix, _), image in zip(names, result.images):
+      write(images.save_image, image, _suffixed(output, suffix))
+    labels = [names[i][1] for i in order]
     if ranking is not None:
-      labels = [f"#{r + 1} seed {result.seeds[i]}" for r, i in enumerate(order)]
+      labels = [f"#{r + 1} {label}" for r, label in enumerate(labels)]
     sheet = images.contact_sheet([result.images[i] for i in order], labels)
     write(images.save_image, sheet, _suffixed(output, "sheet"))
   seconds = time.time() - started
@@ -352,6 +407,7 @@ def _stylize_one(content_path, style_paths, output: pathlib.Path, weights,
         "device": {"platform": device.platform, "kind": device.device_kind,
                    "count": jax.device_count(), "jax": jax.__version__},
         "seeds": result.seeds, "steps": result.steps, "stopped": result.stopped,
+        **({"points": result.points} if result.points is not None else {}),
         **({"ranking": ranking} if ranking is not None else {}),
         "wall_seconds": seconds,
         "history": {k: np.asarray(v).tolist() for k, v in result.history.items()},
@@ -428,8 +484,7 @@ def _run() -> None:
   from jaxstyle import features  # pylint: disable=import-outside-toplevel
   from jaxstyle import images  # pylint: disable=import-outside-toplevel
 
-  common.check_finite("content_weight", "style_weight", "tv_weight", "learning_rate",
-                      "style_scale", "style_rotation")
+  common.check_finite("learning_rate", "style_scale", "style_rotation")
   common.check_positive("learning_rate")
   _apply_preset()
   content_arg = FLAGS.content or (_demo_image(_DEMO_CONTENT) if FLAGS.demo else None)
@@ -450,6 +505,9 @@ def _run() -> None:
                       f"styles, {len(FLAGS.style_masks)} masks) and no --each_style")
   if FLAGS.rank_by and FLAGS.num_seeds == 1:
     raise UserError("--rank_by orders a seed sweep: give --num_seeds > 1")
+  if FLAGS.rank_by and _sweep_points() is not None:
+    raise UserError("--rank_by orders the seeds of one setting, not a weight sweep (its "
+                    "judges would rank one end of the sweep first)")
   if FLAGS.style_scale is not None and FLAGS.style_size is not None:
     raise UserError("give --style_scale or --style_size, not both")
   contents = images.list_images(content_arg)
@@ -457,9 +515,9 @@ def _run() -> None:
   inputs = [*contents, *style_paths, *(FLAGS.style_masks or []), FLAGS.init, FLAGS.weights]
   single = len(contents) == 1 and len(groups) == 1 and FLAGS.output_dir is None
   if single:
-    outputs = ([output] if FLAGS.num_seeds == 1 else
-               [_suffixed(output, f"seed{FLAGS.seed + i}") for i in range(FLAGS.num_seeds)]
-               + [_suffixed(output, "sheet")])
+    names = _image_names()
+    outputs = ([output] if names is None else
+               [_suffixed(output, suffix) for suffix, _ in names] + [_suffixed(output, "sheet")])
     outputs += [FLAGS.metrics_json] if FLAGS.metrics_json else []
   elif FLAGS.output_dir is not None:
     out_dir = pathlib.Path(FLAGS.output_dir)

@@ -350,31 +350,46 @@ def default_steps_per_call() -> int:
   return 1 if jax.default_backend() == "cpu" else 20
 
 
+def _axes_key(args_axes: Any) -> tuple | None:
+  """A hashable form of an args_axes pytree (None leaves kept), for the program cache."""
+  if args_axes is None:
+    return None
+  leaves, treedef = jax.tree_util.tree_flatten(args_axes, is_leaf=lambda a: a is None)
+  return treedef, tuple(leaves)
+
+
 @functools.lru_cache(maxsize=16)
 def _programs(loss_fn, method: str, learning_rate: float | None, history_size: int,
-              linesearch: str | None, first_order: FirstOrderOptions | None = None):
-  """The jitted init, step and chunk (several steps) of all seeds; cached, so that runs
+              linesearch: str | None, first_order: FirstOrderOptions | None = None,
+              axes_key: tuple | None = None):
+  """The jitted init, step and chunk (several steps) of all starts; cached, so that runs
   with the same loss function (see objective.make_loss_fn) and settings reuse the
-  compiled programs."""
+  compiled programs. axes_key: `_axes_key(args_axes)` (see `minimize`)."""
   stepper = make_stepper(loss_fn, method, learning_rate=learning_rate,
                          history_size=history_size, linesearch=linesearch,
                          first_order=first_order)
-  # One seed runs unbatched: with a batch axis of size 1, XLA:CPU copies both L-BFGS
+  args_axes = None if axes_key is None else jax.tree_util.tree_unflatten(*axes_key)
+
+  # One start runs unbatched: with a batch axis of size 1, XLA:CPU copies both L-BFGS
   # histories every step (it turns the axis into bitcasts around the in-place row
-  # update). Several seeds are vmapped.
+  # update). Several starts, or args with one entry per start, are vmapped.
+  def batched(num_seeds):
+    return num_seeds > 1 or args_axes is not None
+
   def vinit(x0, args, carried=None):
     extra = () if carried is None else (carried,)
-    if x0.shape[0] == 1:
+    if not batched(x0.shape[0]):
       return stepper.init(x0[0], args, *extra)
-    return jax.vmap(stepper.init, in_axes=(0, None) + (0,) * len(extra))(x0, args, *extra)
+    return jax.vmap(stepper.init, in_axes=(0, args_axes) + (0,) * len(extra))(
+        x0, args, *extra)
 
   def vstep(carry, args, num_seeds):
-    if num_seeds == 1:
+    if not batched(num_seeds):
       return stepper.step(carry, args)
-    return jax.vmap(stepper.step, in_axes=(0, None))(carry, args)
+    return jax.vmap(stepper.step, in_axes=(0, args_axes))(carry, args)
 
   def vread(carry, num_seeds):
-    if num_seeds == 1:
+    if not batched(num_seeds):
       return jax.tree.map(lambda a: a[None], stepper.read(carry))
     return jax.vmap(stepper.read)(carry)
 
@@ -412,7 +427,7 @@ def _programs(loss_fn, method: str, learning_rate: float | None, history_size: i
     (state, _), outs = jax.lax.scan(body, (state, jnp.zeros((), bool)), jnp.arange(length))
     return state, outs
 
-  return (stepper, jax.jit(_float32_products(init_all)),
+  return (stepper, batched, jax.jit(_float32_products(init_all)),
           jax.jit(_float32_products(step_all), donate_argnums=0),
           jax.jit(_float32_products(chunk_all), donate_argnums=0, static_argnums=3))
 
@@ -486,13 +501,18 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
              callback_every: int = 0, shard_seeds: bool | None = None,
              steps_per_call: int | None = None,
              first_order: FirstOrderOptions | None = None,
-             time_limit: float | None = None, initial_state: Any = None) -> MinimizeResult:
+             time_limit: float | None = None, initial_state: Any = None,
+             args_axes: Any = None) -> MinimizeResult:
   """Minimizes `loss_fn(x, *args)` from each of the starts `x0` [S, ...] independently.
 
   Args:
     loss_fn: (x, *args) -> (scalar loss, {"content", "style", "tv"} scalars).
     x0: starting points, one per seed, stacked on axis 0.
-    args: passed to `loss_fn` unchanged and shared by all seeds (targets, weights).
+    args: passed to `loss_fn` unchanged and shared by all seeds (targets, weights),
+      except the leaves that `args_axes` marks.
+    args_axes: None (all of args shared), or a pytree prefix of `args` (as jax.vmap's
+      in_axes) with 0 where a leaf holds one entry per start on its axis 0 (e.g. the
+      loss weights of a weight sweep) and None where it is shared.
     method: one of METHODS.
     num_steps: optimizer steps (iterations).
     learning_rate: for adam/sgd/adagrad (defaults in DEFAULT_LEARNING_RATES).
@@ -527,8 +547,9 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
   per_call = default_steps_per_call() if steps_per_call is None else int(steps_per_call)
   if per_call < 1:
     raise ValueError(f"steps_per_call must be positive, got {steps_per_call}")
-  stepper, init, step, chunk = _programs(loss_fn, method, learning_rate, history_size,
-                                         linesearch, first_order)
+  stepper, batched, init, step, chunk = _programs(loss_fn, method, learning_rate,
+                                                  history_size, linesearch, first_order,
+                                                  _axes_key(args_axes))
   if initial_state is not None and stepper.carried is None:
     raise ValueError(f"initial_state: {method} has no state to warm-start from; only "
                      f"{', '.join(FIRST_ORDER)} do")
@@ -635,7 +656,7 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
   history["time"] = np.array([r[2] for r in records])
   evaluations = None
   if stepper.evals is not None:
-    count = stepper.evals if x0.shape[0] == 1 else jax.vmap(stepper.evals)
+    count = jax.vmap(stepper.evals) if batched(x0.shape[0]) else stepper.evals
     evaluations = int(np.max(to_host(count(state[0]))))
   return MinimizeResult(x=to_host(state[1]), history=history, steps=steps_done, stopped=stopped,
                         evaluations=evaluations,

@@ -21,7 +21,7 @@ from jaxstyle.errors import UserError
 from jaxstyle.gatys import optimize
 from jaxstyle.gatys.objective import (DEFAULT_CONTENT_NORMALIZATION, DEFAULT_HISTOGRAM_WEIGHT,
                                       ObjectiveConfig, compute_targets, default_style_weight,
-                                      make_loss_fn)
+                                      loss_weights, make_loss_fn)
 from jaxstyle.images import resize_to
 from jaxstyle.kernels import vgg_cpu
 from jaxstyle.nets.vgg import LAYER_NAMES, layer_stride, layer_width
@@ -33,6 +33,43 @@ from jaxstyle.nets.vgg import LAYER_NAMES, layer_stride, layer_width
 INITS = ("auto", "noise", "content", "style", "arbitrary")
 # Coarse-to-fine by default: the coarsest scale about this many pixels on its longer side.
 AUTO_SCALES_SIZE = 256
+# The weights a sweep may vary (a sequence of values each), and their short names in
+# file names and labels ("out_sw1e-04.png").
+SWEEPABLE = {"content_weight": "cw", "style_weight": "sw", "tv_weight": "tv"}
+
+
+def sweep_points(**values) -> list[dict[str, float]] | None:
+  """The points of a weight sweep: `values` maps SWEEPABLE names to a number or a
+  sequence of numbers; the points are every combination of the sequences' values (the
+  first name varying slowest), each a dict of the swept names only. None: no sequence
+  given (a single run)."""
+  swept = {}
+  for name, value in values.items():
+    if name not in SWEEPABLE:
+      raise ValueError(f"only {', '.join(SWEEPABLE)} can be swept, not {name}")
+    if value is not None and not isinstance(value, (int, float, np.number)):
+      value = tuple(float(v) for v in value)
+      if not value:
+        raise ValueError(f"{name}: an empty sweep")
+      swept[name] = value
+  if not swept:
+    return None
+  points = [{}]
+  for name, value in swept.items():
+    points = [dict(p, **{name: v}) for p in points for v in value]
+  return points
+
+
+def format_number(value: float) -> str:
+  """1e-4 -> "1e-04", 2.5e-3 -> "2.5e-03": short, exact to 7 digits, file-name safe."""
+  mantissa, exponent = f"{value:.6e}".split("e")
+  return f"{mantissa.rstrip('0').rstrip('.')}e{exponent}"
+
+
+def point_label(point: dict[str, float], sep: str = "") -> str:
+  """A sweep point's short name: {"style_weight": 1e-4} -> "sw1e-04" (sep " ":
+  "sw 1e-04")."""
+  return "_".join(f"{SWEEPABLE[k]}{sep}{format_number(v)}" for k, v in point.items())
 
 
 def auto_scales(height: int, width: int, *, factor: float = 2.0,
@@ -72,8 +109,11 @@ class StylizeResult:
   """What `stylize` returns.
 
   Attributes:
-    images: [S, H, W, 3] float32 in [0, 1], one per seed (S = 1 unless num_seeds > 1).
+    images: [S, H, W, 3] float32 in [0, 1], one per seed (S = 1 unless num_seeds > 1),
+      or one per (sweep point, seed), point-major.
     seeds: the seed of each image (image i starts from the noise of a run with seeds[i]).
+    points: for a weight sweep, each image's swept weights ({"style_weight": 1e-4}, ...:
+      `sweep_points`); None otherwise.
     history: per-step losses [steps + 1, S] ("total", "content", "style", "tv") and
       "time" [steps + 1] in seconds.
     steps: steps completed.
@@ -89,6 +129,7 @@ class StylizeResult:
   stopped: str | None
   config: dict[str, Any]
   interrupted: bool = False
+  points: list[dict[str, float]] | None = None
 
 
 def noise_images(seeds: Sequence[int], shape: Sequence[int]) -> jax.Array:
@@ -243,8 +284,9 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
             content_layers: Sequence[str] | None = None,
             style_layers: Sequence[str] | None = None,
             style_layer_weights: Sequence[float] | None = None,
-            content_weight: float = 1.0, style_weight: float | None = None,
-            tv_weight: float = 0.0,
+            content_weight: float | Sequence[float] = 1.0,
+            style_weight: float | Sequence[float] | None = None,
+            tv_weight: float | Sequence[float] = 0.0,
             pooling: str = "max", optimizer: str = "lbfgs", num_steps: int = 500,
             learning_rate: float | None = None, lbfgs_history: int = 20,
             lbfgs_linesearch: str | None = None, init="auto", seed: int = 0,
@@ -285,6 +327,10 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
       unnormalized networks at every size; the paper's 1e-3 is for its normalized
       network and summed content loss.
     tv_weight: total-variation weight (0: off, as in the paper).
+      content_weight, style_weight and tv_weight each take a sequence too: a sweep over
+      every combination of the given values (`sweep_points`), crossed with the seeds,
+      run as one vmapped program (the weights are its inputs); each point starts as a
+      single run with its weights would. `images` then holds one image per (point, seed).
     pooling: "max" or "avg".
     optimizer: one of `optimize.METHODS`.
     num_steps: optimizer iterations (per scale: see `scale_steps`).
@@ -391,6 +437,13 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
   style_layers = default_style if style_layers is None else style_layers
   if style_weight is None:
     style_weight = default_style_weight(style_loss, network)
+  points = sweep_points(content_weight=content_weight, style_weight=style_weight,
+                        tv_weight=tv_weight)
+  if points is not None:  # The first point's config; each point's checked below.
+    content_weight, style_weight, tv_weight = (
+        points[0].get(name, value) for name, value in
+        (("content_weight", content_weight), ("style_weight", style_weight),
+         ("tv_weight", tv_weight)))
   config = ObjectiveConfig(
       network=network,
       content_layers=tuple(content_layers), style_layers=tuple(style_layers),
@@ -402,8 +455,13 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
       histogram_weight=histogram_weight)
   if config.style_layers:
     config.blend_weights(len(styles))  # Checks the count early.
+  # The config of each image: one per (point, seed), point-major.
+  image_configs = None
+  if points is not None:
+    image_configs = [dataclasses.replace(config, **p) for p in points for _ in range(num_seeds)]
+  num_images = num_seeds * (1 if points is None else len(points))
   height, width = content.shape[:2]
-  check_memory(height, width, num_seeds=num_seeds, layers=config.all_layers,
+  check_memory(height, width, num_seeds=num_images, layers=config.all_layers,
                method=optimizer, history_size=lbfgs_history, shard_seeds=shard_seeds,
                kernels=kernels, network=network)
   if weights is None:
@@ -445,8 +503,12 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
       used = sum(float(r.history["time"][-1] - r.history["time"][1]) for r in results
                  if len(r.history["time"]) > 1)
       level_time = max(time_limit - used, 1e-3) * work[level] / sum(work[level:])
-    x0 = (_initial_images(start, seeds, h, w) if x is None
-          else jnp.asarray(np.stack([resize_to(np.clip(im, 0, 1), h, w) for im in x])))
+    if x is None:
+      x0 = _initial_images(start, seeds, h, w)
+      if points is not None:  # Each point starts as its single run would.
+        x0 = jnp.concatenate([jnp.broadcast_to(x0, (num_seeds, h, w, 3))] * len(points))
+    else:
+      x0 = jnp.asarray(np.stack([resize_to(np.clip(im, 0, 1), h, w) for im in x]))
     if scales > 1:
       logging.info("scale %d/%d: %dx%d px, %d steps", level + 1, scales, w, h, steps)
     done = sum(r.steps for r in results)
@@ -461,7 +523,7 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
         num_steps=steps, callback=level_callback, time_limit=level_time,
         initial_state=(optimize.resize_state(results[-1].state, shapes[level - 1], (h, w))
                        if carry_state and results else None),
-        **level_settings)
+        image_configs=image_configs, **level_settings)
     x = result.x
     results.append(result)
     levels.append({"height": h, "width": w, "steps": result.steps})
@@ -473,6 +535,9 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
   images = _restore_color(images, original, preserve_color)
 
   settings = dataclasses.asdict(config)
+  if points is not None:  # The swept values, as given.
+    settings.update({name: tuple(dict.fromkeys(p[name] for p in points))
+                     for name in points[0]})
   settings.update(optimizer=optimizer, num_steps=num_steps, learning_rate=learning_rate,
                   lbfgs_history=lbfgs_history, lbfgs_linesearch=lbfgs_linesearch,
                   init=init if isinstance(init, str) else "image", init_given=init_given,
@@ -492,10 +557,13 @@ def stylize(content, style, *, weights: weights_lib.VGGWeights | None = None,
                                      if arbitrary_weights is not None else None),
                   evaluations=sum(r.evaluations or 0 for r in results) or None,
                   devices=results[-1].devices)
-  return StylizeResult(images=images, seeds=seeds, history=_merged_histories(results),
+  return StylizeResult(images=images,
+                       seeds=seeds * (1 if points is None else len(points)),
+                       history=_merged_histories(results),
                        steps=sum(r.steps for r in results),
                        stopped=results[-1].stopped, config=settings,
-                       interrupted=results[-1].interrupted)
+                       interrupted=results[-1].interrupted,
+                       points=None if points is None else [p for p in points for _ in seeds])
 
 
 def _check_schedule(*, scale_factor, coarsest_size, finer_steps, carry_state, optimizer
@@ -596,10 +664,17 @@ def _initial_images(start: np.ndarray | None, seeds: Sequence[int], h: int, w: i
 def _optimize_level(x0, content, styles, masks, *, weights, config, method, num_steps,
                     learning_rate, history_size, linesearch, log_every, callback,
                     callback_every, precision, kernels, steps_per_call, shard_seeds, key,
-                    first_order, time_limit, initial_state=None) -> optimize.MinimizeResult:
-  """One level of the pyramid: its targets, its loss, the optimization from x0."""
+                    first_order, time_limit, initial_state=None,
+                    image_configs=None) -> optimize.MinimizeResult:
+  """One level of the pyramid: its targets, its loss, the optimization from x0.
+  image_configs: a sweep's config per image (they differ in their loss weights only)."""
   targets = compute_targets(content, styles, config, weights, style_masks=masks,
                             kernels=kernels, precision=precision, key=key)
+  targets_axes = None
+  if image_configs is not None:  # One row of loss weights per image, vmapped with it.
+    rows = [loss_weights(c, len(styles)) for c in image_configs]
+    targets["weights"] = jax.tree.map(lambda *a: np.stack(a), *rows)
+    targets_axes = {k: (0 if k == "weights" else None) for k in targets}
   loss_fn = make_loss_fn(config, weights, num_styles=len(styles), kernels=kernels,
                          precision=precision)
   return optimize.minimize(
@@ -608,7 +683,8 @@ def _optimize_level(x0, content, styles, masks, *, weights, config, method, num_
       history_size=history_size, linesearch=linesearch, log_every=log_every,
       callback=callback, callback_every=callback_every, shard_seeds=shard_seeds,
       steps_per_call=steps_per_call, first_order=first_order, time_limit=time_limit,
-      initial_state=initial_state)
+      initial_state=initial_state,
+      args_axes=None if targets_axes is None else (targets_axes, None))
 
 
 def _merged_histories(results: Sequence[optimize.MinimizeResult]) -> dict[str, np.ndarray]:
