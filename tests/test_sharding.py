@@ -82,6 +82,16 @@ SCRIPT = textwrap.dedent("""
                                rtol=0.1)
     print("stylize:", np.abs(firsts["sweep"][2] - firsts["alone"][0]).max(),
           np.abs(sweep.images[2] - alone.images[0]).max())
+
+    # A weight sweep (2 points x 2 seeds) is sharded like the seeds: its starts equal the
+    # same sweep on one device, and so do its images after 4 steps (to rounding).
+    kw = dict(weights=w, num_steps=4, log_every=0, style_weight=(1e-3, 1e-1), num_seeds=2)
+    points = jaxstyle.stylize(content, style, **kw)
+    local = jaxstyle.stylize(content, style, shard_seeds=False, **kw)
+    assert points.config["devices"] == 4 and local.config["devices"] == 1
+    np.testing.assert_allclose(points.history["total"][0], local.history["total"][0],
+                               rtol=1e-5)
+    np.testing.assert_allclose(points.images, local.images, atol=1e-3)
     print("OK")
 """)
 
