@@ -34,8 +34,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "colab_seed_sweep.ipynb"
 DEVICES = 8
+# KERNELS="xla": what Colab's TPUs and GPUs run ("auto" there), and 12 s less compiling
+# here than the CPU kernels (which tests/test_sharding.py runs sharded).
 PARAMETERS = dict(IMAGE_SIZE=40, NUM_STEPS=10, NUM_SEEDS=8, SEED=3, LOG_EVERY=5, INSTALL=False,
-                  UPLOAD=False)
+                  UPLOAD=False, KERNELS="xla")
 # Printed by a cell the test appends: which Python and jaxstyle the kernel ran.
 PROBE = ("import json, sys, jax, jaxstyle\n"
          "print('PROBE ' + json.dumps({'python': sys.executable, 'jaxstyle': jaxstyle.__file__, "
@@ -166,8 +168,8 @@ def test_sharded_sweep_matches_one_device(executed, real_weights):
   single = jaxstyle.stylize(
       content, style, weights=real_weights, num_steps=p["NUM_STEPS"],
       num_seeds=p["NUM_SEEDS"], seed=p["SEED"], content_weight=p["CONTENT_WEIGHT"],
-      style_weight=p["STYLE_WEIGHT"], precision=p["PRECISION"], shard_seeds=False,
-      log_every=0)
+      style_weight=p["STYLE_WEIGHT"], precision=p["PRECISION"], kernels=p["KERNELS"],
+      shard_seeds=False, log_every=0)
   assert single.config["devices"] == 1
   sharded = np.load(out / "images.npy")
   total = np.array(record["history"]["total"])
