@@ -443,6 +443,8 @@ def test_a_weight_sweep_writes_one_image_per_point_and_a_labelled_sheet(
     ("--style_weight=1e-3,-1", "non-negative finite"),
     ("--content_weight=1,x", "comma-separated numbers"),
     ("--tv_weight=nan", "non-negative finite"),
+    ("--style_weight=1e-3,0.001",
+     "error: --style_weight: the sweep (0.001, 0.001) repeats a value"),
 ])
 def test_bad_weight_lists(pictures, tiny_weights_file, flag, message):
   done = run_cli(f"--content={pictures / 'content.jpg'}", f"--style={pictures / 'rgba.png'}",

@@ -178,6 +178,8 @@ def test_sweep_points_and_names():
       "cw 2.5e-03_tv 1e+01")
   with pytest.raises(ValueError, match="empty sweep"):
     transfer.sweep_points(style_weight=())
+  with pytest.raises(ValueError, match="repeats a value"):  # Two images of one name.
+    transfer.sweep_points(style_weight=(1e-3, 1e-3))
   with pytest.raises(ValueError, match="must be non-negative"):
     transfer.stylize(random_image(24, 32), random_image(24, 32, 1), style_weight=(1.0, -1.0),
                      weights=None, num_steps=1)

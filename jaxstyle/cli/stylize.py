@@ -215,8 +215,11 @@ def _suffixed(path: pathlib.Path, suffix: str) -> pathlib.Path:
 
 def _sweep_points():
   from jaxstyle.gatys import transfer  # pylint: disable=import-outside-toplevel
-  return transfer.sweep_points(content_weight=FLAGS.content_weight,
-                               style_weight=FLAGS.style_weight, tv_weight=FLAGS.tv_weight)
+  try:
+    return transfer.sweep_points(content_weight=FLAGS.content_weight,
+                                 style_weight=FLAGS.style_weight, tv_weight=FLAGS.tv_weight)
+  except ValueError as e:
+    raise UserError(f"--{e}") from None
 
 
 def _image_names() -> list[tuple[str, str]] | None:

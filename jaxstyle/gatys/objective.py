@@ -297,7 +297,8 @@ def compute_targets(content: jax.Array | None, styles: Sequence[jax.Array],
   """
   _check_network(config, weights)
   content_features, style_statistics = _jitted_targets(
-      structure(config), weights.widths, weights.preprocessing, kernels_lib.resolve(kernels), precision)
+      structure(config), weights.widths, weights.preprocessing, kernels_lib.resolve(kernels),
+      precision)
   targets: Targets = {"content": {}, "style": [],
                       "weights": loss_weights(config, len(styles))}
   if config.style_loss in losses.RANDOM_STYLE_LOSSES:

@@ -51,6 +51,8 @@ def sweep_points(**values) -> list[dict[str, float]] | None:
       value = tuple(float(v) for v in value)
       if not value:
         raise ValueError(f"{name}: an empty sweep")
+      if len(set(value)) != len(value):
+        raise ValueError(f"{name}: the sweep {value} repeats a value")
       swept[name] = value
   if not swept:
     return None
