@@ -1,5 +1,6 @@
 import os
 import pathlib
+import subprocess
 import tempfile
 
 import numpy as np
@@ -26,9 +27,27 @@ from jaxstyle import weights as weights_lib  # pylint: disable=wrong-import-posi
 cache.enable_compilation_cache(os.environ["JAXSTYLE_CACHE"])
 
 TINY_WIDTHS = (4, 6, 8, 8, 8)
-SHARED_IMAGES = pathlib.Path(__file__).resolve().parents[2] / "shared" / "images"
-if not SHARED_IMAGES.is_dir():
-  SHARED_IMAGES = pathlib.Path(os.environ.get("JAXSTYLE_SHARED_IMAGES", "../shared/images"))
+
+
+def _shared_images() -> pathlib.Path:
+  """../shared/images beside this checkout; else beside the local checkout it was cloned
+  from (`git clone . /tmp/ci-check`); else $JAXSTYLE_SHARED_IMAGES (or ../shared/images)."""
+  checkout = pathlib.Path(__file__).resolve().parents[1]
+  candidates = [checkout.parent / "shared" / "images"]
+  try:
+    origin = subprocess.run(["git", "-C", str(checkout), "config", "--get", "remote.origin.url"],
+                            capture_output=True, text=True, check=False).stdout.strip()
+  except OSError:  # No git.
+    origin = ""
+  if origin and pathlib.Path(origin).is_dir():
+    candidates.append(pathlib.Path(origin).resolve().parent / "shared" / "images")
+  for folder in candidates:
+    if folder.is_dir():
+      return folder
+  return pathlib.Path(os.environ.get("JAXSTYLE_SHARED_IMAGES", "../shared/images"))
+
+
+SHARED_IMAGES = _shared_images()
 
 
 @pytest.fixture(scope="session")

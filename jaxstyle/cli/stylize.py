@@ -34,8 +34,12 @@ class _WeightsParser(flags.ArgumentParser):
   """A non-negative number, or a comma-separated list of them (a sweep)."""
 
   def parse(self, argument):
-    values = argument if isinstance(argument, (list, tuple)) else (
-        str(argument).split(",") if isinstance(argument, str) else [argument])
+    if isinstance(argument, str):
+      values = argument.split(",")
+    elif isinstance(argument, (list, tuple)):
+      values = argument
+    else:  # A default or a preset's number.
+      values = [argument]
     try:
       numbers = tuple(float(v) for v in values)
     except (TypeError, ValueError):
