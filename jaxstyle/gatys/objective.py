@@ -300,7 +300,8 @@ def compute_targets(content: jax.Array | None, styles: Sequence[jax.Array],
       structure(config), weights.widths, weights.preprocessing, kernels_lib.resolve(kernels),
       precision)
   targets: Targets = {"content": {}, "style": [],
-                      "weights": loss_weights(config, len(styles))}
+                      # On the device once, not copied from the host at every step.
+                      "weights": jax.tree.map(jnp.asarray, loss_weights(config, len(styles)))}
   if config.style_loss in losses.RANDOM_STYLE_LOSSES:
     key = jax.random.key(0) if key is None else key
     if not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):

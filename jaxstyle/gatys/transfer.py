@@ -675,7 +675,7 @@ def _optimize_level(x0, content, styles, masks, *, weights, config, method, num_
   targets_axes = None
   if image_configs is not None:  # One row of loss weights per image, vmapped with it.
     rows = [loss_weights(c, len(styles)) for c in image_configs]
-    targets["weights"] = jax.tree.map(lambda *a: np.stack(a), *rows)
+    targets["weights"] = jax.tree.map(lambda *a: jnp.asarray(np.stack(a)), *rows)
     targets_axes = {k: (0 if k == "weights" else None) for k in targets}
   loss_fn = make_loss_fn(config, weights, num_styles=len(styles), kernels=kernels,
                          precision=precision)
