@@ -304,8 +304,8 @@ def stylize_run(inputs: Inputs, section: Section, *, size: int, steps: int, kern
       callback_every=per_call * max(1, 50 // per_call))
   wall = time.perf_counter() - t0
   out = {"image": [int(content.shape[1]), int(content.shape[0])], "steps": result.steps,
-         "steps_per_call": result.config.get("steps_per_call"),
-         "kernels_resolved": result.config.get("kernels"), "wall_s": wall,
+         "steps_per_call": result.run.get("steps_per_call"),
+         "kernels_resolved": result.run.get("kernels"), "wall_s": wall,
          "status": "cut" if result.interrupted else "ok"}
   out.update(timing(result.history["time"]))
   out["setup_s"] = wall - out["optimize_s"]  # Checks, targets (compiled), start images.

@@ -333,7 +333,7 @@ def run_all(runs: Sequence[Run], *, out_dir: str | os.PathLike, size: int,
         "base": run.base, "settings": settings, "steps": int(result.steps),
         "stopped": result.stopped,
         "seconds": float(t[-1] - t[1]) if len(t) > 1 else 0.0,
-        "wall_seconds": wall, "time_limited": bool(result.config.get("time_limited")),
+        "wall_seconds": wall, "time_limited": bool(result.run.get("time_limited")),
         "final_losses": {c: np.asarray(history[c])[-1].tolist()
                          for c in ("total", "content", "style")},
         "judges": {j: np.asarray(v).tolist() for j, v in values.items()},

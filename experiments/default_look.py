@@ -68,10 +68,10 @@ def run():
       runs.append({"mode": mode, "size": size, "image": [int(content.shape[1]),
                                                           int(content.shape[0])],
                    "seconds": seconds, "steps": result.steps, "final": final,
-                   "scales": result.config["scales"], "init": result.config["init"],
-                   "content_normalization": result.config["content_normalization"],
-                   "content_weight": result.config["content_weight"],
-                   "style_weight": result.config["style_weight"]})
+                   "scales": result.run["scales"], "init": result.run["init"],
+                   "content_normalization": result.run["content_normalization"],
+                   "content_weight": result.run["content_weight"],
+                   "style_weight": result.run["style_weight"]})
       logging.info("%s %d px: %.0f s, %s", mode, size, seconds, final)
   # One row per mode, each picture at a common display height.
   height = 256

@@ -50,10 +50,10 @@ def run_child(size: int) -> None:
   out = pathlib.Path(common.FLAGS.output_dir)
   out.mkdir(parents=True, exist_ok=True)
   common.images.save_image(result.images[0], out / f"high_resolution_{size}.jpg")
-  ends = np.cumsum([0] + [lvl["steps"] for lvl in result.config["scales"]])
+  ends = np.cumsum([0] + [lvl["steps"] for lvl in result.run["scales"]])
   times = result.history["time"]
   per_scale = [dict(lvl, seconds=float(times[b] - times[a]))
-               for lvl, a, b in zip(result.config["scales"], ends[:-1], ends[1:])]
+               for lvl, a, b in zip(result.run["scales"], ends[:-1], ends[1:])]
   record = {"size": size, "height": int(content.shape[0]), "width": int(content.shape[1]),
             "seconds": seconds, "scales": per_scale,
             "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,

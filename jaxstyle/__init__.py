@@ -10,6 +10,7 @@ from jaxstyle import cache, images, kernels, precision, weights
 from jaxstyle.cache import enable_compilation_cache
 from jaxstyle.errors import Interrupted, UserError
 from jaxstyle.features import extract_features
+from jaxstyle.gatys.config import StylizeConfig
 from jaxstyle.gatys.objective import ObjectiveConfig, compute_targets, make_loss_fn
 from jaxstyle.gatys.optimize import minimize
 from jaxstyle.gatys.transfer import StylizeResult, stylize
@@ -18,7 +19,7 @@ from jaxstyle.nets.vgg import LAYER_NAMES, VGG19
 from jaxstyle.weights import VGGWeights
 
 __all__ = [
-    "Interrupted", "LAYER_NAMES", "ObjectiveConfig", "StylizeResult", "UserError", "VGG19",
+    "Interrupted", "LAYER_NAMES", "ObjectiveConfig", "StylizeConfig", "StylizeResult", "UserError", "VGG19",
     "VGGWeights", "cache", "compute_targets", "contact_sheet", "enable_compilation_cache",
     "extract_features", "images", "kernels", "load_image", "make_loss_fn", "minimize",
     "precision", "save_image", "stylize", "weights",

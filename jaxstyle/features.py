@@ -20,10 +20,11 @@ import jax.numpy as jnp
 from jaxstyle import images as images_lib
 from jaxstyle import kernels as kernels_lib
 from jaxstyle import precision as precision_lib
+from jaxstyle.checks import one_of
 from jaxstyle import weights as weights_lib
 from jaxstyle.kernels import vgg_cpu
 from jaxstyle.nets import alexnet, vgg, vgg16
-from jaxstyle.nets.vgg import POOLING_MODES, VGG19
+from jaxstyle.nets.vgg import VGG19
 
 FeatureFn = Callable[[Any, jax.Array, Sequence[str]], dict[str, jax.Array]]
 
@@ -40,8 +41,7 @@ DEFAULT_LAYERS = {
 
 
 def check_network(network: str) -> str:
-  if network not in NETWORKS:
-    raise ValueError(f"network must be one of {NETWORKS}, got {network!r}")
+  one_of("network", network, NETWORKS)
   return network
 
 
@@ -75,8 +75,6 @@ def network_module(network: str, widths: Sequence[int], pooling: str = "max", *,
   check_network(network)
   if network == "vgg19":
     return vgg19(widths, pooling, kernels=kernels, precision=precision)
-  if pooling not in POOLING_MODES:
-    raise ValueError(f"pooling must be one of {POOLING_MODES}, got {pooling!r}")
   precision_lib.check(precision)
   if network == "alexnet":
     if pooling != "max":
@@ -89,8 +87,6 @@ def network_module(network: str, widths: Sequence[int], pooling: str = "max", *,
 def vgg19(widths: Sequence[int], pooling: str = "max", *, kernels: str = "auto",
           precision: str = "float32") -> VGG19:
   """The `VGG19` module with the kernels `kernels` resolves to (see jaxstyle.kernels)."""
-  if pooling not in POOLING_MODES:
-    raise ValueError(f"pooling must be one of {POOLING_MODES}, got {pooling!r}")
   precision_lib.check(precision)
   plug = vgg_cpu.MODULES if kernels_lib.resolve(kernels) == "cpu" else {}
   return VGG19(widths=tuple(widths), pooling=pooling, precision=precision, **plug)

@@ -40,6 +40,7 @@ import numpy as np
 from jaxstyle import features as features_lib
 from jaxstyle import losses
 from jaxstyle import lpips as lpips_lib
+from jaxstyle.checks import one_of
 
 CONTENT_NETWORKS = ("alex", "vgg")          # LPIPS trunks.
 STYLE_NETWORKS = ("vgg16", "alexnet")       # Judges' feature networks.
@@ -108,8 +109,7 @@ def content_distance(outputs, content, *, network: str = "alex",
     weights: `lpips.lpips_params(network)` or params of that form (tests pass tiny
       random ones); None: the real weights.
   """
-  if network not in CONTENT_NETWORKS:
-    raise ValueError(f"content network must be one of {CONTENT_NETWORKS}, got {network!r}")
+  one_of("content network", network, CONTENT_NETWORKS)
   outputs, content = _batch("outputs", outputs), _batch("content", content)
   if content.shape[1:] != outputs.shape[1:]:
     raise ValueError(f"the content photo is {content.shape[2]}x{content.shape[1]} px but the "
@@ -125,10 +125,8 @@ def content_distance(outputs, content, *, network: str = "alex",
 
 
 def _check_style(network: str, distance: str) -> tuple[str, ...]:
-  if network not in STYLE_NETWORKS:
-    raise ValueError(f"style network must be one of {STYLE_NETWORKS}, got {network!r}")
-  if distance not in DISTANCES:
-    raise ValueError(f"style distance must be one of {DISTANCES}, got {distance!r}")
+  one_of("style network", network, STYLE_NETWORKS)
+  one_of("style distance", distance, DISTANCES)
   return features_lib.DEFAULT_LAYERS[network][1]
 
 
@@ -291,8 +289,7 @@ def rank_metrics(metrics: Mapping[str, Sequence[float]], by: str = "lpips") -> n
   """The images' indices, best first (ties keep their order): by="lpips", lowest
   content/lpips_alex first (closest to the photo); by="style", lowest `style_score`
   first (closest to the style, all style judges counted alike)."""
-  if by not in RANKINGS:
-    raise ValueError(f"by must be one of {RANKINGS}, got {by!r}")
+  one_of("by", by, RANKINGS)
   score = (np.asarray(metrics["content/lpips_alex"], np.float64) if by == "lpips"
            else style_score(metrics))
   return np.argsort(score, kind="stable")
@@ -306,7 +303,6 @@ def rank(outputs, content, style, by: str = "lpips", **judge_kwargs
   mean over the style judges of each one's value divided by its median over the images
   (`style_score`). `judge_kwargs` go to `judge` (networks, lpips_weights, targets).
   """
-  if by not in RANKINGS:
-    raise ValueError(f"by must be one of {RANKINGS}, got {by!r}")
+  one_of("by", by, RANKINGS)
   metrics = judge(outputs, content, style, **judge_kwargs)
   return rank_metrics(metrics, by), metrics

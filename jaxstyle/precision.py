@@ -19,14 +19,15 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxstyle.checks import one_of
+
 PRECISIONS = ("float32", "tensorfloat32", "bfloat16")
 _LAX = {"float32": jax.lax.Precision.HIGHEST, "tensorfloat32": jax.lax.Precision.HIGH,
         "bfloat16": jax.lax.Precision.DEFAULT}
 
 
 def check(precision: str) -> str:
-  if precision not in PRECISIONS:
-    raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+  one_of("precision", precision, PRECISIONS)
   return precision
 
 

@@ -21,6 +21,7 @@ from jaxstyle import arbitrary
 from jaxstyle import images
 from jaxstyle import video
 from jaxstyle.errors import UserError
+from jaxstyle.gatys import config as config_lib
 from jaxstyle.gatys import transfer
 from jaxstyle.kernels import arbitrary_cpu, johnson_cpu
 from jaxstyle.nets import arbitrary as nets
@@ -388,9 +389,9 @@ def test_init_arbitrary_starts_from_the_network_output(weights, tiny_weights):
   np.testing.assert_allclose(result.images[0], want, atol=1e-5)
   other = arbitrary.stylize_arbitrary(weights, content, styles[1])
   assert np.abs(other - want).max() > 1e-4  # The check above tells the two styles apart.
-  assert result.config["init"] == "arbitrary"
-  assert result.config["arbitrary_weights"]["source"] == weights.meta["source"]
-  assert "arbitrary" in transfer.INITS
+  assert result.run["init"] == "arbitrary"
+  assert result.run["arbitrary_weights"]["source"] == weights.meta["source"]
+  assert "arbitrary" in config_lib.INITS
   with pytest.raises(ValueError, match="several seeds"):
     transfer.stylize(content, styles, weights=tiny_weights, init="arbitrary",
                      arbitrary_weights=weights, num_seeds=2)
@@ -407,7 +408,7 @@ def test_init_arbitrary_command(tmp_path, pictures, weights_file, tiny_weights_f
                   f"--output={tmp_path / 'out.png'}", f"--metrics_json={tmp_path / 'm.json'}")
   assert done.returncode == 0, done.stderr
   assert Image.open(tmp_path / "out.png").size == (32, 23)
-  assert json.loads((tmp_path / "m.json").read_text())["config"]["init"] == "arbitrary"
+  assert json.loads((tmp_path / "m.json").read_text())["run"]["init"] == "arbitrary"
 
 
 # --- The command -------------------------------------------------------------------------

@@ -173,10 +173,10 @@ def test_memory_estimate_counts_the_derived_kernels_of_the_cpu_kernels(full_widt
 def test_stylize_reports_the_kernels_and_precision_it_ran(tiny_weights):
   result = jaxstyle.stylize(random_image(24, 24), random_image(24, 24, 1), weights=tiny_weights,
                             num_steps=2, log_every=0, kernels="xla", precision="bfloat16")
-  assert result.config["kernels"] == "xla" and result.config["precision"] == "bfloat16"
+  assert result.run["kernels"] == "xla" and result.config.backend.precision == "bfloat16"
   auto = jaxstyle.stylize(random_image(24, 24), random_image(24, 24, 1), weights=tiny_weights,
                           num_steps=2, log_every=0)
-  assert auto.config["kernels"] == "cpu" and auto.config["steps_per_call"] == 1
+  assert auto.run["kernels"] == "cpu" and auto.run["steps_per_call"] == 1
 
 
 # --- The layout ------------------------------------------------------------------------

@@ -68,8 +68,8 @@ def test_writes_image_and_metrics(tmp_path, pictures, tiny_weights_file):
   m = json.loads(metrics.read_text())
   assert len(m["history"]["total"]) == 7 and len(m["history"]["time"]) == 7
   assert m["device"]["platform"] == "cpu"
-  assert m["config"]["content_layers"] == ["conv4_2"] and m["config"]["style_weight"] == 1e-3
-  assert m["config"]["style_layers"] == ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
+  assert m["run"]["content_layers"] == ["conv4_2"] and m["run"]["style_weight"] == 1e-3
+  assert m["run"]["style_layers"] == ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
   assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
   assert any(p.name.startswith("jit_step_all") for p in cache.iterdir())
 
@@ -375,7 +375,8 @@ def test_stylize_rejects_non_finite_flags(inputs, flag):
   if name.endswith("_weight"):  # Numbers or sweeps: refused as the flags are parsed.
     fails_cleanly(done, f"flag --{name}={value}: must be non-negative finite numbers")
   else:
-    fails_cleanly(done, f"error: --{name} must be a finite number, got {float(value)}")
+    must = "a finite number" if name == "style_rotation" else "a positive finite number"
+    fails_cleanly(done, f"error: --{name} must be {must}, got {float(value)}")
   assert _files(d) == before
 
 
@@ -430,7 +431,7 @@ def test_a_weight_sweep_writes_one_image_per_point_and_a_labelled_sheet(
   assert Image.open(tmp_path / "w_sheet.png").size[0] > 64
   assert not (tmp_path / "w.png").exists()
   m = json.loads(metrics.read_text())
-  assert m["config"]["style_weight"] == [1e-4, 1e-2] and m["config"]["init"] == "content"
+  assert m["run"]["style_weight"] == [1e-4, 1e-2] and m["run"]["init"] == "content"
   assert m["points"] == [{"style_weight": 1e-4}, {"style_weight": 1e-2}]
   total = np.array(m["history"]["total"])
   assert total.shape == (4, 2)

@@ -16,6 +16,7 @@ from PIL import Image
 
 from jaxstyle import images
 from jaxstyle.gatys import transfer
+from jaxstyle.gatys.config import StylizeConfig
 from tests.commands import fails_cleanly, run_main, run_subprocess
 from tests.conftest import random_image
 
@@ -35,7 +36,7 @@ def _args(pictures, weights, out, *flags):
 
 # --- Every flag reaches jaxstyle.stylize -------------------------------------------------
 
-# (flag, the keyword argument of transfer.stylize it sets, its value there); none of these
+# (flag, the config field it sets, its value there); none of these
 # is the default, so a flag that the command drops or hard-codes leaves the default.
 FLAG_CASES = [
     ("--kernels=xla", "kernels", "xla"),
@@ -45,7 +46,7 @@ FLAG_CASES = [
     ("--steps_per_call=3", "steps_per_call", 3),
     ("--lbfgs_linesearch=backtracking", "lbfgs_linesearch", "backtracking"),
     ("--lbfgs_linesearch=zoom", "lbfgs_linesearch", "zoom"),
-    ("--adam_betas=0.5,0.9", "adam_betas", [0.5, 0.9]),
+    ("--adam_betas=0.5,0.9", "adam_betas", (0.5, 0.9)),
     ("--clamp", "clamp", True),
     ("--average_decay=0.9", "average_decay", 0.9),
     ("--pooling=avg", "pooling", "avg"),
@@ -59,29 +60,31 @@ FLAG_CASES = [
 ]
 
 
-def _captured_kwargs(monkeypatch, pictures, weights, out, *flags):
-  """The keyword arguments the command passes to transfer.stylize (which is not run)."""
+def _captured_settings(monkeypatch, pictures, weights, out, *flags):
+  """The config's fields (flat) the command passes to transfer.stylize (which is not
+  run); adam, so that its options are accepted."""
   calls = []
 
-  def fake_stylize(content, style, **kwargs):
-    calls.append(kwargs)
+  def fake_stylize(content, style, config, **unused):
+    calls.append(config.flat())
     return transfer.StylizeResult(images=np.asarray(content)[None], seeds=[0],
                                   history={"total": np.zeros((1, 1), np.float32)}, steps=0,
-                                  stopped=None, config={})
+                                  stopped=None, config=config, run={})
 
   monkeypatch.setattr(transfer, "stylize", fake_stylize)
-  done = run_main("jaxstyle.stylize", *_args(pictures, weights, out, "--num_steps=3", *flags))
+  done = run_main("jaxstyle.stylize", *_args(pictures, weights, out, "--num_steps=3",
+                                             "--optimizer=adam", *flags))
   assert done.returncode == 0, done.stderr
-  [kwargs] = calls
-  return {k: v for k, v in kwargs.items() if k != "weights"}  # Loaded anew each run.
+  [settings] = calls
+  return settings
 
 
 @pytest.mark.parametrize("flag, name, value", FLAG_CASES, ids=[c[0] for c in FLAG_CASES])
 def test_flag_reaches_the_library(tmp_path, monkeypatch, pictures, tiny_weights_file, flag,
                                   name, value):
   """The flag sets its own argument, to its value, and nothing else."""
-  default = _captured_kwargs(monkeypatch, pictures, tiny_weights_file, tmp_path / "a.png")
-  given = _captured_kwargs(monkeypatch, pictures, tiny_weights_file, tmp_path / "b.png", flag)
+  default = _captured_settings(monkeypatch, pictures, tiny_weights_file, tmp_path / "a.png")
+  given = _captured_settings(monkeypatch, pictures, tiny_weights_file, tmp_path / "b.png", flag)
   assert default[name] != value
   assert given[name] == value
   assert {k: v for k, v in given.items() if k != name} == {
@@ -108,13 +111,13 @@ def test_first_order_schedule_and_loss_flags_in_a_real_run(tmp_path, pictures,
               "--scale_factor=1.5", "--num_steps=3", "--finer_steps=2", "--pooling=avg",
               "--content_normalization=sum", "--tv_weight=1", "--tv_normalization=mean",
               "--kernels=xla")
-  config = m["config"]
-  assert config["adam_betas"] == [0.5, 0.9] and config["clamp"] is True
+  config = StylizeConfig.from_dict(m["config"]).flat()
+  assert config["adam_betas"] == (0.5, 0.9) and config["clamp"] is True
   assert config["average_decay"] == 0.9 and config["carry_state"] is True
   assert (config["pooling"], config["content_normalization"], config["tv_normalization"],
           config["kernels"]) == ("avg", "sum", "mean", "xla")
   assert config["scale_factor"] == 1.5
-  assert [(s["height"], s["width"], s["steps"]) for s in config["scales"]] == [
+  assert [(s["height"], s["width"], s["steps"]) for s in m["run"]["scales"]] == [
       (16, 21, 3), (24, 32, 2)]
   total = np.asarray(m["history"]["total"])[:, 0]
   assert len(total) == 6 and np.all(np.isfinite(total))
@@ -128,9 +131,9 @@ def test_lbfgs_line_search_and_precision_in_a_real_run(tmp_path, pictures, tiny_
   the line search evaluates the loss at least once per step."""
   _, m = _run(tmp_path, pictures, tiny_weights_file, "--num_steps=3",
               "--lbfgs_linesearch=backtracking", "--precision=bfloat16", "--kernels=xla")
-  config = m["config"]
+  config = StylizeConfig.from_dict(m["config"]).flat()
   assert (config["lbfgs_linesearch"], config["precision"]) == ("backtracking", "bfloat16")
-  assert config["evaluations"] >= 3
+  assert m["run"]["evaluations"] >= 3
   total = np.asarray(m["history"]["total"])[:, 0]
   assert len(total) == 4 and total[-1] < total[0]
 
@@ -189,8 +192,8 @@ def test_readme_first_command_demo(tmp_path, tiny_weights_file):
   assert done.returncode == 0, done.stderr
   assert Image.open(out).size == (32, 21)  # Chelsea is 451x300.
   m = json.loads(metrics.read_text())
-  assert m["config"]["content"].endswith("chelsea.png")
-  assert m["config"]["style"][0].endswith("ihc.png")
+  assert m["inputs"]["content"].endswith("chelsea.png")
+  assert m["inputs"]["style"][0].endswith("ihc.png")
   total = np.asarray(m["history"]["total"])[:, 0]
   assert total[-1] < 0.7 * total[0]
 

@@ -13,6 +13,7 @@ from jaxstyle import color, images
 from jaxstyle.gatys import lbfgs, transfer
 from jaxstyle.gatys.objective import ObjectiveConfig, compute_targets, layer_guide, make_loss_fn
 from jaxstyle.features import network_variables
+from jaxstyle.gatys.config import StylizeConfig
 from tests.commands import run_main
 from tests.conftest import random_image
 
@@ -227,7 +228,7 @@ def test_scales_refine_from_the_upsampled_coarse_result(tiny_weights):
                             scales=2, scale_steps=[6, 3], callback_every=1,
                             callback=lambda k, x: seen.setdefault(k, x), **paper)
   assert result.images.shape == (1, 32, 32, 3)
-  assert [(l["height"], l["width"], l["steps"]) for l in result.config["scales"]] == [
+  assert [(l["height"], l["width"], l["steps"]) for l in result.run["scales"]] == [
       (16, 16, 6), (32, 32, 3)]
   assert len(result.history["total"]) == 6 + 3 + 1 and result.steps == 9
   assert np.all(np.diff(result.history["time"]) >= 0)
@@ -309,9 +310,11 @@ def test_control_flags(tmp_path, folder, tiny_weights_file):
                  f"--metrics_json={metrics}", "--image_size=32", weights=tiny_weights_file)
   assert done.returncode == 0, done.stderr
   assert Image.open(out).size == (32, 32)
-  config = json.loads(metrics.read_text())["config"]
-  assert config["guided"] and config["style_rotation"] == 30 and config["style_scale"] == 0.8
-  assert config["preserve_color"] == "histogram" and len(config["scales"]) == 2
+  m = json.loads(metrics.read_text())
+  config = StylizeConfig.from_dict(m["config"])
+  assert m["run"]["guided"] and config.images.style_rotation == 30
+  assert config.images.style_scale == 0.8 and config.images.preserve_color == "histogram"
+  assert len(m["run"]["scales"]) == 2 and config.schedule.scale_steps == (3, 2)
   done = run_cli(f"--content={contents / 'a.png'}", f"--style={styles / 's1.png'}",
                  f"--style_masks={styles / 'left.png'},{styles / 'right.png'}",
                  f"--output={out}", weights=tiny_weights_file)

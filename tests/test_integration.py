@@ -101,7 +101,7 @@ def test_cli_end_to_end_real_weights(tmp_path, shared_images, real_weights):
   assert Image.open(out).size == (64, 48)
   m = json.loads(metrics.read_text())
   assert m["history"]["total"][-1][0] < 0.2 * m["history"]["total"][0][0]
-  assert m["config"]["weights"]["preprocessing"] == "caffe"
+  assert m["run"]["weights"]["preprocessing"] == "caffe"
 
 
 @pytest.mark.slow

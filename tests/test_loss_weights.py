@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from jaxstyle.features import network_variables
+from jaxstyle.gatys import config as config_lib
 from jaxstyle.gatys import objective, transfer
 from jaxstyle.gatys.objective import ObjectiveConfig, compute_targets, make_loss_fn
 from tests.conftest import random_image
@@ -131,8 +132,9 @@ def test_a_weight_sweep_is_one_program_whose_points_run_like_single_runs(tiny_we
   points = [{"content_weight": c, "style_weight": s} for c in (1.0, 2.0) for s in (10.0, 100.0)]
   assert sweep.points == [p for p in points for _ in range(2)]
   assert sweep.seeds == [5, 6] * 4 and sweep.images.shape == (8, 36, 44, 3)
-  assert sweep.config["style_weight"] == (10.0, 100.0)
-  assert sweep.config["content_weight"] == (1.0, 2.0)
+  assert sweep.config.objective.style_weight == (10.0, 100.0)
+  assert sweep.run["style_weight"] == (10.0, 100.0)
+  assert sweep.run["content_weight"] == (1.0, 2.0)
   h = sweep.history
   for i in (1, 6):  # (cw 1, sw 10, seed 6) and (cw 2, sw 100, seed 5).
     single = transfer.stylize(content, style, num_seeds=1, seed=sweep.seeds[i],
@@ -151,17 +153,17 @@ def test_a_weight_sweep_is_one_program_whose_points_run_like_single_runs(tiny_we
 
 
 def test_sweep_points_and_names():
-  assert transfer.sweep_points(style_weight=1e-3, tv_weight=0.0) is None
-  assert transfer.sweep_points(style_weight=[1e-4, 1e-3], tv_weight=(0, 1)) == [
+  assert config_lib.sweep_points(style_weight=1e-3, tv_weight=0.0) is None
+  assert config_lib.sweep_points(style_weight=[1e-4, 1e-3], tv_weight=(0, 1)) == [
       {"style_weight": 1e-4, "tv_weight": 0.0}, {"style_weight": 1e-4, "tv_weight": 1.0},
       {"style_weight": 1e-3, "tv_weight": 0.0}, {"style_weight": 1e-3, "tv_weight": 1.0}]
-  assert transfer.point_label({"style_weight": 1e-4}) == "sw1e-04"
-  assert transfer.point_label({"content_weight": 2.5e-3, "tv_weight": 10.0}, " ") == (
+  assert config_lib.point_label({"style_weight": 1e-4}) == "sw1e-04"
+  assert config_lib.point_label({"content_weight": 2.5e-3, "tv_weight": 10.0}, " ") == (
       "cw 2.5e-03_tv 1e+01")
   with pytest.raises(ValueError, match="empty sweep"):
-    transfer.sweep_points(style_weight=())
+    config_lib.sweep_points(style_weight=())
   with pytest.raises(ValueError, match="repeats a value"):  # Two images of one name.
-    transfer.sweep_points(style_weight=(1e-3, 1e-3))
-  with pytest.raises(ValueError, match="must be non-negative"):
+    config_lib.sweep_points(style_weight=(1e-3, 1e-3))
+  with pytest.raises(ValueError, match="must be a non-negative"):
     transfer.stylize(random_image(24, 32), random_image(24, 32, 1), style_weight=(1.0, -1.0),
                      weights=None, num_steps=1)

@@ -38,7 +38,7 @@ def test_every_style_loss_lowers_its_loss_with_seed_sweeps(tiny_weights, style_l
   assert result.stopped is None and np.all(np.isfinite(result.history["total"]))
   assert np.all(h[-1] < 0.5 * h[0]), h[[0, -1]]
   assert not np.allclose(result.images[0], result.images[1])
-  assert result.config["style_loss"] == style_loss
+  assert result.run["style_loss"] == style_loss
 
 
 @pytest.mark.slow
@@ -113,8 +113,8 @@ def test_other_networks_stylize_with_their_own_layers(tiny_networks, network):
   weights = tiny_networks[network]
   result = transfer.stylize(content, style, weights=weights, init=start, num_steps=8,
                             log_every=0)
-  assert result.config["network"] == network
-  assert (result.config["content_layers"][0], tuple(result.config["style_layers"])) == (
+  assert result.run["network"] == network
+  assert (result.run["content_layers"][0], tuple(result.run["style_layers"])) == (
       OWN_LAYERS[network])
   want_content, want_style = _np_gram_objective(network, weights, start, content, style)
   h = result.history
@@ -155,9 +155,9 @@ def test_cli_style_loss_and_network(tmp_path, tiny_networks):
   done = run_main("jaxstyle.stylize", *common, "--image_size=64", "--num_steps=3",
                   "--network=alexnet", "--style_loss=mean_cov", f"--metrics_json={metrics}")
   assert done.returncode == 0, done.stderr
-  config = json.loads(metrics.read_text())["config"]
-  assert config["network"] == "alexnet" and config["style_loss"] == "mean_cov"
-  assert config["style_layers"] == list(OWN_LAYERS["alexnet"][1])
+  run = json.loads(metrics.read_text())["run"]
+  assert run["network"] == "alexnet" and run["style_loss"] == "mean_cov"
+  assert run["style_layers"] == list(OWN_LAYERS["alexnet"][1])
   fails_cleanly(run_main("jaxstyle.stylize", *common, "--network=alexnet",
                          "--style_layers=conv1_1"), "--style_layers: unknown AlexNet layer")
   fails_cleanly(run_main("jaxstyle.stylize", *common, "--network=vgg16"),

@@ -123,8 +123,8 @@ def test_notebook_runs_the_sweep_on_eight_devices(executed):
   assert shown >= 3  # inputs, contact sheet, loss curves
 
   record = json.loads((out / "sweep.json").read_text())
-  assert record["config"]["devices"] == DEVICES
-  assert record["config"]["num_seeds"] == 8 and record["steps"] == 10 and record["stopped"] is None
+  assert record["run"]["devices"] == DEVICES
+  assert record["config"]["start"]["num_seeds"] == 8 and record["steps"] == 10 and record["stopped"] is None
   assert record["seeds"] == list(range(3, 11))
   assert record["style"].startswith(str(out / "inputs"))  # Downloaded from STYLE_URL.
   total = np.array(record["history"]["total"])
@@ -170,7 +170,7 @@ def test_sharded_sweep_matches_one_device(executed, real_weights):
       num_seeds=p["NUM_SEEDS"], seed=p["SEED"], content_weight=p["CONTENT_WEIGHT"],
       style_weight=p["STYLE_WEIGHT"], precision=p["PRECISION"], kernels=p["KERNELS"],
       shard_seeds=False, log_every=0)
-  assert single.config["devices"] == 1
+  assert single.run["devices"] == 1
   sharded = np.load(out / "images.npy")
   total = np.array(record["history"]["total"])
   assert sharded.shape == single.images.shape and total.shape == single.history["total"].shape
@@ -197,7 +197,7 @@ MULTI_PROCESS = textwrap.dedent("""
     run = lambda shard: jaxstyle.stylize(content, style, weights=w, num_steps=4, num_seeds=8,
                                          log_every=0, shard_seeds=shard)
     sharded, local = run(True), run(False)
-    assert sharded.config["devices"] == 8, sharded.config["devices"]
+    assert sharded.run["devices"] == 8, sharded.run["devices"]
     # The same starts to rounding; after the steps, each seed nearest its own (rounding
     # differs between programs and CPUs, a seed mix-up moves an image by ~0.15 a pixel).
     np.testing.assert_allclose(sharded.history["total"][0], local.history["total"][0],

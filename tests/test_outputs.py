@@ -292,7 +292,7 @@ def test_stylize_command_refuses_a_learning_rate_that_is_not_positive(tmp_path, 
                   f"--output={tmp_path / 'o.png'}", "--optimizer=adam",
                   f"--learning_rate={rate}", "--image_size=32", "--num_steps=2",
                   f"--weights={MISSING}.npz")
-  fails_cleanly(done, f"error: --learning_rate must be positive, got {float(rate):g}")
+  fails_cleanly(done, f"error: --learning_rate must be a positive finite number, got {float(rate)}")
   assert done.returncode == 1 and not (tmp_path / "o.png").exists()
 
 

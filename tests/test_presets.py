@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from jaxstyle.gatys.presets import PRESETS
+from jaxstyle.gatys.config import StylizeConfig
 from tests.commands import run_main
 
 
@@ -56,10 +57,11 @@ def test_preset_applies_and_flags_override(tmp_path, weights_dir, monkeypatch):
                   f"--style={tmp_path / 'c.png'}", "--preset=gatys2016_photo", "--image_size=32",
                   "--num_steps=2", f"--output={tmp_path / 'o.png'}", f"--metrics_json={metrics}")
   assert done.returncode == 0, done.stderr
-  config = json.loads(metrics.read_text())["config"]
-  assert config["preset"] == "gatys2016_photo"
-  assert config["pooling"] == "avg" and config["init"] == "content"
-  assert config["style_weight"] == 100.0 and config["content_weight"] == 1.0
-  assert config["style_layer_weights"] == [0.2] * 5
-  assert config["image_size"] == 32  # Given explicitly: overrides the preset's 512.
-  assert os.path.basename(config["weights_file"]) == "vgg19_normalized.npz"
+  m = json.loads(metrics.read_text())
+  config = StylizeConfig.from_dict(m["config"])
+  assert m["inputs"]["preset"] == "gatys2016_photo"
+  assert config.objective.pooling == "avg" and config.start.init == "content"
+  assert config.objective.style_weight == 100.0 and config.objective.content_weight == 1.0
+  assert config.objective.style_layer_weights == (0.2,) * 5
+  assert config.images.image_size == 32  # Given explicitly: overrides the preset's 512.
+  assert os.path.basename(m["inputs"]["weights_file"]) == "vgg19_normalized.npz"

@@ -12,7 +12,9 @@ import pytest
 from PIL import Image
 
 from jaxstyle import losses
+from jaxstyle.gatys import config as config_lib
 from jaxstyle.gatys import objective, optimize, presets, transfer
+from jaxstyle.gatys.config import StylizeConfig
 from tests.conftest import random_image
 from tests.commands import run_main
 
@@ -87,10 +89,10 @@ def test_resize_state_resizes_image_shaped_leaves_only():
 def test_auto_scales_from_a_coarsest_size():
   root2 = 2**0.5
   # crowsonkb's gen_scales(128, end): 256 -> 128, 181, 256; 512 -> 128, ..., 512.
-  assert transfer.auto_scales(170, 256, factor=root2, coarsest_size=128) == 3
-  assert transfer.auto_scales(341, 512, factor=root2, coarsest_size=128) == 5
-  assert transfer.auto_scales(80, 100, factor=root2, coarsest_size=128) == 1
-  assert transfer.auto_scales(341, 512) == 2  # The default rule is unchanged.
+  assert config_lib.auto_scales(170, 256, factor=root2, coarsest_size=128) == 3
+  assert config_lib.auto_scales(341, 512, factor=root2, coarsest_size=128) == 5
+  assert config_lib.auto_scales(80, 100, factor=root2, coarsest_size=128) == 1
+  assert config_lib.auto_scales(341, 512) == 2  # The default rule is unchanged.
   shapes = transfer._level_shapes(170, 256, 3, root2)
   assert [max(s) for s in shapes] == [128, 181, 256]
 
@@ -103,9 +105,9 @@ def test_carry_state_and_finer_steps_in_stylize(tiny_weights):
                 log_every=0, style_weight=1.0)
   warm = transfer.stylize(content, style, carry_state=True, **kwargs)
   cold = transfer.stylize(content, style, **kwargs)
-  assert [(l["width"], l["steps"]) for l in warm.config["scales"]] == [
+  assert [(l["width"], l["steps"]) for l in warm.run["scales"]] == [
       (24, 6), (34, 3), (48, 3)]
-  assert warm.config["carry_state"] and warm.steps == 12
+  assert warm.config.schedule.carry_state and warm.steps == 12
   assert warm.images.shape == (1, 40, 48, 3)
   assert not np.allclose(warm.images, cold.images, atol=1e-4)
   with pytest.raises(ValueError, match="carry_state"):
@@ -216,16 +218,17 @@ def test_recipe_presets_run_from_the_cli(tmp_path, tiny_weights_file, monkeypatc
                   "--num_steps=2", "--finer_steps=1", "--coarsest_size=24",
                   f"--output={tmp_path / 'o.png'}", f"--metrics_json={metrics}")
   assert done.returncode == 0, done.stderr
-  config = json.loads(metrics.read_text())["config"]
+  m = json.loads(metrics.read_text())
+  config = StylizeConfig.from_dict(m["config"]).flat()
   recipe = presets.RECIPES[preset]
   assert config["optimizer"] == recipe["optimizer"]
   assert config["style_loss"] == recipe["style_loss"]
   assert config["content_normalization"] == recipe["content_normalization"]
   assert config["tv_normalization"] == recipe["tv_normalization"]
   if preset == "crowsonkb":
-    assert config["carry_state"] and [l["width"] for l in config["scales"]] == [24, 34, 48]
+    assert config["carry_state"] and [l["width"] for l in m["run"]["scales"]] == [24, 34, 48]
   else:
-    assert config["lbfgs_history"] == 100 and len(config["scales"]) == 1
+    assert config["lbfgs_history"] == 100 and len(m["run"]["scales"]) == 1
 
 
 @pytest.mark.slow
@@ -244,7 +247,7 @@ def test_style_weight_defaults_per_loss_and_network(tiny_weights):
   for loss, want in (("gram", 1e-3), ("sliced_wasserstein", 300.0), ("histogram", 5e-4)):
     result = transfer.stylize(content, style, weights=tiny_weights, style_loss=loss,
                               num_steps=1, log_every=0)
-    assert result.config["style_weight"] == want
+    assert result.run["style_weight"] == want
   given = transfer.stylize(content, style, weights=tiny_weights, style_weight=7.0,
                            num_steps=1, log_every=0)
-  assert given.config["style_weight"] == 7.0
+  assert given.run["style_weight"] == 7.0

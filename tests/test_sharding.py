@@ -74,7 +74,7 @@ SCRIPT = textwrap.dedent("""
     sweep = jaxstyle.stylize(content, style, num_seeds=4, callback=keep_first("sweep"), **kw)
     alone = jaxstyle.stylize(content, style, seed=2, init="noise",
                              callback=keep_first("alone"), **kw)
-    assert sweep.seeds == [0, 1, 2, 3] and sweep.config["devices"] == 4
+    assert sweep.seeds == [0, 1, 2, 3] and sweep.run["devices"] == 4
     np.testing.assert_allclose(sweep.history["total"][0, 2], alone.history["total"][0, 0],
                                rtol=1e-5)
     np.testing.assert_allclose(firsts["sweep"][2], firsts["alone"][0], atol=1e-4)
@@ -88,7 +88,7 @@ SCRIPT = textwrap.dedent("""
     kw = dict(weights=w, num_steps=4, log_every=0, style_weight=(1e-3, 1e-1), num_seeds=2)
     points = jaxstyle.stylize(content, style, **kw)
     local = jaxstyle.stylize(content, style, shard_seeds=False, **kw)
-    assert points.config["devices"] == 4 and local.config["devices"] == 1
+    assert points.run["devices"] == 4 and local.run["devices"] == 1
     np.testing.assert_allclose(points.history["total"][0], local.history["total"][0],
                                rtol=1e-5)
     np.testing.assert_allclose(points.images, local.images, atol=1e-3)

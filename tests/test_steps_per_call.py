@@ -68,7 +68,7 @@ def test_stylize_with_chunks_matches_steps(tiny_weights):
   kwargs = dict(weights=tiny_weights, num_steps=7, log_every=0, num_seeds=2)
   one = jaxstyle.stylize(content, style, steps_per_call=1, **kwargs)
   chunked = jaxstyle.stylize(content, style, steps_per_call=3, **kwargs)
-  assert chunked.config["steps_per_call"] == 3
+  assert chunked.run["steps_per_call"] == 3
   np.testing.assert_allclose(chunked.history["total"], one.history["total"], rtol=1e-4)
   np.testing.assert_allclose(chunked.images, one.images, atol=1e-4)
   with pytest.raises(ValueError, match="steps_per_call must be positive"):

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import jaxstyle
+from jaxstyle.gatys import config as config_lib
 from jaxstyle.gatys import transfer
 from jaxstyle.errors import UserError
 from tests.conftest import random_image
@@ -34,7 +35,7 @@ def test_stylize_lowers_both_losses(tiny_weights, pair):
   assert h["style"][-1, 0] < 0.05 * h["style"][0, 0]
   # The weighted total is what L-BFGS lowers; here it is mostly style.
   np.testing.assert_allclose(h["total"], h["content"] + 100.0 * h["style"], rtol=1e-4)
-  assert result.config["style_layers"] == ("conv1_1", "conv2_1", "conv3_1")
+  assert result.run["style_layers"] == ("conv1_1", "conv2_1", "conv3_1")
 
 
 @pytest.mark.slow
@@ -173,17 +174,17 @@ def test_memory_estimate_grows_with_size_and_seeds():
 def test_the_defaults_start_from_the_photo_and_go_coarse_to_fine(tiny_weights):
   """init="auto": the content photo for one seed, white noise for several; scales=None:
   one scale below 512 px, two from 512, three from 1024; the mean content loss."""
-  assert transfer.resolve_init("auto", 1) == "content"
-  assert transfer.resolve_init("auto", 4) == "noise"
-  assert transfer.resolve_init("style", 1) == "style"
-  assert [transfer.auto_scales(h, w) for h, w in
+  assert config_lib.resolve_init("auto", 1) == "content"
+  assert config_lib.resolve_init("auto", 4) == "noise"
+  assert config_lib.resolve_init("style", 1) == "style"
+  assert [config_lib.auto_scales(h, w) for h, w in
           [(192, 256), (383, 511), (384, 512), (768, 1024), (2048, 1536), (40, 30)]] == [
               1, 1, 2, 3, 4, 1]
   content, style = random_image(32, 40, 0), random_image(32, 32, 1)
   one = jaxstyle.stylize(content, style, weights=tiny_weights, num_steps=2, log_every=0)
-  assert one.config["init"] == "content" and one.config["init_given"] == "auto"
-  assert one.config["content_normalization"] == "mean" and len(one.config["scales"]) == 1
+  assert one.run["init"] == "content" and one.config.start.init == "auto"
+  assert one.run["content_normalization"] == "mean" and len(one.run["scales"]) == 1
   np.testing.assert_allclose(one.history["content"][0, 0], 0.0, atol=1e-6)  # The photo.
   many = jaxstyle.stylize(content, style, weights=tiny_weights, num_steps=2, num_seeds=2,
                           log_every=0)
-  assert many.config["init"] == "noise" and many.history["content"][0, 0] > 0
+  assert many.run["init"] == "noise" and many.history["content"][0, 0] > 0

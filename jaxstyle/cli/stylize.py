@@ -94,7 +94,7 @@ def _define_flags():
                       "extension of --output) and CONTENT__STYLE.json per pair, and "
                       "summary.json.")
   flags.DEFINE_float("style_scale", None, "Style image's longer side as a fraction of the "
-                     "output's (e.g. 0.5); overrides --style_size.", lower_bound=0)
+                     "output's (e.g. 0.5); not with --style_size.", lower_bound=0)
   flags.DEFINE_float("style_rotation", 0.0, "Rotate the style image(s) by this many degrees.")
   flags.DEFINE_enum("preserve_color", None, ["luminance", "histogram"],
                     "Keep the content's colors: transfer luminance only, or match the "
@@ -201,41 +201,44 @@ def _demo_image(name: str) -> str:
   return str(pathlib.Path(skimage.__file__).parent / "data" / name)
 
 
-def _floats(values, name):
-  if values is None:
-    return None
-  try:
-    numbers = [float(v) for v in values]
-  except ValueError:
-    raise UserError(f"--{name} must be comma-separated numbers, got {','.join(values)}") from None
-  if not all(math.isfinite(v) for v in numbers):
-    raise UserError(f"--{name} must be finite numbers, got {','.join(values)}")
-  return numbers
-
-
 def _suffixed(path: pathlib.Path, suffix: str) -> pathlib.Path:
   return path.with_name(f"{path.stem}_{suffix}{path.suffix}")
 
 
-def _sweep_points():
-  from jaxstyle.gatys import transfer  # pylint: disable=import-outside-toplevel
+def _flag_error(error: Exception) -> UserError:
+  """A setting's ValueError as the CLI's one line, naming the flag."""
+  from jaxstyle.gatys import config as config_lib  # pylint: disable=import-outside-toplevel
+  text = str(error)
+  name = re.match(r"\w+", text)
+  return UserError(f"--{text}" if name and name.group() in config_lib.FLAT_FIELDS else text)
+
+
+def _config():
+  """The run's `StylizeConfig`: every flag named as a config field (`FLAT_FIELDS`),
+  --save_every as the callback's period, --init=PATH as init="image"."""
+  from jaxstyle.gatys import config as config_lib  # pylint: disable=import-outside-toplevel
+  values = {name: FLAGS[name].value for name in config_lib.FLAT_FIELDS if name in FLAGS}
+  values.update(callback_every=FLAGS.save_every,
+                init=FLAGS.init if FLAGS.init in config_lib.INITS else "image",
+                # The styles are read at --image_size unless --style_scale sizes them.
+                style_size=FLAGS.style_size or (FLAGS.image_size if FLAGS.style_scale is None
+                                                else None))
   try:
-    return transfer.sweep_points(content_weight=FLAGS.content_weight,
-                                 style_weight=FLAGS.style_weight, tv_weight=FLAGS.tv_weight)
-  except ValueError as e:
-    raise UserError(f"--{e}") from None
+    return config_lib.StylizeConfig().replace(**values)
+  except (TypeError, ValueError) as e:
+    raise _flag_error(e) from None
 
 
-def _image_names() -> list[tuple[str, str]] | None:
+def _image_names(config) -> list[tuple[str, str]] | None:
   """(file suffix, sheet label) of each image of a run with several (seeds or sweep
   points, point-major as `stylize` returns them); None for one image."""
-  from jaxstyle.gatys import transfer  # pylint: disable=import-outside-toplevel
+  from jaxstyle.gatys import config as config_lib  # pylint: disable=import-outside-toplevel
   seeds = [FLAGS.seed + i for i in range(FLAGS.num_seeds)]
-  points = _sweep_points()
+  points = config.objective.sweep_points()
   if points is None:
     return None if len(seeds) == 1 else [(f"seed{s}", f"seed {s}") for s in seeds]
-  return [(transfer.point_label(p) + (f"_seed{s}" if len(seeds) > 1 else ""),
-           transfer.point_label(p, " ") + (f" seed {s}" if len(seeds) > 1 else ""))
+  return [(config_lib.point_label(p) + (f"_seed{s}" if len(seeds) > 1 else ""),
+           config_lib.point_label(p, " ") + (f" seed {s}" if len(seeds) > 1 else ""))
           for p in points for s in seeds]
 
 
@@ -282,38 +285,6 @@ def _apply_preset() -> None:
       f"{k}={getattr(FLAGS, k)}" for k in presets.PRESETS[FLAGS.preset]))
 
 
-def _stylize_kwargs() -> dict:
-  """The arguments of transfer.stylize that come straight from flags."""
-  steps = None
-  if FLAGS.scale_steps:
-    try:
-      steps = [int(v) for v in FLAGS.scale_steps]
-    except ValueError:
-      raise UserError(f"--scale_steps must be integers, got {','.join(FLAGS.scale_steps)}"
-                      ) from None
-    if FLAGS.scales is not None and len(steps) != FLAGS.scales:
-      raise UserError(f"--scale_steps has {len(steps)} values for --scales={FLAGS.scales}")
-  return dict(
-      style_blend_weights=_floats(FLAGS.style_blend_weights, "style_blend_weights"),
-      content_layers=_layers("content"), style_layers=_layers("style"), network=FLAGS.network,
-      style_layer_weights=_floats(FLAGS.style_layer_weights, "style_layer_weights"),
-      content_weight=FLAGS.content_weight, style_weight=FLAGS.style_weight,
-      tv_weight=FLAGS.tv_weight, pooling=FLAGS.pooling, style_loss=FLAGS.style_loss,
-      content_normalization=FLAGS.content_normalization, optimizer=FLAGS.optimizer,
-      num_steps=FLAGS.num_steps, learning_rate=FLAGS.learning_rate,
-      lbfgs_history=FLAGS.lbfgs_history, average_decay=FLAGS.average_decay,
-      clamp=FLAGS.clamp, adam_betas=_floats(FLAGS.adam_betas, "adam_betas"),
-      lbfgs_linesearch=None if FLAGS.lbfgs_linesearch == "none" else FLAGS.lbfgs_linesearch,
-      seed=FLAGS.seed, num_seeds=FLAGS.num_seeds, log_every=FLAGS.log_every,
-      precision=FLAGS.precision, kernels=FLAGS.kernels, steps_per_call=FLAGS.steps_per_call,
-      style_scale=FLAGS.style_scale,
-      style_rotation=FLAGS.style_rotation, preserve_color=FLAGS.preserve_color,
-      scales=FLAGS.scales, scale_steps=steps, scale_factor=FLAGS.scale_factor,
-      coarsest_size=FLAGS.coarsest_size, finer_steps=FLAGS.finer_steps,
-      carry_state=FLAGS.carry_state, tv_normalization=FLAGS.tv_normalization,
-      histogram_weight=FLAGS.histogram_weight)
-
-
 @functools.lru_cache(maxsize=None)
 def _arbitrary_weights():
   """--init=arbitrary's networks, loaded (fetched on first use) once per run."""
@@ -321,37 +292,38 @@ def _arbitrary_weights():
   return arbitrary.ensure_default(log=logging.info)
 
 
-def _stylize_one(content_path, style_paths, output: pathlib.Path, weights,
+def _stylize_one(config, content_path, style_paths, output: pathlib.Path, weights,
                  metrics_path: str | None) -> dict:
   """One transfer: reads the images, runs, writes the outputs; returns a summary."""
   import jax  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
 
   from jaxstyle import images  # pylint: disable=import-outside-toplevel
-  from jaxstyle import weights as weights_lib  # pylint: disable=import-outside-toplevel
   from jaxstyle.gatys import transfer  # pylint: disable=import-outside-toplevel
 
   content = images.load_image(content_path)
   # Check the memory before resizing: a huge --image_size must fail fast and clearly.
   height, width = images.scaled_shape(*content.shape[:2], FLAGS.image_size)
-  points = _sweep_points()
+  points = config.objective.sweep_points()
   transfer.check_memory(height, width,
                         num_seeds=FLAGS.num_seeds * (1 if points is None else len(points)),
-                        layers=[*_layers("content"), *_layers("style")],
+                        layers=config.objective.resolve(FLAGS.network).all_layers,
                         method=FLAGS.optimizer, history_size=FLAGS.lbfgs_history,
                         kernels=FLAGS.kernels, network=FLAGS.network)
   content = images.resize_to(content, height, width)
-  style_size = FLAGS.style_size or FLAGS.image_size
-  styles = [images.load_image(p, style_size) for p in style_paths]
+  styles = [images.load_image(p, config.images.style_size or FLAGS.image_size)
+            for p in style_paths]
   masks = None
   if FLAGS.style_masks:
     masks = [images.load_mask(p, height, width) for p in FLAGS.style_masks]
-  init = FLAGS.init
-  if init not in transfer.INITS:
-    init = images.resize_to(images.load_image(init), height, width)
+  data = {}
+  if config.start.init == "image":
+    data["init"] = images.resize_to(images.load_image(FLAGS.init), height, width)
+  if config.start.init == "arbitrary":
+    data["arbitrary_weights"] = _arbitrary_weights()
 
   snapshots_failed = []
-  names = _image_names()
+  names = _image_names(config)
 
   def save_snapshot(step, x):
     if snapshots_failed:  # The disk is full: the run goes on, the final write says so.
@@ -371,13 +343,10 @@ def _stylize_one(content_path, style_paths, output: pathlib.Path, weights,
   started = time.time()
   try:
     result = transfer.stylize(
-        content, styles, weights=weights, init=init, style_masks=masks,
-        arbitrary_weights=(_arbitrary_weights() if isinstance(init, str) and init == "arbitrary"
-                           else None),
-        callback=save_snapshot if FLAGS.save_every else None, callback_every=FLAGS.save_every,
-        **_stylize_kwargs())
+        content, styles, config, weights=weights, style_masks=masks,
+        callback=save_snapshot if FLAGS.save_every else None, **data)
   except ValueError as e:  # The library's checks of settings and images.
-    raise UserError(str(e)) from None
+    raise _flag_error(e) from None
 
   written, failures = [], []  # failures: OutputErrors, each naming where it kept its file.
 
@@ -406,11 +375,13 @@ def _stylize_one(content_path, style_paths, output: pathlib.Path, weights,
   if metrics_path:
     device = jax.devices()[0]
     write(_write_json, metrics_path, {
-        "config": dict(result.config, content=str(content_path),
-                       style=[str(p) for p in style_paths], output=str(output),
-                       image_size=FLAGS.image_size, style_size=style_size,
-                       style_masks=FLAGS.style_masks, preset=FLAGS.preset,
-                       weights_file=str(FLAGS.weights or _default_weights_path())),
+        "config": result.config.to_dict(), "run": result.run,
+        "inputs": {"content": str(content_path), "style": [str(p) for p in style_paths],
+                   "style_masks": FLAGS.style_masks,
+                   "init": FLAGS.init if config.start.init == "image" else None,
+                   "weights_file": str(FLAGS.weights or _default_weights_path()),
+                   "preset": FLAGS.preset},
+        "output": str(output),
         "device": {"platform": device.platform, "kind": device.device_kind,
                    "count": jax.device_count(), "jax": jax.__version__},
         "seeds": result.seeds, "steps": result.steps, "stopped": result.stopped,
@@ -462,15 +433,6 @@ def _default_weights_path():
   return lpips.network_path(FLAGS.network)
 
 
-def _layers(kind: str) -> list[str]:
-  """--content_layers / --style_layers, or the network's defaults."""
-  from jaxstyle import features  # pylint: disable=import-outside-toplevel
-  given = getattr(FLAGS, f"{kind}_layers")
-  if given is not None:
-    return list(given)
-  return list(features.DEFAULT_LAYERS[FLAGS.network][0 if kind == "content" else 1])
-
-
 def _load_weights():
   """--weights (a file of --network's) or --network's default file, fetched on first use."""
   from jaxstyle import features  # pylint: disable=import-outside-toplevel
@@ -488,21 +450,14 @@ def _load_weights():
 
 
 def _run() -> None:
-  from jaxstyle import features  # pylint: disable=import-outside-toplevel
   from jaxstyle import images  # pylint: disable=import-outside-toplevel
 
-  common.check_finite("learning_rate", "style_scale", "style_rotation")
-  common.check_positive("learning_rate")
   _apply_preset()
+  config = _config()
   content_arg = FLAGS.content or (_demo_image(_DEMO_CONTENT) if FLAGS.demo else None)
   style_paths = FLAGS.style or ([_demo_image(_DEMO_STYLE)] if FLAGS.demo else None)
   if not content_arg or not style_paths:
     raise UserError("give --content and --style (or --demo)")
-  for kind in ("content", "style"):
-    try:
-      features.check_layers(_layers(kind), FLAGS.network)
-    except ValueError as e:
-      raise UserError(f"--{kind}_layers: {e}") from None
   output = pathlib.Path(FLAGS.output)
   if output.suffix.lower() not in images.IMAGE_SUFFIXES:
     raise UserError(f"--output {output} must end in one of {', '.join(images.IMAGE_SUFFIXES)}")
@@ -512,17 +467,15 @@ def _run() -> None:
                       f"styles, {len(FLAGS.style_masks)} masks) and no --each_style")
   if FLAGS.rank_by and FLAGS.num_seeds == 1:
     raise UserError("--rank_by orders a seed sweep: give --num_seeds > 1")
-  if FLAGS.rank_by and _sweep_points() is not None:
+  if FLAGS.rank_by and config.objective.sweep_points() is not None:
     raise UserError("--rank_by orders the seeds of one setting, not a weight sweep (its "
                     "judges would rank one end of the sweep first)")
-  if FLAGS.style_scale is not None and FLAGS.style_size is not None:
-    raise UserError("give --style_scale or --style_size, not both")
   contents = images.list_images(content_arg)
   groups = [[s] for s in style_paths] if FLAGS.each_style else [list(style_paths)]
   inputs = [*contents, *style_paths, *(FLAGS.style_masks or []), FLAGS.init, FLAGS.weights]
   single = len(contents) == 1 and len(groups) == 1 and FLAGS.output_dir is None
   if single:
-    names = _image_names()
+    names = _image_names(config)
     outputs = ([output] if names is None else
                [_suffixed(output, suffix) for suffix, _ in names] + [_suffixed(output, "sheet")])
     outputs += [FLAGS.metrics_json] if FLAGS.metrics_json else []
@@ -537,7 +490,7 @@ def _run() -> None:
     _refuse_snapshots_over_inputs(output, inputs)
   weights = _load_weights()
   if single:
-    _stylize_one(contents[0], groups[0], output, weights, FLAGS.metrics_json)
+    _stylize_one(config, contents[0], groups[0], output, weights, FLAGS.metrics_json)
     return
 
   # A batch: every (content, style group) pair, named predictably; a bad file is
@@ -555,7 +508,7 @@ def _run() -> None:
     target = out_dir / _batch_name(content_path, group, output.suffix)
     logging.info("batch %d/%d: %s", i, len(jobs), target.name)
     try:
-      done.append(_stylize_one(content_path, group, target, weights,
+      done.append(_stylize_one(config, content_path, group, target, weights,
                                str(target.with_suffix(".json"))))
     except UserError as e:
       logging.error("skipped %s: %s", target.name, e)

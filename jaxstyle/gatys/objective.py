@@ -30,6 +30,7 @@ import numpy as np
 from jaxstyle import features as features_lib
 from jaxstyle import kernels as kernels_lib
 from jaxstyle import losses
+from jaxstyle.checks import in_range, one_of
 from jaxstyle.nets.vgg import POOLING_MODES
 from jaxstyle.weights import VGGWeights
 
@@ -67,9 +68,8 @@ def default_style_weight(style_loss: str, network: str = "vgg19") -> float:
   """beta for alpha = 1 and the mean content loss (DEFAULT_STYLE_WEIGHTS). A pair the
   benchmark did not calibrate (sliced_wasserstein or histogram on VGG-16 / AlexNet) gets
   the loss's VGG-19 weight times the network's gram weight over VGG-19's."""
-  if style_loss not in losses.STYLE_LOSSES:
-    raise ValueError(f"style_loss must be one of {losses.STYLE_LOSSES}, got {style_loss!r}")
-  features_lib.check_network(network)
+  one_of("style_loss", style_loss, losses.STYLE_LOSSES)
+  one_of("network", network, features_lib.NETWORKS)
   if (style_loss, network) in DEFAULT_STYLE_WEIGHTS:
     return DEFAULT_STYLE_WEIGHTS[(style_loss, network)]
   return (DEFAULT_STYLE_WEIGHTS[(style_loss, "vgg19")] * DEFAULT_STYLE_WEIGHTS[("gram", network)]
@@ -139,30 +139,25 @@ class ObjectiveConfig:
   def __post_init__(self):
     object.__setattr__(self, "content_layers", tuple(self.content_layers))
     object.__setattr__(self, "style_layers", tuple(self.style_layers))
-    features_lib.check_network(self.network)
-    if self.content_layers:
-      features_lib.check_layers(self.content_layers, self.network)
-    if self.style_layers:
-      features_lib.check_layers(self.style_layers, self.network)
+    one_of("network", self.network, features_lib.NETWORKS)
+    one_of("style_loss", self.style_loss, losses.STYLE_LOSSES)
+    one_of("content_normalization", self.content_normalization, CONTENT_NORMALIZATIONS)
+    one_of("tv_normalization", self.tv_normalization, TV_NORMALIZATIONS, optional=True)
+    one_of("pooling", self.pooling, POOLING_MODES)
+    for name in ("content_layers", "style_layers"):
+      try:
+        if getattr(self, name):
+          features_lib.check_layers(getattr(self, name), self.network)
+      except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None
     if not self.content_layers and not self.style_layers:
       raise ValueError("at least one content or style layer is needed")
-    if self.style_loss not in losses.STYLE_LOSSES:
-      raise ValueError(f"style_loss must be one of {losses.STYLE_LOSSES}, got "
-                       f"{self.style_loss!r}")
     if self.guided and self.style_loss != "gram":
       raise ValueError(f"style masks work with the gram style loss only, not "
                        f"{self.style_loss}")
     if self.guided and self.network == "alexnet":
       raise ValueError("style masks work with the VGGs, not AlexNet (its strided, "
                        "unpadded layers do not map a mask onto its positions exactly)")
-    if self.content_normalization not in CONTENT_NORMALIZATIONS:
-      raise ValueError(f"content_normalization must be one of {CONTENT_NORMALIZATIONS}, "
-                       f"got {self.content_normalization!r}")
-    if self.tv_normalization is not None and self.tv_normalization not in TV_NORMALIZATIONS:
-      raise ValueError(f"tv_normalization must be one of {TV_NORMALIZATIONS} or None, "
-                       f"got {self.tv_normalization!r}")
-    if self.pooling not in POOLING_MODES:
-      raise ValueError(f"pooling must be one of {POOLING_MODES}, got {self.pooling!r}")
     if self.style_layer_weights is not None:
       weights = tuple(float(w) for w in self.style_layer_weights)
       if len(weights) != len(self.style_layers):
@@ -171,13 +166,14 @@ class ObjectiveConfig:
       object.__setattr__(self, "style_layer_weights", weights)
     if self.style_blend_weights is not None:
       blend = tuple(float(w) for w in self.style_blend_weights)
-      if any(w < 0 for w in blend) or not sum(blend) > 0:
+      for w in blend:
+        in_range("a style blend weight", w, 0)
+      if not sum(blend) > 0:
         raise ValueError(f"style blend weights must be non-negative with a positive sum, "
                          f"got {blend}")
       object.__setattr__(self, "style_blend_weights", blend)
     for name in ("content_weight", "style_weight", "tv_weight", "histogram_weight"):
-      if getattr(self, name) < 0:
-        raise ValueError(f"{name} must be non-negative, got {getattr(self, name)}")
+      in_range(name, getattr(self, name), 0)
 
   @property
   def layer_weights(self) -> dict[str, float]:

@@ -28,6 +28,8 @@ from absl import logging
 from jaxstyle.gatys import lbfgs
 
 METHODS = ("lbfgs", "adam", "sgd", "adagrad", "optax_lbfgs", "jaxopt_lbfgs")
+# L-BFGS line searches (jaxopt's); None: unit steps.
+LINESEARCHES = ("zoom", "backtracking")
 # Learning rates for images in [0, 1]; L-BFGS needs none.
 DEFAULT_LEARNING_RATES = {"adam": 0.02, "sgd": 10.0, "adagrad": 1.0}
 COMPONENTS = ("content", "style", "tv")

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import jax
 
+from jaxstyle.checks import one_of
+
 KERNELS = ("auto", "xla", "cpu")
 
 
 def resolve(kernels: str = "auto") -> str:
   """"xla" or "cpu": `auto` picks "cpu" on the CPU backend and "xla" elsewhere."""
-  if kernels not in KERNELS:
-    raise ValueError(f"kernels must be one of {KERNELS}, got {kernels!r}")
+  one_of("kernels", kernels, KERNELS)
   if kernels == "auto":
     return "cpu" if jax.default_backend() == "cpu" else "xla"
   return kernels

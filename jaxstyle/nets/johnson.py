@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxstyle import precision as precision_lib
+from jaxstyle.checks import one_of
 
 ModuleDef = Any
 NORMS = ("instance", "batch")
@@ -64,10 +65,8 @@ class ImageTransformConfig:
       raise ValueError(f"widths must be three positive channel counts, got {self.widths}")
     if self.num_residual < 0:
       raise ValueError(f"num_residual must be non-negative, got {self.num_residual}")
-    if self.norm not in NORMS:
-      raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
-    if self.upsample not in UPSAMPLES:
-      raise ValueError(f"upsample must be one of {UPSAMPLES}, got {self.upsample!r}")
+    one_of("norm", self.norm, NORMS)
+    one_of("upsample", self.upsample, UPSAMPLES)
 
   def to_json(self) -> str:
     return json.dumps(dataclasses.asdict(self), sort_keys=True)

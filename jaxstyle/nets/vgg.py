@@ -14,6 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxstyle.checks import one_of
 from jaxstyle import precision as precision_lib
 
 ModuleDef = Any
@@ -126,8 +127,7 @@ class VGG19(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, layers: Sequence[str]) -> dict[str, jax.Array]:
     """Maps preprocessed images [N, H, W, 3] to {layer name: features [N, h, w, c]}."""
-    if self.pooling not in POOLING_MODES:
-      raise ValueError(f"pooling must be one of {POOLING_MODES}, got {self.pooling!r}")
+    one_of("pooling", self.pooling, POOLING_MODES)
     layers = check_layer_names(layers, self.LAYERS, self.NETWORK)
     wanted = set(layers)
     last = max(self.LAYERS.index(name) for name in layers)
