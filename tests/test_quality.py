@@ -126,7 +126,7 @@ def test_seed_runs_are_ranked(tmp_path, pair, judge_setup):
     history = {k: np.zeros((3, 3)) for k in ("total", "content", "style")}
     history["time"] = np.array([0.0, 1.0, 2.0])
     return types.SimpleNamespace(images=images, history=history, steps=2, stopped=None,
-                                 seeds=[0, 1, 2], config={"time_limited": True})
+                                 seeds=[0, 1, 2], run={"time_limited": True})
 
   run = quality.Run("gram_vgg19_seeds3", pair, dict(quality.method_kwargs("gram", "vgg19"),
                                                    init="noise", num_seeds=3), "d")
