@@ -31,8 +31,10 @@ The grid, in the order it runs (most important first):
      the time) with one scale and with the default coarse-to-fine (2 scales), and
      gram_vgg19 at --size with TV weights 1e6 and 1e7 (about 1% and 10% of the final
      content term);
-  e. recipe:NAME for every name in RECIPES that `jaxstyle.gatys.presets.RECIPES` has (a
-     dict of `stylize` keyword arguments: crowsonkb's and neural-style's recipes; the
+  e. recipe:NAME for every name in RECIPES that `jaxstyle.gatys.presets.PRESETS` has (a
+     `StylizeConfig`, run with its changes from the defaults as `stylize` keyword
+     arguments but the size, which the benchmark sets: crowsonkb's and neural-style's
+     recipes; the
      third recipe, jaxstyle's own default, is run a's gram_vgg19), on all six pairs,
      each with its own start, optimizer and schedule at the same wall time.
 
@@ -95,7 +97,7 @@ LOSSES = ("gram", "mean_cov", "sliced_wasserstein", "histogram")
 SHORT = {"gram": "gram", "mean_cov": "mean_cov", "sliced_wasserstein": "sw",
          "histogram": "hist"}
 NUM_SEEDS = 8
-# Recipes of jaxstyle.gatys.presets.RECIPES to benchmark.
+# Presets (jaxstyle.gatys.presets.PRESETS) of other tools' recipes to benchmark.
 RECIPES: tuple[str, ...] = ("crowsonkb", "neural_style")
 BASELINE = "gram_vgg19"
 
@@ -176,15 +178,16 @@ def method_kwargs(style_loss: str, network: str, factor: float = 1.0) -> dict[st
 
 
 def _recipes(names: Sequence[str]) -> dict[str, dict[str, Any]]:
-  """{name: stylize kwargs} for the names `jaxstyle.gatys.presets.RECIPES` has."""
+  """{name: stylize kwargs}: the preset's changes from the defaults, but its image size
+  (the benchmark's sizes apply), for the names `jaxstyle.gatys.presets.PRESETS` has."""
   from jaxstyle.gatys import presets  # pylint: disable=import-outside-toplevel
-  available = getattr(presets, "RECIPES", {})
   found = {}
   for name in names:
-    if name in available:
-      found[name] = dict(available[name])
+    if name in presets.PRESETS:
+      found[name] = presets.PRESETS[name].changes()
+      found[name].pop("image_size", None)
     else:
-      logging.info("recipe:%s is not in jaxstyle.gatys.presets.RECIPES; skipped", name)
+      logging.info("recipe:%s is not in jaxstyle.gatys.presets.PRESETS; skipped", name)
   return found
 
 

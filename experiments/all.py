@@ -70,6 +70,10 @@ FIGURES = (
     # Figure 3 at alpha/beta 1e-5 too: at 512 px the paper's 1e-3 leaves the photo under
     # speckle (the size effect); two decades lower shows the paper's look.
     Figure("artworks", 1.0, ("--num_steps=500", "--ratio=1e-5"), variant="ratio_1e-5"),
+    # Figure 3 with the authors' released code's conventions (its own size: 512 px on the
+    # shorter side, 500 L-BFGS steps from the photo; `python -m jaxstyle.weights
+    # normalize --pooling=max` first).
+    Figure("artworks", 1.0, ("--preset=gatys2016_code",), variant="gatys2016_code"),
     Figure("initialization", 1.0, ("--num_steps=500",)),    # Figure 6
     # Figure 7; alpha/beta 1e-4 and 1e-5 too: at 512 px the paper's formulas weigh the
     # content 16x more than at 128 px, where the night shows at 1e-3..1e-4.

@@ -144,16 +144,18 @@ class Recorder:
     self.labels.append(label)
 
   def stylize(self, label: str | Sequence[str], content, style, *, add_images: bool = True,
+              config: jaxstyle.StylizeConfig | None = None,
               **kwargs) -> jaxstyle.StylizeResult:
     """jaxstyle.stylize with this experiment's weights; records its losses and images.
-    label: the panel's, or one per image (a weight sweep's points)."""
-    for name, value in schedule().items():
-      kwargs.setdefault(name, value)
+    label: the panel's, or one per image (a weight sweep's points). config: a whole
+    config (a preset) that `kwargs` override, instead of the paper's settings and the
+    experiment's schedule."""
     kwargs.setdefault("log_every", FLAGS.log_every)
-    for name, value in PAPER_DEFAULTS.items():
-      kwargs.setdefault(name, value)
+    if config is None:
+      for name, value in {**PAPER_DEFAULTS, **schedule()}.items():
+        kwargs.setdefault(name, value)
     t0 = time.time()
-    result = jaxstyle.stylize(content, style, weights=self.weights, **kwargs)
+    result = jaxstyle.stylize(content, style, config, weights=self.weights, **kwargs)
     seconds = time.time() - t0
     if not isinstance(label, str):
       labels, label = list(label), " / ".join(label)
@@ -171,6 +173,7 @@ class Recorder:
     self.runs.append({
         "label": label, "seconds": seconds, "steps": result.steps, "stopped": result.stopped,
         "settings": {k: _describe(v) for k, v in kwargs.items()},
+        **({"config": result.config.to_dict()} if config is not None else {}),
         "history": {k: np.asarray(v).tolist() for k, v in result.history.items()},
     })
     return result

@@ -40,11 +40,11 @@ FLAGS = flags.FLAGS
 
 
 def paper_settings() -> dict:
-  """--preset=gatys2016 as `stylize` arguments (the preset's flags, minus the files)."""
-  preset = dict(presets.PRESETS["gatys2016"])
-  for name in ("weights", "image_size", "optimizer"):
+  """--preset=gatys2016 as `stylize` arguments (its changes from the defaults, minus the
+  weights file and the size, which this experiment sets)."""
+  preset = presets.preset("gatys2016").changes()
+  for name in ("weights_file", "image_size"):
     preset.pop(name)
-  preset["style_layer_weights"] = [float(w) for w in preset["style_layer_weights"]]
   return preset
 
 

@@ -13,6 +13,7 @@ from jaxstyle.features import extract_features
 from jaxstyle.gatys.config import StylizeConfig
 from jaxstyle.gatys.objective import ObjectiveConfig, compute_targets, make_loss_fn
 from jaxstyle.gatys.optimize import minimize
+from jaxstyle.gatys.presets import preset
 from jaxstyle.gatys.transfer import StylizeResult, stylize
 from jaxstyle.images import contact_sheet, load_image, save_image
 from jaxstyle.nets.vgg import LAYER_NAMES, VGG19
@@ -22,6 +23,6 @@ __all__ = [
     "Interrupted", "LAYER_NAMES", "ObjectiveConfig", "StylizeConfig", "StylizeResult", "UserError", "VGG19",
     "VGGWeights", "cache", "compute_targets", "contact_sheet", "enable_compilation_cache",
     "extract_features", "images", "kernels", "load_image", "make_loss_fn", "minimize",
-    "precision", "save_image", "stylize", "weights",
+    "precision", "preset", "save_image", "stylize", "weights",
 ]
 __version__ = "0.1.0"

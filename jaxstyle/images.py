@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
 from jaxstyle._atomic import write_or_keep
+from jaxstyle.checks import one_of
 from jaxstyle.errors import UserError
 
 # Caffe/Keras VGG: BGR, 0-255, mean pixel subtracted (Simonyan & Zisserman).
@@ -53,12 +54,14 @@ def _to_rgb(image: Image.Image) -> Image.Image:
   return image.convert("RGB")
 
 
-def load_image(path: str | os.PathLike, size: int | None = None) -> np.ndarray:
+def load_image(path: str | os.PathLike, size: int | None = None, side: str = "longer"
+               ) -> np.ndarray:
   """Reads an image as float32 RGB [H, W, 3] in [0, 1], honoring EXIF orientation.
 
   Args:
     path: any format Pillow reads.
-    size: if given, resize so that the longer side is `size` pixels.
+    size: if given, resize so that the longer (side="shorter": the shorter) side is
+      `size` pixels.
 
   Raises:
     UserError: missing file, not an image, truncated or unreadable image, bad size.
@@ -82,24 +85,29 @@ def load_image(path: str | os.PathLike, size: int | None = None) -> np.ndarray:
   except Image.DecompressionBombError as e:
     raise UserError(f"{path} is too large to decode safely ({e})") from None
   if size is not None:
-    image = resize_pil(image, size)
+    image = resize_pil(image, size, side)
   return np.asarray(image, np.float32) / 255.0
 
 
-def scaled_shape(height: int, width: int, size: int) -> tuple[int, int]:
-  """(h, w) with the longer side equal to `size` and the aspect ratio kept."""
-  scale = size / max(height, width)
+SIDES = ("longer", "shorter")  # Which side an image size measures.
+
+
+def scaled_shape(height: int, width: int, size: int, side: str = "longer") -> tuple[int, int]:
+  """(h, w) with the longer (side="shorter": the shorter) side equal to `size` and the
+  aspect ratio kept."""
+  one_of("side", side, SIDES)
+  scale = size / (max(height, width) if side == "longer" else min(height, width))
   return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-def resize_pil(image: Image.Image, size: int) -> Image.Image:
-  h, w = scaled_shape(image.height, image.width, size)
+def resize_pil(image: Image.Image, size: int, side: str = "longer") -> Image.Image:
+  h, w = scaled_shape(image.height, image.width, size, side)
   return image.resize((w, h), Image.Resampling.LANCZOS)
 
 
-def resize(image: np.ndarray, size: int) -> np.ndarray:
-  """Resizes a float [H, W, 3] image so its longer side is `size` (Lanczos)."""
-  return resize_to(image, *scaled_shape(image.shape[0], image.shape[1], size))
+def resize(image: np.ndarray, size: int, side: str = "longer") -> np.ndarray:
+  """Resizes a float [H, W, 3] image so its longer (or shorter) side is `size` (Lanczos)."""
+  return resize_to(image, *scaled_shape(image.shape[0], image.shape[1], size, side))
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import jaxstyle
+
 from tests.commands import run_script
 from tests.conftest import random_image
 
@@ -78,11 +80,31 @@ def test_experiment_smoke(tmp_path, pictures, tiny_weights_file, name):
                    "high_resolution": 2}
   if name in expected_runs:
     assert len(record["runs"]) == expected_runs[name]
+  if name == "artworks":  # The paper's written formulas: its settings, not a preset's.
+    assert "config" not in record["runs"][0]
+    assert record["runs"][0]["settings"]["content_normalization"] == "sum"
   if name == "reconstructions":  # The CVPR paper's Figure 1 layers.
     assert [r["settings"]["content_layers"] for r in record["runs"][:5]] == [
         [f"conv{i}_2"] for i in range(1, 6)]
     assert [r["settings"]["style_layers"][-1] for r in record["runs"][5:]] == [
         f"conv{i}_1" for i in range(1, 6)]
+
+
+@pytest.mark.slow
+def test_figure_3_with_a_preset_runs_the_whole_config(tmp_path, pictures, tiny_weights_file):
+  """--preset=gatys2016_code: the preset's config as recorded (its start, its loss, its
+  side: --image_size on the shorter side), with the flags given explicitly over it."""
+  done = _run("artworks", f"--content={pictures / 'content.png'}",
+              f"--styles={pictures / 'style.png'}", f"--weights={tiny_weights_file}",
+              f"--output_dir={tmp_path}", "--image_size=24", "--num_steps=2",
+              "--preset=gatys2016_code")
+  assert done.returncode == 0, done.stderr[-3000:]
+  [run] = json.loads((tmp_path / "artworks.json").read_text())["runs"]
+  config = jaxstyle.StylizeConfig.from_dict(run["config"])
+  assert config == jaxstyle.preset("gatys2016_code").replace(num_steps=2, image_size=24,
+                                                          log_every=config.progress.log_every)
+  assert run["steps"] == 2 and run["history"]["content"][0][0] == 0.0  # From the photo.
+  assert Image.open(tmp_path / "artworks.jpg").size[1] > 24
 
 
 @pytest.mark.parametrize("name, extra, runs", [

@@ -161,7 +161,7 @@ def test_cli_style_loss_and_network(tmp_path, tiny_networks):
   fails_cleanly(run_main("jaxstyle.stylize", *common, "--network=alexnet",
                          "--style_layers=conv1_1"), "--style_layers: unknown AlexNet layer")
   fails_cleanly(run_main("jaxstyle.stylize", *common, "--network=vgg16"),
-                "holds alexnet, not --network=vgg16")
+                "holds alexnet, not vgg16")
 
 
 @pytest.mark.slow

@@ -61,7 +61,9 @@ def test_plan_order_names_and_recipe_hook(tmp_path, monkeypatch):
   seeds = [r for r in runs if r.group == "d"]
   assert seeds[0].kwargs["num_seeds"] == 8 and seeds[0].kwargs["init"] == "noise"
   from jaxstyle.gatys import presets
-  monkeypatch.setattr(presets, "RECIPES", {"mine": {"style_loss": "mean_cov"}}, raising=False)
+  from jaxstyle.gatys.config import StylizeConfig
+  monkeypatch.setitem(presets.PRESETS, "mine",
+                      StylizeConfig().replace(style_loss="mean_cov", image_size=512))
   runs = quality.plan(pairs, recipes=("mine", "absent"))
   recipe = [r for r in runs if r.group == "e"]
   assert len(recipe) == 6 and recipe[0].name == "recipe-mine__tubingen-starry_night"

@@ -76,7 +76,11 @@ def _define_flags():
                     "Named settings: gatys2016 = the paper (normalized VGG-19, average "
                     "pooling, alpha/beta = 1e-3, 512 px); gatys2016_photo = its "
                     "photorealistic transfer (alpha/beta = 1e-2, init from content); "
-                    "crowsonkb and neural_style = those PyTorch/Lua tools' default "
+                    "gatys2016_code = the authors' released code (Gram / positions by "
+                    "mean squared error at relu1_1..relu5_1, weights 1e3/N^2, max "
+                    "pooling, L-BFGS 100 pairs, 500 steps from the photo, 512 px on the "
+                    "shorter side; needs `python -m jaxstyle.weights normalize "
+                    "--pooling=max`); crowsonkb and neural_style = those PyTorch/Lua tools' default "
                     "recipes in our VGG-19's units (jaxstyle/gatys/presets.py). "
                     "Flags given explicitly override the preset.")
   flags.DEFINE_string("content", None, "Content photo (any format Pillow reads), or a "
@@ -213,18 +217,32 @@ def _flag_error(error: Exception) -> UserError:
   return UserError(f"--{text}" if name and name.group() in config_lib.FLAT_FIELDS else text)
 
 
+# Config fields whose flag has another name.
+_FLAG_OF = {"weights_file": "weights", "callback_every": "save_every"}
+
+
 def _config():
-  """The run's `StylizeConfig`: every flag named as a config field (`FLAT_FIELDS`),
-  --save_every as the callback's period, --init=PATH as init="image"."""
+  """The run's `StylizeConfig`: --preset's (or the defaults), with every flag named as a
+  config field (`FLAT_FIELDS`, `_FLAG_OF`) that was given (all of them without a preset)
+  over it; --init=PATH as init="image"; the styles read at --image_size unless
+  --style_size or --style_scale size them."""
   from jaxstyle.gatys import config as config_lib  # pylint: disable=import-outside-toplevel
-  values = {name: FLAGS[name].value for name in config_lib.FLAT_FIELDS if name in FLAGS}
-  values.update(callback_every=FLAGS.save_every,
-                init=FLAGS.init if FLAGS.init in config_lib.INITS else "image",
-                # The styles are read at --image_size unless --style_scale sizes them.
-                style_size=FLAGS.style_size or (FLAGS.image_size if FLAGS.style_scale is None
-                                                else None))
+  from jaxstyle.gatys import presets  # pylint: disable=import-outside-toplevel
+  base = presets.preset(FLAGS.preset) if FLAGS.preset else config_lib.StylizeConfig()
+  values = {}
+  for name in config_lib.FLAT_FIELDS:
+    flag = _FLAG_OF.get(name, name)
+    if flag in FLAGS and (FLAGS[flag].present or not FLAGS.preset):
+      values[name] = FLAGS[flag].value
+  if values.get("init", "auto") not in config_lib.INITS:
+    values["init"] = "image"
+  if base.images.image_size is None:
+    values.setdefault("image_size", FLAGS.image_size)
   try:
-    return config_lib.StylizeConfig().replace(**values)
+    config = base.replace(**values)
+    style_size = FLAGS.style_size or (config.images.image_size if config.images.style_scale
+                                      is None else None)
+    return config.replace(style_size=style_size)
   except (TypeError, ValueError) as e:
     raise _flag_error(e) from None
 
@@ -233,7 +251,7 @@ def _image_names(config) -> list[tuple[str, str]] | None:
   """(file suffix, sheet label) of each image of a run with several (seeds or sweep
   points, point-major as `stylize` returns them); None for one image."""
   from jaxstyle.gatys import config as config_lib  # pylint: disable=import-outside-toplevel
-  seeds = [FLAGS.seed + i for i in range(FLAGS.num_seeds)]
+  seeds = [config.start.seed + i for i in range(config.start.num_seeds)]
   points = config.objective.sweep_points()
   if points is None:
     return None if len(seeds) == 1 else [(f"seed{s}", f"seed {s}") for s in seeds]
@@ -264,27 +282,6 @@ def _write_json(path: str, payload: dict, what: str = "the metrics") -> pathlib.
   return write_or_keep(path, lambda tmp: pathlib.Path(tmp).write_text(text), what=what)
 
 
-def _apply_preset() -> None:
-  from jaxstyle import weights as weights_lib  # pylint: disable=import-outside-toplevel
-  from jaxstyle.gatys import presets  # pylint: disable=import-outside-toplevel
-  if not FLAGS.preset:
-    return
-  for name, value in presets.PRESETS[FLAGS.preset].items():
-    if FLAGS[name].present:
-      continue
-    if name == "weights" and value == presets.NORMALIZED_WEIGHTS:
-      path = weights_lib.normalized_path()
-      if not path.is_file():
-        raise UserError(
-            f"--preset={FLAGS.preset} needs the normalized VGG-19 at {path}; make it once "
-            "with `python -m jaxstyle.weights normalize --images=DIR` (any folder of "
-            "photos; the paper used ImageNet), or pass --weights")
-      value = str(path)
-    setattr(FLAGS, name, value)
-  logging.info("preset %s: %s", FLAGS.preset, ", ".join(
-      f"{k}={getattr(FLAGS, k)}" for k in presets.PRESETS[FLAGS.preset]))
-
-
 @functools.lru_cache(maxsize=None)
 def _arbitrary_weights():
   """--init=arbitrary's networks, loaded (fetched on first use) once per run."""
@@ -302,16 +299,19 @@ def _stylize_one(config, content_path, style_paths, output: pathlib.Path, weight
   from jaxstyle.gatys import transfer  # pylint: disable=import-outside-toplevel
 
   content = images.load_image(content_path)
+  network = config.objective.network or "vgg19"
   # Check the memory before resizing: a huge --image_size must fail fast and clearly.
-  height, width = images.scaled_shape(*content.shape[:2], FLAGS.image_size)
+  size, side = config.images.image_size, config.images.image_side
+  height, width = images.scaled_shape(*content.shape[:2], size, side)
   points = config.objective.sweep_points()
   transfer.check_memory(height, width,
-                        num_seeds=FLAGS.num_seeds * (1 if points is None else len(points)),
-                        layers=config.objective.resolve(FLAGS.network).all_layers,
-                        method=FLAGS.optimizer, history_size=FLAGS.lbfgs_history,
-                        kernels=FLAGS.kernels, network=FLAGS.network)
+                        num_seeds=config.start.num_seeds * (1 if points is None else len(points)),
+                        layers=config.objective.resolve(network).all_layers,
+                        method=config.solver.optimizer,
+                        history_size=config.solver.lbfgs_history,
+                        kernels=config.backend.kernels, network=network)
   content = images.resize_to(content, height, width)
-  styles = [images.load_image(p, config.images.style_size or FLAGS.image_size)
+  styles = [images.load_image(p, config.images.style_size or size, side)
             for p in style_paths]
   masks = None
   if FLAGS.style_masks:
@@ -338,7 +338,7 @@ def _stylize_one(config, content_path, style_paths, output: pathlib.Path, weight
         return
 
   logging.info("content %s (%dx%d px), style %s, %s on %s", content_path, width, height,
-               ", ".join(map(str, style_paths)), FLAGS.optimizer,
+               ", ".join(map(str, style_paths)), config.solver.optimizer,
                jax.devices()[0].device_kind)
   started = time.time()
   try:
@@ -379,7 +379,7 @@ def _stylize_one(config, content_path, style_paths, output: pathlib.Path, weight
         "inputs": {"content": str(content_path), "style": [str(p) for p in style_paths],
                    "style_masks": FLAGS.style_masks,
                    "init": FLAGS.init if config.start.init == "image" else None,
-                   "weights_file": str(FLAGS.weights or _default_weights_path()),
+                   "weights_file": _weights_file(config),
                    "preset": FLAGS.preset},
         "output": str(output),
         "device": {"platform": device.platform, "kind": device.device_kind,
@@ -425,35 +425,35 @@ def _batch_name(content: pathlib.Path, styles, suffix: str) -> str:
   return f"{content.stem}__{'+'.join(pathlib.Path(s).stem for s in styles)}{suffix}"
 
 
-def _default_weights_path():
+def _weights_file(config) -> str:
+  """The weights file the run reads (for the record)."""
   from jaxstyle import weights as weights_lib  # pylint: disable=import-outside-toplevel
-  if FLAGS.network == "vgg19":
-    return weights_lib.default_path()
+  name = config.objective.weights_file
+  if name in weights_lib.NORMALIZED:
+    return str(weights_lib.normalized_path(weights_lib.NORMALIZED[name]))
+  if name is not None:
+    return name
+  if (config.objective.network or "vgg19") == "vgg19":
+    return str(weights_lib.default_path())
   from jaxstyle.weights import lpips  # pylint: disable=import-outside-toplevel
-  return lpips.network_path(FLAGS.network)
+  return str(lpips.network_path(config.objective.network))
 
 
-def _load_weights():
-  """--weights (a file of --network's) or --network's default file, fetched on first use."""
+def _load_weights(config):
+  """--weights (a file of --network's; a preset's "normalized") or --network's default
+  file, fetched on first use."""
   from jaxstyle import features  # pylint: disable=import-outside-toplevel
-  from jaxstyle import weights as weights_lib  # pylint: disable=import-outside-toplevel
-  if not FLAGS.weights:
-    return features.load_weights(FLAGS.network, log=logging.info)
-  if FLAGS.network == "vgg19":
-    return weights_lib.load(FLAGS.weights)
-  from jaxstyle.weights import lpips  # pylint: disable=import-outside-toplevel
-  weights = lpips.load(FLAGS.weights)
-  if weights.network != FLAGS.network:
-    raise UserError(f"--weights {FLAGS.weights} holds {weights.network}, not --network="
-                    f"{FLAGS.network}")
-  return weights
+  return features.load_weights(config.objective.network or "vgg19", log=logging.info,
+                               path=config.objective.weights_file)
 
 
 def _run() -> None:
   from jaxstyle import images  # pylint: disable=import-outside-toplevel
 
-  _apply_preset()
   config = _config()
+  if FLAGS.preset:
+    logging.info("preset %s: %s", FLAGS.preset, ", ".join(
+        f"{k}={v}" for k, v in config.changes().items()))
   content_arg = FLAGS.content or (_demo_image(_DEMO_CONTENT) if FLAGS.demo else None)
   style_paths = FLAGS.style or ([_demo_image(_DEMO_STYLE)] if FLAGS.demo else None)
   if not content_arg or not style_paths:
@@ -465,7 +465,7 @@ def _run() -> None:
     if len(FLAGS.style_masks) != len(style_paths) or FLAGS.each_style:
       raise UserError(f"--style_masks needs one mask per --style ({len(style_paths)} "
                       f"styles, {len(FLAGS.style_masks)} masks) and no --each_style")
-  if FLAGS.rank_by and FLAGS.num_seeds == 1:
+  if FLAGS.rank_by and config.start.num_seeds == 1:
     raise UserError("--rank_by orders a seed sweep: give --num_seeds > 1")
   if FLAGS.rank_by and config.objective.sweep_points() is not None:
     raise UserError("--rank_by orders the seeds of one setting, not a weight sweep (its "
@@ -488,7 +488,7 @@ def _run() -> None:
   common.check_outputs(outputs, inputs)
   if single and FLAGS.save_every:
     _refuse_snapshots_over_inputs(output, inputs)
-  weights = _load_weights()
+  weights = _load_weights(config)
   if single:
     _stylize_one(config, contents[0], groups[0], output, weights, FLAGS.metrics_json)
     return

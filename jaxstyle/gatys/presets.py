@@ -1,58 +1,22 @@
-"""Named settings: the paper's, so that `--preset=gatys2016` means exactly Gatys et al.
-2016, and the recipes of two PyTorch tools, so that a comparison with them is one flag.
+"""Named settings as `StylizeConfig`s: the paper's, so that `--preset=gatys2016` means
+exactly Gatys et al. 2016, the authors' released code, and the recipes of two PyTorch
+tools, so that a comparison with them is one flag.
 
-PRESETS maps CLI flag names to values (flags given on the command line win); RECIPES
-holds the same recipes as `transfer.stylize` keyword arguments (the API, and
-`benchmarks.quality`'s recipe runs); the CLI presets of the recipes are made from them.
+  jaxstyle.preset("gatys2016")                       # a StylizeConfig
+  jaxstyle.stylize(content, style, jaxstyle.preset("crowsonkb"), num_steps=300)
+  jaxstyle --preset=gatys2016 ...                     # flags given explicitly win
+
+The same objects serve the API, the CLI and the benchmarks (`benchmarks.quality`'s
+recipe runs).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
+from jaxstyle.gatys.config import StylizeConfig
 from jaxstyle.gatys.objective import DEFAULT_STYLE_LAYERS
 from jaxstyle.nets.vgg import layer_width
-
-NORMALIZED_WEIGHTS = "normalized"  # Resolved to jaxstyle.weights.normalized_path().
-
-PRESETS: dict[str, dict[str, object]] = {
-    # Gatys, Ecker & Bethge, CVPR 2016, Section 2 and Figure 3.
-    "gatys2016": {
-        "weights": NORMALIZED_WEIGHTS,       # "a normalised version of ... VGG-19"
-        "pooling": "avg",                    # "replacing the max-pooling ... by average pooling"
-        "content_layers": ["conv4_2"],       # "the content representation on layer conv4_2"
-        "style_layers": list(DEFAULT_STYLE_LAYERS),  # conv1_1, conv2_1, ..., conv5_1
-        "style_layer_weights": ["0.2"] * 5,  # "w_l = 1/5 in those layers"
-        "content_normalization": "sum",      # L_content = 1/2 sum (F - P)^2 (Eq. 1)
-        "style_loss": "gram",                # Eq. 3-5
-        "content_weight": 1.0,               # alpha/beta = 1e-3 (Figure 3)
-        "style_weight": 1e3,
-        "tv_weight": 0.0,                    # No total variation term in the paper.
-        "optimizer": "lbfgs",                # "we found L-BFGS to work best"
-        "init": "noise",                     # "initialised ... from a white noise image"
-        "scales": 1,                         # One size throughout.
-        "image_size": 512,                   # "image size of 512 x 512 pixels" (longer side here)
-    },
-    # Photorealistic transfer (Figure 7): alpha/beta = 1e-2, start from the content photo.
-    "gatys2016_photo": {
-        "weights": NORMALIZED_WEIGHTS,
-        "pooling": "avg",
-        "content_layers": ["conv4_2"],
-        "style_layers": list(DEFAULT_STYLE_LAYERS),
-        "style_layer_weights": ["0.2"] * 5,
-        "content_normalization": "sum",
-        "style_loss": "gram",
-        "content_weight": 1.0,
-        "style_weight": 1e2,
-        "tv_weight": 0.0,
-        "optimizer": "lbfgs",
-        "init": "content",
-        "scales": 1,
-        "image_size": 512,
-    },
-}
-
 
 RELU_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 _WIDTHS = [layer_width(l, (64, 128, 256, 512, 512)) for l in RELU_STYLE_LAYERS]
@@ -65,7 +29,7 @@ TORCHVISION_FEATURE_SCALE = 255.0 * 0.226
 
 _crowsonkb_layers = [w / sum((256, 64, 16, 4, 1)) for w in (256, 64, 16, 4, 1)]
 
-RECIPES: dict[str, dict[str, Any]] = {
+_RECIPES = {
     # crowsonkb/style-transfer-pytorch's defaults (its `StyleTransfer.stylize`, with the
     # mean-and-covariance loss its README recommends): Adam lr 0.02, betas 0.9/0.99,
     # clamped to [0, 1] after every step, the output the iterates' average (decay 0.99);
@@ -106,15 +70,58 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 
 
-def _as_flags(kwargs: dict[str, Any]) -> dict[str, Any]:
-  """stylize keyword arguments as flag values (lists of numbers as strings)."""
-  out = {}
-  for name, value in kwargs.items():
-    if isinstance(value, (tuple, list)):
-      value = [v if isinstance(v, str) else repr(float(v)) for v in value]
-    out[name] = value
-  return out
+# Gatys, Ecker & Bethge, CVPR 2016, Section 2 and Figure 3.
+_PAPER = dict(
+    weights_file="normalized",           # "a normalised version of ... VGG-19"
+    pooling="avg",                       # "replacing the max-pooling ... by average pooling"
+    content_layers=("conv4_2",),         # "the content representation on layer conv4_2"
+    style_layers=DEFAULT_STYLE_LAYERS,   # conv1_1, conv2_1, ..., conv5_1
+    style_layer_weights=(0.2,) * 5,      # "w_l = 1/5 in those layers"
+    content_normalization="sum",         # L_content = 1/2 sum (F - P)^2 (Eq. 1)
+    style_loss="gram",                   # Eq. 3-5
+    content_weight=1.0,                  # alpha/beta = 1e-3 (Figure 3)
+    style_weight=1e3,
+    tv_weight=0.0,                       # No total variation term in the paper.
+    optimizer="lbfgs",                   # "we found L-BFGS to work best"
+    init="noise",                        # "initialised ... from a white noise image"
+    scales=1,                            # One size throughout.
+    image_size=512,                      # "image size of 512 x 512 pixels" (longer side here)
+)
+
+# The authors' released code (leongatys/PytorchNeuralStyleTransfer,
+# NeuralStyleTransfer.ipynb): Gram matrices divided by the number of positions, compared
+# by mean squared error (a mean over the N_l^2 entries) at relu1_1 ... relu5_1 with
+# layer weights 1e3 / N_l^2; content by mean squared error at relu4_2, weight 1; max
+# pooling; L-BFGS (history 100, unit steps) for 500 evaluations from the photo; 512 px on
+# the shorter side. Our E_l is 1/(4 N_l^2) sum (G/M - A/M)^2, so their layer term
+# 1e3/N_l^2 * sum (G/M - A/M)^2 / N_l^2 is 4e3/N_l^2 * E_l. Their normalized network
+# (vgg_conv.pth) is not on PyPI: ours, made with max pooling as theirs pools by max
+# (`python -m jaxstyle.weights normalize --pooling=max`), stands in for it.
+_CODE = dict(
+    weights_file="normalized_max", pooling="max",
+    content_layers=("relu4_2",), style_layers=RELU_STYLE_LAYERS,
+    style_layer_weights=tuple(4e3 / n**2 for n in _WIDTHS),
+    style_loss="gram", content_normalization="mean", content_weight=1.0, style_weight=1.0,
+    tv_weight=0.0, optimizer="lbfgs", lbfgs_history=100, num_steps=500, init="content",
+    scales=1, image_size=512, image_side="shorter",
+)
+
+PRESETS: dict[str, StylizeConfig] = {
+    "gatys2016": StylizeConfig().replace(**_PAPER),
+    # Photorealistic transfer (Figure 7): alpha/beta = 1e-2, start from the content photo.
+    "gatys2016_photo": StylizeConfig().replace(**dict(_PAPER, style_weight=1e2,
+                                                      init="content")),
+    "gatys2016_code": StylizeConfig().replace(**_CODE),
+    # Both tools' default size.
+    **{name: StylizeConfig().replace(**recipe, image_size=512)
+       for name, recipe in _RECIPES.items()},
+}
+# The peers' recipes (the benchmark's "recipe:NAME" runs).
+RECIPE_NAMES = tuple(_RECIPES)
 
 
-for _name, _recipe in RECIPES.items():
-  PRESETS[_name] = {**_as_flags(_recipe), "image_size": 512}  # Both tools' default size.
+def preset(name: str) -> StylizeConfig:
+  """The named settings (PRESETS), a `StylizeConfig`; ValueError naming the others."""
+  if name not in PRESETS:
+    raise ValueError(f"unknown preset {name!r}; the presets are {', '.join(PRESETS)}")
+  return PRESETS[name]

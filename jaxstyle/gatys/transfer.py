@@ -229,8 +229,9 @@ def stylize(content, style, config: StylizeConfig | None = None, *,
     config: every setting (`StylizeConfig`; None: the defaults). Its groups' docstrings
       say what each field does.
     weights: the feature network's weights: `VGGWeights` (VGG-19) or
-      `weights.lpips.NetworkWeights` (VGG-16, AlexNet); None: the network's default
-      file, fetched on first use (see `jaxstyle.weights`).
+      `weights.lpips.NetworkWeights` (VGG-16, AlexNet); None: config.objective's
+      weights_file, or the network's default file, fetched on first use (see
+      `jaxstyle.weights`).
     callback: called as callback(step, images [S, h, w, 3]) every
       config.progress.callback_every steps (steps counted across scales; images at the
       current scale).
@@ -257,11 +258,11 @@ def stylize(content, style, config: StylizeConfig | None = None, *,
   backend, sizes = config.backend, config.images
   content = _check_image("content image", content)
   if sizes.image_size is not None:
-    content = images_lib.resize(content, sizes.image_size)
+    content = images_lib.resize(content, sizes.image_size, sizes.image_side)
   styles = [style] if isinstance(style, np.ndarray) and np.ndim(style) == 3 else list(style)
   styles = [_check_image(f"style image {i + 1}", s) for i, s in enumerate(styles)]
   if sizes.style_size is not None:
-    styles = [images_lib.resize(s, sizes.style_size) for s in styles]
+    styles = [images_lib.resize(s, sizes.style_size, sizes.image_side) for s in styles]
   if start.init == "image" and init_image is None:
     raise ValueError("init='image' needs the image: stylize(..., init=array)")
   init = start.resolved_init
@@ -291,7 +292,7 @@ def stylize(content, style, config: StylizeConfig | None = None, *,
                method=solver.optimizer, history_size=solver.lbfgs_history,
                shard_seeds=backend.shard_seeds, kernels=backend.kernels, network=network)
   if weights is None:
-    weights = features_lib.load_weights(network, log=logging.info)
+    weights = features_lib.load_weights(network, log=logging.info, path=settings.weights_file)
 
   original = content
   styles = prepare_styles(content, styles, style_scale=sizes.style_scale,

@@ -48,6 +48,10 @@ TORCHVISION_INDICES = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 3
 
 DEFAULT_FILENAME = "vgg19.npz"
 NORMALIZED_FILENAME = "vgg19_normalized.npz"
+# The names a setting uses for `python -m jaxstyle.weights normalize`'s files, and the
+# pooling each was made with (the normalization depends on it: deeper layers see pooled
+# inputs).
+NORMALIZED = {"normalized": "avg", "normalized_max": "max"}
 FETCH_COMMAND = "python -m jaxstyle.weights fetch"
 
 
@@ -215,9 +219,13 @@ def default_path() -> pathlib.Path:
   return cache / "jaxstyle" / DEFAULT_FILENAME
 
 
-def normalized_path() -> pathlib.Path:
-  """Where `python -m jaxstyle.weights normalize` writes by default, and presets look."""
-  return default_path().with_name(NORMALIZED_FILENAME)
+def normalized_path(pooling: str = "avg") -> pathlib.Path:
+  """Where `python -m jaxstyle.weights normalize [--pooling=max]` writes by default, and
+  presets look: vgg19_normalized.npz (average pooling), vgg19_normalized_max.npz."""
+  name = NORMALIZED_FILENAME
+  if pooling != "avg":
+    name = name.replace(".npz", f"_{pooling}.npz")
+  return default_path().with_name(name)
 
 
 def missing_file_message(what: str, path: pathlib.Path, *, fetch_command: str, archive: str,
