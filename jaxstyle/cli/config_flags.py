@@ -17,7 +17,6 @@ flags given.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import importlib.util
 import json
 import math
@@ -28,6 +27,7 @@ from absl import flags
 
 from jaxstyle.errors import UserError
 from jaxstyle.gatys import config as config_lib
+from jaxstyle.weights import file_sha256
 
 FLAGS = flags.FLAGS
 
@@ -142,14 +142,6 @@ def values(*, given_only: bool) -> dict[str, Any]:
   return out
 
 
-def sha256(path: str | pathlib.Path) -> str:
-  digest = hashlib.sha256()
-  with open(path, "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-      digest.update(block)
-  return digest.hexdigest()
-
-
 def load(path: str) -> tuple[config_lib.StylizeConfig, dict | None]:
   """--config's file: (its config, the recorded run or None for a Python file)."""
   file = pathlib.Path(path)
@@ -189,6 +181,6 @@ def check_recorded(record: dict, used: dict[str, str]) -> None:
       raise UserError(f"{role} {path} is not the recorded run's (it read "
                       f"{', '.join(recorded) or 'no recorded files'}): give the recorded "
                       "files, or use the config without --config's record")
-    if sha256(path) != want:
+    if file_sha256(path) != want:
       raise UserError(f"{role} {path} changed since the recorded run (sha256 differs): "
                       "the rerun would not make the same images")

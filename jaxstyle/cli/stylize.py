@@ -308,8 +308,8 @@ def _batch_name(content: pathlib.Path, styles, suffix: str) -> str:
 
 def _sha256s(paths) -> dict[str, str]:
   """{path: sha256} of a run's input files (a rerun with --config checks them)."""
-  from jaxstyle.cli import config_flags  # pylint: disable=import-outside-toplevel
-  return {str(p): config_flags.sha256(p) for p in paths
+  from jaxstyle.weights import file_sha256  # pylint: disable=import-outside-toplevel
+  return {str(p): file_sha256(p) for p in paths
           if p is not None and pathlib.Path(p).is_file()}
 
 

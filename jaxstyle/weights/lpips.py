@@ -65,7 +65,7 @@ LPIPS_LAYERS = {"alex": ("relu1", "relu2", "relu3", "relu4", "relu5"),
                 "vgg": ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")}
 _SCOPES = {"vgg16": "VGG16_0", "alexnet": "AlexNet_0"}
 _NETS = {"vgg16": vgg16_net, "alexnet": alexnet_net}
-_sha256 = weights_lib._sha256  # pylint: disable=protected-access
+_sha256 = weights_lib.file_sha256
 
 
 @dataclasses.dataclass(frozen=True)
