@@ -13,9 +13,11 @@ callback). Every field has a name unique across the tree (its flat name: a test 
 this), so `stylize(content, style, num_steps=300)` and `--num_steps=300` reach the same
 field through one mapping (`FLAT_FIELDS`).
 
-Each group checks its fields where it is built (`__post_init__`), with
-`jaxstyle.checks`, against the tables of the library (`optimize.METHODS`,
-`losses.STYLE_LOSSES`, `features.NETWORKS`, ...); checks across groups are in
+Each field says what it does and, for a name, the library's table it must be in
+(`setting`: `optimize.METHODS`, `losses.STYLE_LOSSES`, `features.NETWORKS`, ...); the
+flags of `jaxstyle` are made from them (`jaxstyle.cli.config_flags`). Each group checks
+its fields where it is built (`_Group.__post_init__`: the tables, then the group's
+ranges with `jaxstyle.checks`); checks across groups are in
 `StylizeConfig.__post_init__`. Checks that need the images (how many styles, masks,
 the size of the coarsest scale) run in `stylize`. Sequences become tuples, so a config
 is hashable and compares by value; values read from flags (lists of strings) or JSON
@@ -163,11 +165,10 @@ def resolve_init(init: str, num_seeds: int) -> str:
   return init
 
 
-def setting(default: Any, help: str, *, choices: Sequence[Any] | None = None  # pylint: disable=redefined-builtin
-            ) -> Any:
-  """A config field: its default, its help (the flag's, `jaxstyle --help`) and, for a
-  name, the library's table it must be in (checked where the config is built)."""
-  metadata = {"help": help}
+def setting(default: Any, doc: str, *, choices: Sequence[Any] | None = None) -> Any:
+  """A config field: its default, what it does (its flag's help, `jaxstyle --help`) and,
+  for a name, the library's table it must be in (checked where the config is built)."""
+  metadata = {"help": doc}
   if choices is not None:
     metadata["choices"] = tuple(choices)
   return dataclasses.field(default=default, metadata=metadata)
