@@ -98,7 +98,7 @@ def _config():
   """(The run's `StylizeConfig`, --config's recorded run or None): --config's or
   --preset's config (or the defaults), with the --config.GROUP.FIELD overrides and every
   setting flag that was given (all of them without --config or --preset) over it; the
-  styles read at --image_size unless --style_size or --style_scale size them."""
+  styles read at the output's size unless a style_size or style_scale sizes them."""
   from jaxstyle.cli import config_flags  # pylint: disable=import-outside-toplevel
   from jaxstyle.gatys import config as config_lib  # pylint: disable=import-outside-toplevel
   from jaxstyle.gatys import presets  # pylint: disable=import-outside-toplevel
@@ -113,15 +113,14 @@ def _config():
       raise UserError(f"--{overrides[0]} overrides --config's field: give --config too")
     base = presets.preset(FLAGS.preset) if FLAGS.preset else config_lib.StylizeConfig()
   values = config_flags.values(given_only=bool(FLAGS.preset or FLAGS.config))
-  values.pop("style_size", None)
+  if not FLAGS["style_size"].present:
+    values.pop("style_size", None)
   if base.images.image_size is None:
     values.setdefault("image_size", FLAGS.image_size)
   try:
     config = base.replace(**values)
-    if record is None:  # A recorded run has its style size.
-      style_size = FLAGS.style_size or (config.images.image_size if config.images.style_scale
-                                        is None else None)
-      config = config.replace(style_size=style_size)
+    if config.images.style_size is None and config.images.style_scale is None:
+      config = config.replace(style_size=config.images.image_size)  # Read at the output's.
     return config, record
   except (TypeError, ValueError) as e:
     raise _flag_error(e) from None
