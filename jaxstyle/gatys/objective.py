@@ -114,7 +114,7 @@ class ObjectiveConfig:
       divided by the image's H*W*3 values likewise; "sum": the paper's Eq. 1,
       1/2 sum (F - P)^2, which grows with the pixel count, and the summed total
       variation (`--preset=gatys2016`); "scaled": crowsonkb's scaled squared error
-      `losses.scaled_content_loss` (its recipe, `presets.RECIPES`).
+      `losses.scaled_content_loss` (its recipe, `presets.PRESETS["crowsonkb"]`).
     tv_normalization: "mean" (the total variation per pixel and channel) or "sum";
       None: "sum" with the summed content loss, "mean" otherwise.
     histogram_weight: style_loss="histogram" only: the weight of its histogram term
