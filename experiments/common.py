@@ -19,7 +19,7 @@ import numpy as np
 from absl import flags, logging
 
 import jaxstyle
-from jaxstyle import images
+from jaxstyle import features, images
 from jaxstyle import weights as weights_lib
 from jaxstyle._atomic import atomic_path
 from jaxstyle.errors import UserError
@@ -107,16 +107,10 @@ def total_steps(settings: dict) -> int:
 
 
 def load_weights() -> weights_lib.VGGWeights:
-  if FLAGS.weights == "normalized":
-    path = weights_lib.normalized_path()
-    if not path.is_file():
-      raise UserError(f"the paper's normalized VGG-19 is not at {path}; make it with "
-                      "`python -m jaxstyle.weights normalize --images=DIR`, or pass "
-                      "--weights=default")
-    return weights_lib.load(path)
+  """--weights: "default", or what `features.load_weights` reads ("normalized", a path)."""
   if FLAGS.weights == "default":
     return weights_lib.ensure_default()
-  return weights_lib.load(FLAGS.weights)
+  return features.load_weights("vgg19", path=FLAGS.weights)
 
 
 def load(path: str, size: int | None = None) -> np.ndarray:

@@ -307,9 +307,21 @@ def _batch_name(content: pathlib.Path, styles, suffix: str) -> str:
 
 def _sha256s(paths) -> dict[str, str]:
   """{path: sha256} of a run's input files (a rerun with --config checks them)."""
-  from jaxstyle.weights import file_sha256  # pylint: disable=import-outside-toplevel
-  return {str(p): file_sha256(p) for p in paths
+  return {str(p): _sha256_of(str(p), *_stamp(p)) for p in paths
           if p is not None and pathlib.Path(p).is_file()}
+
+
+def _stamp(path) -> tuple[int, int]:
+  stat = pathlib.Path(path).stat()
+  return stat.st_size, stat.st_mtime_ns
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:  # pylint: disable=unused-argument
+  """file_sha256, once per file version: a batch records the weights file's (80 MB) for
+  every item."""
+  from jaxstyle.weights import file_sha256  # pylint: disable=import-outside-toplevel
+  return file_sha256(path)
 
 
 def _weights_file(config) -> str:
