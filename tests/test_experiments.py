@@ -168,9 +168,14 @@ def test_experiments_that_load_their_networks(tmp_path, pictures, tiny_weights, 
   d.mkdir()
   weights_lib.save(tiny_weights, d / weights_lib.DEFAULT_FILENAME)
   weights_lib.save(tiny_weights, d / weights_lib.NORMALIZED_FILENAME)
-  for network, widths in (("vgg16", (4, 6, 8, 8, 8)), ("alexnet", (6, 8, 8, 8, 8))):
-    lpips_weights.save(lpips_weights.random_weights(network, widths=widths),
+  widths = {"vgg": (4, 6, 8, 8, 8), "alex": (6, 8, 8, 8, 8)}
+  for lp, network in lpips_weights.LPIPS_NETWORKS.items():
+    lpips_weights.save(lpips_weights.random_weights(network, widths=widths[lp]),
                        lpips_weights.network_path(network, d))
+  # With the heads beside them, nothing is fetched: the runs use these tiny networks.
+  lpips_weights.save_heads({lp: lpips_weights.random_heads(lp, widths=w)
+                            for lp, w in widths.items()}, {"source": "random"},
+                           lpips_weights.heads_path(d))
   args = [f"--content={pictures / 'content.png'}", f"--style={pictures / 'style.png'}",
           f"--output_dir={tmp_path}"]
   if name == "networks":
@@ -184,6 +189,7 @@ def test_experiments_that_load_their_networks(tmp_path, pictures, tiny_weights, 
   payload = json.loads((tmp_path / f"{name}.json").read_text())
   if name == "networks":
     assert [r["label"] for r in payload["runs"]] == ["vgg19", "vgg16", "alexnet"]
+    assert lpips_weights.load(lpips_weights.network_path("vgg16", d)).widths[0] == 4
     assert (tmp_path / "networks.jpg").exists()
   else:
     modes = [(r["mode"], r["size"]) for r in payload["runs"]]

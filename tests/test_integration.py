@@ -104,6 +104,7 @@ def test_cli_end_to_end_real_weights(tmp_path, shared_images, real_weights):
   assert m["run"]["weights"]["preprocessing"] == "caffe"
 
 
+@pytest.mark.downloads
 @pytest.mark.slow
 def test_first_run_fetches_weights_then_offline_fails_clearly(tmp_path, shared_images,
                                                               monkeypatch, caplog):

