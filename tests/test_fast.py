@@ -350,7 +350,8 @@ def test_saturation_penalty_pulls_tanh_inputs_back_into_the_image_range(tiny_wei
            "opt_state": fast_train.make_optimizer(config).init(params)}
   batch = jnp.asarray(np.stack([random_image(24, 24, seed=s) for s in (1, 2)]))
   targets = fast_train.style_targets(random_image(32, 32, seed=3), config, tiny_weights)
-  out, z, _ = models.apply_train(config.net, state["variables"], batch)
+  out, z, _ = jax.jit(models.apply_train, static_argnums=0)(config.net, state["variables"],
+                                                            batch)
   np.testing.assert_allclose(out, 0.5 + transformer.OUTPUT_SCALE * np.tanh(z), atol=1e-6)
 
   loss_fn = fast_train.make_loss_fn(config, tiny_weights)
