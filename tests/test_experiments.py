@@ -56,6 +56,8 @@ def test_experiment_smoke(tmp_path, pictures, tiny_weights_file, name):
     args.append("--scales=0.5,1")
   if name == "high_resolution":
     args += ["--sizes=48,64", "--scales=2", "--scale_steps=3,1", "--crop=16"]
+  if name == "reconstructions":  # Coarse-to-fine (the one-scale panel: the test below).
+    args[3:5] = ["--image_size=64", "--num_steps=3", "--scales=2", "--finer_steps=2"]
   done = _run(name, *args)
   assert done.returncode == 0, done.stderr[-3000:]
   figure = Image.open(tmp_path / f"{name}.jpg")
@@ -67,13 +69,15 @@ def test_experiment_smoke(tmp_path, pictures, tiny_weights_file, name):
       assert run["peak_rss_gib"] > 0 and [s["steps"] for s in run["scales"]] == [3, 1]
       continue
     assert len(run["history"]["total"]) == run["steps"] + 1
+  if name == "reconstructions":
+    _check_one_scale_panel(record, runs=11)
   if name == "optimizers":
     assert (tmp_path / "optimizers_steps.png").exists()
     assert (tmp_path / "optimizers_time.png").exists()
   if name == "ratio_grid":  # A row is one alpha sweep: 5 runs of 2 points, 10 panels.
     assert [len(r["settings"]["content_weight"]) for r in record["runs"]] == [2] * 5
     assert len(record["runs"][0]["history"]["total"][0]) == 2
-  expected_runs = {"reconstructions": 10, "ratio_grid": 5, "style_layers": 5,
+  expected_runs = {"reconstructions": 11, "ratio_grid": 5, "style_layers": 5,
                    "optimizers": 5, "initialization": 3, "artworks": 2,
                    "style_interpolation": 5, "style_scale": 2, "style_rotation": 4,
                    "color_preservation": 3, "tv_weight": 4, "spatial_control": 3,
@@ -86,7 +90,7 @@ def test_experiment_smoke(tmp_path, pictures, tiny_weights_file, name):
   if name == "reconstructions":  # The CVPR paper's Figure 1 layers.
     assert [r["settings"]["content_layers"] for r in record["runs"][:5]] == [
         [f"conv{i}_2"] for i in range(1, 6)]
-    assert [r["settings"]["style_layers"][-1] for r in record["runs"][5:]] == [
+    assert [r["settings"]["style_layers"][-1] for r in record["runs"][5:10]] == [
         f"conv{i}_1" for i in range(1, 6)]
 
 
@@ -107,22 +111,21 @@ def test_figure_3_with_a_preset_runs_the_whole_config(tmp_path, pictures, tiny_w
   assert Image.open(tmp_path / "artworks.jpg").size[1] > 24
 
 
-@pytest.mark.parametrize("name, extra, runs", [
-    ("photorealistic", ["--ratios=1e-2,1e-4"], 3),
-    ("reconstructions", [], 11),
-])
 @pytest.mark.slow
 def test_coarse_to_fine_figure_shows_one_panel_at_one_scale(tmp_path, pictures,
-                                                            tiny_weights_file, name, extra,
-                                                            runs):
+                                                            tiny_weights_file):
   """--scales=2: every panel coarse-to-fine, and the last one also at one scale with the
-  same steps in all, so a reader can compare the two schedules."""
-  done = _run(name, f"--content={pictures / 'content.png'}",
+  same steps in all, so a reader can compare the two schedules (reconstructions' smoke
+  run above checks the same with its 10 panels)."""
+  done = _run("photorealistic", f"--content={pictures / 'content.png'}",
               f"--style={pictures / 'style.png'}", f"--weights={tiny_weights_file}",
               f"--output_dir={tmp_path}", "--image_size=64", "--num_steps=3", "--scales=2",
-              "--finer_steps=2", *extra)
+              "--finer_steps=2", "--ratios=1e-2,1e-4")
   assert done.returncode == 0, done.stderr[-3000:]
-  record = json.loads((tmp_path / f"{name}.json").read_text())
+  _check_one_scale_panel(json.loads((tmp_path / "photorealistic.json").read_text()), runs=3)
+
+
+def _check_one_scale_panel(record, runs):
   assert record["schedule"] == {"scales": 2, "num_steps": 3, "finer_steps": 2}
   record_runs = record["runs"]
   assert len(record_runs) == runs

@@ -67,23 +67,24 @@ def test_stylize_real_weights_64px(real_weights, shared_images):
   style = images.load_image(shared_images / "starry_night.jpg", 64)
   # Luminance in 8x8 blocks: conv4_2 sees the layout at that scale at 64 px.
   lum = lambda x: (x @ np.array([0.299, 0.587, 0.114], np.float32)).reshape(6, 8, 8, 8).mean((1, 3))
-  runs = {}
-  for beta in (1.0, 100.0):
-    runs[beta] = jaxstyle.stylize(content, style, weights=real_weights, num_steps=60,
-                                  style_weight=beta, log_every=0, init="noise",
-                                  content_normalization="sum")
-  for beta, result in runs.items():
-    h = result.history
-    assert h["style"][-1, 0] < 0.1 * h["style"][0, 0], beta
-    assert h["total"][-1, 0] < 0.2 * h["total"][0, 0], beta
+  # Both betas in one run: a weight sweep, each point as a single run would go.
+  betas = (1.0, 100.0)
+  sweep = jaxstyle.stylize(content, style, weights=real_weights, num_steps=60,
+                           style_weight=betas, log_every=0, init="noise",
+                           content_normalization="sum")
+  assert [p["style_weight"] for p in sweep.points] == list(betas)
+  h = sweep.history
+  for i, beta in enumerate(betas):
+    assert h["style"][-1, i] < 0.1 * h["style"][0, i], beta
+    assert h["total"][-1, i] < 0.2 * h["total"][0, i], beta
   # The alpha/beta trade-off (the paper's Figure 4): more style weight, less photo.
-  corr = {b: np.corrcoef(lum(r.images[0]).ravel(), lum(content).ravel())[0, 1]
-          for b, r in runs.items()}
+  corr = {b: np.corrcoef(lum(sweep.images[i]).ravel(), lum(content).ravel())[0, 1]
+          for i, b in enumerate(betas)}
   assert corr[1.0] > 0.5 and corr[1.0] > corr[100.0] + 0.1
-  assert runs[100.0].history["style"][-1, 0] < runs[1.0].history["style"][-1, 0]
+  assert h["style"][-1, 1] < h["style"][-1, 0]
   # The stylized image took on the painting's palette: blue dominates, as in the
   # Starry Night, and its mean color moved from the grey start towards the style's.
-  out = runs[100.0].images[0]
+  out = sweep.images[1]
   assert out[..., 2].mean() > out[..., 0].mean() + 0.05
   distance = lambda color: np.abs(color - style.mean((0, 1))).sum()
   assert distance(out.mean((0, 1))) < 0.9 * distance(np.full(3, 0.5))
