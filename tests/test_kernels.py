@@ -106,7 +106,7 @@ def test_cpu_kernels_match_xla_in_a_network_with_256_channels():
     fn = features_lib.feature_fn(widths, weights.preprocessing, kernels=kernels)
     variables = features_lib.network_variables(weights, kernels)
     loss = lambda x: sum(jnp.sum(jnp.square(v)) for v in fn(variables, x, layers).values())
-    return fn(variables, images, layers), jax.grad(loss)(images)
+    return jax.jit(lambda x: (fn(variables, x, layers), jax.grad(loss)(x)))(images)
 
   (feats, grad), (feats_ref, grad_ref) = run("cpu"), run("xla")
   for layer in layers:

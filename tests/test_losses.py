@@ -158,9 +158,7 @@ def test_finite_difference_gradient(tiny_weights):
   with enable_x64(True):
     params, targets = to64(network_variables(tiny_weights)), to64(targets)
 
-    def value(x):
-      return fn(x, targets, params)[0]
-
+    value = jax.jit(lambda x: fn(x, targets, params)[0])
     x = jnp.asarray(random_image(16, 16, 2), jnp.float64)
     _check_gradient(value, x)
 
