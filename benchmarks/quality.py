@@ -592,6 +592,7 @@ def loss_scales(content: np.ndarray, style: np.ndarray, loss: str, network: str,
   """Forward passes only: the unweighted style loss at the content photo ("style_start")
   and the content loss of the style image (resized to the photo) against the photo
   ("content_scale", the content term's scale on that network)."""
+  import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
   from jaxstyle import features  # pylint: disable=import-outside-toplevel
   from jaxstyle.gatys import objective  # pylint: disable=import-outside-toplevel
@@ -600,7 +601,7 @@ def loss_scales(content: np.ndarray, style: np.ndarray, loss: str, network: str,
       network=network, content_layers=default_content, style_layers=default_style,
       style_loss=loss, content_normalization="mean")
   targets = objective.compute_targets(content, [style], config, weights, kernels="xla")
-  fn = objective.make_loss_fn(config, weights, kernels="xla")
+  fn = jax.jit(objective.make_loss_fn(config, weights, kernels="xla"))
   params = features.network_variables(weights, "xla")
   at_photo = fn(jnp.asarray(content), targets, params)[1]
   other = images_lib.resize_to(style, *content.shape[:2])

@@ -277,7 +277,7 @@ def test_crop_sampler_is_a_pure_function_of_the_index(photo_dir):
 @pytest.mark.slow
 def test_loss_is_normalized_and_zero_for_identical_statistics(tiny_weights):
   config = _tiny_train_config()
-  loss_fn = fast_train.make_loss_fn(config, tiny_weights)
+  loss_fn = jax.jit(fast_train.make_loss_fn(config, tiny_weights))
   x = jnp.asarray(random_image(24, 24)[None])
   targets = fast_train.style_targets(np.asarray(x[0]), config, tiny_weights)
   total, parts = loss_fn(x, x, targets, network_variables(tiny_weights))

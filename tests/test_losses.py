@@ -117,7 +117,7 @@ def test_objective_is_the_papers_on_the_networks_features(tiny_weights):
   tv_ref = np.sum((x64[1:] - x64[:-1]) ** 2) + np.sum((x64[:, 1:] - x64[:, :-1]) ** 2)
 
   targets = compute_targets(content, [style], config, tiny_weights)
-  total, parts = make_loss_fn(config, tiny_weights)(jnp.asarray(x), targets,
+  total, parts = jax.jit(make_loss_fn(config, tiny_weights))(jnp.asarray(x), targets,
                                                     network_variables(tiny_weights))
   np.testing.assert_allclose(parts["content"], content_ref, rtol=1e-4)
   np.testing.assert_allclose(parts["style"], style_ref, rtol=1e-4)

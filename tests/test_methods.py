@@ -4,6 +4,7 @@ command line (tiny random networks, small images)."""
 import json
 import logging
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -48,6 +49,7 @@ def test_sliced_wasserstein_draws_new_directions_every_step(tiny_weights):
   targets = compute_targets(content, [style], config, tiny_weights)
   fn = make_loss_fn(config, tiny_weights)
   assert fn.uses_step and not make_loss_fn(ObjectiveConfig(), tiny_weights).uses_step
+  fn = jax.jit(fn)
   params = features.network_variables(tiny_weights)
   at = lambda step, t=targets: float(fn(jnp.asarray(x), t, params, step)[1]["style"])
   assert at(0) == at(0) and at(0) != at(1) and at(1) != at(2)
@@ -72,7 +74,7 @@ def test_several_styles_blend_the_losses(tiny_weights):
 
   def value(styles, blend):  # The blend weights travel in the targets.
     config = ObjectiveConfig(style_loss="mean_cov", style_blend_weights=blend)
-    return float(make_loss_fn(config, tiny_weights, num_styles=len(styles))(
+    return float(jax.jit(make_loss_fn(config, tiny_weights, num_styles=len(styles)))(
         jnp.asarray(x), compute_targets(content, styles, config, tiny_weights),
         params)[1]["style"])
 
