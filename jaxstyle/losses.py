@@ -7,7 +7,8 @@ a batch's [B, H, W, C] where the name says so.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import dataclasses
+from typing import Any, Callable, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -121,13 +122,18 @@ def style_loss(features: Mapping[str, jax.Array], target_grams: Mapping[str, jax
   """
   total = jnp.zeros((), jnp.float32)
   for layer, weight in layer_weights.items():
-    f = features[layer]
-    gram = mean_gram_matrix(f, None if guides is None else guides[layer])
-    if gram.shape != target_grams[layer].shape:
-      raise ValueError(f"Gram matrices {gram.shape} and {target_grams[layer].shape} differ")
-    n = f.shape[-1]
-    total = total + weight * jnp.sum(jnp.square(gram - target_grams[layer])) / (4.0 * n**2)
+    total = total + weight * _gram_distance(features[layer], target_grams[layer],
+                                            guide=None if guides is None else guides[layer])
   return total
+
+
+def _gram_distance(features: jax.Array, target_gram: jax.Array, *,
+                   guide: jax.Array | None = None, **_) -> jax.Array:
+  """E_l = sum (G/M - A)^2 / (4 C^2) at one layer; G over the guide's region if given."""
+  gram = mean_gram_matrix(features, guide)
+  if gram.shape != target_gram.shape:
+    raise ValueError(f"Gram matrices {gram.shape} and {target_gram.shape} differ")
+  return jnp.sum(jnp.square(gram - target_gram)) / (4.0 * features.shape[-1]**2)
 
 
 def total_variation_loss(image: jax.Array) -> jax.Array:
@@ -182,17 +188,34 @@ def style_reconstruction_loss(features: jax.Array, target_gram: jax.Array) -> ja
 
 # --- Style losses beside the Gram loss: one image's features [H, W, C] ------------------
 #
-# Each kind is a pair: `style_statistics` computes the style image's target once,
-# `style_distance` compares the generated image's features with it every step. M = H*W
-# positions of the generated image, M_s of the style image, C channels.
-
-STYLE_LOSSES = ("gram", "mean_cov", "sliced_wasserstein", "histogram")
-RANDOM_STYLE_LOSSES = ("sliced_wasserstein",)  # Those whose `style_distance` needs a key.
+# Each kind is a pair (`StyleLoss`, registered in `STYLE_LOSSES` below): `style_statistics`
+# computes the style image's target once, `style_distance` compares the generated image's
+# features with it every step. M = H*W positions of the generated image, M_s of the style
+# image, C channels.
 
 
-def _check_kind(kind: str) -> None:
+
+@dataclasses.dataclass(frozen=True)
+class StyleLoss:
+  """One kind of style loss, as `STYLE_LOSSES` registers it.
+
+  statistics: `(features [H, W, C], num_quantiles) -> target`, the style image's
+    statistics at one layer (see `style_statistics`).
+  distance: `(features [H, W, C], target, *, key, histogram_weight, guide) -> scalar`
+    (see `style_distance`).
+  random: the distance draws random projections: it needs a new PRNG key every step.
+  guided: the distance takes a spatial guide [H, W] (style masks).
+  """
+  statistics: Callable[..., Any]
+  distance: Callable[..., jax.Array]
+  random: bool = False
+  guided: bool = False
+
+
+def _check_kind(kind: str) -> StyleLoss:
   if kind not in STYLE_LOSSES:
     raise ValueError(f"unknown style loss {kind!r}; valid: {', '.join(STYLE_LOSSES)}")
+  return STYLE_LOSSES[kind]
 
 
 def _positions(features: jax.Array) -> jax.Array:
@@ -418,18 +441,7 @@ def style_statistics(kind: str, features: jax.Array, *,
     histogram: {"gram": A [C, C], "quantiles": [Q, C] each channel's values sorted
       (Q = M_s, or `num_quantiles`)}.
   """
-  _check_kind(kind)
-  if kind == "gram":
-    return mean_gram_matrix(features)
-  f = _positions(features)
-  if kind == "mean_cov":
-    return _mean_cov_statistics(f)
-  if kind == "sliced_wasserstein":
-    return {"features": f}
-  quantiles = _sort_rows(f.T)  # [C, M_s]
-  if num_quantiles is not None:
-    quantiles = _resample_sorted(quantiles, num_quantiles)
-  return {"gram": mean_gram_matrix(features), "quantiles": quantiles.T}
+  return _check_kind(kind).statistics(features, num_quantiles)
 
 
 def style_distance(kind: str, features: jax.Array, target: Any, *,
@@ -481,23 +493,62 @@ def style_distance(kind: str, features: jax.Array, target: Any, *,
     brings H to E's order of magnitude on VGG-19: E is in squared Gram units,
     H in squared feature units).
   """
-  _check_kind(kind)
-  if kind == "gram":
-    return style_loss({"x": features}, {"x": target}, {"x": 1.0})
+  return _check_kind(kind).distance(features, target, key=key,
+                                   histogram_weight=histogram_weight)
+
+
+# --- The kinds: statistics once, distance every step --------------------------------------
+
+
+def _mean_cov_target(features: jax.Array, num_quantiles=None) -> dict[str, jax.Array]:
+  del num_quantiles
+  return _mean_cov_statistics(_positions(features))
+
+
+def _mean_cov_distance_of(features: jax.Array, target, **_) -> jax.Array:
+  return _mean_cov_distance(_positions(features), target)
+
+
+def _sliced_wasserstein_target(features: jax.Array, num_quantiles=None) -> dict[str, jax.Array]:
+  del num_quantiles
+  return {"features": _positions(features)}
+
+
+def _sliced_wasserstein_distance(features: jax.Array, target, *, key=None, **_) -> jax.Array:
+  if key is None:
+    raise ValueError("style_distance('sliced_wasserstein', ...) needs a PRNG key "
+                     "(new random directions every step)")
   f = _positions(features)
-  if kind == "mean_cov":
-    return _mean_cov_distance(f, target)
-  if kind == "sliced_wasserstein":
-    if key is None:
-      raise ValueError("style_distance('sliced_wasserstein', ...) needs a PRNG key "
-                       "(new random directions every step)")
-    t = target["features"].astype(f.dtype)
-    _check_channels("the sliced_wasserstein target", t.shape[-1], f.shape[-1])
-    d = random_directions(key, f.shape[-1], dtype=f.dtype)
-    projected = jnp.matmul(d, f.T, precision=_HIGHEST)  # [K, M]
-    target_sorted = _sort_rows(jnp.matmul(d, t.T, precision=_HIGHEST))  # [K, M_s]
-    return _quantile_matching_loss(projected, target_sorted)
+  t = target["features"].astype(f.dtype)
+  _check_channels("the sliced_wasserstein target", t.shape[-1], f.shape[-1])
+  d = random_directions(key, f.shape[-1], dtype=f.dtype)
+  projected = jnp.matmul(d, f.T, precision=_HIGHEST)  # [K, M]
+  target_sorted = _sort_rows(jnp.matmul(d, t.T, precision=_HIGHEST))  # [K, M_s]
+  return _quantile_matching_loss(projected, target_sorted)
+
+
+def _histogram_target(features: jax.Array, num_quantiles=None) -> dict[str, jax.Array]:
+  quantiles = _sort_rows(_positions(features).T)  # [C, M_s]
+  if num_quantiles is not None:
+    quantiles = _resample_sorted(quantiles, num_quantiles)
+  return {"gram": mean_gram_matrix(features), "quantiles": quantiles.T}
+
+
+def _histogram_distance(features: jax.Array, target, *, histogram_weight=1.0,
+                        **_) -> jax.Array:
+  f = _positions(features)
   quantiles = target["quantiles"].astype(f.dtype)
   _check_channels("the histogram target", quantiles.shape[-1], f.shape[-1])
-  gram = style_loss({"x": features}, {"x": target["gram"]}, {"x": 1.0})
+  gram = _gram_distance(features, target["gram"])
   return gram + histogram_weight * _quantile_matching_loss(f.T, quantiles.T)
+
+
+STYLE_LOSSES: dict[str, StyleLoss] = {
+    "gram": StyleLoss(lambda features, num_quantiles=None: mean_gram_matrix(features),
+                      _gram_distance, guided=True),
+    "mean_cov": StyleLoss(_mean_cov_target, _mean_cov_distance_of),
+    "sliced_wasserstein": StyleLoss(_sliced_wasserstein_target, _sliced_wasserstein_distance,
+                                    random=True),
+    "histogram": StyleLoss(_histogram_target, _histogram_distance),
+}
+RANDOM_STYLE_LOSSES = tuple(name for name, kind in STYLE_LOSSES.items() if kind.random)

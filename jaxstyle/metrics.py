@@ -163,7 +163,7 @@ def _programs(network: str, distance: str, widths: tuple[int, ...], preprocessin
     feats = features(params, outputs, layers)
     total = jnp.zeros((outputs.shape[0],), jnp.float32)
     for i, layer in enumerate(layers):
-      layer_key = jax.random.fold_in(key, i) if distance == "sliced_wasserstein" else None
+      layer_key = jax.random.fold_in(key, i) if losses.STYLE_LOSSES[distance].random else None
       one = lambda f, t=targets[layer], k=layer_key: losses.style_distance(
           distance, f, t, key=k)
       total = total + jax.vmap(one)(feats[layer])

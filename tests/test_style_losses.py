@@ -414,3 +414,34 @@ def test_sequential_and_batched_eigh_agree_under_vmap():
                              rtol=1e-4, atol=1e-4)
   with pytest.raises(ValueError, match="eigh implementation"):
     losses._eigh(k[0], "lapack")
+
+
+# --- the registry ---------------------------------------------------------------------
+
+
+def test_a_registered_style_loss_is_used_by_the_objective(monkeypatch, tiny_weights):
+  """STYLE_LOSSES is the one table the objective dispatches on: a kind registered there
+  (the squared distance of the channel means, for the test) is checked, computed and
+  weighted per layer like the built-in ones, with no other code to touch."""
+  from jaxstyle import features  # pylint: disable=import-outside-toplevel
+  from jaxstyle.gatys import objective  # pylint: disable=import-outside-toplevel
+  means = losses.StyleLoss(
+      statistics=lambda f, num_quantiles=None: jnp.mean(f, axis=(0, 1)),
+      distance=lambda f, target, **_: jnp.sum(jnp.square(jnp.mean(f, axis=(0, 1)) - target)))
+  monkeypatch.setitem(losses.STYLE_LOSSES, "means", means)
+  layers = ("conv1_1", "conv2_1")
+  config = objective.ObjectiveConfig(style_loss="means", content_layers=(), style_layers=layers,
+                                     style_layer_weights=(0.25, 0.75))
+  content, style, x = (np.random.default_rng(s).uniform(size=(16, 16, 3)).astype(np.float32)
+                       for s in range(3))
+  targets = objective.compute_targets(content, [style], config, tiny_weights)
+  value = jax.jit(objective.make_loss_fn(config, tiny_weights))(
+      jnp.asarray(x), targets, features.network_variables(tiny_weights))[1]["style"]
+  feats = features.extract_features(np.stack([x, style]), layers, weights=tiny_weights)
+  want = sum(w * np.sum(np.square(np.asarray(feats[l][0], np.float64).mean((0, 1))
+                                  - np.asarray(feats[l][1], np.float64).mean((0, 1))))
+             for w, l in zip((0.25, 0.75), layers))
+  np.testing.assert_allclose(float(value), want, rtol=1e-4)
+  assert "means" not in losses.RANDOM_STYLE_LOSSES
+  with pytest.raises(ValueError, match="gram style loss only"):
+    objective.ObjectiveConfig(style_loss="means", guided=True)

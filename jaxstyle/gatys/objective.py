@@ -152,8 +152,9 @@ class ObjectiveConfig:
         raise ValueError(f"{name}: {e}") from None
     if not self.content_layers and not self.style_layers:
       raise ValueError("at least one content or style layer is needed")
-    if self.guided and self.style_loss != "gram":
-      raise ValueError(f"style masks work with the gram style loss only, not "
+    if self.guided and not losses.STYLE_LOSSES[self.style_loss].guided:
+      guided = " or ".join(n for n, kind in losses.STYLE_LOSSES.items() if kind.guided)
+      raise ValueError(f"style masks work with the {guided} style loss only, not "
                        f"{self.style_loss}")
     if self.guided and self.network == "alexnet":
       raise ValueError("style masks work with the VGGs, not AlexNet (its strided, "
@@ -298,7 +299,7 @@ def compute_targets(content: jax.Array | None, styles: Sequence[jax.Array],
   targets: Targets = {"content": {}, "style": [],
                       # On the device once, not copied from the host at every step.
                       "weights": jax.tree.map(jnp.asarray, loss_weights(config, len(styles)))}
-  if config.style_loss in losses.RANDOM_STYLE_LOSSES:
+  if losses.STYLE_LOSSES[config.style_loss].random:
     key = jax.random.key(0) if key is None else key
     if not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
       key = jax.random.wrap_key_data(key)  # A raw uint32 key (jax.random.PRNGKey).
@@ -364,16 +365,16 @@ def _make_loss_fn(config: ObjectiveConfig, widths: tuple[int, ...], preprocessin
   content_loss = {"sum": losses.content_loss, "mean": losses.mean_content_loss,
                   "scaled": losses.scaled_content_loss}[config.content_normalization]
 
+  kind = losses.STYLE_LOSSES[config.style_loss]
+
   def style_loss(feats, statistics, guide, key, w):
-    layer_weights = {l: w["layers"][i] for i, l in enumerate(config.style_layers)}
-    if config.style_loss == "gram":
-      return losses.style_loss(feats, statistics, layer_weights, guide)
     total = jnp.zeros((), jnp.float32)
-    for i, (layer, weight) in enumerate(layer_weights.items()):
-      total = total + weight * losses.style_distance(
-          config.style_loss, feats[layer], statistics[layer],
+    for i, layer in enumerate(config.style_layers):
+      extra = {} if guide is None else {"guide": guide[layer]}
+      total = total + w["layers"][i] * kind.distance(
+          feats[layer], statistics[layer],
           key=None if key is None else jax.random.fold_in(key, i),
-          histogram_weight=w["histogram"])
+          histogram_weight=w["histogram"], **extra)
     return total
 
   def loss_fn(image: jax.Array, targets: Targets, params: Any, step: Any = 0):
@@ -404,5 +405,5 @@ def _make_loss_fn(config: ObjectiveConfig, widths: tuple[int, ...], preprocessin
                               style_weight=w["style"], tv_weight=w["tv"])
     return total, {"content": content, "style": style, "tv": tv}
 
-  loss_fn.uses_step = config.style_loss in losses.RANDOM_STYLE_LOSSES
+  loss_fn.uses_step = kind.random
   return loss_fn
