@@ -327,3 +327,20 @@ def test_a_pair_without_enough_curvature_is_skipped_and_doubles_the_step():
   state = step(state, y2)
   assert_history(state, [(s1, y1), (s2, y2)])
   np.testing.assert_allclose(state.gamma, s2 @ y2 / (y2 @ y2), rtol=1e-3)
+
+
+def test_a_registered_solver_is_a_method_of_minimize(problem, monkeypatch):
+  """SOLVERS is the one table `minimize` dispatches on: a solver registered there runs
+  with its own default learning rate and is first-order (takes the first-order options)
+  because it declares one."""
+  x0, args = problem
+  monkeypatch.setitem(optimize.SOLVERS, "slow_sgd",
+                      optimize.Solver(optimize.SOLVERS["sgd"].make, default_learning_rate=0.5))
+  run = lambda **kw: optimize.minimize(_quadratic, x0, args, num_steps=3, log_every=0, **kw)
+  registered = run(method="slow_sgd")
+  np.testing.assert_array_equal(registered.x, run(method="sgd", learning_rate=0.5).x)
+  assert not np.array_equal(registered.x, run(method="sgd").x)
+  averaged = run(method="slow_sgd", first_order=optimize.FirstOrderOptions(average_decay=0.5))
+  assert not np.array_equal(averaged.x, registered.x)
+  with pytest.raises(ValueError, match="unknown optimizer 'nope'; choose one of lbfgs"):
+    run(method="nope")

@@ -27,11 +27,8 @@ from absl import logging
 
 from jaxstyle.gatys import lbfgs
 
-METHODS = ("lbfgs", "adam", "sgd", "adagrad", "optax_lbfgs", "jaxopt_lbfgs")
 # L-BFGS line searches (jaxopt's); None: unit steps.
 LINESEARCHES = ("zoom", "backtracking")
-# Learning rates for images in [0, 1]; L-BFGS needs none.
-DEFAULT_LEARNING_RATES = {"adam": 0.02, "sgd": 10.0, "adagrad": 1.0}
 COMPONENTS = ("content", "style", "tv")
 
 
@@ -289,9 +286,6 @@ def seed_sharding(num_seeds: int) -> jax.sharding.NamedSharding | None:
   return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seeds"))
 
 
-FIRST_ORDER = ("adam", "sgd", "adagrad")
-
-
 @dataclasses.dataclass(frozen=True)
 class FirstOrderOptions:
   """Options of the first-order methods (adam, sgd, adagrad).
@@ -317,31 +311,72 @@ class FirstOrderOptions:
       object.__setattr__(self, "adam_betas", betas)
 
 
+def _lbfgs_method(loss_fn, *, history_size, linesearch, **_):
+  """"lbfgs": ours with unit steps, jaxopt's when a line search is asked for."""
+  if linesearch is None:
+    return _lbfgs(loss_fn, history_size=history_size)
+  return _lbfgs_jaxopt(loss_fn, history_size=history_size, linesearch=linesearch)
+
+
+def _first_order_method(make_tx: Callable[..., optax.GradientTransformation]):
+  """A first-order optax method: make_tx(learning_rate, options) -> its transformation."""
+  def make(loss_fn, *, learning_rate, first_order, **_):
+    return _optax(loss_fn, make_tx(learning_rate, first_order),
+                  average_decay=first_order.average_decay,
+                  clamp=(0.0, 1.0) if first_order.clamp else None)
+  return make
+
+
+@dataclasses.dataclass(frozen=True)
+class Solver:
+  """One method of `minimize`, as `SOLVERS` registers it.
+
+  make: `(loss_fn, *, learning_rate, history_size, linesearch, first_order) -> stepper`
+    (each takes the settings it uses).
+  default_learning_rate: a first-order method's step for images in [0, 1]; such a
+    method takes `learning_rate` and `FirstOrderOptions` and can warm-start another run
+    (`carry_state`). None: an L-BFGS, which needs no learning rate.
+  """
+  make: Callable[..., _Stepper]
+  default_learning_rate: float | None = None
+
+  @property
+  def first_order(self) -> bool:
+    return self.default_learning_rate is not None
+
+
+SOLVERS: dict[str, Solver] = {
+    "lbfgs": Solver(_lbfgs_method),
+    "adam": Solver(_first_order_method(
+        lambda lr, o: optax.adam(lr, *o.adam_betas) if o.adam_betas else optax.adam(lr)),
+                   default_learning_rate=0.02),
+    "sgd": Solver(_first_order_method(lambda lr, o: optax.sgd(lr)), default_learning_rate=10.0),
+    "adagrad": Solver(_first_order_method(lambda lr, o: optax.adagrad(lr)),
+                      default_learning_rate=1.0),
+    "optax_lbfgs": Solver(lambda loss_fn, *, history_size, **_: _optax_lbfgs(
+        loss_fn, history_size=history_size)),
+    "jaxopt_lbfgs": Solver(lambda loss_fn, *, history_size, linesearch, **_: _lbfgs_jaxopt(
+        loss_fn, history_size=history_size, linesearch=linesearch)),
+}
+METHODS = tuple(SOLVERS)
+FIRST_ORDER = tuple(name for name, solver in SOLVERS.items() if solver.first_order)
+DEFAULT_LEARNING_RATES = {name: solver.default_learning_rate
+                          for name, solver in SOLVERS.items() if solver.first_order}
+
+
 def make_stepper(loss_fn, method: str, *, learning_rate: float | None = None,
                  history_size: int = 20, linesearch: str | None = None,
                  first_order: FirstOrderOptions | None = None) -> _Stepper:
-  if first_order is not None and first_order != FirstOrderOptions() and (
-      method not in FIRST_ORDER):
+  if method not in SOLVERS:
+    raise ValueError(f"unknown optimizer {method!r}; choose one of {', '.join(METHODS)}")
+  solver = SOLVERS[method]
+  if first_order is not None and first_order != FirstOrderOptions() and not solver.first_order:
     raise ValueError(f"iterate averaging, clamping and Adam's betas are options of the "
                      f"first-order methods ({', '.join(FIRST_ORDER)}), not {method}")
-  first_order = first_order or FirstOrderOptions()
-  if method == "lbfgs" and linesearch is None:
-    return _lbfgs(loss_fn, history_size=history_size)
-  if method == "lbfgs":
-    return _lbfgs_jaxopt(loss_fn, history_size=history_size, linesearch=linesearch)
-  if method == "jaxopt_lbfgs":
-    return _lbfgs_jaxopt(loss_fn, history_size=history_size, linesearch=linesearch)
-  if method == "optax_lbfgs":
-    return _optax_lbfgs(loss_fn, history_size=history_size)
-  if method in FIRST_ORDER:
-    lr = DEFAULT_LEARNING_RATES[method] if learning_rate is None else learning_rate
-    if method == "adam" and first_order.adam_betas is not None:
-      tx = optax.adam(lr, *first_order.adam_betas)
-    else:
-      tx = getattr(optax, method)(lr)
-    return _optax(loss_fn, tx, average_decay=first_order.average_decay,
-                  clamp=(0.0, 1.0) if first_order.clamp else None)
-  raise ValueError(f"unknown optimizer {method!r}; choose one of {', '.join(METHODS)}")
+  return solver.make(loss_fn, history_size=history_size, linesearch=linesearch,
+                     first_order=first_order or FirstOrderOptions(),
+                     learning_rate=(solver.default_learning_rate if learning_rate is None
+                                    else learning_rate))
 
 
 def default_steps_per_call() -> int:
