@@ -86,18 +86,23 @@ def test_first_order_options_are_refused_elsewhere(problem):
 @pytest.mark.parametrize("method", ["lbfgs", "adam", "jaxopt_lbfgs"])
 @pytest.mark.parametrize("per_call", [1, 3])
 def test_losses_that_use_the_step_see_each_steps_number(problem, method, per_call):
-  """A loss with `uses_step` gets the evaluation count: 0 at the start, then 1, 2, ..."""
+  """A `Loss` with `uses_step` gets the evaluation count: 0 at the start, then 1, 2, ...;
+  a plain function with such an attribute is a plain loss (no hidden contract)."""
   x0, target = problem
 
   def loss(x, target, step=None):
     value = 0.5 * jnp.sum(jnp.square(x - target))
-    return value, {"content": value, "style": jnp.asarray(step, jnp.float32),
+    return value, {"content": value,
+                   "style": jnp.asarray(-1.0 if step is None else step, jnp.float32),
                    "tv": jnp.zeros(())}
 
-  loss.uses_step = True
-  result = optimize.minimize(loss, x0[:1], (target,), method=method, num_steps=5,
-                             log_every=0, steps_per_call=per_call)
+  result = optimize.minimize(optimize.Loss(loss, uses_step=True), x0[:1], (target,),
+                             method=method, num_steps=5, log_every=0, steps_per_call=per_call)
   np.testing.assert_array_equal(result.history["style"][:, 0], np.arange(6))
+  loss.uses_step = True
+  plain = optimize.minimize(loss, x0[:1], (target,), method=method, num_steps=2,
+                            log_every=0, steps_per_call=per_call)
+  assert np.all(plain.history["style"][:, 0] == -1)  # No step passed.
 
 
 @pytest.mark.parametrize("method", ["lbfgs", "adam"])

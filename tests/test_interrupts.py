@@ -118,11 +118,10 @@ def test_a_signal_during_a_device_call_keeps_that_calls_steps():
     value = jnp.sum(d**2) + 0.1 * jnp.sum(d**4)
     return value, {"content": value, "style": jnp.zeros(()), "tv": jnp.zeros(())}
 
-  loss.uses_step = True  # minimize passes the evaluation count (the step) as an argument.
-  interrupting = lambda x, target, step: loss(x, target, step, True)
-  interrupting.uses_step = True
-  plain = lambda x, target, step: loss(x, target, step, False)
-  plain.uses_step = True
+  # uses_step: minimize passes the evaluation count (the step) as an argument.
+  interrupting = optimize.Loss(lambda x, target, step: loss(x, target, step, True),
+                               uses_step=True)
+  plain = optimize.Loss(lambda x, target, step: loss(x, target, step, False), uses_step=True)
   handler = signal.signal(signal.SIGINT, signal.default_int_handler)
   try:
     result = optimize.minimize(interrupting, x0, (target,), num_steps=20, steps_per_call=4,

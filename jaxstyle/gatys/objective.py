@@ -14,7 +14,7 @@ settings and sizes reuses the compiled programs.
 The style statistics and their distance are `config.style_loss`'s
 (`losses.STYLE_LOSSES`). A loss that draws random projections (sliced_wasserstein)
 folds `step` into the targets' key, so each optimizer step sees new directions; its
-loss function has `uses_step = True`, which `optimize.minimize` reads to pass the step.
+loss is an `optimize.Loss` with `uses_step=True`, so `optimize.minimize` passes the step.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from jaxstyle import features as features_lib
 from jaxstyle import kernels as kernels_lib
 from jaxstyle import losses
 from jaxstyle.checks import in_range, one_of
+from jaxstyle.gatys import optimize
 from jaxstyle.nets.vgg import POOLING_MODES
 from jaxstyle.weights import VGGWeights
 
@@ -339,7 +340,8 @@ def make_loss_fn(config: ObjectiveConfig, weights: VGGWeights, *, num_styles: in
 
   `variables` is `features.network_variables(weights, kernels)`; components are the
   unweighted content, style and total-variation losses. `step` (an integer, traced or
-  not) only matters to losses with random projections (`loss_fn.uses_step`). Several
+  not) only matters to losses with random projections (`loss_fn.uses_step`: the result
+  is an `optimize.Loss`). Several
   style images: the blend-weighted sum of each one's style loss. kernels: "auto", "xla" or
   "cpu" (`jaxstyle.kernels`); precision: the convolutions' (`jaxstyle.precision`).
   The loss weights are read from `targets["weights"]` (`compute_targets` puts
@@ -405,5 +407,4 @@ def _make_loss_fn(config: ObjectiveConfig, widths: tuple[int, ...], preprocessin
                               style_weight=w["style"], tv_weight=w["tv"])
     return total, {"content": content, "style": style, "tv": tv}
 
-  loss_fn.uses_step = kind.random
-  return loss_fn
+  return optimize.Loss(loss_fn, uses_step=kind.random)

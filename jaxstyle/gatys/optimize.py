@@ -82,10 +82,28 @@ class _Stepper:
     self.carried = carried
 
 
-def _with_step(loss_fn, args: tuple, step) -> tuple:
-  """args, and the step (evaluations so far) where the loss draws random numbers per
-  step (`loss_fn.uses_step`, e.g. sliced-Wasserstein projections)."""
-  return (*args, step) if getattr(loss_fn, "uses_step", False) else args
+@dataclasses.dataclass(frozen=True)
+class Loss:
+  """What `minimize` minimizes: `fn(x, *args) -> (loss, {component: value})`.
+
+  uses_step: the loss draws new random numbers every step (e.g. sliced-Wasserstein
+    projections): `minimize` calls `fn(x, *args, step)`, step the evaluations so far.
+  A plain function passed to `minimize` is `Loss(fn)`.
+  """
+  fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]]
+  uses_step: bool = False
+
+  def __call__(self, *args):
+    return self.fn(*args)
+
+
+def as_loss(loss_fn: Loss | Callable) -> Loss:
+  return loss_fn if isinstance(loss_fn, Loss) else Loss(loss_fn)
+
+
+def _with_step(loss_fn: Loss, args: tuple, step) -> tuple:
+  """args, and the step where the loss takes one (`Loss.uses_step`)."""
+  return (*args, step) if loss_fn.uses_step else args
 
 
 def _zero_aux(loss_fn, x, args):
@@ -369,7 +387,7 @@ def make_stepper(loss_fn, method: str, *, learning_rate: float | None = None,
                  first_order: FirstOrderOptions | None = None) -> _Stepper:
   if method not in SOLVERS:
     raise ValueError(f"unknown optimizer {method!r}; choose one of {', '.join(METHODS)}")
-  solver = SOLVERS[method]
+  solver, loss_fn = SOLVERS[method], as_loss(loss_fn)
   if first_order is not None and first_order != FirstOrderOptions() and not solver.first_order:
     raise ValueError(f"iterate averaging, clamping and Adam's betas are options of the "
                      f"first-order methods ({', '.join(FIRST_ORDER)}), not {method}")
@@ -530,7 +548,7 @@ def _log_progress(k: int, num_steps: int, record, t_first: tuple[float, int]) ->
       float(np.mean(c["style"])), float(np.mean(c["tv"])), rate, (num_steps - k) / rate)
 
 
-def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
+def minimize(loss_fn: Loss | Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
              x0: jax.Array, args: tuple = (), *, method: str = "lbfgs", num_steps: int,
              learning_rate: float | None = None, history_size: int = 20,
              linesearch: str | None = None, log_every: int = 50,
@@ -543,7 +561,8 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
   """Minimizes `loss_fn(x, *args)` from each of the starts `x0` [S, ...] independently.
 
   Args:
-    loss_fn: (x, *args) -> (scalar loss, {"content", "style", "tv"} scalars).
+    loss_fn: (x, *args) -> (scalar loss, {"content", "style", "tv"} scalars), or a
+      `Loss` (one whose `uses_step` is set also takes the step).
     x0: starting points, one per seed, stacked on axis 0.
     args: passed to `loss_fn` unchanged and shared by all seeds (targets, weights),
       except the leaves that `args_axes` marks.
@@ -584,6 +603,7 @@ def minimize(loss_fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
   per_call = default_steps_per_call() if steps_per_call is None else int(steps_per_call)
   if per_call < 1:
     raise ValueError(f"steps_per_call must be positive, got {steps_per_call}")
+  loss_fn = as_loss(loss_fn)
   stepper, batched, init, step, chunk = _programs(loss_fn, method, learning_rate,
                                                   history_size, linesearch, first_order,
                                                   _axes_key(args_axes))
