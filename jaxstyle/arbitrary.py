@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import pathlib
 import time
-import weakref
 from typing import Any, Mapping, Sequence, Union
 
 import jax
@@ -28,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
+from jaxstyle import device_cache
 from jaxstyle import images as images_lib
 from jaxstyle import kernels as kernels_lib
 from jaxstyle import precision as precision_lib
@@ -60,23 +60,14 @@ def _transformer(kernels: str, precision: str):
   return jax.jit(lambda params, x, s: model.apply({"params": params}, x, s))
 
 
-# id(weights) -> (a weak reference to them, {network: params on the device}).
-_ON_DEVICE: dict[int, tuple[weakref.ref, dict[str, Any]]] = {}
+_ON_DEVICE = device_cache.PerObject()  # weights -> {network: params on the device}
 
 
 def _device_params(weights: ArbitraryWeights, network: str) -> Mapping[str, Any]:
   """weights.<network> on the default device, copied once per weights object: passing
   the host arrays copies them on every call (for the predictor, ~3.5M floats per style
   vector)."""
-  key = id(weights)
-  entry = _ON_DEVICE.get(key)
-  if entry is None or entry[0]() is not weights:
-    entry = (weakref.ref(weights, lambda _, key=key: _ON_DEVICE.pop(key, None)), {})
-    _ON_DEVICE[key] = entry
-  cache = entry[1]
-  if network not in cache:
-    cache[network] = jax.device_put(getattr(weights, network))
-  return cache[network]
+  return _ON_DEVICE.get(weights, network, lambda: jax.device_put(getattr(weights, network)))
 
 
 def _rgb(image, what: str) -> np.ndarray:

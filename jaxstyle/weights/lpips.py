@@ -68,7 +68,7 @@ _NETS = {"vgg16": vgg16_net, "alexnet": alexnet_net}
 _sha256 = weights_lib.file_sha256
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # Hashed by identity (device_cache).
 class NetworkWeights:
   """Converted weights of a feature network and how it expects its input.
 
