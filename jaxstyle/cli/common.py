@@ -12,14 +12,13 @@ import logging as python_logging
 import math
 import os
 import pathlib
-import signal
 import sys
 from typing import Callable, Iterable
 
 import numpy as np
 from absl import app, flags, logging
 
-from jaxstyle import _atomic, cache, kernels, precision
+from jaxstyle import _atomic, cache, kernels, precision, signals
 from jaxstyle import images as images_lib
 from jaxstyle.errors import Interrupted, UserError
 
@@ -150,15 +149,6 @@ def print_files_report(report) -> None:
     raise UserError("no image could be stylized")
 
 
-_SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
-_received: list[int] = []
-
-
-def _on_sigterm(signum, frame):
-  _received.append(signum)
-  signal.default_int_handler(signum, frame)  # Raises KeyboardInterrupt.
-
-
 def main_for(run: Callable[[], None], *, interrupted: str = "interrupted"
              ) -> Callable[[list[str]], None]:
   """An absl `main(argv)` that runs `run()` and turns user errors into one line.
@@ -177,12 +167,12 @@ def main_for(run: Callable[[], None], *, interrupted: str = "interrupted"
     plain_logs()
     if FLAGS.compilation_cache:
       cache.enable_compilation_cache(FLAGS.compilation_cache)
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    signals.terminate_as_interrupt()
     try:
       run()
     except Interrupted as e:
       print(f"interrupted: {e}", file=sys.stderr)
-      sys.exit(_SIGNAL_EXIT[_received[-1] if _received else signal.SIGINT])
+      sys.exit(signals.exit_status())
     except UserError as e:
       print(f"error: {e}", file=sys.stderr)
       sys.exit(1)
@@ -197,7 +187,7 @@ def main_for(run: Callable[[], None], *, interrupted: str = "interrupted"
       raise
     except KeyboardInterrupt:
       print(interrupted, file=sys.stderr)
-      sys.exit(_SIGNAL_EXIT[_received[-1] if _received else signal.SIGINT])
+      sys.exit(signals.exit_status())
 
   return main
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import signal
-import threading
 import time
 import warnings
 from typing import Any, Callable, NamedTuple
@@ -25,6 +23,7 @@ import numpy as np
 import optax
 from absl import logging
 
+from jaxstyle import signals
 from jaxstyle.gatys import lbfgs
 
 # L-BFGS line searches (jaxopt's); None: unit steps.
@@ -502,42 +501,6 @@ def _float32_products(fn):
   return wrapped
 
 
-class _HeldInterrupts:
-  """Defers Ctrl-C and SIGTERM (the handlers that raise, e.g. KeyboardInterrupt) while
-  `holding`, to `release()`. A device call donates the state: an interrupt raised
-  inside it after it ran (JAX builds its outputs in Python) would drop its result,
-  the only live state."""
-
-  def __init__(self):
-    self.holding, self.held, self.handlers = False, [], {}
-
-  def install(self) -> None:
-    if threading.current_thread() is threading.main_thread():
-      for signum in (signal.SIGINT, signal.SIGTERM):
-        handler = signal.getsignal(signum)
-        if callable(handler):
-          self.handlers[signum] = handler
-          signal.signal(signum, self._on_signal)
-
-  def _on_signal(self, signum, frame):
-    if self.holding:
-      self.held.append((signum, frame))
-    else:
-      self.handlers[signum](signum, frame)
-
-  def release(self) -> None:
-    self.holding = False
-    if self.held:
-      signum, frame = self.held[0]
-      self.held.clear()
-      self.handlers[signum](signum, frame)
-
-  def restore(self) -> None:
-    self.holding = False  # A handler not yet restored passes signals on.
-    for signum, handler in self.handlers.items():
-      signal.signal(signum, handler)
-
-
 def _log_progress(k: int, num_steps: int, record, t_first: tuple[float, int]) -> None:
   """One progress line after step k; the rate counts the steps after the first call."""
   rate = (k - t_first[1]) / (time.perf_counter() - t_first[0])
@@ -653,7 +616,7 @@ def minimize(loss_fn: Loss | Callable[..., tuple[jax.Array, dict[str, jax.Array]
   record, last = len(records), num_steps  # Records 0..num_steps.
   bad = 0 if records and not np.all(np.isfinite(records[0][0])) else None
   pending = None
-  interrupts = _HeldInterrupts()
+  interrupts = signals.HeldInterrupts()
   try:
     interrupts.install()
     while bad is None and record <= last:
