@@ -19,27 +19,24 @@ from __future__ import annotations
 
 import functools
 import pathlib
-import time
 from typing import Any, Mapping, Sequence, Union
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import logging
 
-from jaxstyle import device_cache
+from jaxstyle import device_cache, file_batch
 from jaxstyle import images as images_lib
 from jaxstyle import kernels as kernels_lib
 from jaxstyle import precision as precision_lib
 from jaxstyle.errors import UserError
-from jaxstyle.johnson.inference import FilesReport, list_inputs
+from jaxstyle.file_batch import FilesReport
 from jaxstyle.kernels import arbitrary_cpu
 from jaxstyle.nets import arbitrary as nets
 from jaxstyle.weights.arbitrary import ArbitraryWeights
 
 __all__ = ["style_vector", "load_style_vector", "blend_vectors", "stylize_arbitrary", "transform",
-           "predict", "stylize_files_arbitrary", "STYLE_SIZE", "MAX_IMAGE_SIZE", "FilesReport",
-           "list_inputs"]
+           "predict", "stylize_files_arbitrary", "STYLE_SIZE", "MAX_IMAGE_SIZE"]
 
 STYLE_SIZE = 256       # The style predictor's training (and TFLite) input size.
 MAX_IMAGE_SIZE = 1024  # Default cap on the output's longer side.
@@ -228,21 +225,7 @@ def stylize_files_arbitrary(weights: ArbitraryWeights, inputs: Sequence[pathlib.
                             precision: str = "float32") -> FilesReport:
   """Stylizes each input file into the matching output with one style vector [100];
   files that cannot be read are reported and skipped."""
-  report = FilesReport([], [], [], [])
-  seen_shapes = set()
-  for src, dst in zip(inputs, outputs):
-    try:
-      image = images_lib.load_image(src)
-    except UserError as e:
-      logging.warning("skipping %s", e)
-      report.failed.append((pathlib.Path(src), str(e)))
-      continue
-    t0 = time.perf_counter()
-    out = stylize_arbitrary(weights, image, vector, strength=strength, image_size=image_size,
-                            style_size=style_size, kernels=kernels, precision=precision)
-    ms = (time.perf_counter() - t0) * 1000
-    (report.ms if out.shape in seen_shapes else report.first_call_ms).append(ms)
-    seen_shapes.add(out.shape)
-    report.written.append(images_lib.save_image(out, dst))
-    logging.info("%s -> %s (%dx%d px, %.0f ms)", src, dst, out.shape[1], out.shape[0], ms)
-  return report
+  return file_batch.stylize_files(
+      inputs, outputs, lambda image: stylize_arbitrary(
+          weights, image, vector, strength=strength, image_size=image_size,
+          style_size=style_size, kernels=kernels, precision=precision))

@@ -22,6 +22,7 @@ import numpy as np
 from absl import flags, logging
 
 from jaxstyle import arbitrary as arbitrary_lib
+from jaxstyle import file_batch
 from jaxstyle import images as images_lib
 from jaxstyle._atomic import write_or_keep
 from jaxstyle.cli import common
@@ -82,7 +83,7 @@ def _run() -> None:
     raise UserError(f"--strength must be between 0 and 1, got {FLAGS.strength:g}")
   styles = [pathlib.Path(s) for s in FLAGS.style.split(",") if s]
   blend = _blend_weights(len(styles))
-  inputs = arbitrary_lib.list_inputs(FLAGS.content) if FLAGS.content else []
+  inputs = file_batch.list_inputs(FLAGS.content) if FLAGS.content else []
   outputs = (common.file_outputs(FLAGS.content, FLAGS.output, FLAGS.ext, inputs)
              if FLAGS.content else [])
   vector_out = pathlib.Path(FLAGS.save_style_vector) if FLAGS.save_style_vector else None

@@ -132,7 +132,7 @@ def file_outputs(content: str, output: str, ext: str, inputs: list[pathlib.Path]
 
 
 def print_files_report(report) -> None:
-  """The closing lines of a command that stylized files (a `johnson.FilesReport`):
+  """The closing lines of a command that stylized files (a `file_batch.FilesReport`):
   counts, ms per image, the failures; UserError if nothing was written."""
   if report.ms:
     timing = (f"{np.median(report.ms):.0f} ms per image (median of {len(report.ms)}, after "

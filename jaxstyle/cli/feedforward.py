@@ -16,7 +16,8 @@ from absl import flags, logging
 
 from jaxstyle.cli import common
 from jaxstyle.errors import UserError
-from jaxstyle.johnson.inference import list_inputs, load_model, stylize_files
+from jaxstyle.file_batch import list_inputs
+from jaxstyle.johnson.inference import load_model, stylize_files
 from jaxstyle.nets.johnson import count_params
 
 FLAGS = flags.FLAGS

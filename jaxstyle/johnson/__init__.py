@@ -5,8 +5,8 @@ with its kernels, model files) and `inference` (stylizing arrays and files). The
 network itself is `jaxstyle.nets.johnson`.
 """
 
-from jaxstyle.johnson.inference import FilesReport, stylize_fast, stylize_files
+from jaxstyle.johnson.inference import stylize_fast, stylize_files
 from jaxstyle.johnson.models import FastModel, load_model, save_model
 
-__all__ = ["FastModel", "FilesReport", "load_model", "save_model", "stylize_fast",
+__all__ = ["FastModel", "load_model", "save_model", "stylize_fast",
            "stylize_files"]

@@ -10,25 +10,22 @@ list of files: a file that cannot be read is reported and skipped. The command i
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import pathlib
-import time
 from typing import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import logging
 
-from jaxstyle import images as images_lib
+from jaxstyle import file_batch
 from jaxstyle import kernels as kernels_lib
-from jaxstyle.errors import UserError
+from jaxstyle.file_batch import FilesReport
 from jaxstyle.johnson import models
 from jaxstyle.johnson.models import FastModel, load_model
 from jaxstyle.nets.johnson import ImageTransformConfig
 
-__all__ = ["FastModel", "load_model", "stylize_fast", "stylize_files", "FilesReport"]
+__all__ = ["FastModel", "load_model", "stylize_fast", "stylize_files"]
 
 
 @functools.lru_cache(maxsize=None)
@@ -55,42 +52,12 @@ def stylize_fast(model: FastModel, images: np.ndarray | jax.Array, *, kernels: s
   return out[0] if single else out
 
 
-@dataclasses.dataclass
-class FilesReport:
-  """What `stylize_files` did: written outputs, failures (path, reason), timings."""
-
-  written: list[pathlib.Path]
-  failed: list[tuple[pathlib.Path, str]]
-  ms: list[float]             # per image, network only, excluding each size's first call
-  first_call_ms: list[float]  # first call at each new size (includes compilation)
-
-
-def list_inputs(path: str | pathlib.Path) -> list[pathlib.Path]:
-  """The image files of a directory (not recursive, sorted) or a glob, or [path]."""
-  files = images_lib.list_images(path)
-  if len(files) == 1 and not files[0].exists():
-    raise UserError(f"{files[0]}: no such file or directory")
-  return files
-
-
 def stylize_files(model: FastModel, inputs: Sequence[pathlib.Path],
                   outputs: Sequence[pathlib.Path], *, image_size: int | None = None,
                   kernels: str = "auto", precision: str = "float32") -> FilesReport:
-  """Stylizes each input file into the matching output; bad inputs are skipped."""
-  report = FilesReport([], [], [], [])
-  seen_shapes = set()
-  for src, dst in zip(inputs, outputs):
-    try:
-      image = images_lib.load_image(src, image_size)
-    except UserError as e:
-      logging.warning("skipping %s", e)
-      report.failed.append((pathlib.Path(src), str(e)))
-      continue
-    t0 = time.perf_counter()
-    out = stylize_fast(model, image, kernels=kernels, precision=precision)
-    ms = (time.perf_counter() - t0) * 1000
-    (report.ms if image.shape in seen_shapes else report.first_call_ms).append(ms)
-    seen_shapes.add(image.shape)
-    report.written.append(images_lib.save_image(out, dst))
-    logging.info("%s -> %s (%dx%d px, %.0f ms)", src, dst, image.shape[1], image.shape[0], ms)
-  return report
+  """Stylizes each input file into the matching output; bad inputs are skipped
+  (`file_batch.stylize_files`)."""
+  return file_batch.stylize_files(
+      inputs, outputs, lambda image: stylize_fast(model, image, kernels=kernels,
+                                                  precision=precision),
+      image_size=image_size)
