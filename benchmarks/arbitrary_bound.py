@@ -67,7 +67,7 @@ def main(argv):
   del argv
   import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-  from jaxstyle import arbitrary  # pylint: disable=import-outside-toplevel
+  from jaxstyle.arbitrary import inference as arbitrary  # pylint: disable=import-outside-toplevel
   from jaxstyle.weights import arbitrary as weights_lib  # pylint: disable=import-outside-toplevel
 
   rng = np.random.default_rng(0)

@@ -3,7 +3,8 @@ kernels, programs) is made once per object and key, and goes when the object goe
 
 import gc
 
-from jaxstyle import arbitrary, device_cache, features
+from jaxstyle import device_cache, features
+from jaxstyle.arbitrary import inference as arbitrary
 from jaxstyle import weights as weights_lib
 from jaxstyle.johnson import training
 from jaxstyle.nets import johnson as transformer
