@@ -571,7 +571,7 @@ def section_arbitrary(inputs: Inputs, sec: Section) -> None:
                      "reason": f"no arbitrary-style weights at {path} (--arbitrary_weights)"})
     return
   import jax  # pylint: disable=import-outside-toplevel
-  from jaxstyle import arbitrary  # pylint: disable=import-outside-toplevel
+  from jaxstyle.arbitrary import inference as arbitrary  # pylint: disable=import-outside-toplevel
   from jaxstyle import kernels as kernels_lib  # pylint: disable=import-outside-toplevel
   from jaxstyle.weights import arbitrary as weights_lib  # pylint: disable=import-outside-toplevel
   weights = weights_lib.load(path)
