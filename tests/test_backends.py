@@ -79,7 +79,7 @@ def test_vgg_xla_and_cpu_kernels_agree_on_features_and_gradients(full_width_weig
 
 @pytest.mark.parametrize("norm,upsample", [("instance", "nearest"), ("batch", "transpose")])
 @pytest.mark.slow
-def test_feedforward_xla_and_cpu_kernels_agree_on_outputs_and_parameter_gradients(norm,
+def test_fast_network_xla_and_cpu_kernels_agree_on_outputs_and_parameter_gradients(norm,
                                                                                   upsample):
   """The real widths (32, 64, 128) on an odd-sized batch: every CPU form (blocked 9x9
   layers, stride-2 on blocks, border-recomputed 3x3, low-resolution upsample+conv,

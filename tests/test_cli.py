@@ -75,8 +75,8 @@ def test_writes_image_and_metrics(tmp_path, pictures, tiny_weights_file):
 
 
 @pytest.mark.parametrize("module, own_flag", [
-    ("jaxstyle.cli.stylize", "--style_weight"), ("jaxstyle.cli.feedforward", "--model"),
-    ("jaxstyle.cli.train_feedforward", "--dataset_dir"), ("jaxstyle.cli.video", "--method"),
+    ("jaxstyle.cli.stylize", "--style_weight"), ("jaxstyle.cli.fast", "--model"),
+    ("jaxstyle.cli.train_fast", "--dataset_dir"), ("jaxstyle.cli.video", "--method"),
     ("jaxstyle.cli.arbitrary", "--save_style_vector")])
 def test_help_lists_the_commands_own_flags(module, own_flag):
   """--help: the command's docstring (a description and an example), its own and the
@@ -270,7 +270,7 @@ def test_fast_refuses_to_overwrite_an_input(inputs, args, output, the_input):
   args = [a.format(d=d) for a in args]
   if not any(a.startswith("--model=") for a in args):
     args.append(f"--model={d / 'model.msgpack'}")
-  done = run_main("jaxstyle.cli.feedforward", *args)
+  done = run_main("jaxstyle.cli.fast", *args)
   _refused(done, output.format(d=d), the_input.format(d=d), d, before)
 
 
@@ -314,7 +314,7 @@ def _train_args(d, *extra):
 def test_train_fast_refuses_to_overwrite_an_input(inputs, model_out, extra):
   d = inputs
   before = _files(d)
-  done = run_main("jaxstyle.cli.train_feedforward", *_train_args(
+  done = run_main("jaxstyle.cli.train_fast", *_train_args(
       d, f"--model_out={d / model_out}", *[a.format(d=d) for a in extra]))
   _refused(done, d / model_out, d / model_out, d, before)
 
@@ -322,7 +322,7 @@ def test_train_fast_refuses_to_overwrite_an_input(inputs, model_out, extra):
 def test_train_fast_refuses_a_model_out_that_is_its_checkpoint(inputs):
   d = inputs
   before = _files(d)
-  done = run_main("jaxstyle.cli.train_feedforward", *_train_args(
+  done = run_main("jaxstyle.cli.train_fast", *_train_args(
       d, f"--model_out={d / 'run' / 'x' / '..' / 'checkpoint.msgpack'}"))
   fails_cleanly(done, "is the run's own checkpoint.msgpack: choose another path")
   assert _files(d) == before and not (d / "run").exists()
@@ -344,11 +344,11 @@ def test_weights_refuses_to_overwrite_an_input(inputs, args, path):
 # One real process per command (`jaxstyle`'s is test_writes_image_and_metrics): the module
 # runs as `python -m`, the refusal is one line and the exit status 1.
 @pytest.mark.parametrize("module, args, output", [
-    ("jaxstyle.cli.feedforward", ["--content={d}/c.png", "--output={d}/c.png",
+    ("jaxstyle.cli.fast", ["--content={d}/c.png", "--output={d}/c.png",
                                   "--model={d}/model.msgpack"], "{d}/c.png"),
     ("jaxstyle.cli.video", ["--input={d}/clip.gif", "--output={d}/clip.gif",
                             "--model={d}/model.msgpack"], "{d}/clip.gif"),
-    ("jaxstyle.cli.train_feedforward", ["--style={d}/s.png", "--dataset_dir={d}/photos",
+    ("jaxstyle.cli.train_fast", ["--style={d}/s.png", "--dataset_dir={d}/photos",
                                         "--output_dir={d}/run", "--model_out={d}/s.png"],
      "{d}/s.png"),
     ("jaxstyle.weights", ["convert", "--format=keras", "--input={d}/w.npz",
@@ -409,7 +409,7 @@ def test_video_rejects_non_finite_flags(inputs, flag):
 def test_train_fast_rejects_non_finite_flags(inputs, flag):
   d = inputs
   before = _files(d)
-  done = run_main("jaxstyle.cli.train_feedforward", *_train_args(d, flag))
+  done = run_main("jaxstyle.cli.train_fast", *_train_args(d, flag))
   name, value = flag[2:].split("=")
   fails_cleanly(done, f"error: --{name} must be a finite number, got {float(value)}")
   assert _files(d) == before and not (d / "run").exists()

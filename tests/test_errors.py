@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaxstyle.cli import feedforward, video
+from jaxstyle.cli import fast, video
 from jaxstyle.gatys import transfer
 from jaxstyle.johnson import models
 from jaxstyle.nets import johnson as transformer
@@ -53,9 +53,9 @@ def _command(name, d, tiny_weights_file):
       "jaxstyle": ("jaxstyle.stylize", [content, style, out, "--image_size=32",
                                         f"--weights={tiny_weights_file}"],
                    (transfer, "stylize")),
-      "jaxstyle-fast": ("jaxstyle.cli.feedforward",
+      "jaxstyle-fast": ("jaxstyle.cli.fast",
                         [f"--model={d / 'model.msgpack'}", content, out],
-                        (feedforward, "stylize_files")),
+                        (fast, "stylize_files")),
       # Loading the weights onto the device is the first allocation.
       "jaxstyle-arbitrary": ("jaxstyle.cli.arbitrary",
                              [content, style, out, f"--weights={d / 'arbitrary.npz'}"],

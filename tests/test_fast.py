@@ -407,7 +407,7 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tiny_weights, photo_dir
 def test_inference_on_a_directory_skips_bad_files(photo_dir, tmp_path):
   variables = transformer.init_variables(TINY_NET, seed=2)
   models.save_model(models.FastModel(TINY_NET, variables), tmp_path / "m.msgpack")
-  done = run_main("jaxstyle.cli.feedforward", f"--model={tmp_path / 'm.msgpack'}",
+  done = run_main("jaxstyle.cli.fast", f"--model={tmp_path / 'm.msgpack'}",
                   f"--content={photo_dir}", f"--output={tmp_path / 'out'}")
   assert done.returncode == 0, done.stderr
   assert "8 stylized, 1 failed" in done.stdout and "broken.jpg" in done.stdout
@@ -429,7 +429,7 @@ def test_inference_refuses_two_inputs_with_one_output_name(tmp_path):
   photos.mkdir()
   for name in ("a.png", "a.jpg", "b.png"):
     Image.fromarray((random_image(24, 32) * 255).astype(np.uint8)).save(photos / name)
-  done = run_main("jaxstyle.cli.feedforward", f"--model={tmp_path / 'm.msgpack'}",
+  done = run_main("jaxstyle.cli.fast", f"--model={tmp_path / 'm.msgpack'}",
                   f"--content={photos}", f"--output={tmp_path / 'out'}")
   assert done.returncode == 1, done.stderr
   last = done.stderr.strip().splitlines()[-1]

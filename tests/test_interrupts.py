@@ -323,7 +323,7 @@ def test_fast_keeps_the_images_written(tmp_path, sizes_apart):
   model = tmp_path / "model.msgpack"
   models.save_model(models.FastModel(net, transformer.init_variables(net, seed=0)), model)
   out = tmp_path / "styled"
-  command = _Command("jaxstyle.cli.feedforward", f"--model={model}",
+  command = _Command("jaxstyle.cli.fast", f"--model={model}",
                      f"--content={sizes_apart}", f"--output={out}", "--ext=.png")
   _stopped_between_images(command, signal.SIGINT, out,
                           {p.name: p for p in sizes_apart.iterdir()})
@@ -358,7 +358,7 @@ def test_training_keeps_a_checkpoint_of_the_last_step(tmp_path, photos, tiny_wei
           "--crop_size=16", "--batch_size=1", "--widths=4,4,4", "--num_residual=1",
           "--style_size=32", "--sample_size=16", "--sample_every=0",
           "--checkpoint_every=100000", "--log_every=1", f"--weights={tiny_weights_file}"]
-  command = _Command("jaxstyle.cli.train_feedforward", *args, "--num_steps=100000")
+  command = _Command("jaxstyle.cli.train_fast", *args, "--num_steps=100000")
   command.wait_for(r"step 2/100000")
   code, stderr = command.signal_and_wait(signal.SIGTERM)
   assert code == 143, stderr
@@ -379,7 +379,7 @@ def test_training_keeps_a_checkpoint_of_the_last_step(tmp_path, photos, tiny_wei
   # --resume continues from it: in this process (no signal needed), where the training
   # step the command compiled is read back from the session's compilation cache.
   caplog.set_level(logging.INFO)
-  done = run_main("jaxstyle.cli.train_feedforward", *args, f"--num_steps={step + 1}",
+  done = run_main("jaxstyle.cli.train_fast", *args, f"--num_steps={step + 1}",
                   "--resume")
   assert done.returncode == 0, done.stderr
   assert f"resuming from {checkpoint} at step {step}" in caplog.text

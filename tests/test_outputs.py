@@ -65,7 +65,7 @@ _COMMANDS = {
     "stylize_batch": ("jaxstyle.stylize", ["--content={d}/photos", "--style={d}/s.png",
                                            "--output_dir={p}/batch",
                                            f"--weights={MISSING}.npz"]),
-    "fast": ("jaxstyle.cli.feedforward", ["--content={d}/c.png", "--output={p}/out.png",
+    "fast": ("jaxstyle.cli.fast", ["--content={d}/c.png", "--output={p}/out.png",
                                           f"--model={MISSING}.msgpack"]),
     "video_frames": ("jaxstyle.cli.video", ["--pan={d}/c.png", "--num_frames=2",
                                             "--output={p}/frames",
@@ -73,10 +73,10 @@ _COMMANDS = {
     "video_metrics": ("jaxstyle.cli.video", ["--pan={d}/c.png", "--num_frames=2",
                                              "--output={d}/never", "--metrics_json={p}/m.json",
                                              f"--model={MISSING}.msgpack"]),
-    "train_checkpoint": ("jaxstyle.cli.train_feedforward", [
+    "train_checkpoint": ("jaxstyle.cli.train_fast", [
         "--style={d}/s.png", "--dataset_dir={d}/photos", "--output_dir={p}/run",
         f"--weights={MISSING}.npz"]),
-    "train_model": ("jaxstyle.cli.train_feedforward", [
+    "train_model": ("jaxstyle.cli.train_fast", [
         "--style={d}/s.png", "--dataset_dir={d}/photos", "--output_dir={d}/never",
         "--model_out={p}/model.msgpack", f"--weights={MISSING}.npz"]),
     "arbitrary": ("jaxstyle.cli.arbitrary", ["--content={d}/c.png", "--style={d}/s.png",
@@ -198,7 +198,7 @@ def test_fast_keeps_the_image_when_the_disk_is_full(tmp_path, d, full_disk, monk
   """The network is the identity here: what is tested is where its output goes."""
   monkeypatch.setattr(inference, "stylize_fast", _identity)
   out = full_disk(tmp_path / "out")
-  done = run_main("jaxstyle.cli.feedforward", f"--model={d / 'model.msgpack'}",
+  done = run_main("jaxstyle.cli.fast", f"--model={d / 'model.msgpack'}",
                   f"--content={d / 'c.png'}", f"--output={out / 'o.png'}")
   [(what, image)] = _kept(done, full_disk.systemp)
   assert what == "the image" and image.suffix == ".png"
@@ -233,7 +233,7 @@ def test_train_fast_keeps_the_model_when_the_disk_is_full(tmp_path, d, full_disk
 
   monkeypatch.setattr(training, "train", train)
   out = full_disk(tmp_path / "out")
-  done = run_main("jaxstyle.cli.train_feedforward", f"--style={d / 's.png'}",
+  done = run_main("jaxstyle.cli.train_fast", f"--style={d / 's.png'}",
                   f"--dataset_dir={d / 'photos'}", f"--output_dir={tmp_path / 'run'}",
                   f"--model_out={out / 'model.msgpack'}", f"--weights={d / 'w.npz'}")
   [(what, kept)] = _kept(done, full_disk.systemp)
@@ -297,7 +297,7 @@ def test_stylize_command_refuses_a_learning_rate_that_is_not_positive(tmp_path, 
 
 
 def test_train_fast_refuses_a_zero_learning_rate(tmp_path, d):
-  done = run_main("jaxstyle.cli.train_feedforward", f"--style={d / 's.png'}",
+  done = run_main("jaxstyle.cli.train_fast", f"--style={d / 's.png'}",
                   f"--dataset_dir={d / 'photos'}", f"--output_dir={tmp_path / 'run'}",
                   "--learning_rate=0", f"--weights={MISSING}.npz")
   fails_cleanly(done, "error: --learning_rate must be positive, got 0")

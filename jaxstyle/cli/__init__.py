@@ -1,6 +1,6 @@
 """The absl commands: thin shells that parse flags and call the library.
 
-Console scripts: `jaxstyle` (stylize), `jaxstyle-fast` (feedforward),
-`jaxstyle-train-fast` (train_feedforward), `jaxstyle-video` (video); and
+Console scripts: `jaxstyle` (stylize), `jaxstyle-fast` (fast),
+`jaxstyle-train-fast` (train_fast), `jaxstyle-video` (video); and
 `python -m jaxstyle.weights` (weights). Nothing in the library imports this package.
 """

@@ -5,7 +5,7 @@
 
 One forward pass per image, jitted once per image size. `stylize_files` processes a
 list of files: a file that cannot be read is reported and skipped. The command is
-`jaxstyle-fast` (jaxstyle/cli/feedforward.py).
+`jaxstyle-fast` (jaxstyle/cli/fast.py).
 """
 
 from __future__ import annotations
