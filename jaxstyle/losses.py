@@ -194,7 +194,6 @@ def style_reconstruction_loss(features: jax.Array, target_gram: jax.Array) -> ja
 # image, C channels.
 
 
-
 @dataclasses.dataclass(frozen=True)
 class StyleLoss:
   """One kind of style loss, as `STYLE_LOSSES` registers it.
@@ -381,7 +380,9 @@ def _trace_sqrt_psd_bwd(res, g):
 _trace_sqrt_psd.defvjp(_trace_sqrt_psd_fwd, _trace_sqrt_psd_bwd)
 
 
-def _mean_cov_statistics(f: jax.Array) -> dict[str, jax.Array]:
+def _mean_cov_statistics(features: jax.Array, num_quantiles=None) -> dict[str, jax.Array]:
+  del num_quantiles
+  f = _positions(features)
   m = f.shape[0]
   mean = jnp.mean(f, axis=0)
   cov = _gram(f - mean) / m
@@ -391,8 +392,10 @@ def _mean_cov_statistics(f: jax.Array) -> dict[str, jax.Array]:
   return {"mean": mean, "cov": cov, "cov_sqrt": 0.5 * (cov_sqrt + cov_sqrt.T)}
 
 
-def _mean_cov_distance(f: jax.Array, target: Mapping[str, jax.Array]) -> jax.Array:
-  """W2^2 between the Gaussians fitted to f [M, C] and to the target (see style_distance)."""
+def _mean_cov_distance(features: jax.Array, target: Mapping[str, jax.Array], **_) -> jax.Array:
+  """W2^2 between the Gaussians fitted to features [H, W, C] and to the target (see
+  style_distance)."""
+  f = _positions(features)
   m, c = f.shape
   _check_channels("the mean_cov target", target["mean"].shape[-1], c)
   mean = jnp.mean(f, axis=0)
@@ -500,15 +503,6 @@ def style_distance(kind: str, features: jax.Array, target: Any, *,
 # --- The kinds: statistics once, distance every step --------------------------------------
 
 
-def _mean_cov_target(features: jax.Array, num_quantiles=None) -> dict[str, jax.Array]:
-  del num_quantiles
-  return _mean_cov_statistics(_positions(features))
-
-
-def _mean_cov_distance_of(features: jax.Array, target, **_) -> jax.Array:
-  return _mean_cov_distance(_positions(features), target)
-
-
 def _sliced_wasserstein_target(features: jax.Array, num_quantiles=None) -> dict[str, jax.Array]:
   del num_quantiles
   return {"features": _positions(features)}
@@ -546,7 +540,7 @@ def _histogram_distance(features: jax.Array, target, *, histogram_weight=1.0,
 STYLE_LOSSES: dict[str, StyleLoss] = {
     "gram": StyleLoss(lambda features, num_quantiles=None: mean_gram_matrix(features),
                       _gram_distance, guided=True),
-    "mean_cov": StyleLoss(_mean_cov_target, _mean_cov_distance_of),
+    "mean_cov": StyleLoss(_mean_cov_statistics, _mean_cov_distance),
     "sliced_wasserstein": StyleLoss(_sliced_wasserstein_target, _sliced_wasserstein_distance,
                                     random=True),
     "histogram": StyleLoss(_histogram_target, _histogram_distance),

@@ -41,7 +41,8 @@ def _run(module, *args):
 @pytest.mark.parametrize("name", EXPERIMENTS)
 @pytest.mark.slow
 def test_experiment_smoke(tmp_path, pictures, tiny_weights_file, name):
-  size = 64 if name in ("style_scale", "style_rotation") else 32
+  # reconstructions runs coarse-to-fine (two scales: 64 px, and 32 px first).
+  size = 64 if name in ("style_scale", "style_rotation", "reconstructions") else 32
   args = [f"--content={pictures / 'content.png'}", f"--weights={tiny_weights_file}",
           f"--output_dir={tmp_path}", f"--image_size={size}", "--num_steps=3"]
   if name == "artworks":
@@ -56,8 +57,8 @@ def test_experiment_smoke(tmp_path, pictures, tiny_weights_file, name):
     args.append("--scales=0.5,1")
   if name == "high_resolution":
     args += ["--sizes=48,64", "--scales=2", "--scale_steps=3,1", "--crop=16"]
-  if name == "reconstructions":  # Coarse-to-fine (the one-scale panel: the test below).
-    args[3:5] = ["--image_size=64", "--num_steps=3", "--scales=2", "--finer_steps=2"]
+  if name == "reconstructions":  # The one-scale panel: checked as in the test below.
+    args += ["--scales=2", "--finer_steps=2"]
   done = _run(name, *args)
   assert done.returncode == 0, done.stderr[-3000:]
   figure = Image.open(tmp_path / f"{name}.jpg")
