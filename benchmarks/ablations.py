@@ -94,7 +94,7 @@ def main(argv):
   content = images.load_image(FLAGS.content, FLAGS.size)
   style = images.load_image(FLAGS.style, FLAGS.size)
   targets = jaxstyle.compute_targets(content, [style], jaxstyle.ObjectiveConfig(), weights)
-  x = jaxstyle.gatys.transfer.noise_images([0], content.shape)[0]
+  x = jaxstyle.gatys.start.noise_images([0], content.shape)[0]
   plain = network_variables(weights, "xla")
   full = network_variables(weights, "cpu")
   cpu = dict(conv=vgg_cpu.Conv3x3, pool=vgg_cpu.pool_2x2)

@@ -430,7 +430,7 @@ def _memory_child() -> None:
   """The memory section's sizes, ascending, in this (fresh) process: after each run the
   device's peak is that run's (a larger one comes later). Writes after every size."""
   import jaxstyle  # pylint: disable=import-outside-toplevel
-  from jaxstyle.gatys import transfer  # pylint: disable=import-outside-toplevel
+  from jaxstyle.gatys import memory  # pylint: disable=import-outside-toplevel
   budget_end = time.perf_counter() + FLAGS.budget_s
   sec = Section("memory", parse_caps(FLAGS.caps)["memory"], budget_end)
   inputs = Inputs()
@@ -446,7 +446,7 @@ def _memory_child() -> None:
       run["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
       w, h = run["image"]
       try:
-        run["estimate_bytes"] = transfer.estimate_memory_bytes(
+        run["estimate_bytes"] = memory.estimate_memory_bytes(
             h, w, num_seeds=1, layers=jaxstyle.ObjectiveConfig().all_layers, method="lbfgs",
             history_size=FLAGS.history, widths=inputs.weights.widths, kernels=FLAGS.kernels)
       except Exception:  # pylint: disable=broad-except

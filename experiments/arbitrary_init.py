@@ -32,7 +32,7 @@ import numpy as np
 from absl import app, flags, logging
 
 from experiments import common
-from jaxstyle.gatys import transfer
+from jaxstyle.gatys import start, transfer
 from jaxstyle.weights import arbitrary as arbitrary_weights_lib
 
 flags.DEFINE_list("sizes", ["256", "512"], "Longer sides, px, ascending.")
@@ -72,7 +72,7 @@ def run():
     t0 = time.perf_counter()
     transfer.stylize(content, style, weights=weights, num_steps=3, log_every=0, init="noise",
                      scales=1, **common.paper())
-    transfer.arbitrary_start(arbitrary_weights, content, style)
+    start.arbitrary_start(arbitrary_weights, content, style)
     logging.info("%d px: compiled in %.1f s", size, time.perf_counter() - t0)
     for init in INITS:
       steps = FLAGS.noise_steps if init == "noise" else FLAGS.max_steps
@@ -87,8 +87,8 @@ def run():
       row[init]["history"] = {k: np.asarray(v).tolist() for k, v in result.history.items()}
       finals[init] = result.images[0]
       if size == sizes[-1]:
-        starts[init] = (transfer.noise_images([0], content.shape)[0] if init == "noise"
-                        else transfer.arbitrary_start(arbitrary_weights, content, style)
+        starts[init] = (start.noise_images([0], content.shape)[0] if init == "noise"
+                        else start.arbitrary_start(arbitrary_weights, content, style)
                         if init == "arbitrary" else content)
       logging.info("%d px %s: %s", size, init, {k: v for k, v in row[init].items()
                                                  if k != "history"})

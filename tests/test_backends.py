@@ -160,10 +160,10 @@ def test_memory_estimate_counts_the_derived_kernels_of_the_cpu_kernels(full_widt
   """The real VGG-19's derived kernels (flipped kernels, Winograd transforms of the
   >= 256-channel layers) are counted only when the CPU kernels run: ~670 MiB. The
   module's network: its derived kernels are made once (network_variables keeps them)."""
-  from jaxstyle.gatys import transfer  # pylint: disable=import-outside-toplevel
+  from jaxstyle.gatys import memory  # pylint: disable=import-outside-toplevel
   kwargs = dict(num_seeds=1, layers=["conv5_1"], method="lbfgs", history_size=20)
-  extra = (transfer.estimate_memory_bytes(256, 256, kernels="cpu", **kwargs)
-           - transfer.estimate_memory_bytes(256, 256, kernels="xla", **kwargs))
+  extra = (memory.estimate_memory_bytes(256, 256, kernels="cpu", **kwargs)
+           - memory.estimate_memory_bytes(256, 256, kernels="xla", **kwargs))
   variables = features_lib.network_variables(full_width_weights, "cpu")
   derived = sum(a.nbytes for a in jax.tree.leaves(variables["derived"]))
   assert extra == derived and 600 * 2**20 < derived < 700 * 2**20

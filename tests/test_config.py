@@ -9,7 +9,7 @@ import pytest
 import jaxstyle
 from jaxstyle import checks, features, kernels, losses, precision
 from jaxstyle.gatys import config as config_lib
-from jaxstyle.gatys import optimize
+from jaxstyle.gatys import solvers
 from jaxstyle.gatys.config import StylizeConfig
 from tests.conftest import random_image
 
@@ -98,7 +98,7 @@ def test_every_setting_is_checked_where_the_config_is_built(overrides, message):
 
 def test_names_come_from_the_library_tables():
   """Every entry of the library's tables is accepted: the config imports them."""
-  for method in optimize.METHODS:
+  for method in solvers.METHODS:
     assert StylizeConfig().replace(optimizer=method).solver.optimizer == method
   for name in losses.STYLE_LOSSES:
     assert StylizeConfig().replace(style_loss=name).objective.style_loss == name

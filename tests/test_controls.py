@@ -10,7 +10,7 @@ from PIL import Image
 
 import jaxstyle
 from jaxstyle import color, images
-from jaxstyle.gatys import lbfgs, transfer
+from jaxstyle.gatys import inputs, lbfgs
 from jaxstyle.gatys.objective import ObjectiveConfig, compute_targets, layer_guide, make_loss_fn
 from jaxstyle.features import network_variables
 from jaxstyle.gatys.config import StylizeConfig
@@ -77,10 +77,10 @@ def test_luminance_transfer_keeps_the_contents_chroma(tiny_weights):
 def test_histogram_preservation_recolors_the_style():
   content = _smooth_image(32, 40, 6)
   style = random_image(24, 24, 7)
-  [matched] = transfer.prepare_styles(content, [style], preserve_color="histogram")
+  [matched] = inputs.prepare_styles(content, [style], preserve_color="histogram")
   np.testing.assert_allclose(matched.reshape(-1, 3).mean(0), content.reshape(-1, 3).mean(0),
                              atol=0.02)
-  [gray] = transfer.prepare_styles(content, [style], preserve_color="luminance")
+  [gray] = inputs.prepare_styles(content, [style], preserve_color="luminance")
   assert np.allclose(gray[..., 0], gray[..., 1]) and np.allclose(gray[..., 1], gray[..., 2])
 
 
@@ -101,9 +101,9 @@ def test_rotation_leaves_no_empty_corners():
 def test_style_scale_resizes_relative_to_the_content():
   content = random_image(60, 80, 0)
   style = random_image(100, 50, 1)
-  [scaled] = transfer.prepare_styles(content, [style], style_scale=0.5)
+  [scaled] = inputs.prepare_styles(content, [style], style_scale=0.5)
   assert scaled.shape == (40, 20, 3)  # Longer side = 0.5 x 80.
-  [turned] = transfer.prepare_styles(content, [style], style_rotation=90)
+  [turned] = inputs.prepare_styles(content, [style], style_rotation=90)
   assert turned.shape == (50, 100, 3)
 
 
@@ -142,8 +142,9 @@ def test_a_full_mask_is_the_unguided_objective(tiny_weights):
   t_plain = compute_targets(content, [style], plain, tiny_weights)
   t_guided = compute_targets(content, [style], guided, tiny_weights,
                              style_masks=[np.ones((32, 32), np.float32)])
-  a = make_loss_fn(plain, tiny_weights)(x, t_plain, network_variables(tiny_weights))[0]
-  b = make_loss_fn(guided, tiny_weights)(x, t_guided, network_variables(tiny_weights))[0]
+  loss = lambda config, targets: jax.jit(make_loss_fn(config, tiny_weights).fn)(
+      x, targets, network_variables(tiny_weights))[0]
+  a, b = loss(plain, t_plain), loss(guided, t_guided)
   np.testing.assert_allclose(a, b, rtol=1e-5)
   with pytest.raises(ValueError, match="one mask per style"):
     compute_targets(content, [style], guided, tiny_weights)

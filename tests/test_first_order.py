@@ -7,7 +7,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxstyle.gatys import optimize
+from jaxstyle.gatys import optimize, solvers
 
 
 def _quadratic(x, target):
@@ -32,11 +32,11 @@ def test_iterate_average_is_the_bias_corrected_moving_average(problem):
   steps, decay, betas = 12, 0.9, (0.8, 0.95)
   result = optimize.minimize(
       _quadratic, x0, (target,), method="adam", num_steps=steps, learning_rate=0.05,
-      log_every=0, first_order=optimize.FirstOrderOptions(average_decay=decay,
+      log_every=0, first_order=solvers.FirstOrderOptions(average_decay=decay,
                                                           adam_betas=betas))
   plain = optimize.minimize(_quadratic, x0, (target,), method="adam", num_steps=steps,
                             learning_rate=0.05, log_every=0,
-                            first_order=optimize.FirstOrderOptions(adam_betas=betas))
+                            first_order=solvers.FirstOrderOptions(adam_betas=betas))
   for seed in range(2):
     # The points evaluated: the start and one after each of the `steps` updates.
     tx = optax.adam(0.05, *betas)
@@ -61,7 +61,7 @@ def test_clamp_keeps_every_iterate_in_range(problem):
   result = optimize.minimize(
       _quadratic, x0, (target,), method="adam", num_steps=30, learning_rate=0.1,
       log_every=0, callback=lambda k, x: seen.append(x), callback_every=1,
-      first_order=optimize.FirstOrderOptions(clamp=True))
+      first_order=solvers.FirstOrderOptions(clamp=True))
   free = optimize.minimize(_quadratic, x0, (target,), method="adam", num_steps=30,
                            learning_rate=0.1, log_every=0)
   assert np.all(np.stack(seen) >= 0) and np.all(np.stack(seen) <= 1)
@@ -76,11 +76,11 @@ def test_first_order_options_are_refused_elsewhere(problem):
   x0, target = problem
   with pytest.raises(ValueError, match="first-order"):
     optimize.minimize(_quadratic, x0, (target,), method="lbfgs", num_steps=2, log_every=0,
-                      first_order=optimize.FirstOrderOptions(average_decay=0.9))
+                      first_order=solvers.FirstOrderOptions(average_decay=0.9))
   with pytest.raises(ValueError, match="average_decay"):
-    optimize.FirstOrderOptions(average_decay=1.0)
+    solvers.FirstOrderOptions(average_decay=1.0)
   with pytest.raises(ValueError, match="adam_betas"):
-    optimize.FirstOrderOptions(adam_betas=(0.9,))
+    solvers.FirstOrderOptions(adam_betas=(0.9,))
 
 
 @pytest.mark.parametrize("method", ["lbfgs", "adam", "jaxopt_lbfgs"])
@@ -96,7 +96,7 @@ def test_losses_that_use_the_step_see_each_steps_number(problem, method, per_cal
                    "style": jnp.asarray(-1.0 if step is None else step, jnp.float32),
                    "tv": jnp.zeros(())}
 
-  result = optimize.minimize(optimize.Loss(loss, uses_step=True), x0[:1], (target,),
+  result = optimize.minimize(solvers.Loss(loss, uses_step=True), x0[:1], (target,),
                              method=method, num_steps=5, log_every=0, steps_per_call=per_call)
   np.testing.assert_array_equal(result.history["style"][:, 0], np.arange(6))
   loss.uses_step = True

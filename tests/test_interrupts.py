@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaxstyle.gatys import optimize
+from jaxstyle.gatys import optimize, solvers
 from jaxstyle.johnson import models, training
 from jaxstyle.nets import johnson as transformer
 from jaxstyle.weights import arbitrary as arbitrary_weights
@@ -119,9 +119,9 @@ def test_a_signal_during_a_device_call_keeps_that_calls_steps():
     return value, {"content": value, "style": jnp.zeros(()), "tv": jnp.zeros(())}
 
   # uses_step: minimize passes the evaluation count (the step) as an argument.
-  interrupting = optimize.Loss(lambda x, target, step: loss(x, target, step, True),
+  interrupting = solvers.Loss(lambda x, target, step: loss(x, target, step, True),
                                uses_step=True)
-  plain = optimize.Loss(lambda x, target, step: loss(x, target, step, False), uses_step=True)
+  plain = solvers.Loss(lambda x, target, step: loss(x, target, step, False), uses_step=True)
   handler = signal.signal(signal.SIGINT, signal.default_int_handler)
   try:
     result = optimize.minimize(interrupting, x0, (target,), num_steps=20, steps_per_call=4,

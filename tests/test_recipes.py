@@ -13,7 +13,7 @@ from PIL import Image
 
 from jaxstyle import losses
 from jaxstyle.gatys import config as config_lib
-from jaxstyle.gatys import objective, optimize, presets, transfer
+from jaxstyle.gatys import objective, optimize, presets, pyramid, transfer
 from jaxstyle.gatys.config import StylizeConfig
 from tests.conftest import random_image
 from tests.commands import run_main
@@ -93,7 +93,7 @@ def test_auto_scales_from_a_coarsest_size():
   assert config_lib.auto_scales(341, 512, factor=root2, coarsest_size=128) == 5
   assert config_lib.auto_scales(80, 100, factor=root2, coarsest_size=128) == 1
   assert config_lib.auto_scales(341, 512) == 2  # The default rule is unchanged.
-  shapes = transfer._level_shapes(170, 256, 3, root2)
+  shapes = pyramid.level_shapes(170, 256, 3, root2)
   assert [max(s) for s in shapes] == [128, 181, 256]
 
 

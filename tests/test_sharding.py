@@ -20,7 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = textwrap.dedent("""
     import jax, numpy as np
     import jaxstyle
-    from jaxstyle.gatys import optimize, transfer
+    from jaxstyle.gatys import optimize, start, transfer
     from jaxstyle.features import network_variables
     from tests.conftest import random_image, TINY_WIDTHS
     assert jax.device_count() == 4, jax.devices()
@@ -30,9 +30,9 @@ SCRIPT = textwrap.dedent("""
     config = jaxstyle.ObjectiveConfig()
     targets = jaxstyle.compute_targets(content, [style], config, w)
     loss_fn = jaxstyle.make_loss_fn(config, w)
-    x0 = transfer.noise_images(list(range(4)), content.shape)
+    x0 = start.noise_images(list(range(4)), content.shape)
     # Bit for bit: a sweep's start i is seed i's own start.
-    np.testing.assert_array_equal(x0[2], transfer.noise_images([2], content.shape)[0])
+    np.testing.assert_array_equal(x0[2], start.noise_images([2], content.shape)[0])
     assert optimize.seed_sharding(4) is not None and optimize.seed_sharding(3) is None
 
     def run(shard):

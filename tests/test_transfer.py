@@ -1,10 +1,9 @@
-import jax
 import numpy as np
 import pytest
 
 import jaxstyle
 from jaxstyle.gatys import config as config_lib
-from jaxstyle.gatys import transfer
+from jaxstyle.gatys import memory, start
 from jaxstyle.errors import UserError
 from tests.conftest import random_image
 
@@ -58,8 +57,8 @@ def test_sweeps_start_like_single_runs_and_reach_similar_losses(tiny_weights, pa
   """
   content, style = pair
   shape = (32, 40, 3)
-  np.testing.assert_array_equal(np.asarray(transfer.noise_images([5, 6, 7], shape))[1],
-                                np.asarray(transfer.noise_images([6], shape))[0])
+  np.testing.assert_array_equal(np.asarray(start.noise_images([5, 6, 7], shape))[1],
+                                np.asarray(start.noise_images([6], shape))[0])
   kwargs = dict(weights=tiny_weights, num_steps=20, log_every=0, init="noise",
                 content_normalization="sum", style_weight=100.0)
   sweep = jaxstyle.stylize(content, style, seed=5, num_seeds=3, **kwargs)
@@ -97,9 +96,9 @@ def test_same_seed_same_image(tiny_weights, pair):
 
 
 def test_noise_is_white_and_per_seed():
-  x = np.asarray(transfer.noise_images([0, 1], (64, 64, 3)))
-  assert abs(x.mean() - 0.5) < 0.01 and abs(x.std() - transfer.NOISE_STD) < 0.01
-  np.testing.assert_array_equal(x[1], np.asarray(transfer.noise_images([1], (64, 64, 3)))[0])
+  x = np.asarray(start.noise_images([0, 1], (64, 64, 3)))
+  assert abs(x.mean() - 0.5) < 0.01 and abs(x.std() - start.NOISE_STD) < 0.01
+  np.testing.assert_array_equal(x[1], np.asarray(start.noise_images([1], (64, 64, 3)))[0])
   # White: neighbouring pixels are uncorrelated.
   c = np.corrcoef(x[0, :, :-1].ravel(), x[0, :, 1:].ravel())[0, 1]
   assert abs(c) < 0.05
@@ -131,8 +130,8 @@ def test_every_optimizer_lowers_the_loss_and_changes_the_image(tiny_weights, pai
   total = result.history["total"][:, 0]
   assert result.stopped is None and total.shape == (13,)
   assert total[-1] < 0.2 * total[0], total / total[0]
-  start = np.clip(np.asarray(transfer.noise_images([0], (32, 40, 3)))[0], 0, 1)
-  change = np.abs(result.images[0] - start)
+  noise = np.clip(np.asarray(start.noise_images([0], (32, 40, 3)))[0], 0, 1)
+  change = np.abs(result.images[0] - noise)
   assert change.mean() > 0.02 and change.max() > 0.1, (change.mean(), change.max())
 
 
@@ -149,7 +148,7 @@ def test_api_errors(tiny_weights, pair):
 
 
 def test_too_large_for_memory_is_a_clear_error(tiny_weights, monkeypatch):
-  monkeypatch.setattr(transfer, "available_memory_bytes", lambda: 2**30)
+  monkeypatch.setattr(memory, "available_memory_bytes", lambda: 2**30)
   big = np.zeros((4000, 3000, 3), np.float32)
   message = r"3000x4000 px .* needs about .* GiB .* smaller --image_size"
   with pytest.raises(UserError, match=message):
@@ -161,11 +160,11 @@ def test_memory_estimate_grows_with_size_and_seeds():
   derived kernels with the CPU kernels) is counted once."""
   for kernels in ("xla", "cpu"):
     kw = dict(layers=["conv5_1"], method="lbfgs", history_size=20, kernels=kernels)
-    fixed = transfer.estimate_memory_bytes(0, 0, num_seeds=1, **kw)
-    small = transfer.estimate_memory_bytes(256, 256, num_seeds=1, **kw) - fixed
+    fixed = memory.estimate_memory_bytes(0, 0, num_seeds=1, **kw)
+    small = memory.estimate_memory_bytes(256, 256, num_seeds=1, **kw) - fixed
     assert fixed > 4 * 20_000_000 and small > 0
-    assert transfer.estimate_memory_bytes(512, 512, num_seeds=1, **kw) - fixed > 3.5 * small
-    assert transfer.estimate_memory_bytes(256, 256, num_seeds=4, **kw) - fixed > 3.9 * small
+    assert memory.estimate_memory_bytes(512, 512, num_seeds=1, **kw) - fixed > 3.5 * small
+    assert memory.estimate_memory_bytes(256, 256, num_seeds=4, **kw) - fixed > 3.9 * small
 
 
 

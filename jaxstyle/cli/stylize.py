@@ -175,7 +175,7 @@ def _stylize_one(config, content_path, style_paths, output: pathlib.Path, weight
   import numpy as np  # pylint: disable=import-outside-toplevel
 
   from jaxstyle import images  # pylint: disable=import-outside-toplevel
-  from jaxstyle.gatys import transfer  # pylint: disable=import-outside-toplevel
+  from jaxstyle.gatys import memory, transfer  # pylint: disable=import-outside-toplevel
 
   content = images.load_image(content_path)
   network = config.objective.network or "vgg19"
@@ -183,7 +183,7 @@ def _stylize_one(config, content_path, style_paths, output: pathlib.Path, weight
   size, side = config.images.image_size, config.images.image_side
   height, width = images.scaled_shape(*content.shape[:2], size, side)
   points = config.objective.sweep_points()
-  transfer.check_memory(height, width,
+  memory.check_memory(height, width,
                         num_seeds=config.start.num_seeds * (1 if points is None else len(points)),
                         layers=config.objective.resolve(network).all_layers,
                         method=config.solver.optimizer,

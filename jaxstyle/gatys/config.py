@@ -14,7 +14,7 @@ this), so `stylize(content, style, num_steps=300)` and `--num_steps=300` reach t
 field through one mapping (`FLAT_FIELDS`).
 
 Each field says what it does and, for a name, the library's table it must be in
-(`setting`: `optimize.METHODS`, `losses.STYLE_LOSSES`, `features.NETWORKS`, ...); the
+(`setting`: `solvers.METHODS`, `losses.STYLE_LOSSES`, `features.NETWORKS`, ...); the
 flags of `jaxstyle` are made from them (`jaxstyle.cli.config_flags`). Each group checks
 its fields where it is built (`_Group.__post_init__`: the tables, then the group's
 ranges with `jaxstyle.checks`); checks across groups are in
@@ -36,7 +36,7 @@ import numpy as np
 
 from jaxstyle import color, features, images, kernels, losses, precision
 from jaxstyle.checks import in_range, one_of
-from jaxstyle.gatys import optimize
+from jaxstyle.gatys import solvers
 from jaxstyle.gatys.objective import (CONTENT_NORMALIZATIONS, DEFAULT_CONTENT_NORMALIZATION,
                                       DEFAULT_HISTOGRAM_WEIGHT, TV_NORMALIZATIONS,
                                       ObjectiveConfig, default_style_weight)
@@ -308,7 +308,7 @@ class SolverSettings(_Group):
 
   optimizer: str = setting(
       "lbfgs", "Pixel optimizer (jaxopt_lbfgs: the same unit-step L-BFGS through jaxopt, "
-      "for comparison).", choices=optimize.METHODS)
+      "for comparison).", choices=solvers.METHODS)
   num_steps: int = setting(
       500, "Optimizer iterations (at the coarsest scale).")
   learning_rate: float | None = setting(
@@ -317,7 +317,7 @@ class SolverSettings(_Group):
       20, "L-BFGS memory (pairs kept).")
   lbfgs_linesearch: str | None = setting(
       None, "L-BFGS line search: zoom or backtracking; None (\"none\") takes unit "
-      "steps, one evaluation per step.", choices=optimize.LINESEARCHES)
+      "steps, one evaluation per step.", choices=solvers.LINESEARCHES)
   average_decay: float | None = setting(
       None, "adam/sgd/adagrad: output the running average of the iterates with this "
       "decay (e.g. 0.99).")
@@ -340,13 +340,13 @@ class SolverSettings(_Group):
     in_range("time_limit", self.time_limit, 0, open_low=True, optional=True)
     _set(self, "adam_betas", _tuple("adam_betas", self.adam_betas, float))
     options = self.first_order  # FirstOrderOptions checks the ranges.
-    if options != optimize.FirstOrderOptions() and self.optimizer not in optimize.FIRST_ORDER:
+    if options != solvers.FirstOrderOptions() and self.optimizer not in solvers.FIRST_ORDER:
       raise ValueError(f"average_decay, clamp and adam_betas are options of "
-                       f"{', '.join(optimize.FIRST_ORDER)}, not {self.optimizer}")
+                       f"{', '.join(solvers.FIRST_ORDER)}, not {self.optimizer}")
 
   @property
-  def first_order(self) -> optimize.FirstOrderOptions:
-    return optimize.FirstOrderOptions(average_decay=self.average_decay, clamp=self.clamp,
+  def first_order(self) -> solvers.FirstOrderOptions:
+    return solvers.FirstOrderOptions(average_decay=self.average_decay, clamp=self.clamp,
                                       adam_betas=self.adam_betas)
 
 
@@ -520,8 +520,8 @@ class StylizeConfig:
       if not isinstance(getattr(self, name), group):
         raise TypeError(f"StylizeConfig.{name} must be a {group.__name__}, got "
                         f"{type(getattr(self, name)).__name__}")
-    if self.schedule.carry_state and self.solver.optimizer not in optimize.FIRST_ORDER:
-      raise ValueError(f"carry_state warm-starts {', '.join(optimize.FIRST_ORDER)}, not "
+    if self.schedule.carry_state and self.solver.optimizer not in solvers.FIRST_ORDER:
+      raise ValueError(f"carry_state warm-starts {', '.join(solvers.FIRST_ORDER)}, not "
                        f"{self.solver.optimizer}")
 
   def replace(self, **flat: Any) -> StylizeConfig:

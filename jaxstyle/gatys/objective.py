@@ -14,7 +14,7 @@ settings and sizes reuses the compiled programs.
 The style statistics and their distance are `config.style_loss`'s
 (`losses.STYLE_LOSSES`). A loss that draws random projections (sliced_wasserstein)
 folds `step` into the targets' key, so each optimizer step sees new directions; its
-loss is an `optimize.Loss` with `uses_step=True`, so `optimize.minimize` passes the step.
+loss is a `solvers.Loss` with `uses_step=True`, so `optimize.minimize` passes the step.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from jaxstyle import features as features_lib
 from jaxstyle import kernels as kernels_lib
 from jaxstyle import losses
 from jaxstyle.checks import in_range, one_of
-from jaxstyle.gatys import optimize
+from jaxstyle.gatys import solvers
 from jaxstyle.nets.vgg import POOLING_MODES
 from jaxstyle.weights import VGGWeights
 
@@ -341,7 +341,7 @@ def make_loss_fn(config: ObjectiveConfig, weights: VGGWeights, *, num_styles: in
   `variables` is `features.network_variables(weights, kernels)`; components are the
   unweighted content, style and total-variation losses. `step` (an integer, traced or
   not) only matters to losses with random projections (`loss_fn.uses_step`: the result
-  is an `optimize.Loss`). Several
+  is a `solvers.Loss`). Several
   style images: the blend-weighted sum of each one's style loss. kernels: "auto", "xla" or
   "cpu" (`jaxstyle.kernels`); precision: the convolutions' (`jaxstyle.precision`).
   The loss weights are read from `targets["weights"]` (`compute_targets` puts
@@ -407,4 +407,4 @@ def _make_loss_fn(config: ObjectiveConfig, widths: tuple[int, ...], preprocessin
                               style_weight=w["style"], tv_weight=w["tv"])
     return total, {"content": content, "style": style, "tv": tv}
 
-  return optimize.Loss(loss_fn, uses_step=kind.random)
+  return solvers.Loss(loss_fn, uses_step=kind.random)

@@ -1,12 +1,11 @@
-"""Pixel optimizers behind one function: L-BFGS (in place, `jaxstyle.lbfgs`; jaxopt's
-with a line search, or as `jaxopt_lbfgs` for comparison), optax Adam/SGD/Adagrad/L-BFGS.
+"""`minimize`: the loop that steps a solver over several starting images (seeds) at once.
 
-`minimize` runs several starting images (seeds) at once: each seed keeps its own
-optimizer state, and one step of all seeds is a single jitted, vmapped program (one
-seed runs unbatched: see `_programs`). The solver is stepped from a Python loop, one
-or several steps per device call (`steps_per_call`: several on accelerators, where a
-step takes milliseconds); the loop prints progress and checks for NaN between calls,
-never from inside jit.
+Each seed keeps its own solver state (`jaxstyle.gatys.solvers`: the methods and their
+registry), and one step of all seeds is a single jitted, vmapped program (one seed runs
+unbatched: see `_programs`). The solver is stepped from a Python loop, one or several
+steps per device call (`steps_per_call`: several on accelerators, where a step takes
+milliseconds); the loop records the losses, prints progress and checks for NaN between
+calls, never from inside jit, and keeps what was done when interrupted.
 """
 
 from __future__ import annotations
@@ -14,20 +13,16 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-import warnings
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from absl import logging
 
 from jaxstyle import signals
-from jaxstyle.gatys import lbfgs
+from jaxstyle.gatys import solvers
 
-# L-BFGS line searches (jaxopt's); None: unit steps.
-LINESEARCHES = ("zoom", "backtracking")
 COMPONENTS = ("content", "style", "tv")
 
 
@@ -64,221 +59,6 @@ class MinimizeResult:
   state: Any = None
 
 
-class _Stepper:
-  """One method as init(x, args) -> carry; step(carry, args) -> carry;
-  read(carry) -> (x, loss, aux); evals(carry) -> evaluations so far; and for methods
-  whose state can warm-start a run at another size, carried(carry) -> that state and
-  init(x, args, carried).
-
-  lazy: init evaluates nothing and each step evaluates one point, the first step the
-  start itself, then moves on (so N steps evaluate N points, the start included, and
-  the objective is compiled once, inside the step). Otherwise init evaluates the start
-  and each step moves first and reads the new point.
-  """
-
-  def __init__(self, init, step, read, evals=None, lazy=False, carried=None):
-    self.init, self.step, self.read, self.evals, self.lazy = init, step, read, evals, lazy
-    self.carried = carried
-
-
-@dataclasses.dataclass(frozen=True)
-class Loss:
-  """What `minimize` minimizes: `fn(x, *args) -> (loss, {component: value})`.
-
-  uses_step: the loss draws new random numbers every step (e.g. sliced-Wasserstein
-    projections): `minimize` calls `fn(x, *args, step)`, step the evaluations so far.
-  A plain function passed to `minimize` is `Loss(fn)`.
-  """
-  fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]]
-  uses_step: bool = False
-
-  def __call__(self, *args):
-    return self.fn(*args)
-
-
-def as_loss(loss_fn: Loss | Callable) -> Loss:
-  return loss_fn if isinstance(loss_fn, Loss) else Loss(loss_fn)
-
-
-def _with_step(loss_fn: Loss, args: tuple, step) -> tuple:
-  """args, and the step where the loss takes one (`Loss.uses_step`)."""
-  return (*args, step) if loss_fn.uses_step else args
-
-
-def _zero_aux(loss_fn, x, args):
-  """Zeros shaped like loss_fn's components (a lazy init evaluates nothing)."""
-  _, aux = jax.eval_shape(loss_fn, x, *_with_step(loss_fn, args, 0))
-  return jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), aux)
-
-
-def _lbfgs(loss_fn, *, history_size: int):
-  """L-BFGS with a unit step (one evaluation per step), history updated in place."""
-  value_and_grad = jax.value_and_grad(loss_fn, has_aux=True)
-
-  def init(x, args):
-    return lbfgs.init(x, _zero_aux(loss_fn, x, args), history_size)
-
-  def step(state, args):
-    return lbfgs.step(value_and_grad, state, _with_step(loss_fn, args, state.evaluations))
-
-  def read(state):
-    return state.x, state.value, state.aux
-
-  def evals(state):
-    return state.evaluations
-
-  return _Stepper(init, step, read, evals, lazy=True)
-
-
-def _lbfgs_jaxopt(loss_fn, *, history_size: int, linesearch: str | None):
-  """jaxopt.LBFGS. linesearch=None takes a unit step (one evaluation per step), the
-  algorithm of `_lbfgs` (same first step, same skipped pairs), kept to compare with.
-
-  The first step is -g scaled so that no pixel moves by more than lbfgs.FIRST_STEP
-  (set through the initial inverse-Hessian scale); later steps use jaxopt's usual
-  gamma = s.y / y.y.
-  """
-  with warnings.catch_warnings():  # "JAXopt is no longer maintained": we pin 0.8.5.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import jaxopt  # pylint: disable=import-outside-toplevel  # jaxopt stays behind this function.
-
-  solver = jaxopt.LBFGS(
-      fun=loss_fn, has_aux=True, history_size=history_size, maxiter=2**31 - 1, tol=0.0,
-      stepsize=1.0 if linesearch is None else 0.0, linesearch=linesearch or "zoom")
-
-  def init(x, args):
-    state = solver.init_state(x, *_with_step(loss_fn, args, 0))
-    gamma = lbfgs.first_step_scale(state.grad)
-    return x, state._replace(gamma=gamma.astype(state.gamma.dtype))
-
-  def step(carry, args):
-    x, state = carry
-    slot = state.iter_num % history_size  # Where jaxopt writes this step's pair.
-    old_pair = (state.s_history[slot], state.y_history[slot], state.rho_history[slot])
-    out = solver.update(x, state, *_with_step(loss_fn, args, state.num_fun_eval))
-    new_state = out.state
-    if linesearch is None:
-      # Pairs failing the curvature test are skipped as in lbfgs.step, by putting the
-      # slot's previous pair back (and not advancing the slot). Only the slot is
-      # touched: selecting between whole histories would copy them every step.
-      keep = lbfgs.keeps_pair(out.params - x, new_state.grad - state.grad)
-      pick = lambda new, old: jnp.where(keep, new, old)
-      restore = lambda history, old: history.at[slot].set(pick(history[slot], old))
-      new_state = new_state._replace(
-          iter_num=pick(new_state.iter_num, state.iter_num),
-          s_history=restore(new_state.s_history, old_pair[0]),
-          y_history=restore(new_state.y_history, old_pair[1]),
-          rho_history=restore(new_state.rho_history, old_pair[2]),
-          gamma=pick(new_state.gamma, 2.0 * state.gamma))
-    return out.params, new_state
-
-  def read(carry):
-    x, state = carry
-    return x, state.value, state.aux
-
-  def evals(carry):
-    return carry[1].num_fun_eval
-
-  return _Stepper(init, step, read, evals)
-
-
-class _OptaxCarry(NamedTuple):
-  x: jax.Array         # the point the last step evaluated
-  value: jax.Array
-  aux: Any
-  x_next: jax.Array    # the point the next step evaluates
-  opt_state: Any
-  scale: jax.Array     # 1 / |loss at the start| (0 before the first step)
-  evaluations: jax.Array
-  average: jax.Array   # the running average of the iterates (without bias correction)
-
-
-def _optax_stepper(loss_fn, tx: optax.GradientTransformation, update, *,
-                   average_decay: float | None = None,
-                   clamp: tuple[float, float] | None = None) -> _Stepper:
-  """A lazy stepper around tx, stepped by
-  update(grad, opt_state, x, value, scale, args) -> (updates, opt_state).
-
-  clamp: (low, high): the point is clipped to [low, high] after each update (the
-  images' range), as crowsonkb/style-transfer-pytorch does after each Adam step.
-  average_decay: d in (0, 1): `read` returns the exponential moving average of the
-  evaluated points, a_k = d a_(k-1) + (1 - d) x_k, bias-corrected by 1 - d^k (Polyak
-  averaging: it smooths the last steps' noise); the losses stay those of the points
-  themselves.
-  """
-  value_and_grad = jax.value_and_grad(loss_fn, has_aux=True)
-
-  def step(carry, args):
-    x = carry.x_next
-    args = _with_step(loss_fn, args, carry.evaluations)
-    (value, aux), grad = value_and_grad(x, *args)
-    # The scale is set by the first evaluation (0 until then; a warm start brings it).
-    scale = jnp.where(carry.scale == 0, 1.0 / jnp.maximum(jnp.abs(value), 1e-30),
-                      carry.scale).astype(carry.scale.dtype)
-    updates, opt_state = update(grad, carry.opt_state, x, value, scale, args)
-    x_next = optax.apply_updates(x, updates)
-    if clamp is not None:
-      x_next = jnp.clip(x_next, *clamp)
-    average = carry.average
-    if average_decay is not None:
-      average = average_decay * average + (1.0 - average_decay) * x
-    return _OptaxCarry(x, value, aux, x_next, opt_state, scale, carry.evaluations + 1,
-                       average)
-
-  def read(carry):
-    if average_decay is None:
-      return carry.x, carry.value, carry.aux
-    correction = 1.0 - average_decay ** jnp.maximum(carry.evaluations, 1).astype(jnp.float32)
-    averaged = jnp.where(carry.evaluations > 0, carry.average / correction, carry.x)
-    return averaged.astype(carry.x.dtype), carry.value, carry.aux
-
-  def evals(carry):
-    return carry.evaluations
-
-  def init(x, args, carried=None):
-    zero = jnp.zeros((), x.dtype)
-    opt_state, scale = tx.init(x), zero
-    if carried is not None:  # A warm start: the state of a run at another size, resized.
-      opt_state = jax.tree.map(lambda a, b: jnp.asarray(b, a.dtype), opt_state,
-                               carried["opt_state"])
-      scale = jnp.asarray(carried["scale"], x.dtype)
-    return _OptaxCarry(x, zero, _zero_aux(loss_fn, x, args), x, opt_state, scale,
-                       jnp.zeros((), jnp.int32), jnp.zeros_like(x))
-
-  def carried(carry):
-    return {"opt_state": carry.opt_state, "scale": carry.scale}
-
-  return _Stepper(init, step, read, evals, lazy=True, carried=carried)
-
-
-def _optax(loss_fn, tx: optax.GradientTransformation, **options):
-  """A first-order optax method on the loss divided by its value at the start.
-
-  Style losses span many orders of magnitude (1e5..1e12 with VGG-19 features), so
-  plain SGD's learning rate would depend on image size and weights; dividing by the
-  starting loss makes one default work. Adam and Adagrad are (nearly) invariant to
-  this scaling.
-  """
-  def update(grad, opt_state, x, value, scale, args):
-    del value, args
-    return tx.update(grad * scale, opt_state, x)
-
-  return _optax_stepper(loss_fn, tx, update, **options)
-
-
-def _optax_lbfgs(loss_fn, *, history_size: int):
-  """optax.lbfgs with its default zoom line search (several evaluations per step; only
-  the step's own evaluation is counted)."""
-  tx = optax.lbfgs(memory_size=history_size)
-
-  def update(grad, opt_state, x, value, scale, args):
-    del scale
-    value_fn = lambda y: loss_fn(y, *args)[0]
-    return tx.update(grad, opt_state, x, value=value, grad=grad, value_fn=value_fn)
-
-  return _optax_stepper(loss_fn, tx, update)
-
-
 def to_host(tree):
   """NumPy copies of every array in `tree`, gathered from all processes if sharded.
 
@@ -303,99 +83,6 @@ def seed_sharding(num_seeds: int) -> jax.sharding.NamedSharding | None:
   return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seeds"))
 
 
-@dataclasses.dataclass(frozen=True)
-class FirstOrderOptions:
-  """Options of the first-order methods (adam, sgd, adagrad).
-
-  Attributes:
-    average_decay: average the iterates with this decay (e.g. 0.99; None: off); the
-      result is the average.
-    clamp: clip the image to [0, 1] after every step (False: only at the end).
-    adam_betas: Adam's (b1, b2) (None: optax's 0.9, 0.999).
-  """
-
-  average_decay: float | None = None
-  clamp: bool = False
-  adam_betas: tuple[float, float] | None = None
-
-  def __post_init__(self):
-    if self.average_decay is not None and not 0.0 < self.average_decay < 1.0:
-      raise ValueError(f"average_decay must be in (0, 1), got {self.average_decay}")
-    if self.adam_betas is not None:
-      betas = tuple(float(b) for b in self.adam_betas)
-      if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
-        raise ValueError(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas}")
-      object.__setattr__(self, "adam_betas", betas)
-
-
-def _lbfgs_method(loss_fn, *, history_size, linesearch, **_):
-  """"lbfgs": ours with unit steps, jaxopt's when a line search is asked for."""
-  if linesearch is None:
-    return _lbfgs(loss_fn, history_size=history_size)
-  return _lbfgs_jaxopt(loss_fn, history_size=history_size, linesearch=linesearch)
-
-
-def _first_order_method(make_tx: Callable[..., optax.GradientTransformation]):
-  """A first-order optax method: make_tx(learning_rate, options) -> its transformation."""
-  def make(loss_fn, *, learning_rate, first_order, **_):
-    return _optax(loss_fn, make_tx(learning_rate, first_order),
-                  average_decay=first_order.average_decay,
-                  clamp=(0.0, 1.0) if first_order.clamp else None)
-  return make
-
-
-@dataclasses.dataclass(frozen=True)
-class Solver:
-  """One method of `minimize`, as `SOLVERS` registers it.
-
-  make: `(loss_fn, *, learning_rate, history_size, linesearch, first_order) -> stepper`
-    (each takes the settings it uses).
-  default_learning_rate: a first-order method's step for images in [0, 1]; such a
-    method takes `learning_rate` and `FirstOrderOptions` and can warm-start another run
-    (`carry_state`). None: an L-BFGS, which needs no learning rate.
-  """
-  make: Callable[..., _Stepper]
-  default_learning_rate: float | None = None
-
-  @property
-  def first_order(self) -> bool:
-    return self.default_learning_rate is not None
-
-
-SOLVERS: dict[str, Solver] = {
-    "lbfgs": Solver(_lbfgs_method),
-    "adam": Solver(_first_order_method(
-        lambda lr, o: optax.adam(lr, *o.adam_betas) if o.adam_betas else optax.adam(lr)),
-                   default_learning_rate=0.02),
-    "sgd": Solver(_first_order_method(lambda lr, o: optax.sgd(lr)), default_learning_rate=10.0),
-    "adagrad": Solver(_first_order_method(lambda lr, o: optax.adagrad(lr)),
-                      default_learning_rate=1.0),
-    "optax_lbfgs": Solver(lambda loss_fn, *, history_size, **_: _optax_lbfgs(
-        loss_fn, history_size=history_size)),
-    "jaxopt_lbfgs": Solver(lambda loss_fn, *, history_size, linesearch, **_: _lbfgs_jaxopt(
-        loss_fn, history_size=history_size, linesearch=linesearch)),
-}
-METHODS = tuple(SOLVERS)
-FIRST_ORDER = tuple(name for name, solver in SOLVERS.items() if solver.first_order)
-DEFAULT_LEARNING_RATES = {name: solver.default_learning_rate
-                          for name, solver in SOLVERS.items() if solver.first_order}
-
-
-def make_stepper(loss_fn, method: str, *, learning_rate: float | None = None,
-                 history_size: int = 20, linesearch: str | None = None,
-                 first_order: FirstOrderOptions | None = None) -> _Stepper:
-  if method not in SOLVERS:
-    raise ValueError(f"unknown optimizer {method!r}; choose one of {', '.join(METHODS)}")
-  solver, loss_fn = SOLVERS[method], as_loss(loss_fn)
-  if first_order is not None and first_order != FirstOrderOptions() and not solver.first_order:
-    raise ValueError(f"iterate averaging, clamping and Adam's betas are options of the "
-                     f"first-order methods ({', '.join(FIRST_ORDER)}), not {method}")
-  return solver.make(loss_fn, history_size=history_size, linesearch=linesearch,
-                     first_order=first_order or FirstOrderOptions(),
-                     learning_rate=(solver.default_learning_rate if learning_rate is None
-                                    else learning_rate))
-
-
 def default_steps_per_call() -> int:
   """Steps per device call when the caller does not say: 1 on the CPU backend (an XLA
   loop around the step was measured no faster there, and per-step calls give progress
@@ -414,12 +101,12 @@ def _axes_key(args_axes: Any) -> tuple | None:
 
 @functools.lru_cache(maxsize=16)
 def _programs(loss_fn, method: str, learning_rate: float | None, history_size: int,
-              linesearch: str | None, first_order: FirstOrderOptions | None = None,
+              linesearch: str | None, first_order: solvers.FirstOrderOptions | None = None,
               axes_key: tuple | None = None):
   """The jitted init, step and chunk (several steps) of all starts; cached, so that runs
   with the same loss function (see objective.make_loss_fn) and settings reuse the
   compiled programs. axes_key: `_axes_key(args_axes)` (see `minimize`)."""
-  stepper = make_stepper(loss_fn, method, learning_rate=learning_rate,
+  stepper = solvers.make_stepper(loss_fn, method, learning_rate=learning_rate,
                          history_size=history_size, linesearch=linesearch,
                          first_order=first_order)
   args_axes = None if axes_key is None else jax.tree_util.tree_unflatten(*axes_key)
@@ -501,31 +188,96 @@ def _float32_products(fn):
   return wrapped
 
 
-def _log_progress(k: int, num_steps: int, record, t_first: tuple[float, int]) -> None:
-  """One progress line after step k; the rate counts the steps after the first call."""
-  rate = (k - t_first[1]) / (time.perf_counter() - t_first[0])
-  value, c = record[0], record[1]
-  logging.info(
-      "step %d/%d  loss %.4g  content %.4g  style %.4g  tv %.4g  %.2f steps/s  ETA %.0f s",
-      k, num_steps, float(np.mean(value)), float(np.mean(c["content"])),
-      float(np.mean(c["style"])), float(np.mean(c["tv"])), rate, (num_steps - k) / rate)
+class _Recorder:
+  """What `minimize` records: the losses at the start and after each step (one value
+  per seed and component) with the seconds since the start, the first step whose loss
+  is not finite, and the progress lines."""
+
+  def __init__(self, num_steps: int, log_every: int):
+    self.num_steps, self.log_every = num_steps, log_every
+    self.start = time.perf_counter()
+    self.rows = []  # (losses [S], {component: [S]}, seconds): the start, then each step.
+    self.bad = None  # The first step whose loss is not finite.
+    self.first_call = None  # (time, step) at the end of the first call past the start.
+
+  @property
+  def next_step(self) -> int:
+    return len(self.rows)
+
+  def take(self, outs, first: int) -> None:
+    """Appends a call's (losses, components) [count, S], steps first, first + 1, ...;
+    stops at a non-finite loss."""
+    values, aux = to_host(outs)
+    now = time.perf_counter() - self.start
+    for i in range(values.shape[0]):
+      self.rows.append((values[i], jax.tree.map(lambda a, i=i: a[i], aux), now))
+      if not np.all(np.isfinite(values[i])):
+        self.bad = first + i
+        return
+
+  def called(self) -> None:
+    """After a call: the first one past the start compiled, and says how long it took."""
+    if self.first_call is None and len(self.rows) > 1:
+      self.first_call = (time.perf_counter(), len(self.rows) - 1)
+      if self.log_every:
+        logging.info("step %d done (compiled) after %.1f s", self.first_call[1],
+                     self.first_call[0] - self.start)
+
+  def log_progress(self, first: int) -> None:
+    """A progress line when the call that began at step `first` passed a multiple of
+    log_every, or the last step; the rate counts the steps after the first call."""
+    k = len(self.rows) - 1
+    if not (self.log_every and self.first_call is not None and k > self.first_call[1] and (
+        k // self.log_every > (first - 1) // self.log_every or k == self.num_steps)):
+      return
+    rate = (k - self.first_call[1]) / (time.perf_counter() - self.first_call[0])
+    value, c, _ = self.rows[-1]
+    logging.info(
+        "step %d/%d  loss %.4g  content %.4g  style %.4g  tv %.4g  %.2f steps/s  ETA %.0f s",
+        k, self.num_steps, float(np.mean(value)), float(np.mean(c["content"])),
+        float(np.mean(c["style"])), float(np.mean(c["tv"])), rate,
+        (self.num_steps - k) / rate)
+
+  def seconds_since_first_call(self) -> float | None:
+    return None if self.first_call is None else time.perf_counter() - self.first_call[0]
+
+  def finish(self, stopped: str | None, num_seeds: int, components: Callable[[], Any]
+             ) -> tuple[dict[str, np.ndarray], int, str | None]:
+    """(history, steps done, why it stopped): the records up to a non-finite loss, or
+    one NaN row (of `components()`'s names) if the start was never evaluated."""
+    if self.bad is not None:
+      del self.rows[self.bad + 1:]
+      value = self.rows[self.bad][0]
+      stopped = ("the loss is not finite at the starting image" if self.bad == 0 else
+                 f"the loss became {value[~np.isfinite(value)][0]} at step {self.bad}; "
+                 "kept each seed's last image with a finite loss")
+    steps = max(len(self.rows) - 1 if self.bad is None else self.bad - 1, 0)
+    if not self.rows:  # Interrupted before the start was evaluated.
+      nan = np.full((num_seeds,), np.nan, np.float32)
+      self.rows.append((nan, {c: nan for c in components()},
+                        time.perf_counter() - self.start))
+    history = {"total": np.stack([r[0] for r in self.rows])}
+    for c in COMPONENTS:
+      history[c] = np.stack([r[1][c] for r in self.rows])
+    history["time"] = np.array([r[2] for r in self.rows])
+    return history, steps, stopped
 
 
-def minimize(loss_fn: Loss | Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
+def minimize(loss_fn: solvers.Loss | Callable[..., tuple[jax.Array, dict[str, jax.Array]]],
              x0: jax.Array, args: tuple = (), *, method: str = "lbfgs", num_steps: int,
              learning_rate: float | None = None, history_size: int = 20,
              linesearch: str | None = None, log_every: int = 50,
              callback: Callable[[int, np.ndarray], None] | None = None,
              callback_every: int = 0, shard_seeds: bool | None = None,
              steps_per_call: int | None = None,
-             first_order: FirstOrderOptions | None = None,
+             first_order: solvers.FirstOrderOptions | None = None,
              time_limit: float | None = None, initial_state: Any = None,
              args_axes: Any = None) -> MinimizeResult:
   """Minimizes `loss_fn(x, *args)` from each of the starts `x0` [S, ...] independently.
 
   Args:
     loss_fn: (x, *args) -> (scalar loss, {"content", "style", "tv"} scalars), or a
-      `Loss` (one whose `uses_step` is set also takes the step).
+      `solvers.Loss` (one whose `uses_step` is set also takes the step).
     x0: starting points, one per seed, stacked on axis 0.
     args: passed to `loss_fn` unchanged and shared by all seeds (targets, weights),
       except the leaves that `args_axes` marks.
@@ -547,8 +299,8 @@ def minimize(loss_fn: Loss | Callable[..., tuple[jax.Array, dict[str, jax.Array]
       reads their losses; None: `default_steps_per_call()`. Calls end at callback
       steps, so callbacks see the same steps either way. The results are the same as
       step by step, up to XLA's rounding in the two programs.
-    first_order: `FirstOrderOptions` of adam/sgd/adagrad (iterate averaging, clamping,
-      Adam's betas).
+    first_order: `solvers.FirstOrderOptions` of adam/sgd/adagrad (iterate averaging,
+      clamping, Adam's betas).
     time_limit: stop after the call that passes this many seconds of optimization,
       counted from the end of the first (compiling) call; `num_steps` stays the upper
       bound. `time_limited` in the result says it stopped there.
@@ -566,15 +318,15 @@ def minimize(loss_fn: Loss | Callable[..., tuple[jax.Array, dict[str, jax.Array]
   per_call = default_steps_per_call() if steps_per_call is None else int(steps_per_call)
   if per_call < 1:
     raise ValueError(f"steps_per_call must be positive, got {steps_per_call}")
-  loss_fn = as_loss(loss_fn)
+  loss_fn = solvers.as_loss(loss_fn)
   stepper, batched, init, step, chunk = _programs(loss_fn, method, learning_rate,
                                                   history_size, linesearch, first_order,
                                                   _axes_key(args_axes))
   if initial_state is not None and stepper.carried is None:
     raise ValueError(f"initial_state: {method} has no state to warm-start from; only "
-                     f"{', '.join(FIRST_ORDER)} do")
+                     f"{', '.join(solvers.FIRST_ORDER)} do")
 
-  start = time.perf_counter()
+  rec = _Recorder(num_steps, log_every)
   if log_every:
     logging.info("compiling the objective and the first %s step%s (this takes a while)...",
                  method, "" if per_call == 1 else f"s ({per_call} per call)")
@@ -587,9 +339,6 @@ def minimize(loss_fn: Loss | Callable[..., tuple[jax.Array, dict[str, jax.Array]
     x0 = jax.device_put(x0, sharding)  # jit keeps each seed's work on its device.
     logging.info("%d seeds sharded over %d devices", x0.shape[0], jax.device_count())
 
-  records = []  # (losses [S], components, seconds since start): the start, then each step.
-  stopped, interrupted, t_first, time_limited = None, False, None, False
-
   def run(state, count: int):
     """`count` steps in one device call; (state, (losses, components) [count, S])."""
     if per_call == 1:
@@ -598,82 +347,54 @@ def minimize(loss_fn: Loss | Callable[..., tuple[jax.Array, dict[str, jax.Array]
     state, outs = chunk(state, args, count, per_call)
     return state, jax.tree.map(lambda a: a[:count], outs)
 
-  def take(outs, first: int) -> int | None:
-    """Appends the records of a call; returns the step of a non-finite loss, if any."""
-    values, aux = to_host(outs)
-    now = time.perf_counter() - start
-    for i in range(values.shape[0]):
-      records.append((values[i], jax.tree.map(lambda a, i=i: a[i], aux), now))
-      if not np.all(np.isfinite(values[i])):
-        return first + i
-    return None
-
   if stepper.lazy:  # Every record comes from a step; the first evaluates the start.
     state = init(x0, args, initial_state)
   else:
     state, first_out = init(x0, args)
-    take(jax.tree.map(lambda a: a[None], first_out), 0)
-  record, last = len(records), num_steps  # Records 0..num_steps.
-  bad = 0 if records and not np.all(np.isfinite(records[0][0])) else None
-  pending = None
+    rec.take(jax.tree.map(lambda a: a[None], first_out), 0)
+  stopped, interrupted, time_limited, pending = None, False, False, None
   interrupts = signals.HeldInterrupts()
   try:
     interrupts.install()
-    while bad is None and record <= last:
-      end = min(record + per_call - 1, last)
+    while rec.bad is None and rec.next_step <= num_steps:  # Records 0..num_steps.
+      first = rec.next_step
+      end = min(first + per_call - 1, num_steps)
       if callback and callback_every:  # Calls end at the callback steps.
-        end = min(end, callback_every * max(1, -(-record // callback_every)))
+        end = min(end, callback_every * max(1, -(-first // callback_every)))
       interrupts.holding = True
       try:
-        state, outs = run(state, end - record + 1)
-        pending = (outs, record)
+        state, outs = run(state, end - first + 1)
+        pending = (outs, first)
       finally:
         interrupts.release()  # A Ctrl-C during the call raises here.
-      bad = take(outs, record)
+      rec.take(outs, first)
       pending = None
-      if t_first is None and len(records) > 1:
-        t_first = (time.perf_counter(), len(records) - 1)
-        if log_every:
-          logging.info("step %d done (compiled) after %.1f s", t_first[1], t_first[0] - start)
-      if bad is not None:
+      rec.called()
+      if rec.bad is not None:
         break
-      k = len(records) - 1
+      k = rec.next_step - 1
       if callback and callback_every and k % callback_every == 0 and k > 0:
         callback(k, to_host(state[1]))
-      if log_every and t_first is not None and k > t_first[1] and (
-          k // log_every > (record - 1) // log_every or k == last):
-        _log_progress(k, num_steps, records[-1], t_first)
-      record = end + 1
-      if (time_limit is not None and t_first is not None and record <= last
-          and time.perf_counter() - t_first[0] >= time_limit):
+      rec.log_progress(first)
+      elapsed = rec.seconds_since_first_call()
+      if (time_limit is not None and elapsed is not None and end < num_steps
+          and elapsed >= time_limit):
         time_limited = True
         if log_every:
           logging.info("time limit of %.0f s reached after step %d", time_limit, k)
         break
   except KeyboardInterrupt:
-    if pending is not None and len(records) <= pending[1]:
-      bad = take(pending[0], pending[1])  # The call has run: keep what it did.
+    if pending is not None and rec.next_step <= pending[1]:
+      rec.take(*pending)  # The call has run: keep what it did.
     interrupted = True
-    stopped = f"interrupted after step {max(len(records) - 1, 0)}"
+    stopped = f"interrupted after step {max(rec.next_step - 1, 0)}"
   finally:
     interrupts.restore()
-  if bad is not None:
-    del records[bad + 1:]
-    value = records[bad][0]
-    stopped = ("the loss is not finite at the starting image" if bad == 0 else
-               f"the loss became {value[~np.isfinite(value)][0]} at step {bad}; "
-               "kept each seed's last image with a finite loss")
+  history, steps_done, stopped = rec.finish(
+      stopped, x0.shape[0],
+      lambda: jax.eval_shape(loss_fn, x0[0], *solvers.with_step(loss_fn, args, 0))[1])
   if stopped:
     logging.warning("stopped: %s", stopped)
-  steps_done = max(len(records) - 1, 0) if bad is None else bad - 1 if bad else 0
-  if not records:  # Interrupted before the start was evaluated.
-    value, aux = jax.eval_shape(loss_fn, x0[0], *_with_step(loss_fn, args, 0))
-    nan = np.full((x0.shape[0],), np.nan, np.float32)
-    records.append((nan, {c: nan for c in aux}, time.perf_counter() - start))
-  history = {"total": np.stack([r[0] for r in records])}
-  for c in COMPONENTS:
-    history[c] = np.stack([r[1][c] for r in records])
-  history["time"] = np.array([r[2] for r in records])
   evaluations = None
   if stepper.evals is not None:
     count = jax.vmap(stepper.evals) if batched(x0.shape[0]) else stepper.evals
