@@ -41,8 +41,7 @@ def _run(module, *args):
 @pytest.mark.parametrize("name", EXPERIMENTS)
 @pytest.mark.slow
 def test_experiment_smoke(tmp_path, pictures, tiny_weights_file, name):
-  # reconstructions runs coarse-to-fine (two scales: 64 px, and 32 px first).
-  size = 64 if name in ("style_scale", "style_rotation", "reconstructions") else 32
+  size = 64 if name in ("style_scale", "style_rotation") else 32
   args = [f"--content={pictures / 'content.png'}", f"--weights={tiny_weights_file}",
           f"--output_dir={tmp_path}", f"--image_size={size}", "--num_steps=3"]
   if name == "artworks":
@@ -57,8 +56,6 @@ def test_experiment_smoke(tmp_path, pictures, tiny_weights_file, name):
     args.append("--scales=0.5,1")
   if name == "high_resolution":
     args += ["--sizes=48,64", "--scales=2", "--scale_steps=3,1", "--crop=16"]
-  if name == "reconstructions":  # The one-scale panel: checked as in the test below.
-    args += ["--scales=2", "--finer_steps=2"]
   done = _run(name, *args)
   assert done.returncode == 0, done.stderr[-3000:]
   figure = Image.open(tmp_path / f"{name}.jpg")
@@ -70,15 +67,13 @@ def test_experiment_smoke(tmp_path, pictures, tiny_weights_file, name):
       assert run["peak_rss_gib"] > 0 and [s["steps"] for s in run["scales"]] == [3, 1]
       continue
     assert len(run["history"]["total"]) == run["steps"] + 1
-  if name == "reconstructions":
-    _check_one_scale_panel(record, runs=11)
   if name == "optimizers":
     assert (tmp_path / "optimizers_steps.png").exists()
     assert (tmp_path / "optimizers_time.png").exists()
   if name == "ratio_grid":  # A row is one alpha sweep: 5 runs of 2 points, 10 panels.
     assert [len(r["settings"]["content_weight"]) for r in record["runs"]] == [2] * 5
     assert len(record["runs"][0]["history"]["total"][0]) == 2
-  expected_runs = {"reconstructions": 11, "ratio_grid": 5, "style_layers": 5,
+  expected_runs = {"reconstructions": 10, "ratio_grid": 5, "style_layers": 5,
                    "optimizers": 5, "initialization": 3, "artworks": 2,
                    "style_interpolation": 5, "style_scale": 2, "style_rotation": 4,
                    "color_preservation": 3, "tv_weight": 4, "spatial_control": 3,
@@ -116,8 +111,8 @@ def test_figure_3_with_a_preset_runs_the_whole_config(tmp_path, pictures, tiny_w
 def test_coarse_to_fine_figure_shows_one_panel_at_one_scale(tmp_path, pictures,
                                                             tiny_weights_file):
   """--scales=2: every panel coarse-to-fine, and the last one also at one scale with the
-  same steps in all, so a reader can compare the two schedules (reconstructions' smoke
-  run above checks the same with its 10 panels)."""
+  same steps in all, so a reader can compare the two schedules (experiments.common's
+  `one_scale_too`, which reconstructions calls as photorealistic does)."""
   done = _run("photorealistic", f"--content={pictures / 'content.png'}",
               f"--style={pictures / 'style.png'}", f"--weights={tiny_weights_file}",
               f"--output_dir={tmp_path}", "--image_size=64", "--num_steps=3", "--scales=2",

@@ -26,6 +26,20 @@ def _arrays(shape, cin, cout, seed=0):
   return x, kernel, g
 
 
+@jax.jit
+def _conv3x3_and_vjp(x, kernel, derived, g):
+  """vgg_cpu.conv3x3 (float32) and its vector-Jacobian product with g, as one jitted
+  program (op by op, each small operation compiles on its own)."""
+  y, vjp = jax.vjp(lambda x, k: vgg_cpu.conv3x3(x, k, derived, "float32"), x, kernel)
+  return y, vjp(g)
+
+
+@jax.jit
+def _direct_and_vjp(x, kernel, g):
+  y, vjp = jax.vjp(_direct, x, kernel)
+  return y, vjp(g)
+
+
 def _close(a, b, tol=2e-5):
   a, b = np.asarray(a), np.asarray(b)
   assert np.abs(a - b).max() <= tol * np.abs(b).max(), np.abs(a - b).max() / np.abs(b).max()
@@ -59,14 +73,13 @@ def test_conv3x3_gradients_match_autodiff(use_winograd):
   if use_winograd:
     u = winograd.kernel_transform(kernel, vgg_cpu.WINOGRAD_TILE)
     derived.update(winograd=u, winograd_t=u.swapaxes(1, 2))
-  hi = jax.lax.Precision.HIGHEST
-  y, vjp = jax.vjp(lambda x, k: vgg_cpu.conv3x3(x, k, derived, "float32"), x, kernel)
-  y_ref, vjp_ref = jax.vjp(_direct, x, kernel)
+  y, grads = _conv3x3_and_vjp(x, kernel, derived, g)
+  y_ref, grads_ref = _direct_and_vjp(x, kernel, g)
   _close(y, y_ref)
-  for got, want in zip(vjp(g), vjp_ref(g)):
+  for got, want in zip(grads, grads_ref):
     _close(got, want)
   # The derived kernels are data, not inputs of the function: zero gradient.
-  d = jax.grad(lambda d: jnp.sum(vgg_cpu.conv3x3(x, kernel, d, "float32")))(derived)
+  d = jax.jit(jax.grad(lambda d: jnp.sum(vgg_cpu.conv3x3(x, kernel, d, "float32"))))(derived)
   assert all(not np.any(np.asarray(v)) for v in jax.tree.leaves(d))
 
 
@@ -83,12 +96,11 @@ def test_conv3x3_at_256_channels_matches_xla():
   u = winograd.kernel_transform(kernel, vgg_cpu.WINOGRAD_TILE)
   variants = {"derived": vgg_cpu.derived_kernels(kernel), "plain": plain,
               "winograd": dict(plain, winograd=u, winograd_t=u.swapaxes(1, 2))}
-  y_ref, vjp_ref = jax.vjp(_direct, x, kernel)
-  grads_ref = vjp_ref(g)
-  for name, derived in variants.items():
-    y, vjp = jax.vjp(lambda x, k, d=derived: vgg_cpu.conv3x3(x, k, d, "float32"), x, kernel)
+  y_ref, grads_ref = _direct_and_vjp(x, kernel, g)
+  for derived in variants.values():
+    y, grads = _conv3x3_and_vjp(x, kernel, derived, g)
     _close(y, y_ref, tol=1e-4)
-    for got, want in zip(vjp(g), grads_ref):
+    for got, want in zip(grads, grads_ref):
       _close(got, want, tol=1e-4)
 
 

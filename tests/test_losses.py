@@ -189,7 +189,7 @@ def test_style_blend_weights(tiny_weights):
   def style_value(styles, blend):
     config = ObjectiveConfig(style_blend_weights=blend)
     targets = compute_targets(content, styles, config, tiny_weights)
-    return make_loss_fn(config, tiny_weights, num_styles=len(styles))(
+    return jax.jit(make_loss_fn(config, tiny_weights, num_styles=len(styles)))(
         x, targets, network_variables(tiny_weights))[1]["style"]
 
   blended = style_value([s1, s2], (0.25, 0.75))
@@ -208,8 +208,8 @@ def test_mean_content_normalization_is_the_sum_over_the_elements(tiny_weights):
   for norm in ("sum", "mean"):
     config = ObjectiveConfig(content_normalization=norm, **kw)
     targets = compute_targets(content, [style], config, tiny_weights)
-    parts[norm] = make_loss_fn(config, tiny_weights)(jnp.asarray(x), targets,
-                                                     network_variables(tiny_weights))[1]
+    parts[norm] = jax.jit(make_loss_fn(config, tiny_weights))(
+        jnp.asarray(x), targets, network_variables(tiny_weights))[1]
   f = extract_features(x[None], ["conv3_2"], weights=tiny_weights)["conv3_2"]
   np.testing.assert_allclose(parts["mean"]["content"],
                              parts["sum"]["content"] * 2 / f[0].size, rtol=1e-5)

@@ -4,7 +4,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxstyle.gatys import lbfgs, optimize
+from jaxstyle.gatys import lbfgs, optimize, solvers
 
 
 def _quadratic(x, target, scale):
@@ -53,7 +53,7 @@ def test_adagrad_is_optax_adagrad_on_the_loss_scaled_by_its_start(problem):
   steps = 30
   result = optimize.minimize(_quadratic, x0, args, method="adagrad", num_steps=steps,
                              log_every=0)
-  tx = optax.adagrad(optimize.DEFAULT_LEARNING_RATES["adagrad"])
+  tx = optax.adagrad(solvers.DEFAULT_LEARNING_RATES["adagrad"])
   value_and_grad = jax.jit(jax.value_and_grad(lambda x: _quadratic(x, *args)[0]))
   target = np.asarray(args[0])
   for seed in range(x0.shape[0]):
@@ -165,7 +165,7 @@ def test_compact_lbfgs_direction_equals_the_two_loop_recursion():
       grad=f32(grad), s=f32(s_hist), y=f32(y_hist), sy=f32(s_hist @ y_hist.T),
       yy=f32(y_hist @ y_hist.T), s_grad=f32(s_hist @ grad), y_grad=f32(y_hist @ grad),
       age=jnp.asarray(age, jnp.int32), gamma=f32(gamma))
-  np.testing.assert_allclose(lbfgs.direction(state), _two_loop(grad, pairs, gamma),
+  np.testing.assert_allclose(jax.jit(lbfgs.direction)(state), _two_loop(grad, pairs, gamma),
                              rtol=2e-4, atol=2e-4)
 
 
@@ -255,14 +255,15 @@ def test_a_pair_without_enough_curvature_is_skipped_and_doubles_the_step():
   f32 = lambda v: jnp.asarray(v, jnp.float32)
   grads = []
 
-  def value_and_grad(x):
-    del x
-    return (jnp.zeros((), jnp.float32), {}), f32(grads[-1])
+  @jax.jit  # One program for every step (op by op, each operation compiles on its own).
+  def step_to(state, grad):
+    """lbfgs.step to a point whose gradient is `grad`."""
+    return lbfgs.step(lambda x: ((jnp.zeros((), jnp.float32), {}), grad), state, ())
 
   def step(state, y):
     """Evaluates the next point, whose gradient makes the pair (state.d, y)."""
     grads.append(np.asarray(state.grad, np.float64) + y)
-    return lbfgs.step(value_and_grad, state, ())
+    return step_to(state, f32(grads[-1]))
 
   def pair_with_cosine(s, cosine):
     u = rng.normal(size=n)
@@ -272,7 +273,7 @@ def test_a_pair_without_enough_curvature_is_skipped_and_doubles_the_step():
 
   g0 = rng.normal(size=n)
   grads.append(g0)
-  state = lbfgs.step(value_and_grad, lbfgs.init(jnp.zeros(n, jnp.float32), {}, m), ())
+  state = step_to(lbfgs.init(jnp.zeros(n, jnp.float32), {}, m), f32(g0))
   gamma0 = 0.05 / np.max(np.abs(g0))
   np.testing.assert_allclose(state.gamma, gamma0, rtol=1e-6)
   np.testing.assert_allclose(state.d, -gamma0 * g0, rtol=1e-5, atol=1e-8)
@@ -334,13 +335,13 @@ def test_a_registered_solver_is_a_method_of_minimize(problem, monkeypatch):
   with its own default learning rate and is first-order (takes the first-order options)
   because it declares one."""
   x0, args = problem
-  monkeypatch.setitem(optimize.SOLVERS, "slow_sgd",
-                      optimize.Solver(optimize.SOLVERS["sgd"].make, default_learning_rate=0.5))
+  monkeypatch.setitem(solvers.SOLVERS, "slow_sgd",
+                      solvers.Solver(solvers.SOLVERS["sgd"].make, default_learning_rate=0.5))
   run = lambda **kw: optimize.minimize(_quadratic, x0, args, num_steps=3, log_every=0, **kw)
   registered = run(method="slow_sgd")
   np.testing.assert_array_equal(registered.x, run(method="sgd", learning_rate=0.5).x)
   assert not np.array_equal(registered.x, run(method="sgd").x)
-  averaged = run(method="slow_sgd", first_order=optimize.FirstOrderOptions(average_decay=0.5))
+  averaged = run(method="slow_sgd", first_order=solvers.FirstOrderOptions(average_decay=0.5))
   assert not np.array_equal(averaged.x, registered.x)
   with pytest.raises(ValueError, match="unknown optimizer 'nope'; choose one of lbfgs"):
     run(method="nope")

@@ -271,7 +271,11 @@ def test_mean_cov_gradient_vanishes_at_a_full_rank_optimum():
 
 
 def _check_gradient(value, x, eps=1e-6, rtol=1e-5):
-  grad = np.asarray(jax.grad(value)(x))
+  """value's gradient at x equals central differences: along a random direction and at
+  the three largest entries. value and its gradient are jitted (op by op, each small
+  operation would compile on its own)."""
+  value = jax.jit(value)
+  grad = np.asarray(jax.jit(jax.grad(value))(x))
   direction = np.random.default_rng(0).normal(size=x.shape)
   numeric = (value(x + eps * direction) - value(x - eps * direction)) / (2 * eps)
   np.testing.assert_allclose(numeric, np.sum(grad * direction), rtol=rtol)
@@ -288,11 +292,10 @@ def _check_gradient(value, x, eps=1e-6, rtol=1e-5):
 @pytest.mark.slow
 def test_finite_difference_gradient(kind, shapes, x64):
   f, s = _features(shapes[0], 0), _features(shapes[1], 1)
+  statistics = jax.jit(lambda s: losses.style_statistics(kind, s))
   target = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64),
-                        losses.style_statistics(kind, jnp.asarray(s, jnp.float64)))
-
-  def value(x):
-    return _distance(kind, x, target)
+                        statistics(jnp.asarray(s, jnp.float64)))
+  value = jax.jit(lambda x: _distance(kind, x, target))
 
   x = jnp.asarray(f, jnp.float64)
   assert value(x).dtype == jnp.float64
