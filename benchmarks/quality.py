@@ -596,7 +596,7 @@ def loss_scales(content: np.ndarray, style: np.ndarray, loss: str, network: str,
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
   from jaxstyle import features  # pylint: disable=import-outside-toplevel
   from jaxstyle.gatys import objective  # pylint: disable=import-outside-toplevel
-  default_content, default_style = features.DEFAULT_LAYERS[network]
+  default_content, default_style = features.FEATURE_NETWORKS[network].default_layers
   config = objective.ObjectiveConfig(
       network=network, content_layers=default_content, style_layers=default_style,
       style_loss=loss, content_normalization="mean")

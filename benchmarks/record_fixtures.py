@@ -454,7 +454,7 @@ def record_lpips(check: bool) -> bool:
   import torch  # pylint: disable=import-outside-toplevel
   from jaxstyle import lpips as lpips_lib  # pylint: disable=import-outside-toplevel
   from jaxstyle.weights import lpips as lpips_weights  # pylint: disable=import-outside-toplevel
-  trunks = {n: lpips_weights.ensure_network(n) for n in lpips_weights.NETWORKS}
+  trunks = {n: lpips_weights.ensure_network(n) for n in lpips_weights.TRUNKS}
   u8 = lpips_images()
   images = {k: pixels(encode_pixels(v)) for k, v in u8.items()}
   a = np.stack([images[p] for p, _ in LPIPS_PAIRS])
@@ -466,7 +466,7 @@ def record_lpips(check: bool) -> bool:
   with tempfile.TemporaryDirectory() as d:
     lpips = _lpips_package(d, trunks)
     data["lpips_wheel_sha256"] = lpips.wheel_sha256
-    for network in lpips_lib.NETWORKS:
+    for network in lpips_lib.VARIANTS:
       model = lpips.LPIPS(net=network, version="0.1", verbose=False).eval()
       layers = lpips_lib.LAYERS[network]
       heads = {layer: model.lins[i].model[-1].weight.detach().numpy().reshape(-1)
@@ -474,7 +474,7 @@ def record_lpips(check: bool) -> bool:
       with torch.no_grad():
         distance, per_layer = model(_nchw(torch, a), _nchw(torch, b), retPerLayer=True,
                                     normalize=True)
-      trunk = trunks[lpips_weights.LPIPS_NETWORKS[network]]
+      trunk = trunks[lpips_weights.LPIPS_TRUNKS[network]]
       data["networks"][network] = {
           "trunk_sha256": fingerprint(trunk.params),
           "trunk_source": trunk.meta.get("source"),

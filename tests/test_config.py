@@ -9,7 +9,7 @@ import pytest
 import jaxstyle
 from jaxstyle import checks, features, kernels, losses, precision
 from jaxstyle.gatys import config as config_lib
-from jaxstyle.gatys import solvers
+from jaxstyle.gatys import objective, solvers
 from jaxstyle.gatys.config import StylizeConfig
 from tests.conftest import random_image
 
@@ -102,7 +102,7 @@ def test_names_come_from_the_library_tables():
     assert StylizeConfig().replace(optimizer=method).solver.optimizer == method
   for name in losses.STYLE_LOSSES:
     assert StylizeConfig().replace(style_loss=name).objective.style_loss == name
-  for network in features.NETWORKS:
+  for network in features.FEATURE_NETWORKS:
     assert StylizeConfig().replace(network=network).objective.network == network
   for value in precision.PRECISIONS:
     StylizeConfig().replace(precision=value)
@@ -133,7 +133,7 @@ def test_resolve_fills_the_networks_defaults():
   vgg = objective.resolve("vgg19")
   assert vgg.content_layers == ("conv4_2",) and vgg.style_weight == 1e-3
   alexnet = objective.resolve("alexnet")
-  assert alexnet.style_layers == features.DEFAULT_LAYERS["alexnet"][1]
+  assert alexnet.style_layers == features.FEATURE_NETWORKS["alexnet"].default_layers[1]
   sweep = StylizeConfig().replace(style_weight=(1.0, 2.0), tv_weight=(0.0, 3.0)).objective
   assert sweep.resolve("vgg19").style_weight == 1.0  # The first point.
   point = sweep.resolve("vgg19", point={"style_weight": 2.0, "tv_weight": 3.0})
@@ -177,3 +177,34 @@ def test_image_size_in_the_config_resizes_the_content(tiny_weights):
   result = jaxstyle.stylize(content, style, weights=tiny_weights, num_steps=1, log_every=0,
                             image_size=40)
   assert result.images.shape == (1, 32, 40, 3)
+
+
+def test_an_entry_registered_in_a_table_is_a_choice_of_the_config(monkeypatch, tiny_weights):
+  """The config checks names against the library's registries themselves (not copies
+  made at import): a feature network or solver registered later is a valid choice, and
+  the network's entry is all the library needs (its layers, its module, its defaults,
+  whether masks map onto it)."""
+  entry = features.FEATURE_NETWORKS["vgg19"]
+  twin = dataclasses.replace(entry, default_layers=(("conv3_2",), ("conv1_1", "conv2_1")),
+                             guides=False)
+  monkeypatch.setitem(features.FEATURE_NETWORKS, "vgg19_twin", twin)
+  monkeypatch.setitem(solvers.SOLVERS, "sgd_twin", solvers.SOLVERS["sgd"])
+  with pytest.raises(ValueError, match="no calibrated style_weight for vgg19_twin"):
+    StylizeConfig().replace(network="vgg19_twin")
+  # Its calibrated beta (`python -m benchmarks.quality --calibrate`).
+  monkeypatch.setitem(objective.DEFAULT_STYLE_WEIGHTS, ("gram", "vgg19_twin"), 0.5)
+  config = StylizeConfig().replace(network="vgg19_twin", optimizer="sgd_twin")
+  assert config.objective.resolve("vgg19_twin").style_weight == 0.5
+  assert StylizeConfig().replace(network="vgg19_twin", style_weight=2.0).objective.resolve(
+      "vgg19_twin").style_weight == 2.0
+  resolved = config.objective.resolve("vgg19_twin")
+  assert (resolved.content_layers, resolved.style_layers) == twin.default_layers
+  assert features.check_layers(["pool4"], "vgg19_twin") == ("pool4",)
+  module = features.network_module("vgg19_twin", tiny_weights.widths, kernels="xla")
+  assert type(module) is type(features.network_module("vgg19", tiny_weights.widths,
+                                                      kernels="xla"))
+  with pytest.raises(ValueError, match="style masks work with the VGGs, not vgg19_twin"):
+    config.objective.resolve("vgg19_twin", guided=True)
+  with pytest.raises(ValueError, match="network must be one of vgg19, vgg16, alexnet, "
+                                       "vgg19_twin or None, got 'vgg20'"):
+    StylizeConfig().replace(network="vgg20")

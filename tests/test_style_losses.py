@@ -110,7 +110,9 @@ def _np_reference(kind, f, s, key=KEY):
   if kind == "mean_cov":
     return _np_mean_cov(f, s)
   if kind == "sliced_wasserstein":
-    return _np_sliced_wasserstein(f, s, losses.random_directions(key, f.shape[-1]))
+    # The library's float32 draws, normalized in float64 (as the loss does on float64).
+    d = np.asarray(jax.random.normal(key, (f.shape[-1],) * 2, jnp.float32), np.float64)
+    return _np_sliced_wasserstein(f, s, d / np.linalg.norm(d, axis=-1, keepdims=True))
   return _np_histogram(f, s)
 
 

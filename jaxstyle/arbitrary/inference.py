@@ -13,6 +13,10 @@ style vector and the style's, as Magenta does. Jitted once per image size; each
 ArbitraryWeights object's params are copied to the device once, on first use (so they
 must not be changed in place afterwards). The command is `jaxstyle-arbitrary`
 (jaxstyle/cli/arbitrary.py).
+
+Errors: a value a user gives (a size, a strength, blend weights, a style-vector file)
+raises `UserError` (a command prints it as one line); an array of the wrong shape, which
+only a program passes, raises ValueError.
 """
 
 from __future__ import annotations
@@ -78,7 +82,7 @@ def style_input(image: np.ndarray, style_size: int = STYLE_SIZE) -> np.ndarray:
   """The predictor's input: the central square of [H, W, 3], resized to style_size^2."""
   image = _rgb(image, "a style image")
   if style_size <= 0:
-    raise ValueError(f"style_size must be positive, got {style_size}")
+    raise UserError(f"style_size must be positive, got {style_size}")
   h, w = image.shape[:2]
   side = min(h, w)
   top, left = (h - side) // 2, (w - side) // 2

