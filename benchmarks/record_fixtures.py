@@ -25,8 +25,8 @@ written with 9 significant digits (exact).
   torch_features.json   torchvision's `alexnet().features` and `vgg16().features` (their
                         layer sequence written out with torch.nn, `torchvision_features`)
                         on the tests' tiny random trunks,
-                        `jaxstyle.weights.lpips.random_weights(NET, seed=1,
-                        widths=(4, 6, 8, 8, 8))`, fed two 67x64 images of uniform 8-bit
+                        `jaxstyle.weights.random_weights(seed=1, widths=(4, 6, 8, 8, 8),
+                        network=NET)`, fed two 67x64 images of uniform 8-bit
                         noise (NumPy default_rng(12), (13)) preprocessed as torchvision
                         does: at every layer the shape, the per-image per-channel mean and
                         RMS, and the feature vectors at the four corners and at
@@ -263,7 +263,7 @@ def _torch_layers(torch, network, params, images_nhwc):
 def record_features(check: bool) -> bool:
   import torch  # pylint: disable=import-outside-toplevel
   from jaxstyle import images as images_lib  # pylint: disable=import-outside-toplevel
-  from jaxstyle.weights import lpips as lpips_weights  # pylint: disable=import-outside-toplevel
+  from jaxstyle import weights as jaxstyle_weights  # pylint: disable=import-outside-toplevel
   u8 = np.stack([np.random.default_rng(s).integers(0, 256, (67, 64, 3), dtype=np.uint8)
                  for s in (12, 13)])
   images = pixels(encode_pixels(u8))
@@ -271,11 +271,11 @@ def record_features(check: bool) -> bool:
   data = {"made_by": "benchmarks/record_fixtures.py (record_features)",
           "torch": torch.__version__, "images": encode_pixels(u8)}
   for network in ("vgg16", "alexnet"):
-    weights = lpips_weights.random_weights(network, seed=1, widths=TINY_WIDTHS)
+    weights = jaxstyle_weights.random_weights(seed=1, widths=TINY_WIDTHS, network=network)
     feats = _torch_layers(torch, network, weights.params, x)
     data[network] = {
-        "weights": f"jaxstyle.weights.lpips.random_weights({network!r}, seed=1, "
-                   f"widths={TINY_WIDTHS})",
+        "weights": f"jaxstyle.weights.random_weights(seed=1, widths={TINY_WIDTHS}, "
+                   f"network={network!r})",
         "weights_sha256": fingerprint(weights.params),
         "layers": {name: summarize(f) for name, f in feats.items()}}
   return _write("torch_features.json", data, check)

@@ -106,7 +106,7 @@ def total_steps(settings: dict) -> int:
   return settings["num_steps"] + (settings["scales"] - 1) * settings.get("finer_steps", 0)
 
 
-def load_weights() -> weights_lib.VGGWeights:
+def load_weights() -> weights_lib.NetworkWeights:
   """--weights: "default", or what `features.load_weights` reads ("normalized", a path)."""
   if FLAGS.weights == "default":
     return weights_lib.ensure_default()
@@ -125,7 +125,7 @@ def start(name: str) -> tuple["Recorder", np.ndarray, np.ndarray]:
 class Recorder:
   """Collects runs (image, label, history, seconds) and writes the figure and JSON."""
 
-  def __init__(self, name: str, weights: weights_lib.VGGWeights):
+  def __init__(self, name: str, weights: weights_lib.NetworkWeights):
     self.name = name
     self.weights = weights
     self.tiles: list[np.ndarray] = []

@@ -17,11 +17,11 @@ from jaxstyle.gatys.presets import preset
 from jaxstyle.gatys.transfer import StylizeResult, stylize
 from jaxstyle.images import contact_sheet, load_image, save_image
 from jaxstyle.nets.vgg import LAYER_NAMES, VGG19
-from jaxstyle.weights import VGGWeights
+from jaxstyle.weights import NetworkWeights
 
 __all__ = [
     "Interrupted", "LAYER_NAMES", "ObjectiveConfig", "StylizeConfig", "StylizeResult", "UserError", "VGG19",
-    "VGGWeights", "cache", "compute_targets", "contact_sheet", "enable_compilation_cache",
+    "NetworkWeights", "cache", "compute_targets", "contact_sheet", "enable_compilation_cache",
     "extract_features", "images", "kernels", "load_image", "make_loss_fn", "minimize",
     "precision", "preset", "save_image", "stylize", "weights",
 ]

@@ -4,8 +4,7 @@
 (VGG-19 by default; VGG-16 or AlexNet, `FEATURE_NETWORKS`) with the chosen kernels and
 precision; `network_variables` is what it takes. The Gatys objective, Johnson's
 training loss, the normalization of the network and `extract_features` all go through
-these two. Which network a weights object is: `network_of` (a `weights.VGGWeights` is
-VGG-19, a `weights.lpips.NetworkWeights` says).
+these two. Which network a weights object is: its `network` (`weights.NetworkWeights`).
 """
 
 from __future__ import annotations
@@ -46,23 +45,28 @@ def _alexnet_module(widths, pooling, kernels, precision):
   return alexnet.AlexNet(widths=tuple(widths), precision=precision)
 
 
-def _load_vgg19(path, log):
-  if path is not None:
-    return weights_lib.load(path)
-  return weights_lib.load_default() if log is None else weights_lib.ensure_default(log=log)
-
-
-def _load_trunk(network: str):
-  """load() of a torchvision trunk converted by `weights.lpips` (VGG-16, AlexNet)."""
+def _loader(network: str, default: Callable[[Callable[[str], None] | None], Any]):
+  """load(path, log) of `network`: the file at `path` (refused if it holds another
+  network), or (None) default(log): the default file (fetched first when log is given)."""
   def load(path, log):
-    from jaxstyle.weights import lpips  # pylint: disable=import-outside-toplevel
     if path is None:
-      return lpips.ensure_network(network) if log is None else lpips.ensure_network(network, log)
-    weights = lpips.load(path)
+      return default(log)
+    weights = weights_lib.load(path)
     if weights.network != network:
       raise UserError(f"the weights file {path} holds {weights.network}, not {network}")
     return weights
   return load
+
+
+def _vgg19_default(log):
+  return weights_lib.load_default() if log is None else weights_lib.ensure_default(log=log)
+
+
+def _trunk_default(network: str):
+  def default(log):
+    from jaxstyle.weights import lpips  # pylint: disable=import-outside-toplevel
+    return lpips.ensure_network(network) if log is None else lpips.ensure_network(network, log)
+  return default
 
 
 def _trunk_path(network: str):
@@ -105,13 +109,14 @@ _PAPER_LAYERS = (("conv4_2",), ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "con
 # content, the study's choice (as conv4_2 sits in VGG-19's fourth block); its stride-4
 # start keeps it below VGG-19's first two blocks.
 FEATURE_NETWORKS: dict[str, FeatureNetwork] = {
-    "vgg19": FeatureNetwork(vgg, _vgg_module(VGG19), _PAPER_LAYERS, _load_vgg19,
-                            weights_lib.default_path),
+    "vgg19": FeatureNetwork(vgg, _vgg_module(VGG19), _PAPER_LAYERS,
+                            _loader("vgg19", _vgg19_default), weights_lib.default_path),
     "vgg16": FeatureNetwork(vgg16, _vgg_module(vgg16.VGG16), _PAPER_LAYERS,
-                            _load_trunk("vgg16"), _trunk_path("vgg16")),
+                            _loader("vgg16", _trunk_default("vgg16")), _trunk_path("vgg16")),
     "alexnet": FeatureNetwork(alexnet, _alexnet_module,
                               (("conv4",), ("conv1", "conv2", "conv3", "conv4", "conv5")),
-                              _load_trunk("alexnet"), _trunk_path("alexnet"),
+                              _loader("alexnet", _trunk_default("alexnet")),
+                              _trunk_path("alexnet"),
                               cpu_kernels=False, guides=False, memory_bound=("pool2",)),
 }
 
@@ -122,8 +127,8 @@ def check_network(network: str) -> str:
 
 
 def network_of(weights: Any) -> str:
-  """"vgg19" for `weights.VGGWeights`, else the weights' own `network`."""
-  return check_network(getattr(weights, "network", "vgg19"))
+  """The network of a `weights.NetworkWeights`, checked against the registry."""
+  return check_network(weights.network)
 
 
 def check_layers(layers: Sequence[str], network: str = "vgg19") -> tuple[str, ...]:
@@ -215,7 +220,7 @@ def _check_images(images: jax.Array) -> jax.Array:
 
 
 def extract_features(images: jax.Array, layers: Sequence[str], *,
-                     weights: weights_lib.VGGWeights | None = None,
+                     weights: weights_lib.NetworkWeights | None = None,
                      pooling: str = "max", kernels: str = "auto",
                      precision: str = "float32") -> dict[str, jax.Array]:
   """Returns {layer: features [N, h, w, c]} for float32 RGB images [N, H, W, 3] in [0, 1].
@@ -224,7 +229,7 @@ def extract_features(images: jax.Array, layers: Sequence[str], *,
     images: float32 RGB in [0, 1], NHWC.
     layers: paper names, e.g. ("conv4_2", "relu1_1", "pool2"); only the network up
       to the deepest one is computed.
-    weights: VGGWeights, or `weights.lpips.NetworkWeights` (VGG-16, AlexNet); None
+    weights: `weights.NetworkWeights` of any feature network; None
       loads the default VGG-19 file (see `jaxstyle.weights`).
     pooling: "max" or "avg".
     kernels: "auto", "xla" or "cpu" (see `jaxstyle.kernels`).

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 
 from jaxstyle import features as features_lib
 from jaxstyle import precision as precision_lib
+from jaxstyle.weights import NetworkWeights
 from jaxstyle.weights import lpips as lpips_weights
 
 VARIANTS = tuple(lpips_weights.LPIPS_TRUNKS)  # ("alex", "vgg")
@@ -97,7 +98,7 @@ def make_lpips_fn(network: str = "alex", *, precision: str = "float32") -> LPIPS
   return fn
 
 
-def lpips_params(network: str = "alex", *, trunk: lpips_weights.NetworkWeights | None = None,
+def lpips_params(network: str = "alex", *, trunk: NetworkWeights | None = None,
                  heads: Mapping[str, Any] | None = None) -> dict[str, Any]:
   """{"trunk": ..., "heads": ...} for `make_lpips_fn(network)`, as jax arrays; the real
   weights (fetched on first use) where `trunk` or `heads` is None."""

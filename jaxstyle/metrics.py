@@ -181,7 +181,7 @@ def style_targets(style, *, network: str = "vgg16", distance: str = "gram",
   Args:
     network: "vgg16" or "alexnet".
     distance: "gram", "sliced_wasserstein" or "mean_cov".
-    weights: that network's `weights.lpips.NetworkWeights` (None: the real file).
+    weights: that network's `weights.NetworkWeights` (None: the real file).
   """
   _check_style(network, distance)
   weights = _weights(network, weights)

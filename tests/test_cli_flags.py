@@ -151,7 +151,7 @@ def huge_weights_file(tmp_path_factory, tiny_weights):
   for layer in ("conv1_1", "conv2_1", "conv3_1"):
     params[layer]["kernel"] = params[layer]["kernel"] * np.float32(1e20)
   path = tmp_path_factory.mktemp("huge") / "huge.npz"
-  weights_lib.save(weights_lib.VGGWeights(params, "caffe", {"source": "huge"}), path)
+  weights_lib.save(weights_lib.NetworkWeights(params, "caffe", {"source": "huge"}), path)
   return path
 
 

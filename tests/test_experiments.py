@@ -169,7 +169,7 @@ def test_experiments_that_load_their_networks(tmp_path, pictures, tiny_weights, 
   weights_lib.save(tiny_weights, d / weights_lib.NORMALIZED_FILENAME)
   widths = {"vgg": (4, 6, 8, 8, 8), "alex": (6, 8, 8, 8, 8)}
   for lp, network in lpips_weights.LPIPS_TRUNKS.items():
-    lpips_weights.save(lpips_weights.random_weights(network, widths=widths[lp]),
+    jaxstyle.weights.save(jaxstyle.weights.random_weights(network=network, widths=widths[lp]),
                        lpips_weights.network_path(network, d))
   # With the heads beside them, nothing is fetched: the runs use these tiny networks.
   lpips_weights.save_heads({lp: lpips_weights.random_heads(lp, widths=w)
@@ -188,7 +188,7 @@ def test_experiments_that_load_their_networks(tmp_path, pictures, tiny_weights, 
   payload = json.loads((tmp_path / f"{name}.json").read_text())
   if name == "networks":
     assert [r["label"] for r in payload["runs"]] == ["vgg19", "vgg16", "alexnet"]
-    assert lpips_weights.load(lpips_weights.network_path("vgg16", d)).widths[0] == 4
+    assert jaxstyle.weights.load(lpips_weights.network_path("vgg16", d)).widths[0] == 4
     assert (tmp_path / "networks.jpg").exists()
   else:
     modes = [(r["mode"], r["size"]) for r in payload["runs"]]

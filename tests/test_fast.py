@@ -1,6 +1,5 @@
 """The feed-forward network, its training (loss, resume) and inference, on tiny networks."""
 
-import dataclasses
 import json
 import pathlib
 

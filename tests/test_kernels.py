@@ -9,7 +9,6 @@ from jaxstyle import features as features_lib
 from jaxstyle import losses
 from jaxstyle import weights as weights_lib
 from jaxstyle.kernels import vgg_cpu, winograd
-from jaxstyle.nets import vgg
 
 
 def _direct(x, kernel):

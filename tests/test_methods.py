@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import jaxstyle
 from jaxstyle import features, losses
 from jaxstyle.gatys import objective, transfer
 from jaxstyle.gatys.objective import ObjectiveConfig, compute_targets, make_loss_fn
@@ -22,7 +23,7 @@ TINY = {"vgg16": (4, 6, 8, 8, 8), "alexnet": (6, 8, 8, 8, 8)}
 
 @pytest.fixture(scope="module")
 def tiny_networks():
-  return {name: lpips_weights.random_weights(name, widths=widths)
+  return {name: jaxstyle.weights.random_weights(network=name, widths=widths)
           for name, widths in TINY.items()}
 
 
@@ -151,7 +152,7 @@ def test_cli_style_loss_and_network(tmp_path, tiny_networks):
   content = _save(random_image(64, 64, 0), tmp_path / "c.png")
   style = _save(random_image(64, 64, 1), tmp_path / "s.png")
   path = tmp_path / "alexnet.npz"
-  lpips_weights.save(tiny_networks["alexnet"], path)
+  jaxstyle.weights.save(tiny_networks["alexnet"], path)
   out, metrics = tmp_path / "o.png", tmp_path / "m.json"
   common = [f"--content={content}", f"--style={style}", f"--output={out}", f"--weights={path}"]
   done = run_main("jaxstyle.stylize", *common, "--image_size=64", "--num_steps=3",
@@ -179,7 +180,7 @@ def test_cli_rank_by_orders_the_sheet_and_records_each_seed(tmp_path, tiny_weigh
   weights_lib.save(tiny_weights, d / "vgg19.npz")
   widths = {"vgg": (4, 6, 8, 8, 8), "alex": (6, 8, 8, 8, 8)}
   for lp, network in lpips_weights.LPIPS_TRUNKS.items():
-    lpips_weights.save(lpips_weights.random_weights(network, widths=widths[lp]),
+    jaxstyle.weights.save(jaxstyle.weights.random_weights(network=network, widths=widths[lp]),
                        lpips_weights.network_path(network, d))
   lpips_weights.save_heads({lp: lpips_weights.random_heads(lp, widths=w)
                             for lp, w in widths.items()}, {"source": "random"},

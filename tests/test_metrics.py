@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import jaxstyle
 from jaxstyle import features as features_lib
 from jaxstyle import lpips, metrics
 from jaxstyle.weights import lpips as lpips_weights
@@ -14,7 +15,7 @@ TINY = {"vgg16": (4, 6, 8, 8, 8), "alexnet": (6, 8, 8, 8, 8)}
 
 @pytest.fixture(scope="module")
 def networks():
-  return {name: lpips_weights.random_weights(name, seed=2, widths=w) for name, w in TINY.items()}
+  return {name: jaxstyle.weights.random_weights(network=name, seed=2, widths=w) for name, w in TINY.items()}
 
 
 @pytest.fixture(scope="module")

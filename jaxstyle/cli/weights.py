@@ -121,18 +121,13 @@ def _run(command: str, args: list[str]) -> None:
     logging.info("wrote %s", output)
   else:
     path = args[0] if args else weights_lib.default_path()
-    network = weights_lib.read_npz(path)[1].get("network")
-    if network in ("vgg16", "alexnet", "lpips_heads"):
+    if weights_lib.read_npz(path)[1].get("network") == "lpips_heads":
       from jaxstyle.weights import lpips  # pylint: disable=import-outside-toplevel
-      if network == "lpips_heads":
-        meta = lpips.load_heads_file(path)[1]
-      else:
-        weights = lpips.load(path)
-        meta = dict(weights.meta, widths=weights.widths)
-      print(json.dumps(meta, indent=2, sort_keys=True))
-      return
-    weights = weights_lib.load(path)
-    print(json.dumps(dict(weights.meta, widths=weights.widths), indent=2, sort_keys=True))
+      meta = lpips.load_heads_file(path)[1]
+    else:  # A feature network's file (its meta says which).
+      weights = weights_lib.load(path)
+      meta = dict(weights.meta, widths=weights.widths)
+    print(json.dumps(meta, indent=2, sort_keys=True))
 
 
 _WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES,

@@ -27,12 +27,12 @@ from jaxstyle import features as features_lib
 from jaxstyle import images as images_lib
 from jaxstyle.errors import UserError
 from jaxstyle.nets.vgg import CONV_LAYERS
-from jaxstyle.weights import VGGWeights
+from jaxstyle.weights import NetworkWeights
 
 RELU_LAYERS = tuple("relu" + name[4:] for name in CONV_LAYERS)
 
 
-def mean_activations(weights: VGGWeights, images: Iterable[np.ndarray], *,
+def mean_activations(weights: NetworkWeights, images: Iterable[np.ndarray], *,
                      pooling: str = "avg", kernels: str = "auto",
                      log: Callable[[str], None] | None = None) -> dict[str, np.ndarray]:
   """Per-channel mean of every relu layer over all images and positions.
@@ -62,9 +62,9 @@ def mean_activations(weights: VGGWeights, images: Iterable[np.ndarray], *,
   return {l: np.asarray(sums[l] / counts[l]) for l in RELU_LAYERS}
 
 
-def normalize(weights: VGGWeights, images: Iterable[np.ndarray], *, pooling: str = "avg",
+def normalize(weights: NetworkWeights, images: Iterable[np.ndarray], *, pooling: str = "avg",
               source: str = "<arrays>", kernels: str = "auto",
-              log: Callable[[str], None] | None = None) -> VGGWeights:
+              log: Callable[[str], None] | None = None) -> NetworkWeights:
   """Returns weights whose relu layers have mean activation 1 on `images`.
 
   Channels that never fire on the images (mean 0) are left unscaled.
@@ -90,10 +90,10 @@ def normalize(weights: VGGWeights, images: Iterable[np.ndarray], *, pooling: str
   return dataclasses.replace(weights, params=params, meta=meta)
 
 
-def normalize_directory(weights: VGGWeights, directory: str | pathlib.Path, *,
+def normalize_directory(weights: NetworkWeights, directory: str | pathlib.Path, *,
                         image_size: int = 256, limit: int | None = None, pooling: str = "avg",
                         kernels: str = "auto", log: Callable[[str], None] = logging.info
-                        ) -> VGGWeights:
+                        ) -> NetworkWeights:
   """`normalize` on the photos under `directory`, each resized to `image_size`."""
   files = images_lib.find_images(directory, recursive=True, what="--images")[:limit]
   log(f"normalizing on {len(files)} images from {directory} at {image_size} px")

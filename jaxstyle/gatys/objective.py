@@ -33,7 +33,7 @@ from jaxstyle import losses
 from jaxstyle.checks import in_range, one_of
 from jaxstyle.gatys import solvers
 from jaxstyle.nets.vgg import POOLING_MODES
-from jaxstyle.weights import VGGWeights
+from jaxstyle.weights import NetworkWeights
 
 DEFAULT_CONTENT_LAYERS = ("conv4_2",)
 CONTENT_NORMALIZATIONS = ("mean", "sum", "scaled")
@@ -279,7 +279,7 @@ def layer_guide(mask: np.ndarray, layer: str, height: int, width: int) -> np.nda
 
 
 def compute_targets(content: jax.Array | None, styles: Sequence[jax.Array],
-                    config: ObjectiveConfig, weights: VGGWeights,
+                    config: ObjectiveConfig, weights: NetworkWeights,
                     style_masks: Sequence[np.ndarray] | None = None, *,
                     kernels: str = "auto", precision: str = "float32",
                     key: jax.Array | None = None) -> Targets:
@@ -337,7 +337,7 @@ def compute_targets(content: jax.Array | None, styles: Sequence[jax.Array],
   return targets
 
 
-def make_loss_fn(config: ObjectiveConfig, weights: VGGWeights, *, num_styles: int = 1,
+def make_loss_fn(config: ObjectiveConfig, weights: NetworkWeights, *, num_styles: int = 1,
                  kernels: str = "auto", precision: str = "float32") -> LossFn:
   """Returns `loss_fn(image [H, W, 3], targets, variables, step=0) -> (total, components)`.
 

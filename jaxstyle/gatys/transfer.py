@@ -60,7 +60,7 @@ class StylizeResult:
 
 
 def stylize(content, style, config: StylizeConfig | None = None, *,
-            weights: weights_lib.VGGWeights | None = None,
+            weights: weights_lib.NetworkWeights | None = None,
             callback: Callable[[int, np.ndarray], None] | None = None,
             style_masks: Sequence[np.ndarray] | None = None,
             arbitrary_weights: Any | None = None, **overrides) -> StylizeResult:
@@ -76,8 +76,8 @@ def stylize(content, style, config: StylizeConfig | None = None, *,
     style: one RGB [h, w, 3] image in [0, 1], or a list of them (blended).
     config: every setting (`StylizeConfig`; None: the defaults). Its groups' docstrings
       say what each field does.
-    weights: the feature network's weights: `VGGWeights` (VGG-19) or
-      `weights.lpips.NetworkWeights` (VGG-16, AlexNet); None: config.objective's
+    weights: the feature network's weights (`weights.NetworkWeights`: VGG-19, VGG-16
+      or AlexNet); None: config.objective's
       weights_file, or the network's default file, fetched on first use (see
       `jaxstyle.weights`).
     callback: called as callback(step, images [S, h, w, 3]) every

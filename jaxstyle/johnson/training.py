@@ -44,7 +44,7 @@ from jaxstyle.errors import UserError
 from jaxstyle.johnson import models
 from jaxstyle.nets import johnson as net_lib
 from jaxstyle.nets.vgg import check_layers
-from jaxstyle.weights import VGGWeights
+from jaxstyle.weights import NetworkWeights
 
 JOHNSON_CONTENT_LAYER = "relu2_2"
 JOHNSON_STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
@@ -122,12 +122,12 @@ class TrainConfig:
 # --- The perceptual loss ----------------------------------------------------------------
 
 
-def _vgg_features(config: "TrainConfig", weights: VGGWeights, kernels: str, precision: str):
+def _vgg_features(config: "TrainConfig", weights: NetworkWeights, kernels: str, precision: str):
   return features_lib.feature_fn(weights.widths, weights.preprocessing, config.pooling,
                                  kernels=kernels, precision=precision)
 
 
-def style_targets(style: np.ndarray, config: TrainConfig, weights: VGGWeights, *,
+def style_targets(style: np.ndarray, config: TrainConfig, weights: NetworkWeights, *,
                   kernels: str = "auto", precision: str = "float32") -> dict:
   """{layer: normalized Gram [C, C]} of the style image [H, W, 3] in [0, 1]."""
   features = _vgg_features(config, weights, kernels, precision)
@@ -137,7 +137,7 @@ def style_targets(style: np.ndarray, config: TrainConfig, weights: VGGWeights, *
   return {l: losses.batched_gram(feats[l])[0] for l in config.style_layers}
 
 
-def make_loss_fn(config: TrainConfig, weights: VGGWeights, *, kernels: str = "auto",
+def make_loss_fn(config: TrainConfig, weights: NetworkWeights, *, kernels: str = "auto",
                  precision: str = "float32") -> Callable:
   """Returns `loss_fn(outputs, contents, targets, vgg_variables) -> (total, components)`.
 
@@ -178,7 +178,7 @@ def init_state(config: TrainConfig) -> dict:
           "opt_state": make_optimizer(config).init(variables["params"])}
 
 
-def make_train_step(config: TrainConfig, weights: VGGWeights, *, kernels: str = "auto",
+def make_train_step(config: TrainConfig, weights: NetworkWeights, *, kernels: str = "auto",
                     precision: str = "float32") -> Callable:
   """Returns pure `step(state, batch, targets, vgg_variables) -> (state, losses)` (not
   jitted); kernels and precision serve both networks."""
@@ -379,7 +379,7 @@ def _write_json(path: pathlib.Path, payload: dict) -> None:
 _COMPILED = device_cache.PerObject()  # weights -> {(config, kernels, precision): programs}
 
 
-def _compiled(config: TrainConfig, weights: VGGWeights, kernels: str, precision: str
+def _compiled(config: TrainConfig, weights: NetworkWeights, kernels: str, precision: str
               ) -> tuple[Callable, Callable]:
   """The jitted train step and forward pass, kept across `train` calls (and resumes)."""
   def make():
@@ -392,7 +392,7 @@ def _compiled(config: TrainConfig, weights: VGGWeights, kernels: str, precision:
 
 
 def train(config: TrainConfig, style: np.ndarray, dataset_dir: str | os.PathLike,
-          output_dir: str | os.PathLike, *, weights: VGGWeights, num_steps: int,
+          output_dir: str | os.PathLike, *, weights: NetworkWeights, num_steps: int,
           resume: bool = False, checkpoint_every: int = 100, sample_every: int = 100,
           sample_images: Sequence[np.ndarray] = (), log_every: int = 10,
           model_path: str | os.PathLike | None = None, model_dtype: str = "float32",

