@@ -452,7 +452,7 @@ LPIPS_PAIRS = [("photo", "blurred"), ("photo", "noisy"), ("photo", "painting")]
 
 def record_lpips(check: bool) -> bool:
   import torch  # pylint: disable=import-outside-toplevel
-  from jaxstyle import lpips as lpips_lib  # pylint: disable=import-outside-toplevel
+  from jaxstyle.metrics import lpips as lpips_lib  # pylint: disable=import-outside-toplevel
   from jaxstyle.weights import lpips as lpips_weights  # pylint: disable=import-outside-toplevel
   trunks = {n: lpips_weights.ensure_network(n) for n in lpips_weights.TRUNKS}
   u8 = lpips_images()

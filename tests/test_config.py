@@ -194,6 +194,7 @@ def test_an_entry_registered_in_a_table_is_a_choice_of_the_config(monkeypatch, t
   # Its calibrated beta (`python -m benchmarks.quality --calibrate`).
   monkeypatch.setitem(objective.DEFAULT_STYLE_WEIGHTS, ("gram", "vgg19_twin"), 0.5)
   config = StylizeConfig().replace(network="vgg19_twin", optimizer="sgd_twin")
+  assert config.replace(clamp=True).solver.clamp  # A first-order method's option.
   assert config.objective.resolve("vgg19_twin").style_weight == 0.5
   assert StylizeConfig().replace(network="vgg19_twin", style_weight=2.0).objective.resolve(
       "vgg19_twin").style_weight == 2.0

@@ -74,7 +74,8 @@ def test_clamp_keeps_every_iterate_in_range(problem):
 
 def test_first_order_options_are_refused_elsewhere(problem):
   x0, target = problem
-  with pytest.raises(ValueError, match="first-order"):
+  with pytest.raises(ValueError, match="average_decay, clamp and adam_betas are options of "
+                                       "adam, sgd, adagrad, not lbfgs"):
     optimize.minimize(_quadratic, x0, (target,), method="lbfgs", num_steps=2, log_every=0,
                       first_order=solvers.FirstOrderOptions(average_decay=0.9))
   with pytest.raises(ValueError, match="average_decay"):

@@ -173,7 +173,7 @@ def test_cli_rank_by_orders_the_sheet_and_records_each_seed(tmp_path, tiny_weigh
   """--rank_by=lpips on a 3-seed sweep, with tiny judges beside a tiny VGG-19
   ($JAXSTYLE_WEIGHTS): the metrics JSON holds every judge per seed and the order, which
   is the order of content/lpips_alex."""
-  from jaxstyle import lpips as lpips_lib  # pylint: disable=import-outside-toplevel
+  from jaxstyle.metrics import lpips as lpips_lib  # pylint: disable=import-outside-toplevel
   from jaxstyle import weights as weights_lib  # pylint: disable=import-outside-toplevel
   d = tmp_path / "weights"
   d.mkdir()

@@ -7,7 +7,8 @@ import pytest
 
 import jaxstyle
 from jaxstyle import features as features_lib
-from jaxstyle import lpips, metrics
+from jaxstyle import metrics
+from jaxstyle.metrics import lpips
 from jaxstyle.weights import lpips as lpips_weights
 
 TINY = {"vgg16": (4, 6, 8, 8, 8), "alexnet": (6, 8, 8, 8, 8)}

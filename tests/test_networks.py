@@ -19,7 +19,7 @@ import pytest
 from benchmarks import record_fixtures
 import jaxstyle
 from jaxstyle import images as images_lib
-from jaxstyle import lpips as lpips_lib
+from jaxstyle.metrics import lpips as lpips_lib
 from jaxstyle.errors import UserError
 from jaxstyle.nets import alexnet, vgg16
 from jaxstyle.weights import lpips as lpips_weights

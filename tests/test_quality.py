@@ -10,7 +10,8 @@ from PIL import Image
 
 from benchmarks import quality
 import jaxstyle
-from jaxstyle import lpips, metrics
+from jaxstyle import metrics
+from jaxstyle.metrics import lpips
 from jaxstyle.gatys import transfer
 from jaxstyle.weights import lpips as lpips_weights
 

@@ -341,10 +341,7 @@ class SolverSettings(_Group):
     in_range("steps_per_call", self.steps_per_call, 1, integer=True, optional=True)
     in_range("time_limit", self.time_limit, 0, open_low=True, optional=True)
     _set(self, "adam_betas", _tuple("adam_betas", self.adam_betas, float))
-    options = self.first_order  # FirstOrderOptions checks the ranges.
-    if options != solvers.FirstOrderOptions() and self.optimizer not in solvers.FIRST_ORDER:
-      raise ValueError(f"average_decay, clamp and adam_betas are options of "
-                       f"{', '.join(solvers.FIRST_ORDER)}, not {self.optimizer}")
+    solvers.check_first_order(self.optimizer, self.first_order)  # (Its ranges: checked.)
 
   @property
   def first_order(self) -> solvers.FirstOrderOptions:
@@ -522,8 +519,8 @@ class StylizeConfig:
       if not isinstance(getattr(self, name), group):
         raise TypeError(f"StylizeConfig.{name} must be a {group.__name__}, got "
                         f"{type(getattr(self, name)).__name__}")
-    if self.schedule.carry_state and self.solver.optimizer not in solvers.FIRST_ORDER:
-      raise ValueError(f"carry_state warm-starts {', '.join(solvers.FIRST_ORDER)}, not "
+    if self.schedule.carry_state and not solvers.SOLVERS[self.solver.optimizer].first_order:
+      raise ValueError(f"carry_state warm-starts {', '.join(solvers.first_order_methods())}, not "
                        f"{self.solver.optimizer}")
 
   def replace(self, **flat: Any) -> StylizeConfig:

@@ -324,7 +324,7 @@ def minimize(loss_fn: solvers.Loss | Callable[..., tuple[jax.Array, dict[str, ja
                                                   _axes_key(args_axes))
   if initial_state is not None and stepper.carried is None:
     raise ValueError(f"initial_state: {method} has no state to warm-start from; only "
-                     f"{', '.join(solvers.FIRST_ORDER)} do")
+                     f"{', '.join(solvers.first_order_methods())} do")
 
   rec = _Recorder(num_steps, log_every)
   if log_every:

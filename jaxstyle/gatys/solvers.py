@@ -326,21 +326,32 @@ SOLVERS: dict[str, Solver] = {
     "jaxopt_lbfgs": Solver(lambda loss_fn, *, history_size, linesearch, **_: _lbfgs_jaxopt(
         loss_fn, history_size=history_size, linesearch=linesearch)),
 }
-METHODS = tuple(SOLVERS)
+METHODS = tuple(SOLVERS)  # At import; the checks read SOLVERS itself.
 FIRST_ORDER = tuple(name for name, solver in SOLVERS.items() if solver.first_order)
+
+
+def first_order_methods() -> tuple[str, ...]:
+  """The first-order methods registered now (FIRST_ORDER, with later entries)."""
+  return tuple(name for name, solver in SOLVERS.items() if solver.first_order)
 DEFAULT_LEARNING_RATES = {name: solver.default_learning_rate
                           for name, solver in SOLVERS.items() if solver.first_order}
+
+
+def check_first_order(method: str, options: FirstOrderOptions | None) -> None:
+  """ValueError if first-order options (iterate averaging, clamping, Adam's betas) are
+  given to a method that is not first-order (`Solver.first_order`)."""
+  if options is not None and options != FirstOrderOptions() and not SOLVERS[method].first_order:
+    raise ValueError(f"average_decay, clamp and adam_betas are options of "
+                     f"{', '.join(first_order_methods())}, not {method}")
 
 
 def make_stepper(loss_fn, method: str, *, learning_rate: float | None = None,
                  history_size: int = 20, linesearch: str | None = None,
                  first_order: FirstOrderOptions | None = None) -> Stepper:
   if method not in SOLVERS:
-    raise ValueError(f"unknown optimizer {method!r}; choose one of {', '.join(METHODS)}")
+    raise ValueError(f"unknown optimizer {method!r}; choose one of {', '.join(SOLVERS)}")
   solver, loss_fn = SOLVERS[method], as_loss(loss_fn)
-  if first_order is not None and first_order != FirstOrderOptions() and not solver.first_order:
-    raise ValueError(f"iterate averaging, clamping and Adam's betas are options of the "
-                     f"first-order methods ({', '.join(FIRST_ORDER)}), not {method}")
+  check_first_order(method, first_order)
   return solver.make(loss_fn, history_size=history_size, linesearch=linesearch,
                      first_order=first_order or FirstOrderOptions(),
                      learning_rate=(solver.default_learning_rate if learning_rate is None

@@ -1,7 +1,7 @@
 """Judges of stylized images: how far each output is from the content photo and from
 the style, measured with networks and distances other than those a method optimized.
 
-Content: LPIPS (Zhang et al. 2018; `jaxstyle.lpips`) between the output and the photo,
+Content: LPIPS (Zhang et al. 2018; `jaxstyle.metrics.lpips`) between the output and the photo,
 with LPIPS's AlexNet ("content/lpips_alex") or VGG-16 ("content/lpips_vgg") trunk.
 Lower is closer to the photo.
 
@@ -39,7 +39,7 @@ import numpy as np
 
 from jaxstyle import features as features_lib
 from jaxstyle import losses
-from jaxstyle import lpips as lpips_lib
+from jaxstyle.metrics import lpips as lpips_lib
 from jaxstyle.checks import one_of
 
 CONTENT_NETWORKS = ("alex", "vgg")          # LPIPS trunks.
