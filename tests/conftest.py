@@ -9,14 +9,17 @@ import pytest
 
 # The CPU backend in this process and in every command a test starts (they inherit it).
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
-# XLA's CPU code generated at LLVM's -O0: the same programs (XLA's own passes still run),
-# compiled faster (the suite's time is mostly compiling: 760 s -> 573 s on 2 cores); the
+# XLA's CPU code generated at LLVM's -O0, and its fusions by XLA's elemental emitters
+# instead of the newer fusion emitters: the same programs (XLA's own passes still run),
+# compiled faster (the suite's time is mostly compiling: 760 s -> 573 s on 2 cores for
+# -O0; the emitters: a tiny stylize's compiling 5.9 s -> 2.2 s, tests/README.md); the
 # tests' images are small, so the slower code costs little. JAXSTYLE_TEST_XLA_OPT=default
 # compiles as users' runs do.
-_OPT_LEVEL = "--xla_backend_optimization_level=0"
-if (os.environ.get("JAXSTYLE_TEST_XLA_OPT") != "default"
-    and "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", "")):
-  os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_OPT_LEVEL}".strip()
+_FAST_COMPILE = ("--xla_backend_optimization_level=0", "--xla_cpu_use_fusion_emitters=false")
+if os.environ.get("JAXSTYLE_TEST_XLA_OPT") != "default":
+  _given = os.environ.get("XLA_FLAGS", "")
+  os.environ["XLA_FLAGS"] = " ".join(
+      [_given, *(f for f in _FAST_COMPILE if f.split("=")[0] not in _given)]).strip()
 # One persistent compilation cache per test session, never the user's: shared by this
 # process (a program that a test builds again is read back, not compiled) and by the
 # commands the tests start ($JAXSTYLE_CACHE is their --compilation_cache default).
