@@ -2,6 +2,7 @@ import importlib
 import os
 import pathlib
 import subprocess
+import sys
 import tempfile
 
 import numpy as np
@@ -16,10 +17,25 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # tests' images are small, so the slower code costs little. JAXSTYLE_TEST_XLA_OPT=default
 # compiles as users' runs do.
 _FAST_COMPILE = ("--xla_backend_optimization_level=0", "--xla_cpu_use_fusion_emitters=false")
+
+
+def _xla_accepts(flag: str) -> bool:
+  """Whether this jaxlib's XLA knows `flag` (an unknown one in XLA_FLAGS aborts the
+  process): asked once, of a child, by the first pytest process (the workers and the
+  commands the tests start inherit XLA_FLAGS)."""
+  done = subprocess.run([sys.executable, "-c", "import jax; jax.numpy.zeros(1)"],
+                        env=dict(os.environ, XLA_FLAGS=flag, JAX_PLATFORMS="cpu"),
+                        capture_output=True, timeout=300, check=False)
+  return done.returncode == 0
+
+
 if os.environ.get("JAXSTYLE_TEST_XLA_OPT") != "default":
   _given = os.environ.get("XLA_FLAGS", "")
-  os.environ["XLA_FLAGS"] = " ".join(
-      [_given, *(f for f in _FAST_COMPILE if f.split("=")[0] not in _given)]).strip()
+  _added = [f for f in _FAST_COMPILE if f.split("=")[0] not in _given]
+  _EMITTERS = _FAST_COMPILE[1]
+  if _EMITTERS in _added and not _xla_accepts(_EMITTERS):
+    _added.remove(_EMITTERS)  # An XLA without the flag.
+  os.environ["XLA_FLAGS"] = " ".join([_given, *_added]).strip()
 # One persistent compilation cache per test session, never the user's: shared by this
 # process (a program that a test builds again is read back, not compiled) and by the
 # commands the tests start ($JAXSTYLE_CACHE is their --compilation_cache default).

@@ -301,7 +301,11 @@ def test_finite_difference_gradient(kind, shapes, x64):
 
   x = jnp.asarray(f, jnp.float64)
   assert value(x).dtype == jnp.float64
-  np.testing.assert_allclose(value(x), _np_reference(kind, f, s), rtol=1e-10)
+  # sliced_wasserstein's directions are float32 draws (so float32 and float64 runs see
+  # the same ones), which XLA rounds differently inside another program (measured 3e-8
+  # of the value): 1e-6 for it, far below what a wrong sort or resampling gives.
+  np.testing.assert_allclose(value(x), _np_reference(kind, f, s),
+                             rtol=1e-6 if kind == "sliced_wasserstein" else 1e-10)
   _check_gradient(value, x)
 
 
