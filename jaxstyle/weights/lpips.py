@@ -15,7 +15,7 @@ runs. Three files are written beside the default VGG-19 file:
                    non-negative weights [C], `meta`
 
 Both trunks expect torchvision's input (RGB, ImageNet mean/std: `images.preprocess(x,
-"torchvision")`); LPIPS's own input scaling is in `jaxstyle.lpips`.
+"torchvision")`); LPIPS's own input scaling is in `jaxstyle.metrics.lpips`.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ FORMAT = "jaxstyle.lpips/1"
 
 # TRUNKS: the torchvision networks this module converts (also feature networks of
 # `jaxstyle.features`); LPIPS_TRUNKS: each LPIPS variant ("alex", "vgg": LPIPS's own
-# names, `jaxstyle.lpips.VARIANTS`) and its trunk.
+# names, `jaxstyle.metrics.lpips.VARIANTS`) and its trunk.
 TRUNKS = ("vgg16", "alexnet")
 LPIPS_TRUNKS = {"alex": "alexnet", "vgg": "vgg16"}
 FILENAMES = {"vgg16": "vgg16.npz", "alexnet": "alexnet.npz"}
