@@ -92,6 +92,9 @@ class FeatureNetwork:
     averages need the VGGs' aligned 2x2 pools, not AlexNet's strided, unpadded layers).
   memory_bound: VGG-19 layers at least as deep and wide as its own (for the memory
     estimate); None: its layer names are VGG-19's.
+  reach: layer -> how many pixels beyond its stride x stride cell a position's
+    receptive field reaches: the halo an exact tile needs (`gatys.tiling`); None: the
+    network cannot be tiled exactly, `untileable` says why.
   """
   nets: Any
   make: Callable[..., Any]
@@ -101,6 +104,8 @@ class FeatureNetwork:
   cpu_kernels: bool = True
   guides: bool = True
   memory_bound: tuple[str, ...] | None = None
+  reach: Callable[[str], int] | None = None
+  untileable: str = ""
 
 
 _PAPER_LAYERS = (("conv4_2",), ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"))
@@ -110,14 +115,18 @@ _PAPER_LAYERS = (("conv4_2",), ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "con
 # start keeps it below VGG-19's first two blocks.
 FEATURE_NETWORKS: dict[str, FeatureNetwork] = {
     "vgg19": FeatureNetwork(vgg, _vgg_module(VGG19), _PAPER_LAYERS,
-                            _loader("vgg19", _vgg19_default), weights_lib.default_path),
+                            _loader("vgg19", _vgg19_default), weights_lib.default_path,
+                            reach=vgg.layer_reach),
     "vgg16": FeatureNetwork(vgg16, _vgg_module(vgg16.VGG16), _PAPER_LAYERS,
-                            _loader("vgg16", _trunk_default("vgg16")), _trunk_path("vgg16")),
+                            _loader("vgg16", _trunk_default("vgg16")), _trunk_path("vgg16"),
+                            reach=vgg16.layer_reach),
     "alexnet": FeatureNetwork(alexnet, _alexnet_module,
                               (("conv4",), ("conv1", "conv2", "conv3", "conv4", "conv5")),
                               _loader("alexnet", _trunk_default("alexnet")),
                               _trunk_path("alexnet"),
-                              cpu_kernels=False, guides=False, memory_bound=("pool2",)),
+                              cpu_kernels=False, guides=False, memory_bound=("pool2",),
+                              untileable="its stride-4 11x11 and unpadded 3x3 layers do "
+                              "not line up with a tile grid"),
 }
 
 

@@ -93,13 +93,29 @@ def mean_gram_matrix(features: jax.Array, guide: jax.Array | None = None) -> jax
   are multiplied by it first, (F o T)(F o T)^T, and the sum is divided by sum(T^2)
   instead of M: the Gram statistics of that region alone.
   """
+  return _gram_from_moments(_gram_moments(features, guide))
+
+
+def _gram_moments(features: jax.Array, guide: jax.Array | None = None) -> dict[str, jax.Array]:
+  """The Gram loss's sums over positions: {"ff": G = F^T F (of F o T with a guide T),
+  "norm": M (sum T^2)}; a sum over tiles gives the whole image's."""
   if guide is None:
-    return gram_matrix(features) / float(features.shape[0] * features.shape[1])
+    return {"ff": gram_matrix(features),
+            "norm": jnp.asarray(features.shape[0] * features.shape[1], jnp.float32)}
   if guide.shape != features.shape[:2]:
     raise ValueError(f"guide {guide.shape} does not match features {features.shape}")
   guide = guide.astype(jnp.float32)
-  gram = gram_matrix(features * guide[..., None].astype(features.dtype))
-  return gram / jnp.maximum(jnp.sum(jnp.square(guide)), 1e-8)
+  return {"ff": gram_matrix(features * guide[..., None].astype(features.dtype)),
+          "norm": jnp.sum(jnp.square(guide))}
+
+
+def _gram_from_moments(moments: Mapping[str, jax.Array]) -> jax.Array:
+  return moments["ff"] / jnp.maximum(moments["norm"], 1e-8)
+
+
+def _sum_moments(stacked: Any) -> Any:
+  """Moments stacked over tiles [T, ...] -> the whole image's, for sums over positions."""
+  return jax.tree.map(lambda x: jnp.sum(x, axis=0), stacked)
 
 
 def style_loss(features: Mapping[str, jax.Array], target_grams: Mapping[str, jax.Array],
@@ -130,10 +146,15 @@ def style_loss(features: Mapping[str, jax.Array], target_grams: Mapping[str, jax
 def _gram_distance(features: jax.Array, target_gram: jax.Array, *,
                    guide: jax.Array | None = None, **_) -> jax.Array:
   """E_l = sum (G/M - A)^2 / (4 C^2) at one layer; G over the guide's region if given."""
-  gram = mean_gram_matrix(features, guide)
+  return _gram_moments_distance(_gram_moments(features, guide), target_gram)
+
+
+def _gram_moments_distance(moments: Mapping[str, jax.Array], target_gram: jax.Array,
+                           **_) -> jax.Array:
+  gram = _gram_from_moments(moments)
   if gram.shape != target_gram.shape:
     raise ValueError(f"Gram matrices {gram.shape} and {target_gram.shape} differ")
-  return jnp.sum(jnp.square(gram - target_gram)) / (4.0 * features.shape[-1]**2)
+  return jnp.sum(jnp.square(gram - target_gram)) / (4.0 * gram.shape[-1]**2)
 
 
 def total_variation_loss(image: jax.Array) -> jax.Array:
@@ -204,11 +225,24 @@ class StyleLoss:
     (see `style_distance`).
   random: the distance draws random projections: it needs a new PRNG key every step.
   guided: the distance takes a spatial guide [H, W] (style masks).
+  moments: for exact tiling (`gatys.tiling`): `(features [H, W, C], weights [H, W] or
+    None) -> partial statistics` of a set of positions (each weighted: a guide, or 0/1
+    for the positions a tile owns), which `combine` merges exactly over tiles;
+    None: the loss has no such form, `untileable` says why.
+  combine: partial statistics stacked over tiles [T, ...] -> the whole image's.
+  moments_distance: `(moments, target, *, histogram_weight) -> scalar`: `distance` from
+    the whole image's moments (the same value).
+  moments_statistics: moments -> the target `statistics` computes from the features.
   """
   statistics: Callable[..., Any]
   distance: Callable[..., jax.Array]
   random: bool = False
   guided: bool = False
+  moments: Callable[..., Any] | None = None
+  combine: Callable[[Any], Any] | None = None
+  moments_distance: Callable[..., jax.Array] | None = None
+  moments_statistics: Callable[[Any], Any] | None = None
+  untileable: str = ""
 
 
 def _check_kind(kind: str) -> StyleLoss:
@@ -382,16 +416,45 @@ def _trace_sqrt_psd_bwd(res, g):
 _trace_sqrt_psd.defvjp(_trace_sqrt_psd_fwd, _trace_sqrt_psd_bwd)
 
 
+def _mean_cov_moments(features: jax.Array, weights: jax.Array | None = None
+                      ) -> dict[str, jax.Array]:
+  """{"n": the number of positions (sum of weights), "mean": mu [C], "m2": the centred
+  second moment (F - mu)^T (F - mu) [C, C]}, positions weighted by `weights` [H, W]
+  (0 or 1); `_merge_mean_cov` combines them exactly (Chan et al.'s pairwise update)."""
+  f = _positions(features)
+  if weights is None:
+    n = jnp.asarray(f.shape[0], f.dtype)
+    mean = jnp.mean(f, axis=0)
+    return {"n": n, "mean": mean, "m2": _gram(f - mean)}
+  if weights.shape != features.shape[:2]:
+    raise ValueError(f"weights {weights.shape} do not match features {features.shape}")
+  w = weights.reshape(-1, 1).astype(f.dtype)
+  n = jnp.sum(w)
+  mean = jnp.sum(w * f, axis=0) / jnp.maximum(n, 1.0)
+  return {"n": n, "mean": mean, "m2": _gram(w * (f - mean))}
+
+
+def _merge_mean_cov(stacked: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+  """Moments of T sets of positions [T, ...] -> those of their union."""
+  n = stacked["n"]
+  total = jnp.sum(n)
+  mean = jnp.sum(n[:, None] * stacked["mean"], axis=0) / total
+  d = stacked["mean"] - mean
+  spread = jnp.matmul((n[:, None] * d).T, d, precision=_HIGHEST)
+  return {"n": total, "mean": mean, "m2": jnp.sum(stacked["m2"], axis=0) + spread}
+
+
 def _mean_cov_statistics(features: jax.Array, num_quantiles=None) -> dict[str, jax.Array]:
   del num_quantiles
-  f = _positions(features)
-  m = f.shape[0]
-  mean = jnp.mean(f, axis=0)
-  cov = _gram(f - mean) / m
+  return _mean_cov_moments_statistics(_mean_cov_moments(features))
+
+
+def _mean_cov_moments_statistics(moments: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+  cov = moments["m2"] / moments["n"]
   cov = 0.5 * (cov + cov.T)
   w, v = _eigh(cov)
   cov_sqrt = jnp.matmul(v * jnp.sqrt(jnp.maximum(w, 0.0)), v.T, precision=_HIGHEST)
-  return {"mean": mean, "cov": cov, "cov_sqrt": 0.5 * (cov_sqrt + cov_sqrt.T)}
+  return {"mean": moments["mean"], "cov": cov, "cov_sqrt": 0.5 * (cov_sqrt + cov_sqrt.T)}
 
 
 def _mean_cov_distance(features: jax.Array, target: Mapping[str, jax.Array], **_) -> jax.Array:
@@ -399,30 +462,40 @@ def _mean_cov_distance(features: jax.Array, target: Mapping[str, jax.Array], **_
   style_distance)."""
   f = _positions(features)
   m, c = f.shape
+  if m > c:
+    return _mean_cov_moments_distance(_mean_cov_moments(features), target)
+  # Fewer positions than channels: S_s^1/2 S_x S_s^1/2 = B^T B with B = F_c S_s^1/2 / sqrt(M)
+  # [M, C] has the nonzero eigenvalues of B B^T [M, M], the smaller eigh.
   _check_channels("the mean_cov target", target["mean"].shape[-1], c)
   mean = jnp.mean(f, axis=0)
   fc = f - mean
   r = target["cov_sqrt"].astype(f.dtype)
-  if m > c:
-    # tr sqrt(S_s^1/2 S_x S_s^1/2) from a [C, C] matrix: M C^2 + 2 C^3 multiply-adds.
-    s_x = _gram(fc) / m
-    trace_x = jnp.trace(s_x)
-    k = jnp.matmul(jnp.matmul(r, s_x, precision=_HIGHEST), r, precision=_HIGHEST)
-    shift = jnp.zeros((), f.dtype)
-  else:
-    # Fewer positions than channels: S_s^1/2 S_x S_s^1/2 = B^T B with B = F_c S_s^1/2 / sqrt(M)
-    # [M, C] has the nonzero eigenvalues of B B^T [M, M], the smaller eigh.
-    trace_x = jnp.sum(jnp.square(fc)) / m
-    b = jnp.matmul(fc, r, precision=_HIGHEST) / np.sqrt(m).astype(f.dtype)
-    k = _gram(b.T)
-    # The centred rows sum to zero, so the ones vector is an exact null vector of B B^T:
-    # move its eigenvalue from 0 (give or take rounding, whose square root would be
-    # noise of order sqrt(eps) ||B||) to c, a typical eigenvalue, and take sqrt(c) back off.
-    c_shift = jax.lax.stop_gradient(jnp.trace(k)) / m
-    k = k + c_shift / m
-    shift = jnp.sqrt(c_shift)
-  trace_sqrt = _trace_sqrt_psd(k) - shift
-  cov_term = trace_x + jnp.trace(target["cov"]).astype(f.dtype) - 2.0 * trace_sqrt
+  trace_x = jnp.sum(jnp.square(fc)) / m
+  b = jnp.matmul(fc, r, precision=_HIGHEST) / np.sqrt(m).astype(f.dtype)
+  k = _gram(b.T)
+  # The centred rows sum to zero, so the ones vector is an exact null vector of B B^T:
+  # move its eigenvalue from 0 (give or take rounding, whose square root would be
+  # noise of order sqrt(eps) ||B||) to c, a typical eigenvalue, and take sqrt(c) back off.
+  c_shift = jax.lax.stop_gradient(jnp.trace(k)) / m
+  k = k + c_shift / m
+  return _w2_squared(mean, trace_x, _trace_sqrt_psd(k) - jnp.sqrt(c_shift), target)
+
+
+def _mean_cov_moments_distance(moments: Mapping[str, jax.Array],
+                               target: Mapping[str, jax.Array], **_) -> jax.Array:
+  """W2^2 from the moments: tr sqrt(S_s^1/2 S_x S_s^1/2) from a [C, C] matrix (M C^2 +
+  2 C^3 multiply-adds)."""
+  mean = moments["mean"]
+  _check_channels("the mean_cov target", target["mean"].shape[-1], mean.shape[-1])
+  r = target["cov_sqrt"].astype(mean.dtype)
+  s_x = moments["m2"] / moments["n"]
+  k = jnp.matmul(jnp.matmul(r, s_x, precision=_HIGHEST), r, precision=_HIGHEST)
+  return _w2_squared(mean, jnp.trace(s_x), _trace_sqrt_psd(k), target)
+
+
+def _w2_squared(mean: jax.Array, trace_x: jax.Array, trace_sqrt: jax.Array,
+                target: Mapping[str, jax.Array]) -> jax.Array:
+  cov_term = trace_x + jnp.trace(target["cov"]).astype(mean.dtype) - 2.0 * trace_sqrt
   # Rounding can take the covariance term a little below zero near the optimum.
   return jnp.sum(jnp.square(mean - target["mean"])) + jnp.maximum(cov_term, 0.0)
 
@@ -539,12 +612,18 @@ def _histogram_distance(features: jax.Array, target, *, histogram_weight=1.0,
   return gram + histogram_weight * _quantile_matching_loss(f.T, quantiles.T)
 
 
+_SORTS = "its sorts run over all positions of the image at once (no exact tile-by-tile form)"
 STYLE_LOSSES: dict[str, StyleLoss] = {
     "gram": StyleLoss(lambda features, num_quantiles=None: mean_gram_matrix(features),
-                      _gram_distance, guided=True),
-    "mean_cov": StyleLoss(_mean_cov_statistics, _mean_cov_distance),
+                      _gram_distance, guided=True, moments=_gram_moments,
+                      combine=_sum_moments, moments_distance=_gram_moments_distance,
+                      moments_statistics=_gram_from_moments),
+    "mean_cov": StyleLoss(_mean_cov_statistics, _mean_cov_distance,
+                          moments=_mean_cov_moments, combine=_merge_mean_cov,
+                          moments_distance=_mean_cov_moments_distance,
+                          moments_statistics=_mean_cov_moments_statistics),
     "sliced_wasserstein": StyleLoss(_sliced_wasserstein_target, _sliced_wasserstein_distance,
-                                    random=True),
-    "histogram": StyleLoss(_histogram_target, _histogram_distance),
+                                    random=True, untileable=_SORTS),
+    "histogram": StyleLoss(_histogram_target, _histogram_distance, untileable=_SORTS),
 }
 RANDOM_STYLE_LOSSES = tuple(name for name, kind in STYLE_LOSSES.items() if kind.random)

@@ -183,12 +183,13 @@ def _stylize_one(config, content_path, style_paths, output: pathlib.Path, weight
   size, side = config.images.image_size, config.images.image_side
   height, width = images.scaled_shape(*content.shape[:2], size, side)
   points = config.objective.sweep_points()
-  memory.check_memory(height, width,
-                        num_seeds=config.start.num_seeds * (1 if points is None else len(points)),
-                        layers=config.objective.resolve(network).all_layers,
-                        method=config.solver.optimizer,
-                        history_size=config.solver.lbfgs_history,
-                        kernels=config.backend.kernels, network=network)
+  memory.plan_memory(height, width,
+                     num_seeds=config.start.num_seeds * (1 if points is None else len(points)),
+                     layers=config.objective.resolve(network).all_layers,
+                     method=config.solver.optimizer, history_size=config.solver.lbfgs_history,
+                     style_loss=config.objective.style_loss,
+                     tile_size=config.backend.tile_size, kernels=config.backend.kernels,
+                     network=network)
   content = images.resize_to(content, height, width)
   styles = [images.load_image(p, config.images.style_size or size, side)
             for p in style_paths]

@@ -475,6 +475,16 @@ class BackendSettings(_Group):
   shard_seeds: bool | None = setting(
       None, "Split the images over all devices (None: whenever there are several and "
       "the image count is a multiple of theirs).")
+  tile_size: int | None = setting(
+      None, "Evaluate the loss tile by tile in tiles of this many px (a multiple of 16), "
+      "exactly: the style statistics stay the whole image's, memory holds one tile's "
+      "activations (gram and mean_cov on the VGGs). None: auto (tiles only when the "
+      "untiled run would not fit in the free memory); 0: never.")
+
+  def _check(self):
+    in_range("tile_size", self.tile_size, 0, integer=True, optional=True)
+    if self.tile_size and self.tile_size % 16:
+      raise ValueError(f"tile_size must be a multiple of 16 px, got {self.tile_size}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,13 +1,15 @@
-"""How much memory a Gatys run needs, and whether the device has it.
+"""How much memory a Gatys run needs, and how to make it fit.
 
-`check_memory` runs before anything is compiled, so that a run too large for the device
-stops at once with one line saying what it needs, instead of failing in XLA's allocator
-minutes later.
+`plan_memory` runs before anything is compiled: it keeps the run untiled if its
+estimate fits in the free memory, else evaluates the loss in tiles (`tiling`; exact),
+else shortens the L-BFGS history, and if nothing fits stops at once with one line
+saying what it needs, instead of failing in XLA's allocator minutes later.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+import dataclasses
+from typing import Callable, Sequence
 
 import jax
 import numpy as np
@@ -15,7 +17,9 @@ import numpy as np
 from jaxstyle import features
 from jaxstyle import kernels as kernels_lib
 from jaxstyle.errors import UserError
+from jaxstyle import losses
 from jaxstyle.gatys import optimize
+from jaxstyle.gatys import tiling
 from jaxstyle.kernels import vgg_cpu
 from jaxstyle.nets.vgg import LAYER_NAMES, layer_stride, layer_width
 
@@ -28,22 +32,32 @@ def _vgg19_bound(layers: Sequence[str], network: str) -> Sequence[str]:
 
 def estimate_memory_bytes(height: int, width: int, *, num_seeds: int, layers: Sequence[str],
                           method: str, history_size: int, widths=(64, 128, 256, 512, 512),
-                          kernels: str = "auto", network: str = "vgg19") -> int:
+                          kernels: str = "auto", network: str = "vgg19",
+                          tile_size: int | None = None) -> int:
   """A rough upper bound of the memory one optimization needs, in bytes.
 
   Counts the activations of every layer up to the deepest used one, twice (forward
   values kept for the backward pass, and their gradients), per seed, plus the
   optimizer's image-sized buffers, the weights and, with the CPU kernels, the kernels
   derived from them (`kernels.vgg_cpu.derived_bytes`). Other networks than VGG-19 are
-  bounded by VGG-19's layers (`_vgg19_bound`).
+  bounded by VGG-19's layers (`_vgg19_bound`). With `tile_size`, the activations are
+  one tile's (its window, halo included: `tiling.plan`), plus the content target at the
+  image's size.
   """
+  image = height * width * 3
+  area = (height, width)
+  if tile_size is not None:
+    halo, align = tiling.halo(network, layers)
+    tile_plan = tiling.plan(height, width, tile_size, halo, align)
+    area = (tile_plan.rows.window, tile_plan.cols.window)
   layers = _vgg19_bound(layers, network)
   last = max(LAYER_NAMES.index(l) for l in layers)
   activations = 0
   for name in LAYER_NAMES[: last + 1]:
     s = layer_stride(name)
-    activations += (height // s) * (width // s) * layer_width(name, widths)
-  image = height * width * 3
+    activations += (area[0] // s) * (area[1] // s) * layer_width(name, widths)
+  if tile_size is not None:  # conv4_2's target, and the gradient's image.
+    activations += (height // 8) * (width // 8) * layer_width("conv4_2", widths) + image
   buffers = 2 * history_size + 6 if "lbfgs" in method else 6
   per_seed = 4 * (2 * activations + buffers * image)
   kernel_shapes, cin = [], 3
@@ -74,23 +88,70 @@ def available_memory_bytes() -> int | None:
   return None
 
 
-def check_memory(height: int, width: int, *, num_seeds: int, layers: Sequence[str],
-                 method: str, history_size: int, shard_seeds: bool | None = None,
-                 kernels: str = "auto", network: str = "vgg19") -> None:
-  """Raises UserError, saying how much is needed, if the run cannot fit in memory.
+@dataclasses.dataclass(frozen=True)
+class MemoryPlan:
+  """How a run fits: its tile size (None: untiled), L-BFGS history, and the estimate."""
+  tile_size: int | None
+  history_size: int
+  need_bytes: int
+  have_bytes: int | None
 
-  Seeds that will be sharded (see optimize.seed_sharding) count per device.
+
+# Tile sizes `plan_memory` tries, largest first: larger tiles waste less on halos.
+AUTO_TILE_SIZES = (1024, 768, 512, 384, 256)
+# The shortest L-BFGS history `plan_memory` falls back to.
+MIN_HISTORY = 5
+
+
+def plan_memory(height: int, width: int, *, num_seeds: int, layers: Sequence[str],
+                method: str, history_size: int, tile_size: int | None = None,
+                style_loss: str = "gram", shard_seeds: bool | None = None,
+                kernels: str = "auto", network: str = "vgg19",
+                log: Callable[[str], None] | None = None) -> MemoryPlan:
+  """The run's tile size and history, or UserError saying how much it needs.
+
+  tile_size: the config's (None: tiles only if the untiled run does not fit, of the
+  largest `AUTO_TILE_SIZES` that fits; 0: never). If the run does not fit with the
+  smallest tiles, L-BFGS keeps a shorter history (down to `MIN_HISTORY` pairs; one log
+  line says so). Seeds that will be sharded (see optimize.seed_sharding) count per device.
   """
   if shard_seeds is not False and optimize.seed_sharding(num_seeds) is not None:
     num_seeds //= jax.device_count()
-  need = estimate_memory_bytes(height, width, num_seeds=num_seeds, layers=layers,
-                               method=method, history_size=history_size, kernels=kernels,
-                               network=network)
+  tileable = (features.FEATURE_NETWORKS[network].reach is not None
+              and losses.STYLE_LOSSES[style_loss].moments is not None)
+  if tile_size == 0 or (tile_size is None and not tileable):
+    candidates = [None]
+  elif tile_size is not None:
+    tiling.check_tileable(network, style_loss)
+    candidates = [tile_size]
+  else:
+    candidates = [None] + [t for t in AUTO_TILE_SIZES if t < max(height, width)]
+
+  def need(tile, history):
+    return estimate_memory_bytes(height, width, num_seeds=num_seeds, layers=layers,
+                                 method=method, history_size=history, kernels=kernels,
+                                 network=network, tile_size=tile)
+
   have = available_memory_bytes()
-  if have is not None and need > have:
-    gib = 2**30
-    raise UserError(
-        f"a {width}x{height} px image with {num_seeds} seed(s) needs about "
-        f"{need / gib:.1f} GiB but only {have / gib:.1f} GiB is free on "
-        f"{jax.devices()[0].platform}; use a smaller --image_size, fewer --num_seeds, "
-        "or a device with more memory")
+  gib = 2**30
+  for tile in candidates:
+    if have is None or need(tile, history_size) <= have:
+      if tile is not None and tile_size is None and log is not None:
+        log(f"tiles of {tile} px: the untiled {width}x{height} px run needs about "
+            f"{need(None, history_size) / gib:.1f} GiB, {have / gib:.1f} GiB is free")
+      return MemoryPlan(tile, history_size, need(tile, history_size), have)
+  tile = candidates[-1]
+  if "lbfgs" in method:
+    for history in range(history_size - 1, MIN_HISTORY - 1, -1):
+      if need(tile, history) <= have:
+        if log is not None:
+          log(f"L-BFGS history of {history} pairs instead of {history_size}: "
+              f"{history_size} do not fit in the {have / gib:.1f} GiB free")
+        return MemoryPlan(tile, history, need(tile, history), have)
+  smallest = need(tile, MIN_HISTORY if "lbfgs" in method else history_size)
+  how = "" if tile is None else f" in tiles of {tile} px"
+  raise UserError(
+      f"a {width}x{height} px image with {num_seeds} seed(s) needs about "
+      f"{smallest / gib:.1f} GiB{how} but only {have / gib:.1f} GiB is free on "
+      f"{jax.devices()[0].platform}; use a smaller --image_size, fewer --num_seeds, "
+      "or a device with more memory")

@@ -32,6 +32,7 @@ from jaxstyle import kernels as kernels_lib
 from jaxstyle import losses
 from jaxstyle.checks import in_range, one_of
 from jaxstyle.gatys import solvers
+from jaxstyle.gatys import tiling
 from jaxstyle.nets.vgg import POOLING_MODES
 from jaxstyle.weights import NetworkWeights
 
@@ -249,20 +250,52 @@ def _single_image_features(config: ObjectiveConfig, widths: tuple[int, ...],
 
 @functools.lru_cache(maxsize=32)
 def _jitted_targets(config: ObjectiveConfig, widths: tuple[int, ...], preprocessing: str,
-                    kernels: str, precision: str):
+                    kernels: str, precision: str, tile_size: int | None = None):
+  """(content_features(image, params, layers), style_statistics(image, params)), jitted;
+  with a tile size, an image larger than one tile is computed tile by tile (`tiling`)."""
   features = _single_image_features(config, widths, preprocessing, kernels, precision)
+  kind = losses.STYLE_LOSSES[config.style_loss]
 
   @functools.partial(jax.jit, static_argnums=2)
   def content_features(image, params, layers):
-    return features(image, params, layers)
+    tile_plan = _tile_plan(config, image.shape, tile_size)
+    if tile_plan is None:
+      return features(image, params, layers)
+    strides = {l: features_lib.layer_stride(l, config.network) for l in layers}
+    stacked = tiling.map_tiles(
+        features, image, params, layers, tile_plan, tile_size, config.network,
+        lambda crops, weights, offsets: (crops, weights, offsets), checkpoint=False)
+    crops, weights, offsets = stacked
+    return {l: tiling.assemble(crops[l], offsets[l], weights[l],
+                               (image.shape[0] // strides[l], image.shape[1] // strides[l],
+                                crops[l].shape[-1]))
+            for l in layers}
 
   @jax.jit
   def style_statistics(image, params):
-    feats = features(image, params, config.style_layers)
-    return {l: losses.style_statistics(config.style_loss, feats[l])
-            for l in config.style_layers}
+    tile_plan = _tile_plan(config, image.shape, tile_size)
+    if tile_plan is None:
+      feats = features(image, params, config.style_layers)
+      return {l: losses.style_statistics(config.style_loss, feats[l])
+              for l in config.style_layers}
+    stacked = tiling.map_tiles(
+        features, image, params, config.style_layers, tile_plan, tile_size, config.network,
+        lambda crops, weights, _: {l: kind.moments(crops[l], weights[l]) for l in crops},
+        checkpoint=False)
+    return {l: kind.moments_statistics(kind.combine(stacked[l])) for l in config.style_layers}
 
   return content_features, style_statistics
+
+
+def _tile_plan(config: ObjectiveConfig, shape: Sequence[int], tile_size: int | None,
+               halo_px: int | None = None) -> tiling.Plan | None:
+  """The tiles of an image of `shape` [H, W, 3], or None if it is one tile (or untiled)."""
+  if tile_size is None:
+    return None
+  halo_auto, align = tiling.halo(config.network, config.all_layers)
+  tile_plan = tiling.plan(shape[0], shape[1], tile_size,
+                          halo_auto if halo_px is None else halo_px, align)
+  return None if tile_plan.num_tiles == 1 else tile_plan
 
 
 def layer_guide(mask: np.ndarray, layer: str, height: int, width: int) -> np.ndarray:
@@ -282,7 +315,7 @@ def compute_targets(content: jax.Array | None, styles: Sequence[jax.Array],
                     config: ObjectiveConfig, weights: NetworkWeights,
                     style_masks: Sequence[np.ndarray] | None = None, *,
                     kernels: str = "auto", precision: str = "float32",
-                    key: jax.Array | None = None) -> Targets:
+                    key: jax.Array | None = None, tile_size: int | None = None) -> Targets:
   """Content features [H, W, C] and each style image's statistics, once.
 
   Args:
@@ -295,11 +328,14 @@ def compute_targets(content: jax.Array | None, styles: Sequence[jax.Array],
       precision of the loss that compares with them).
     key: the PRNG key the random projections of a sliced_wasserstein loss are drawn
       from (folded with the step; None: jax.random.key(0)).
+    tile_size: compute an image larger than this tile by tile (`tiling`; exact).
   """
   _check_network(config, weights)
+  if tile_size is not None:
+    tiling.check_tileable(config.network, config.style_loss)
   content_features, style_statistics = _jitted_targets(
       structure(config), weights.widths, weights.preprocessing, kernels_lib.resolve(kernels),
-      precision)
+      precision, tile_size)
   targets: Targets = {"content": {}, "style": [],
                       # On the device once, not copied from the host at every step.
                       "weights": jax.tree.map(jnp.asarray, loss_weights(config, len(styles)))}
@@ -338,7 +374,8 @@ def compute_targets(content: jax.Array | None, styles: Sequence[jax.Array],
 
 
 def make_loss_fn(config: ObjectiveConfig, weights: NetworkWeights, *, num_styles: int = 1,
-                 kernels: str = "auto", precision: str = "float32") -> LossFn:
+                 kernels: str = "auto", precision: str = "float32",
+                 tile_size: int | None = None, halo: int | None = None) -> LossFn:
   """Returns `loss_fn(image [H, W, 3], targets, variables, step=0) -> (total, components)`.
 
   `variables` is `features.network_variables(weights, kernels)`; components are the
@@ -351,10 +388,17 @@ def make_loss_fn(config: ObjectiveConfig, weights: NetworkWeights, *, num_styles
   `loss_weights(config, ...)` there), not from `config`: the same settings but for the
   weights (`structure`) give an equal `solvers.Loss` (its key is those settings), so
   programs that `optimize.minimize` compiled for one are reused whatever the weights.
+
+  tile_size: an image larger than one tile is evaluated tile by tile with the same
+  value and gradient, in the memory of one tile (`tiling`; gram and mean_cov on the
+  VGGs); halo: the tiles' halo in pixels (None: the deepest layer's reach, rounded up to
+  its stride; tests shorten it to show that the reach is needed).
   """
   _check_network(config, weights)
+  if tile_size is not None:
+    tiling.check_tileable(config.network, config.style_loss)
   return _make_loss_fn(structure(config), weights.widths, weights.preprocessing, num_styles,
-                       kernels_lib.resolve(kernels), precision)
+                       kernels_lib.resolve(kernels), precision, tile_size, halo)
 
 
 def _check_network(config: ObjectiveConfig, weights: Any) -> None:
@@ -363,45 +407,100 @@ def _check_network(config: ObjectiveConfig, weights: Any) -> None:
                      f"objective is for {config.network}")
 
 
+# The content loss from sums over positions of the difference d = F - P (its squares, its
+# absolute values) and the number of elements: `losses.content_loss`,
+# `losses.mean_content_loss` and `losses.scaled_content_loss` for tiles.
+_CONTENT_FROM_SUMS = {
+    "sum": lambda squares, absolute, n: 0.5 * squares,
+    "mean": lambda squares, absolute, n: squares / n,
+    "scaled": lambda squares, absolute, n: squares / (absolute + 1e-8),
+}
+
+
 @functools.lru_cache(maxsize=32)
 def _make_loss_fn(config: ObjectiveConfig, widths: tuple[int, ...], preprocessing: str,
-                  num_styles_expected: int, kernels: str, precision: str) -> LossFn:
+                  num_styles_expected: int, kernels: str, precision: str,
+                  tile_size: int | None = None, halo_px: int | None = None) -> LossFn:
   features_of = _single_image_features(config, widths, preprocessing, kernels, precision)
   content_loss = {"sum": losses.content_loss, "mean": losses.mean_content_loss,
                   "scaled": losses.scaled_content_loss}[config.content_normalization]
 
   kind = losses.STYLE_LOSSES[config.style_loss]
 
-  def style_loss(feats, statistics, guide, key, w):
-    total = jnp.zeros((), jnp.float32)
-    for i, layer in enumerate(config.style_layers):
-      extra = {} if guide is None else {"guide": guide[layer]}
-      total = total + w["layers"][i] * kind.distance(
-          feats[layer], statistics[layer],
-          key=None if key is None else jax.random.fold_in(key, i),
-          histogram_weight=w["histogram"], **extra)
-    return total
+  def untiled(image, targets, params, w):
+    """(content loss, distance(style index, layer index, layer, key))."""
+    feats = features_of(image, params, config.all_layers)
+    content = sum((content_loss(feats[l], targets["content"][l])
+                   for l in config.content_layers), jnp.zeros((), jnp.float32))
+    guides = targets.get("guides")
+
+    def distance(i, layer, key):
+      extra = {} if guides is None else {"guide": guides[i][layer]}
+      return kind.distance(feats[layer], targets["style"][i][layer], key=key,
+                           histogram_weight=w["histogram"], **extra)
+
+    return content, distance
+
+  def tiled(image, targets, params, w, tile_plan):
+    """`untiled`'s pair from the tiles' sums and moments (`tiling`)."""
+    guides = targets.get("guides")
+
+    def tile_fn(crops, weights, offsets):
+      content = {}
+      for l in config.content_layers:
+        target = tiling.owned_slice(targets["content"][l], offsets[l], crops[l].shape[:2])
+        d = (crops[l] - target) * weights[l][..., None]
+        content[l] = (jnp.sum(jnp.square(d)), jnp.sum(jnp.abs(d)))
+      style = {}
+      for l in config.style_layers:
+        if guides is None:  # One set of moments serves every style image.
+          style[l] = [kind.moments(crops[l], weights[l])]
+        else:
+          style[l] = [kind.moments(crops[l], weights[l] * tiling.owned_slice(
+              g[l], offsets[l], crops[l].shape[:2])) for g in guides]
+      return content, style
+
+    stacked_content, stacked_style = tiling.map_tiles(
+        features_of, image, params, config.all_layers, tile_plan, tile_size, config.network,
+        tile_fn)
+    content = jnp.zeros((), jnp.float32)
+    for l in config.content_layers:
+      squares, absolute = (jnp.sum(x) for x in stacked_content[l])
+      content = content + _CONTENT_FROM_SUMS[config.content_normalization](
+          squares, absolute, targets["content"][l].size)
+    moments = {l: [kind.combine(m) for m in stacked_style[l]] for l in config.style_layers}
+
+    def distance(i, layer, key):
+      del key  # The tileable losses draw no projections.
+      return kind.moments_distance(moments[layer][0 if guides is None else i],
+                                   targets["style"][i][layer], histogram_weight=w["histogram"])
+
+    return content, distance
 
   def loss_fn(image: jax.Array, targets: Targets, params: Any, step: Any = 0):
     if "weights" not in targets:
       raise ValueError("the targets carry no loss weights: make them with compute_targets "
                        "(or add targets['weights'] = loss_weights(config, num_styles))")
     w = targets["weights"]
-    feats = features_of(image, params, config.all_layers)
-    content = jnp.zeros((), jnp.float32)
-    for layer in config.content_layers:
-      content = content + content_loss(feats[layer], targets["content"][layer])
-    style = jnp.zeros((), jnp.float32)
     num_styles = len(targets["style"]) if config.style_layers else 0
     if num_styles and num_styles != num_styles_expected:
       raise ValueError(f"{num_styles} style targets for a loss made for {num_styles_expected}")
-    guides = targets.get("guides") or [None] * num_styles
+    tile_plan = _tile_plan(config, image.shape, tile_size, halo_px)
+    if tile_plan is None:
+      content, distance = untiled(image, targets, params, w)
+    else:
+      content, distance = tiled(image, targets, params, w, tile_plan)
     key = None
     if "key" in targets:
       key = jax.random.fold_in(jax.random.wrap_key_data(targets["key"]), step)
-    for i, (statistics, guide) in enumerate(zip(targets["style"][:num_styles], guides)):
-      style = style + w["blend"][i] * style_loss(
-          feats, statistics, guide, None if key is None else jax.random.fold_in(key, i), w)
+    style = jnp.zeros((), jnp.float32)
+    for i in range(num_styles):
+      key_i = None if key is None else jax.random.fold_in(key, i)
+      per_style = jnp.zeros((), jnp.float32)
+      for j, layer in enumerate(config.style_layers):
+        per_style = per_style + w["layers"][j] * distance(
+            i, layer, None if key_i is None else jax.random.fold_in(key_i, j))
+      style = style + w["blend"][i] * per_style
     # Always computed (it is cheap), so that a TV weight of 0 and > 0 share the program.
     tv = losses.total_variation_loss(image)
     if config.tv_norm == "mean":  # Per pixel and channel, as the mean content loss.
@@ -412,4 +511,4 @@ def _make_loss_fn(config: ObjectiveConfig, widths: tuple[int, ...], preprocessin
 
   return solvers.Loss(loss_fn, uses_step=kind.random,
                       key=("gatys.objective", config, widths, preprocessing,
-                           num_styles_expected, kernels, precision))
+                           num_styles_expected, kernels, precision, tile_size, halo_px))

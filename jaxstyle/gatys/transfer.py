@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable, Sequence
 
 import jax
@@ -136,9 +137,12 @@ def stylize(content, style, config: StylizeConfig | None = None, *,
     image_objectives = [settings.resolve(network, guided=style_masks is not None, point=p)
                         for p in points for _ in range(start.num_seeds)]
   num_images = start.num_seeds * (1 if points is None else len(points))
-  memory.check_memory(height, width, num_seeds=num_images, layers=objective.all_layers,
-               method=solver.optimizer, history_size=solver.lbfgs_history,
-               shard_seeds=backend.shard_seeds, kernels=backend.kernels, network=network)
+  plan_memory = functools.partial(
+      memory.plan_memory, num_seeds=num_images, layers=objective.all_layers,
+      method=solver.optimizer, style_loss=objective.style_loss, tile_size=backend.tile_size,
+      shard_seeds=backend.shard_seeds, kernels=backend.kernels, network=network)
+  history_size = plan_memory(height, width, history_size=solver.lbfgs_history,
+                             log=logging.info).history_size
   if weights is None:
     weights = features_lib.load_weights(network, log=logging.info, path=settings.weights_file)
 
@@ -176,6 +180,7 @@ def stylize(content, style, config: StylizeConfig | None = None, *,
     if scales > 1:
       logging.info("scale %d/%d: %dx%d px, %d steps", level + 1, scales, w, h, steps)
     done = sum(r.steps for r in results)
+    level_plan = plan_memory(h, w, history_size=history_size)
     level_callback = None
     if callback is not None:
       level_callback = lambda k, images, offset=done: callback(offset + k, images)
@@ -189,10 +194,11 @@ def stylize(content, style, config: StylizeConfig | None = None, *,
         callback=level_callback, time_limit=level_time, key=jax.random.key(start.seed),
         initial_state=(optimize.resize_state(results[-1].state, shapes[level - 1], (h, w))
                        if config.schedule.carry_state and results else None),
-        image_objectives=image_objectives)
+        image_objectives=image_objectives, memory_plan=level_plan)
     x = result.x
     results.append(result)
-    levels.append({"height": h, "width": w, "steps": result.steps})
+    levels.append({"height": h, "width": w, "steps": result.steps,
+                   "tile_size": level_plan.tile_size})
     if result.stopped:
       break
   images = np.clip(x, 0.0, 1.0)
@@ -207,6 +213,7 @@ def stylize(content, style, config: StylizeConfig | None = None, *,
              kernels=kernels_lib.resolve(backend.kernels),
              steps_per_call=results[0].steps_per_call,
              time_limited=any(r.time_limited for r in results), scales=levels,
+             lbfgs_history=history_size,
              weights=dict(weights.meta, preprocessing=weights.preprocessing),
              arbitrary_weights=(dict(arbitrary_weights.meta)
                                 if arbitrary_weights is not None else None),
@@ -223,25 +230,27 @@ def stylize(content, style, config: StylizeConfig | None = None, *,
 
 def _optimize_level(x0, content, styles, masks, config: StylizeConfig, *, weights,
                     objective: ObjectiveConfig, num_steps, callback, time_limit, key,
-                    initial_state=None, image_objectives=None) -> optimize.MinimizeResult:
+                    memory_plan: memory.MemoryPlan, initial_state=None,
+                    image_objectives=None) -> optimize.MinimizeResult:
   """One level of the pyramid: its targets, its loss, the optimization from x0.
-  image_objectives: a sweep's objective per image (they differ in their loss weights
-  only)."""
+  memory_plan: its tile size and L-BFGS history; image_objectives: a sweep's objective
+  per image (they differ in their loss weights only)."""
   solver, backend = config.solver, config.backend
   kernels, precision = backend.kernels, backend.precision
+  tile_size = memory_plan.tile_size
   targets = compute_targets(content, styles, objective, weights, style_masks=masks,
-                            kernels=kernels, precision=precision, key=key)
+                            kernels=kernels, precision=precision, key=key, tile_size=tile_size)
   targets_axes = None
   if image_objectives is not None:  # One row of loss weights per image, vmapped with it.
     rows = [loss_weights(c, len(styles)) for c in image_objectives]
     targets["weights"] = jax.tree.map(lambda *a: jnp.asarray(np.stack(a)), *rows)
     targets_axes = {k: (0 if k == "weights" else None) for k in targets}
   loss_fn = make_loss_fn(objective, weights, num_styles=len(styles), kernels=kernels,
-                         precision=precision)
+                         precision=precision, tile_size=tile_size)
   return optimize.minimize(
       loss_fn, x0, (targets, features_lib.network_variables(weights, kernels)),
       method=solver.optimizer, num_steps=num_steps, learning_rate=solver.learning_rate,
-      history_size=solver.lbfgs_history, linesearch=solver.lbfgs_linesearch,
+      history_size=memory_plan.history_size, linesearch=solver.lbfgs_linesearch,
       log_every=config.progress.log_every, callback=callback,
       callback_every=config.progress.callback_every, shard_seeds=backend.shard_seeds,
       steps_per_call=solver.steps_per_call, first_order=solver.first_order,

@@ -40,6 +40,12 @@ def layer_stride(name: str) -> int:
   return vgg.layer_stride(name)
 
 
+def layer_reach(name: str) -> int:
+  """Pixels beyond its cell that layer `name`'s receptive field reaches (`vgg.layer_reach`)."""
+  check_layers(name)
+  return vgg.layer_reach(name, BLOCK_DEPTHS)
+
+
 class VGG16(vgg.VGG19):
   """VGG-16's convolutional part: `vgg.VGG19` (the same attributes, plug-ins and
   params per layer) with three convolutions in blocks 3-5.
