@@ -25,7 +25,8 @@ import sys
 
 from absl import app  # pylint: disable=unused-import  # Defines absl's own flags.
 from absl import flags
-from absl import logging  # pylint: disable=unused-import  # Defines absl's own flags.
+
+importlib.import_module("absl.logging")  # Defines absl's own flags (--verbosity, ...).
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLAGS = flags.FLAGS

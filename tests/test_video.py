@@ -1,17 +1,14 @@
-"""Video: the synthetic pan, the flicker metrics, frame I/O and the stylizing loops, and
-`jaxstyle-video` on a real clip (../shared/videos/) with its default --method=fast.
+"""jaxstyle.video: the synthetic pan, the flicker metrics, frame I/O (a real clip from
+../shared/videos/ too) and the stylizing loops (feed-forward, arbitrary-style, optimized).
 Video files need imageio-ffmpeg (in the test extra: it ships its ffmpeg binary)."""
-
-import json
 
 import numpy as np
 import pytest
 
-from jaxstyle import video
+from jaxstyle import arbitrary, video
 from jaxstyle.johnson import models
 from jaxstyle.nets import johnson as transformer
-
-from tests.commands import run_main
+from jaxstyle.weights import arbitrary as weights_lib
 from tests.conftest import SHARED_IMAGES, random_image
 
 CLIP = SHARED_IMAGES.parent / "videos" / "carphone_pristine.mp4"  # 176x144, 29.97 fps.
@@ -136,56 +133,12 @@ def clip():
   return CLIP
 
 
-@pytest.fixture(scope="module")
-def tiny_model_file(tmp_path_factory):
-  config = transformer.ImageTransformConfig(widths=(4, 6, 8), num_residual=1)
-  model = models.FastModel(config, transformer.init_variables(config, seed=3))
-  path = tmp_path_factory.mktemp("fast_model") / "tiny.msgpack"
-  models.save_model(model, path)
-  return path
-
-
 def test_reads_the_first_frames_of_a_real_clip(clip):
   frames, fps = video.read_frames(clip, 32, max_frames=3)  # Resized: 176x144 -> 32x26.
   assert frames.shape == (3, 26, 32, 3) and fps == pytest.approx(29.97, abs=0.01)
   assert frames.dtype == np.float32 and 0 <= frames.min() and frames.max() <= 1
   assert frames.std() > 0.1  # A picture, not a blank frame.
   assert np.abs(frames[1] - frames[0]).mean() > 0  # It moves.
-
-
-def _blocks(frames, size=8):
-  """Means of size x size blocks: what a lossy codec keeps."""
-  t, h, w, c = frames.shape
-  return frames.reshape(t, h // size, size, w // size, size, c).mean(axis=(2, 4))
-
-
-@pytest.mark.slow
-def test_video_command_defaults_to_fast_on_a_real_clip(tmp_path, clip, tiny_model_file):
-  """`jaxstyle-video --input=clip.mp4 --model=M` (no --method: fast), at the clip's own
-  176x144 px (a multiple of 16: see the next test), into a frame directory (exactly the
-  library's frames) and into a video file (those frames up to the codec's loss, at the
-  clip's frame rate). --kernels=xla: the same program, compiled in half the time."""
-  frames, fps = video.read_frames(clip, max_frames=2)
-  expected = video.stylize_frames_fast(models.load_model(tiny_model_file), frames,
-                                       kernels="xla")
-  assert np.abs(expected - frames).mean() > 0.1  # The model changes the picture.
-  args = (f"--input={clip}", f"--model={tiny_model_file}", "--num_frames=2", "--kernels=xla")
-  done = run_main("jaxstyle.cli.video", *args, f"--output={tmp_path / 'frames'}")
-  assert done.returncode == 0, done.stderr
-  metrics = json.loads(done.stdout.strip().splitlines()[-1])
-  assert metrics["method"] == "fast" and metrics["frames"] == 2
-  assert (metrics["height"], metrics["width"]) == (144, 176)
-  written, _ = video.read_frames(tmp_path / "frames")
-  np.testing.assert_allclose(written, expected, atol=0.5 / 255 + 1e-6)
-
-  out = tmp_path / "styled.mp4"
-  done = run_main("jaxstyle.cli.video", *args, f"--output={out}")
-  assert done.returncode == 0, done.stderr
-  back, back_fps = video.read_frames(out)
-  assert back.shape == expected.shape == (2, 144, 176, 3)
-  assert back_fps == pytest.approx(fps, abs=0.01) and fps == pytest.approx(29.97, abs=0.01)
-  error = np.abs(_blocks(back) - _blocks(expected)).mean()
-  assert error < 0.03 and error < 0.15 * np.abs(_blocks(back) - _blocks(frames)).mean(), error
 
 
 @pytest.mark.slow
@@ -201,3 +154,17 @@ def test_video_file_keeps_the_frame_size(tmp_path):
   video.write_frames(frames[:, :25], tmp_path / "odd.mp4", fps=8)
   back, _ = video.read_frames(tmp_path / "odd.mp4")
   assert back.shape == (2, 26, 32, 3)
+
+
+@pytest.fixture(scope="module")
+def weights():
+  return weights_lib.random_weights(seed=0)
+
+
+@pytest.mark.slow
+def test_video_frames_use_one_style_vector(weights):
+  frames = np.stack([random_image(16, 20, seed=i) for i in range(5)])
+  vector = arbitrary.style_vector(weights, random_image(32, 32, seed=9))
+  out = video.stylize_frames_arbitrary(weights, frames, vector, batch_size=2)
+  assert out.shape == frames.shape
+  np.testing.assert_allclose(out, arbitrary.transform(weights, frames, vector), atol=1e-5)

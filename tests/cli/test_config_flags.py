@@ -1,11 +1,10 @@
-"""`jaxstyle`'s promises that no other test reached: every flag arrives in the library,
-the README's first command (`--demo`), a NaN loss ("stopped early", exit 1), and "the same
-settings give the same images bit for bit", across processes and with and without a hit in
-the persistent compilation cache.
+"""`jaxstyle`'s setting flags (jaxstyle/cli/config_flags.py): every StylizeConfig field is a
+flag with the field's default, and every flag arrives in the library (in a real run too);
+--config takes a Python config file, with --config.GROUP.FIELD and the flat flags over it,
+or a recorded run, which reruns to the same images and refuses inputs changed since.
 
 In this process (`tests.commands.run_main`), on the tiny network at 24x32 px with the
-default loss weights (each new alpha or beta compiles anew); the reproducibility test
-starts two real processes.
+default loss weights (each new alpha or beta compiles anew).
 """
 
 import json
@@ -19,21 +18,9 @@ from PIL import Image
 from jaxstyle import images
 from jaxstyle.gatys import transfer
 from jaxstyle.gatys.config import StylizeConfig
-from tests.commands import fails_cleanly, run_main, run_subprocess
+from tests.cli.conftest import stylize_args
+from tests.commands import fails_cleanly, run_main
 from tests.conftest import random_image
-
-
-@pytest.fixture(scope="module")
-def pictures(tmp_path_factory):
-  d = tmp_path_factory.mktemp("flag_pictures")
-  images.save_image(random_image(24, 32, 0), d / "content.png")
-  images.save_image(random_image(32, 32, 1), d / "style.png")
-  return d
-
-
-def _args(pictures, weights, out, *flags):
-  return (f"--content={pictures / 'content.png'}", f"--style={pictures / 'style.png'}",
-          f"--output={out}", "--image_size=32", f"--weights={weights}", *flags)
 
 
 # --- Every flag reaches jaxstyle.stylize -------------------------------------------------
@@ -74,8 +61,8 @@ def _captured_settings(monkeypatch, pictures, weights, out, *flags):
                                   stopped=None, config=config, run={})
 
   monkeypatch.setattr(transfer, "stylize", fake_stylize)
-  done = run_main("jaxstyle.stylize", *_args(pictures, weights, out, "--num_steps=3",
-                                             "--optimizer=adam", *flags))
+  done = run_main("jaxstyle.stylize", *stylize_args(pictures, weights, out, "--num_steps=3",
+                                                    "--optimizer=adam", *flags))
   assert done.returncode == 0, done.stderr
   [settings] = calls
   return settings
@@ -96,8 +83,8 @@ def test_flag_reaches_the_library(tmp_path, monkeypatch, pictures, tiny_weights_
 def _run(tmp_path, pictures, weights, *flags):
   """A real run; returns (the Done, its --metrics_json)."""
   metrics = tmp_path / "m.json"
-  done = run_main("jaxstyle.stylize", *_args(pictures, weights, tmp_path / "out.png",
-                                             f"--metrics_json={metrics}", *flags))
+  done = run_main("jaxstyle.stylize", *stylize_args(pictures, weights, tmp_path / "out.png",
+                                                    f"--metrics_json={metrics}", *flags))
   assert done.returncode == 0, done.stderr
   return done, json.loads(metrics.read_text())
 
@@ -138,101 +125,6 @@ def test_lbfgs_line_search_and_precision_in_a_real_run(tmp_path, pictures, tiny_
   assert m["run"]["evaluations"] >= 3
   total = np.asarray(m["history"]["total"])[:, 0]
   assert len(total) == 4 and total[-1] < total[0]
-
-
-# --- A NaN loss through the command ------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def huge_weights_file(tmp_path_factory, tiny_weights):
-  """Finite weights (so the file loads) whose features overflow float32 at any image."""
-  from jaxstyle import weights as weights_lib  # pylint: disable=import-outside-toplevel
-  params = {layer: dict(kinds) for layer, kinds in tiny_weights.params.items()}
-  for layer in ("conv1_1", "conv2_1", "conv3_1"):
-    params[layer]["kernel"] = params[layer]["kernel"] * np.float32(1e20)
-  path = tmp_path_factory.mktemp("huge") / "huge.npz"
-  weights_lib.save(weights_lib.NetworkWeights(params, "caffe", {"source": "huge"}), path)
-  return path
-
-
-@pytest.mark.parametrize("case", ["at_step_1", "at_the_start"])
-def test_nan_loss_stops_early_and_keeps_the_last_finite_image(tmp_path, pictures,
-                                                              tiny_weights_file,
-                                                              huge_weights_file, case):
-  """README: "If the loss becomes NaN or infinite the run stops, keeps the last finite
-  image and says so": one `error:` line ("stopped early"), exit 1, and the image written
-  is the start (the content photo), the last one with a finite loss. At step 1: SGD with
-  a step of 1e30 overflows the features; at the start: weights of 1e20."""
-  weights = tiny_weights_file if case == "at_step_1" else huge_weights_file
-  out, metrics = tmp_path / "out.png", tmp_path / "m.json"
-  done = run_main("jaxstyle.stylize", *_args(pictures, weights, out, "--optimizer=sgd",
-                                             "--learning_rate=1e30", "--num_steps=4",
-                                             f"--metrics_json={metrics}"))
-  reason = ("the loss became" if case == "at_step_1"
-            else "the loss is not finite at the starting image")
-  fails_cleanly(done, f"error: the run stopped early: {reason}")
-  assert done.returncode == 1 and f"(saved {out})" in done.stderr.strip().splitlines()[-1]
-  np.testing.assert_array_equal(np.asarray(Image.open(out)),
-                                np.asarray(Image.open(pictures / "content.png")))
-  m = json.loads(metrics.read_text())
-  assert m["steps"] == 0 and reason in m["stopped"]
-  if case == "at_step_1":
-    assert "at step 1" in m["stopped"] and np.isfinite(m["history"]["total"][0][0])
-
-
-# --- The README's first command ------------------------------------------------------------
-
-
-@pytest.mark.slow
-def test_readme_first_command_demo(tmp_path, tiny_weights_file):
-  """`jaxstyle --demo --image_size=256 --num_steps=200 --output=demo.png` at 32 px and 8
-  steps: scikit-image's Chelsea in the style of its IHC slide (on the tiny network: the
-  default file's first-run fetch is test_integration's)."""
-  out, metrics = tmp_path / "demo.png", tmp_path / "m.json"
-  done = run_main("jaxstyle.stylize", "--demo", "--image_size=32", "--num_steps=8",
-                  f"--output={out}", f"--metrics_json={metrics}", f"--weights={tiny_weights_file}")
-  assert done.returncode == 0, done.stderr
-  assert Image.open(out).size == (32, 21)  # Chelsea is 451x300.
-  m = json.loads(metrics.read_text())
-  assert m["inputs"]["content"].endswith("chelsea.png")
-  assert m["inputs"]["style"][0].endswith("ihc.png")
-  total = np.asarray(m["history"]["total"])[:, 0]
-  assert total[-1] < 0.7 * total[0]
-
-
-# --- Same settings, same images, bit for bit ----------------------------------------------
-
-
-@pytest.mark.slow
-def test_same_settings_same_images_bit_for_bit(tmp_path, pictures, tiny_weights_file):
-  """Two processes, the first compiling into an empty persistent cache, the second
-  reading its programs back from it, and a third run in this process: the same PNG bytes
-  and the same losses at every step, to the last bit."""
-  cache = tmp_path / "cache"
-  flags = ("--num_steps=6", "--init=noise", "--seed=5", "--log_every=0")
-  runs = []
-  for name in ("cold", "warm"):
-    out, metrics = tmp_path / f"{name}.png", tmp_path / f"{name}.json"
-    done = run_subprocess("jaxstyle.stylize",
-                          *_args(pictures, tiny_weights_file, out, *flags,
-                                 f"--metrics_json={metrics}", f"--compilation_cache={cache}"),
-                          env={"JAX_DEBUG_LOG_MODULES": "jax._src.compiler"})
-    assert done.returncode == 0, done.stderr
-    runs.append((done.stderr, out.read_bytes(), json.loads(metrics.read_text())["history"]))
-  assert "Persistent compilation cache hit" not in runs[0][0]
-  assert "Persistent compilation cache hit" in runs[1][0], runs[1][0][-3000:]
-  done = run_main("jaxstyle.stylize", *_args(pictures, tiny_weights_file,
-                                             tmp_path / "here.png", *flags,
-                                             f"--metrics_json={tmp_path / 'here.json'}"))
-  assert done.returncode == 0, done.stderr
-  runs.append((done.stderr, (tmp_path / "here.png").read_bytes(),
-               json.loads((tmp_path / "here.json").read_text())["history"]))
-  _, png, history = runs[0]
-  assert len(history["total"]) == 7 and history["total"][-1][0] < history["total"][0][0]
-  for _, other_png, other_history in runs[1:]:
-    assert other_png == png
-    for key in ("total", "content", "style", "tv"):
-      assert other_history[key] == history[key], key
 
 
 # --- Flags are the config's fields -------------------------------------------------------
@@ -318,20 +210,20 @@ def test_config_file_errors_are_one_line(tmp_path, pictures, tiny_weights_file, 
   path = tmp_path / "c.py"
   if content is not None:
     path.write_text(content)
-  done = run_main("jaxstyle.stylize", *_args(pictures, tiny_weights_file, tmp_path / "o.png",
-                                             f"--config={path}"))
+  done = run_main("jaxstyle.stylize", *stylize_args(pictures, tiny_weights_file,
+                                                    tmp_path / "o.png", f"--config={path}"))
   fails_cleanly(done, message)
 
 
 def test_config_flags_refuse_nonsense(tmp_path, pictures, tiny_weights_file):
   out = tmp_path / "o.png"
-  fails_cleanly(run_main("jaxstyle.stylize", *_args(pictures, tiny_weights_file, out,
-                                                    "--config.solver.num_steps=3")),
+  fails_cleanly(run_main("jaxstyle.stylize", *stylize_args(pictures, tiny_weights_file, out,
+                                                           "--config.solver.num_steps=3")),
                 "--config.solver.num_steps overrides --config's field: give --config too")
   (tmp_path / "c.py").write_text("import jaxstyle\nget_config = jaxstyle.StylizeConfig\n")
-  fails_cleanly(run_main("jaxstyle.stylize", *_args(pictures, tiny_weights_file, out,
-                                                    f"--config={tmp_path / 'c.py'}",
-                                                    "--preset=crowsonkb")),
+  fails_cleanly(run_main("jaxstyle.stylize", *stylize_args(pictures, tiny_weights_file, out,
+                                                           f"--config={tmp_path / 'c.py'}",
+                                                           "--preset=crowsonkb")),
                 "give --config or --preset, not both")
 
 

@@ -3,13 +3,11 @@
 import dataclasses
 import json
 
-import numpy as np
 import pytest
 
-import jaxstyle
-from jaxstyle import checks, features, kernels, losses, precision
+from jaxstyle import features, kernels, losses, precision
 from jaxstyle.gatys import config as config_lib
-from jaxstyle.gatys import objective, solvers
+from jaxstyle.gatys import objective, pyramid, solvers, transfer
 from jaxstyle.gatys.config import StylizeConfig
 from tests.conftest import random_image
 
@@ -140,45 +138,6 @@ def test_resolve_fills_the_networks_defaults():
   assert (point.style_weight, point.tv_weight) == (2.0, 3.0)
 
 
-def test_checks_helpers_say_what_a_value_must_be():
-  assert checks.one_of("x", None, ("a",), optional=True) is None
-  assert checks.in_range("x", 3, 1, integer=True) == 3
-  for call, message in [
-      (lambda: checks.in_range("x", True, 0), "x must be a number, got True"),
-      (lambda: checks.in_range("x", 1.0, 0, 1, open_high=True), r"x must be in \[0, 1\)"),
-      (lambda: checks.in_range("x", "3", 0), "x must be a number, got '3'"),
-      (lambda: checks.one_of("x", "c", ("a", "b")), "x must be one of a, b, got 'c'")]:
-    with pytest.raises(ValueError, match=message):
-      call()
-
-
-def test_stylize_takes_a_config_and_overrides_and_returns_its_config(tiny_weights):
-  """A config and flat overrides reach the run: the result carries the config as used,
-  and the same settings given either way give the same images."""
-  content, style = random_image(32, 40, 0), random_image(32, 32, 1)
-  config = StylizeConfig().replace(num_steps=2, log_every=0, init="noise", seed=3)
-  given = jaxstyle.stylize(content, style, config, weights=tiny_weights, tv_weight=1.0)
-  assert given.config == config.replace(tv_weight=1.0)
-  assert given.steps == 2 and given.seeds == [3] and given.run["tv_weight"] == 1.0
-  flat = jaxstyle.stylize(content, style, weights=tiny_weights, num_steps=2, log_every=0,
-                          init="noise", seed=3, tv_weight=1.0)
-  np.testing.assert_array_equal(flat.images, given.images)
-  with pytest.raises(TypeError, match="unknown setting 'num_step'"):
-    jaxstyle.stylize(content, style, weights=tiny_weights, num_step=2)
-  with pytest.raises(ValueError, match="init='image' needs the image"):
-    jaxstyle.stylize(content, style, config.replace(init="image"), weights=tiny_weights)
-  image = jaxstyle.stylize(content, style, config, weights=tiny_weights, init=content)
-  assert image.config.start.init == "image"
-  np.testing.assert_allclose(image.history["content"][0, 0], 0.0, atol=1e-6)
-
-
-def test_image_size_in_the_config_resizes_the_content(tiny_weights):
-  content, style = random_image(40, 50, 0), random_image(32, 32, 1)
-  result = jaxstyle.stylize(content, style, weights=tiny_weights, num_steps=1, log_every=0,
-                            image_size=40)
-  assert result.images.shape == (1, 32, 40, 3)
-
-
 def test_an_entry_registered_in_a_table_is_a_choice_of_the_config(monkeypatch, tiny_weights):
   """The config checks names against the library's registries themselves (not copies
   made at import): a feature network or solver registered later is a valid choice, and
@@ -209,3 +168,31 @@ def test_an_entry_registered_in_a_table_is_a_choice_of_the_config(monkeypatch, t
   with pytest.raises(ValueError, match="network must be one of vgg19, vgg16, alexnet, "
                                        "vgg19_twin or None, got 'vgg20'"):
     StylizeConfig().replace(network="vgg20")
+
+
+def test_auto_scales_from_a_coarsest_size():
+  root2 = 2**0.5
+  # crowsonkb's gen_scales(128, end): 256 -> 128, 181, 256; 512 -> 128, ..., 512.
+  assert config_lib.auto_scales(170, 256, factor=root2, coarsest_size=128) == 3
+  assert config_lib.auto_scales(341, 512, factor=root2, coarsest_size=128) == 5
+  assert config_lib.auto_scales(80, 100, factor=root2, coarsest_size=128) == 1
+  assert config_lib.auto_scales(341, 512) == 2  # The default rule is unchanged.
+  shapes = pyramid.level_shapes(170, 256, 3, root2)
+  assert [max(s) for s in shapes] == [128, 181, 256]
+
+
+def test_sweep_points_and_names():
+  assert config_lib.sweep_points(style_weight=1e-3, tv_weight=0.0) is None
+  assert config_lib.sweep_points(style_weight=[1e-4, 1e-3], tv_weight=(0, 1)) == [
+      {"style_weight": 1e-4, "tv_weight": 0.0}, {"style_weight": 1e-4, "tv_weight": 1.0},
+      {"style_weight": 1e-3, "tv_weight": 0.0}, {"style_weight": 1e-3, "tv_weight": 1.0}]
+  assert config_lib.point_label({"style_weight": 1e-4}) == "sw1e-04"
+  assert config_lib.point_label({"content_weight": 2.5e-3, "tv_weight": 10.0}, " ") == (
+      "cw 2.5e-03_tv 1e+01")
+  with pytest.raises(ValueError, match="empty sweep"):
+    config_lib.sweep_points(style_weight=())
+  with pytest.raises(ValueError, match="repeats a value"):  # Two images of one name.
+    config_lib.sweep_points(style_weight=(1e-3, 1e-3))
+  with pytest.raises(ValueError, match="must be a non-negative"):
+    transfer.stylize(random_image(24, 32), random_image(24, 32, 1), style_weight=(1.0, -1.0),
+                     weights=None, num_steps=1)

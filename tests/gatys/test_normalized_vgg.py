@@ -1,15 +1,10 @@
-"""The paper's normalized VGG-19 (jaxstyle.gatys.normalized_vgg) and its command."""
-
-import logging
+"""The paper's normalized VGG-19 (jaxstyle.gatys.normalized_vgg)."""
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from jaxstyle import extract_features
 from jaxstyle.gatys import normalized_vgg as normalize
-from jaxstyle import weights as weights_lib
-from tests.commands import run_main
 from tests.conftest import random_image
 
 
@@ -52,23 +47,3 @@ def test_features_are_rescaled_per_channel_and_mean_one(tiny_weights, photos, po
       alive = m > 0
       np.testing.assert_allclose(m[alive], 1.0, rtol=1e-3, err_msg=layer)
   assert normalized.meta["normalization"]["pooling"] == "avg"
-
-
-def test_normalize_command(tmp_path, tiny_weights_file, caplog):
-  """In this process (tests/commands.run_main); the log goes to absl's logger."""
-  caplog.set_level(logging.INFO, logger="absl")
-  photos = tmp_path / "photos"
-  photos.mkdir()
-  for s in range(3):
-    Image.fromarray((random_image(24, 32, s) * 255).astype(np.uint8)).save(photos / f"{s}.jpg")
-  (photos / "broken.jpg").write_text("not an image")
-  out = tmp_path / "norm.npz"
-  done = run_main("jaxstyle.weights", "normalize", f"--images={photos}",
-                  f"--input={tiny_weights_file}", f"--output={out}", "--image_size=32")
-  assert done.returncode == 0, done.stderr
-  assert "skipping" in caplog.text
-  meta = weights_lib.load(out).meta
-  assert meta["normalization"]["images"].startswith("4 images from photos/")
-  done = run_main("jaxstyle.weights", "normalize", f"--images={tmp_path / 'none'}",
-                  f"--input={tiny_weights_file}")
-  assert done.returncode == 1 and "is not a directory" in done.stderr

@@ -1,16 +1,15 @@
-import json
-import os
-import shutil
+"""jaxstyle.gatys.presets: the paper's settings and the peers' recipes
+(presets.PRESETS["crowsonkb"], ["neural_style"]) as configs."""
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
-from PIL import Image
 
 import jaxstyle
 from jaxstyle import losses
+from jaxstyle.gatys import presets
 from jaxstyle.gatys.config import StylizeConfig
 from jaxstyle.gatys.presets import PRESETS
-from tests.commands import run_main
 
 
 def test_gatys2016_is_the_paper():
@@ -73,67 +72,38 @@ def test_gatys2016_code_is_the_authors_released_code():
   assert float(ours) == pytest.approx(theirs, rel=1e-5)
 
 
-@pytest.fixture
-def weights_dir(tmp_path, tiny_weights_file):
-  d = tmp_path / "w"
-  d.mkdir()
-  shutil.copy(tiny_weights_file, d / "vgg19.npz")
-  return d
+def test_recipes_are_the_peers_settings():
+  crowson = presets.preset("crowsonkb").flat()
+  neural = presets.preset("neural_style").flat()
+  assert crowson["optimizer"] == "adam" and crowson["adam_betas"] == (0.9, 0.99)
+  assert crowson["clamp"] and crowson["average_decay"] == 0.99 and crowson["carry_state"]
+  assert crowson["coarsest_size"] == 128 and crowson["scale_factor"] == pytest.approx(2**0.5)
+  assert (crowson["num_steps"], crowson["finer_steps"]) == (1000, 500)
+  assert crowson["style_loss"] == "mean_cov" and crowson["init"] == "content"
+  # 256:64:16:4:1 normalized, then per channel (its W2 is a channel mean).
+  ratios = np.array(crowson["style_layer_weights"]) * np.array([64, 128, 256, 512, 512])
+  np.testing.assert_allclose(ratios / ratios[-1], [256, 64, 16, 4, 1])
+  assert ratios.sum() == pytest.approx(1.0)
+  k = presets.TORCHVISION_FEATURE_SCALE
+  assert crowson["content_weight"] * k == pytest.approx(0.015)
+  assert crowson["style_weight"] * k**2 == pytest.approx(1.0) and crowson["tv_weight"] == 2.0
+  assert neural["lbfgs_history"] == 100 and neural["num_steps"] == 1000
+  assert (neural["content_weight"], neural["style_weight"]) == (5.0, 100.0)
+  np.testing.assert_allclose(np.array(neural["style_layer_weights"]) *
+                             np.array([64, 128, 256, 512, 512])**2, 4.0)
+  assert neural["tv_weight"] == pytest.approx(1e-3 * 255**2 / 2)
+  assert neural["tv_normalization"] == "sum"
+  assert presets.RECIPE_NAMES == ("crowsonkb", "neural_style")
 
 
-def test_preset_needs_normalized_weights(tmp_path, weights_dir, monkeypatch):
-  monkeypatch.setenv("JAXSTYLE_WEIGHTS", str(weights_dir / "vgg19.npz"))
-  Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "c.png")
-  done = run_main("jaxstyle.stylize", f"--content={tmp_path / 'c.png'}",
-                  f"--style={tmp_path / 'c.png'}", "--preset=gatys2016",
-                  f"--output={tmp_path / 'o.png'}")
-  assert done.returncode == 1 and "Traceback" not in done.stderr
-  assert "python -m jaxstyle.weights normalize --images=DIR" in done.stderr.splitlines()[-1]
-
-
-@pytest.mark.slow
-def test_preset_applies_and_flags_override(tmp_path, weights_dir, monkeypatch):
-  monkeypatch.setenv("JAXSTYLE_WEIGHTS", str(weights_dir / "vgg19.npz"))
-  shutil.copy(weights_dir / "vgg19.npz", weights_dir / "vgg19_normalized.npz")
-  rng = np.random.default_rng(0)
-  Image.fromarray(rng.integers(0, 255, (32, 32, 3), np.uint8)).save(tmp_path / "c.png")
-  metrics = tmp_path / "m.json"
-  done = run_main("jaxstyle.stylize", f"--content={tmp_path / 'c.png'}",
-                  f"--style={tmp_path / 'c.png'}", "--preset=gatys2016_photo", "--image_size=32",
-                  "--num_steps=2", f"--output={tmp_path / 'o.png'}", f"--metrics_json={metrics}")
-  assert done.returncode == 0, done.stderr
-  m = json.loads(metrics.read_text())
-  config = StylizeConfig.from_dict(m["config"])
-  assert m["inputs"]["preset"] == "gatys2016_photo"
-  assert config.objective.pooling == "avg" and config.start.init == "content"
-  assert config.objective.style_weight == 100.0 and config.objective.content_weight == 1.0
-  assert config.objective.style_layer_weights == (0.2,) * 5
-  assert config.images.image_size == 32  # Given explicitly: overrides the preset's 512.
-  assert os.path.basename(m["inputs"]["weights_file"]) == "vgg19_normalized.npz"
-
-
-def test_cli_preset_is_the_config_with_the_given_flags_over_it(tmp_path, weights_dir,
-                                                               monkeypatch):
-  """--preset=gatys2016_code reaches the library as the preset's config, with the flags
-  given explicitly (and only those) over it; its size is on the shorter side."""
-  from jaxstyle.gatys import transfer  # pylint: disable=import-outside-toplevel
-  monkeypatch.setenv("JAXSTYLE_WEIGHTS", str(weights_dir / "vgg19.npz"))
-  shutil.copy(weights_dir / "vgg19.npz", weights_dir / "vgg19_normalized_max.npz")
-  Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(tmp_path / "c.png")
-  calls = []
-
-  def fake_stylize(content, style, config, **unused):
-    calls.append((config, content.shape, [s.shape for s in style]))
-    return transfer.StylizeResult(images=np.asarray(content)[None], seeds=[0],
-                                  history={"total": np.zeros((1, 1), np.float32)}, steps=0,
-                                  stopped=None, config=config, run={})
-
-  monkeypatch.setattr(transfer, "stylize", fake_stylize)
-  done = run_main("jaxstyle.stylize", f"--content={tmp_path / 'c.png'}",
-                  f"--style={tmp_path / 'c.png'}", "--preset=gatys2016_code",
-                  "--image_size=32", "--num_steps=7", f"--output={tmp_path / 'o.png'}")
-  assert done.returncode == 0, done.stderr
-  [(config, content_shape, style_shapes)] = calls
-  assert config == jaxstyle.preset("gatys2016_code").replace(num_steps=7, image_size=32,
-                                                             style_size=32)
-  assert content_shape == (32, 48, 3) and style_shapes == [(32, 48, 3)]  # Shorter side 32.
+def test_neural_style_gram_weights_equal_its_normalization():
+  """4 / C^2 times our E_l is neural-style's mean squared difference of G / (C H W)."""
+  rng = np.random.default_rng(6)
+  f = rng.normal(size=(5, 6, 8)).astype(np.float32)
+  s = rng.normal(size=(7, 4, 8)).astype(np.float32)
+  ours = losses.style_distance("gram", jnp.asarray(f), losses.style_statistics(
+      "gram", jnp.asarray(s)))
+  c = f.shape[-1]
+  g = f.reshape(-1, c).T @ f.reshape(-1, c) / f.size
+  a = s.reshape(-1, c).T @ s.reshape(-1, c) / s.size
+  np.testing.assert_allclose(4.0 / c**2 * float(ours), np.mean((g - a)**2), rtol=1e-4)

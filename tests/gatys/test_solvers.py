@@ -104,17 +104,3 @@ def test_losses_that_use_the_step_see_each_steps_number(problem, method, per_cal
   plain = optimize.minimize(loss, x0[:1], (target,), method=method, num_steps=2,
                             log_every=0, steps_per_call=per_call)
   assert np.all(plain.history["style"][:, 0] == -1)  # No step passed.
-
-
-@pytest.mark.parametrize("method", ["lbfgs", "adam"])
-def test_time_limit_stops_early_and_says_so(problem, method):
-  x0, target = problem
-  full = optimize.minimize(_quadratic, x0, (target,), method=method, num_steps=40,
-                           log_every=0)
-  short = optimize.minimize(_quadratic, x0, (target,), method=method, num_steps=40,
-                            log_every=0, time_limit=1e-9)
-  assert full.steps == 40 and not full.time_limited
-  assert short.time_limited and short.stopped is None and 1 <= short.steps <= 3
-  assert len(short.history["total"]) == short.steps + 1
-  with pytest.raises(ValueError, match="time_limit"):
-    optimize.minimize(_quadratic, x0, (target,), num_steps=2, time_limit=0)

@@ -16,7 +16,6 @@ import jaxstyle
 from jaxstyle import features as features_lib
 from jaxstyle import weights as weights_lib
 from jaxstyle.errors import UserError
-from jaxstyle.gatys import memory
 from jaxstyle.gatys import objective
 from jaxstyle.gatys import tiling
 from jaxstyle.nets import vgg
@@ -180,7 +179,7 @@ def test_tiled_equals_untiled_on_the_real_vgg19_with_its_kernels(real_weights):
   assert max(errors.values()) <= RTOL, errors
 
 
-# --- The run: --tile_size and its auto setting (gatys.memory.plan_memory) ---------------
+# --- The run: --tile_size (its auto setting: tests/gatys/test_memory.py) ----------------
 
 
 @pytest.mark.slow
@@ -199,45 +198,3 @@ def test_a_tiled_run_with_seeds_follows_the_untiled_one(tiny_weights):
   assert tiled.run["scales"][-1]["tile_size"] == 32
   assert untiled.run["scales"][-1]["tile_size"] is None
   np.testing.assert_allclose(tiled.history["total"], untiled.history["total"], rtol=1e-4)
-
-
-def _plan(free_bytes, monkeypatch, **kwargs):
-  monkeypatch.setattr(memory, "available_memory_bytes", lambda: free_bytes)
-  lines = []
-  settings = dict(num_seeds=1, layers=objective.DEFAULT_STYLE_LAYERS, method="lbfgs",
-                  history_size=20, kernels="xla")
-  settings.update(kwargs)
-  return memory.plan_memory(3072, 4096, log=lines.append, **settings), lines
-
-
-def test_auto_tiles_only_what_does_not_fit_with_the_largest_tiles_that_do(monkeypatch):
-  estimate = lambda tile, history=20: memory.estimate_memory_bytes(
-      3072, 4096, num_seeds=1, layers=objective.DEFAULT_STYLE_LAYERS, method="lbfgs",
-      history_size=history, kernels="xla", tile_size=tile)
-  assert estimate(None) > estimate(1024) > estimate(512) > estimate(256)
-  plan, lines = _plan(estimate(None), monkeypatch)
-  assert (plan.tile_size, plan.history_size, lines) == (None, 20, [])
-  plan, lines = _plan(estimate(512) + 1, monkeypatch)
-  assert (plan.tile_size, plan.history_size) == (512, 20)
-  assert lines and "tiles of 512 px" in lines[0]
-  plan, lines = _plan(estimate(256, 10), monkeypatch)  # Tiles, then a shorter history.
-  assert (plan.tile_size, plan.history_size) == (256, 10)
-  assert "history of 10 pairs instead of 20" in lines[-1]
-  with pytest.raises(UserError, match=r"4096x3072 px .* in tiles of 256 px but only"):
-    _plan(estimate(256, memory.MIN_HISTORY) - 1, monkeypatch)
-  plan, _ = _plan(estimate(None) - 1, monkeypatch, tile_size=0)  # Never tiles: history.
-  assert (plan.tile_size, plan.history_size) == (None, 19)
-  plan, _ = _plan(estimate(None) - 1, monkeypatch, style_loss="histogram")  # Untileable.
-  assert plan.tile_size is None
-
-
-def test_the_tiled_estimate_counts_one_window_of_activations_and_the_image_sized_rest():
-  """The activations of one window (tile + halos), not of the image; everything the
-  size of the image (the L-BFGS history, the content target) stays."""
-  kw = dict(num_seeds=1, layers=objective.DEFAULT_STYLE_LAYERS, method="lbfgs", kernels="xla")
-  one_window = memory.estimate_memory_bytes(672, 672, history_size=20, **kw)
-  tiled = memory.estimate_memory_bytes(3072, 4096, history_size=20, tile_size=512, **kw)
-  image, window = 3072 * 4096 * 3, 672 * 672 * 3
-  target_and_gradient = 2 * (3072 // 8 * 4096 // 8 * 512 + image)
-  buffers = 2 * 20 + 6  # L-BFGS: the history's pairs, and a few image-sized buffers.
-  assert tiled - one_window == 4 * (target_and_gradient + buffers * (image - window))

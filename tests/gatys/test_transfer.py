@@ -1,11 +1,16 @@
+"""jaxstyle.gatys.transfer: `stylize`, the Python API, on the tiny random network: it
+lowers the losses with every optimizer and style loss, sweeps seeds and loss weights,
+takes a config and says what it ran."""
+
 import numpy as np
 import pytest
 
 import jaxstyle
+from jaxstyle import losses
 from jaxstyle.gatys import config as config_lib
-from jaxstyle.gatys import memory, start
-from jaxstyle.errors import UserError
-from tests.conftest import random_image
+from jaxstyle.gatys import start, transfer
+from jaxstyle.gatys.config import StylizeConfig
+from tests.conftest import lowered_programs, random_image
 
 
 def _smooth_image(h, w, seed):
@@ -95,24 +100,6 @@ def test_same_seed_same_image(tiny_weights, pair):
     np.testing.assert_array_equal(first.history["total"], again.history["total"])
 
 
-def test_noise_is_white_and_per_seed():
-  x = np.asarray(start.noise_images([0, 1], (64, 64, 3)))
-  assert abs(x.mean() - 0.5) < 0.01 and abs(x.std() - start.NOISE_STD) < 0.01
-  np.testing.assert_array_equal(x[1], np.asarray(start.noise_images([1], (64, 64, 3)))[0])
-  # White: neighbouring pixels are uncorrelated.
-  c = np.corrcoef(x[0, :, :-1].ravel(), x[0, :, 1:].ravel())[0, 1]
-  assert abs(c) < 0.05
-
-
-@pytest.mark.parametrize("init", ["content", "style"])
-def test_init_from_images(tiny_weights, pair, init):
-  content, style = pair
-  result = jaxstyle.stylize(content, style, weights=tiny_weights, num_steps=1, init=init,
-                            optimizer="adam", learning_rate=1e-9, log_every=0)
-  start = content if init == "content" else jaxstyle.images.resize_to(style, 32, 40)
-  np.testing.assert_allclose(result.images[0], start, atol=1e-5)
-
-
 # sgd: the default learning rate (10) suits VGG-19 (experiments/optimizers.py) but
 # diverges on the tiny random network after ~8 steps.
 @pytest.mark.parametrize("optimizer, learning_rate", [
@@ -147,28 +134,6 @@ def test_api_errors(tiny_weights, pair):
     jaxstyle.stylize(content, style, weights=tiny_weights, init="content", num_seeds=2)
 
 
-def test_too_large_for_memory_is_a_clear_error(tiny_weights, monkeypatch):
-  monkeypatch.setattr(memory, "available_memory_bytes", lambda: 2**30)
-  big = np.zeros((4000, 3000, 3), np.float32)
-  message = r"3000x4000 px .* needs about .* GiB .* smaller --image_size"
-  with pytest.raises(UserError, match=message):
-    jaxstyle.stylize(big, big[:64, :64], weights=jaxstyle.weights.random_weights())
-
-
-def test_memory_estimate_grows_with_size_and_seeds():
-  """Per-seed memory grows with the pixels and the seeds; the network's (weights, and
-  derived kernels with the CPU kernels) is counted once."""
-  for kernels in ("xla", "cpu"):
-    kw = dict(layers=["conv5_1"], method="lbfgs", history_size=20, kernels=kernels)
-    fixed = memory.estimate_memory_bytes(0, 0, num_seeds=1, **kw)
-    small = memory.estimate_memory_bytes(256, 256, num_seeds=1, **kw) - fixed
-    assert fixed > 4 * 20_000_000 and small > 0
-    assert memory.estimate_memory_bytes(512, 512, num_seeds=1, **kw) - fixed > 3.5 * small
-    assert memory.estimate_memory_bytes(256, 256, num_seeds=4, **kw) - fixed > 3.9 * small
-
-
-
-
 @pytest.mark.slow
 def test_the_defaults_start_from_the_photo_and_go_coarse_to_fine(tiny_weights):
   """init="auto": the content photo for one seed, white noise for several; scales=None:
@@ -187,3 +152,121 @@ def test_the_defaults_start_from_the_photo_and_go_coarse_to_fine(tiny_weights):
   many = jaxstyle.stylize(content, style, weights=tiny_weights, num_steps=2, num_seeds=2,
                           log_every=0)
   assert many.run["init"] == "noise" and many.history["content"][0, 0] > 0
+
+
+def test_stylize_takes_a_config_and_overrides_and_returns_its_config(tiny_weights):
+  """A config and flat overrides reach the run: the result carries the config as used,
+  and the same settings given either way give the same images."""
+  content, style = random_image(32, 40, 0), random_image(32, 32, 1)
+  config = StylizeConfig().replace(num_steps=2, log_every=0, init="noise", seed=3)
+  given = jaxstyle.stylize(content, style, config, weights=tiny_weights, tv_weight=1.0)
+  assert given.config == config.replace(tv_weight=1.0)
+  assert given.steps == 2 and given.seeds == [3] and given.run["tv_weight"] == 1.0
+  flat = jaxstyle.stylize(content, style, weights=tiny_weights, num_steps=2, log_every=0,
+                          init="noise", seed=3, tv_weight=1.0)
+  np.testing.assert_array_equal(flat.images, given.images)
+  with pytest.raises(TypeError, match="unknown setting 'num_step'"):
+    jaxstyle.stylize(content, style, weights=tiny_weights, num_step=2)
+  with pytest.raises(ValueError, match="init='image' needs the image"):
+    jaxstyle.stylize(content, style, config.replace(init="image"), weights=tiny_weights)
+  image = jaxstyle.stylize(content, style, config, weights=tiny_weights, init=content)
+  assert image.config.start.init == "image"
+  np.testing.assert_allclose(image.history["content"][0, 0], 0.0, atol=1e-6)
+
+
+def test_image_size_in_the_config_resizes_the_content(tiny_weights):
+  content, style = random_image(40, 50, 0), random_image(32, 32, 1)
+  result = jaxstyle.stylize(content, style, weights=tiny_weights, num_steps=1, log_every=0,
+                            image_size=40)
+  assert result.images.shape == (1, 32, 40, 3)
+
+
+@pytest.mark.parametrize("rate", [-1.0, 0.0, float("nan")])
+def test_stylize_api_refuses_a_learning_rate_that_is_not_positive(tiny_weights, rate):
+  with pytest.raises(ValueError, match="learning_rate must be a positive finite number"):
+    transfer.stylize(random_image(24, 32), random_image(32, 32, 1), weights=tiny_weights,
+                     optimizer="adam", learning_rate=rate, num_steps=1)
+
+
+@pytest.mark.parametrize("style_loss", losses.STYLE_LOSSES)
+@pytest.mark.slow
+def test_every_style_loss_lowers_its_loss_with_seed_sweeps(tiny_weights, style_loss):
+  """Two seeds from white noise: finite, the style term falls well below its start, the
+  seeds stay distinct, and the loss recorded is the chosen one."""
+  content, style = random_image(32, 32, 0), random_image(24, 32, 1)  # Two sizes.
+  result = transfer.stylize(content, style, weights=tiny_weights, style_loss=style_loss,
+                            num_steps=25, num_seeds=2, log_every=0, style_weight=1e3,
+                            optimizer="adam", learning_rate=0.05)
+  h = result.history["style"]
+  assert result.stopped is None and np.all(np.isfinite(result.history["total"]))
+  assert np.all(h[-1] < 0.5 * h[0]), h[[0, -1]]
+  assert not np.allclose(result.images[0], result.images[1])
+  assert result.run["style_loss"] == style_loss
+
+
+@pytest.mark.slow
+def test_a_weight_sweep_is_one_program_whose_points_run_like_single_runs(tiny_weights):
+  """style_weight x content_weight (2 x 2 points) x 2 seeds, two scales: one step
+  program per scale for all 8 images; each image starts as the single run at its point
+  and seed (same start, first step to rounding: README "Seeds") and ends at a similar
+  loss. Fails for a sweep that compiles per point, gives a point another point's weights
+  or start, or shares optimizer state between images."""
+  content = transfer.resize_to(random_image(4, 4, 0), 36, 44)
+  style = random_image(32, 32, 1)
+  kwargs = dict(weights=tiny_weights, num_steps=12, log_every=0, init="noise",
+                content_normalization="sum", scales=2)
+  with lowered_programs() as lowered:
+    sweep = transfer.stylize(content, style, seed=5, num_seeds=2, style_weight=(10.0, 100.0),
+                             content_weight=(1.0, 2.0), **kwargs)
+  assert lowered.count("jit(step_all)") == 2, lowered  # One per scale.
+  points = [{"content_weight": c, "style_weight": s} for c in (1.0, 2.0) for s in (10.0, 100.0)]
+  assert sweep.points == [p for p in points for _ in range(2)]
+  assert sweep.seeds == [5, 6] * 4 and sweep.images.shape == (8, 36, 44, 3)
+  assert sweep.config.objective.style_weight == (10.0, 100.0)
+  assert sweep.run["style_weight"] == (10.0, 100.0)
+  assert sweep.run["content_weight"] == (1.0, 2.0)
+  h = sweep.history
+  for i in (1, 6):  # (cw 1, sw 10, seed 6) and (cw 2, sw 100, seed 5).
+    single = transfer.stylize(content, style, num_seeds=1, seed=sweep.seeds[i],
+                              **sweep.points[i], **kwargs).history
+    np.testing.assert_allclose(h["total"][0, i], single["total"][0, 0], rtol=1e-5)
+    np.testing.assert_allclose(h["total"][1, i], single["total"][1, 0], rtol=1e-4)
+    assert 0.5 < h["total"][-1, i] / single["total"][-1, 0] < 2.0
+    np.testing.assert_allclose(
+        h["total"][:, i], sweep.points[i]["content_weight"] * h["content"][:, i]
+        + sweep.points[i]["style_weight"] * h["style"][:, i], rtol=1e-4)
+  # Every image was optimized at the coarse scale (steps 0-12; the fine scale's 6 follow).
+  assert np.all(h["total"][12] < 0.2 * h["total"][0]) and h["total"].shape == (19, 8)
+  # Seeds differ, points differ.
+  assert np.abs(sweep.images[0] - sweep.images[1]).mean() > 0.01
+  assert np.abs(sweep.images[0] - sweep.images[2]).mean() > 0.001
+
+
+@pytest.mark.slow
+def test_carry_state_and_finer_steps_in_stylize(tiny_weights):
+  content, style = random_image(40, 48, 0), random_image(40, 48, 1)
+  kwargs = dict(weights=tiny_weights, optimizer="adam", learning_rate=0.02, init="content",
+                scale_factor=2**0.5, coarsest_size=24, num_steps=6, finer_steps=3,
+                log_every=0, style_weight=1.0)
+  warm = transfer.stylize(content, style, carry_state=True, **kwargs)
+  cold = transfer.stylize(content, style, **kwargs)
+  assert [(l["width"], l["steps"]) for l in warm.run["scales"]] == [
+      (24, 6), (34, 3), (48, 3)]
+  assert warm.config.schedule.carry_state and warm.steps == 12
+  assert warm.images.shape == (1, 40, 48, 3)
+  assert not np.allclose(warm.images, cold.images, atol=1e-4)
+  with pytest.raises(ValueError, match="carry_state"):
+    transfer.stylize(content, style, carry_state=True, **dict(kwargs, optimizer="lbfgs",
+                                                               learning_rate=None))
+  with pytest.raises(ValueError, match="scale_factor"):
+    transfer.stylize(content, style, **dict(kwargs, scale_factor=1.0))
+
+
+@pytest.mark.slow
+def test_stylize_reports_the_kernels_and_precision_it_ran(tiny_weights):
+  result = jaxstyle.stylize(random_image(24, 24), random_image(24, 24, 1), weights=tiny_weights,
+                            num_steps=2, log_every=0, kernels="xla", precision="bfloat16")
+  assert result.run["kernels"] == "xla" and result.config.backend.precision == "bfloat16"
+  auto = jaxstyle.stylize(random_image(24, 24), random_image(24, 24, 1), weights=tiny_weights,
+                          num_steps=2, log_every=0)
+  assert auto.run["kernels"] == "cpu" and auto.run["steps_per_call"] == 1

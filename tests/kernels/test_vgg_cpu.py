@@ -1,4 +1,5 @@
-"""The hand-written gradients and convolutions agree with plain autodiff and XLA."""
+"""jaxstyle.kernels.vgg_cpu: VGG-19's CPU layers (hand-written gradients, derived and
+Winograd kernels) agree with plain autodiff and XLA, alone and in the network."""
 
 import jax
 import jax.numpy as jnp
@@ -6,9 +7,10 @@ import numpy as np
 import pytest
 
 from jaxstyle import features as features_lib
-from jaxstyle import losses
 from jaxstyle import weights as weights_lib
 from jaxstyle.kernels import vgg_cpu, winograd
+from jaxstyle.nets.vgg import WIDTHS
+from tests.conftest import random_image
 
 
 def _direct(x, kernel):
@@ -42,26 +44,6 @@ def _direct_and_vjp(x, kernel, g):
 def _close(a, b, tol=2e-5):
   a, b = np.asarray(a), np.asarray(b)
   assert np.abs(a - b).max() <= tol * np.abs(b).max(), np.abs(a - b).max() / np.abs(b).max()
-
-
-@pytest.mark.parametrize("m", [2, 4])
-@pytest.mark.parametrize("shape", [(1, 8, 12), (2, 7, 9), (1, 1, 5), (1, 6, 1), (1, 10, 13)])
-def test_winograd_convolution_and_its_transpose_match_xla(shape, m):
-  """F(2x2) and F(4x4); sizes that are and are not multiples of the tile (padded and
-  cropped), batches, 1-pixel maps. One jitted program per case (op by op, each of the
-  many small operations compiles on its own: 3-4x slower)."""
-
-  @jax.jit
-  def outputs(x, kernel, g):
-    u = winograd.kernel_transform(kernel, m)
-    _, vjp = jax.vjp(lambda x: _direct(x, kernel), x)
-    return (winograd.conv(x, u, jax.lax.Precision.HIGHEST), _direct(x, kernel),
-            winograd.conv_transpose(g, u.swapaxes(1, 2), jax.lax.Precision.HIGHEST),
-            vjp(g)[0])
-
-  y, y_ref, gx, gx_ref = outputs(*_arrays(shape, 5, 4))
-  _close(y, y_ref)
-  _close(gx, gx_ref)
 
 
 @pytest.mark.parametrize("use_winograd", [False, True])
@@ -137,13 +119,52 @@ def test_max_pool_gradient_matches_jnp_max_without_ties():
   assert np.count_nonzero(np.asarray(vjp(g)[0])) == g.size
 
 
-def test_gram_gradient_matches_autodiff():
-  f = jax.random.normal(jax.random.PRNGKey(0), (5, 7, 4))
-  target = jax.random.normal(jax.random.PRNGKey(1), (4, 4))
+def _rel(a, b):
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  return np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)
 
-  def plain(f):
-    m = f.reshape(-1, 4)
-    return jnp.sum(jnp.square(jnp.matmul(m.T, m, precision="highest") - target))
 
-  _close(jax.grad(lambda f: jnp.sum(jnp.square(losses.gram_matrix(f) - target)))(f),
-         jax.grad(plain)(f))
+@pytest.fixture(scope="module")
+def full_width_weights():
+  """A VGG-19 of the real widths (64 ... 512 channels: the Winograd layers), random."""
+  return weights_lib.random_weights(seed=3, widths=WIDTHS)
+
+
+@pytest.mark.parametrize("pooling", ["max", "avg"])
+@pytest.mark.slow
+def test_vgg_xla_and_cpu_kernels_agree_on_features_and_gradients(full_width_weights, pooling):
+  """Every layer kind, up to conv5_1 (512 channels; Winograd F(4x4) on the CPU path),
+  on a 40x36 image (odd sizes at the deep layers): features, the input gradient of a
+  loss over several layers, and a kernel gradient."""
+  w = full_width_weights
+  layers = ("relu1_2", "pool2", "conv3_1", "relu4_1", "conv4_4", "conv5_1")
+  image = jnp.asarray(random_image(36, 40, seed=1))[None]
+  out = {}
+  for kernels in ("xla", "cpu"):
+    fn = features_lib.feature_fn(w.widths, w.preprocessing, pooling, kernels=kernels)
+    variables = features_lib.network_variables(w, kernels)
+    assert ("derived" in variables) == (kernels == "cpu")
+
+    def loss(x, v, fn=fn):
+      feats = fn(v, x, layers)
+      return sum(jnp.sum(jnp.sin(f / (1 + jnp.abs(f).mean()))) for f in feats.values())
+
+    feats = jax.jit(fn, static_argnums=2)(variables, image, layers)
+    grad_x, grad_v = jax.jit(jax.grad(loss, argnums=(0, 1)))(image, variables)
+    out[kernels] = feats, grad_x, grad_v["params"]["conv4_2"]["kernel"]
+  for layer in layers:
+    assert _rel(out["cpu"][0][layer], out["xla"][0][layer]) < 1e-4, layer
+  assert _rel(out["cpu"][1], out["xla"][1]) < 1e-3
+  assert _rel(out["cpu"][2], out["xla"][2]) < 1e-3
+  assert np.abs(np.asarray(out["xla"][1])).max() > 0
+
+
+@pytest.mark.slow
+def test_cpu_kernels_below_float32_are_the_plain_convolutions(full_width_weights):
+  """Winograd is never used below float32: at bfloat16 the CPU and XLA kernels give the
+  same features (here Winograd F(4x4) would differ by far more)."""
+  w, image = full_width_weights, jnp.asarray(random_image(32, 32, seed=5))[None]
+  feats = {k: features_lib.extract_features(image, ["conv5_1"], weights=w, kernels=k,
+                                            precision="bfloat16")["conv5_1"]
+           for k in ("xla", "cpu")}
+  assert _rel(feats["cpu"], feats["xla"]) < 1e-6

@@ -116,7 +116,7 @@ def _np_style_distance(outputs, style, network, distance, weights):
   """metrics.style_distance from its definition: the mean over the network's style
   layers, the style at its own size; the sliced-Wasserstein directions from the fixed
   key folded with the layer index. Features from `features.extract_features` (checked
-  against NumPy networks in test_networks.py)."""
+  against NumPy networks in tests/nets/)."""
   layers = STYLE_LAYERS[network]
   fo = features_lib.extract_features(outputs, layers, weights=weights)
   fs = features_lib.extract_features(style[None], layers, weights=weights)

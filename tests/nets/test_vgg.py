@@ -50,8 +50,3 @@ def test_computes_only_up_to_the_deepest_layer(tiny_weights):
 def test_unknown_layer_lists_valid_ones(tiny_weights):
   with pytest.raises(ValueError, match="unknown VGG-19 layer.*conv4_5.*valid layers are: conv1_1"):
     extract_features(random_image(8, 8)[None], ["conv4_5"], weights=tiny_weights)
-
-
-def test_bad_image_shape(tiny_weights):
-  with pytest.raises(ValueError, match=r"NHWC \[N, H, W, 3\]"):
-    extract_features(random_image(8, 8), ["conv1_1"], weights=tiny_weights)
