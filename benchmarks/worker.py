@@ -33,6 +33,8 @@ flags.DEFINE_float("loss_scale", 1.0, "torch: the optimizer sees the loss times 
 flags.DEFINE_string("compilation_cache", None, "jax: JAX's persistent compilation cache "
                     "directory, as jaxstyle's commands use (default: none).")
 flags.DEFINE_integer("threads", 0, "torch.set_num_threads (0: torch's default).")
+flags.DEFINE_integer("tile_size", None, "jax: evaluate the loss in tiles of this many px "
+                     "(jaxstyle.gatys.tiling; default: untiled).")
 flags.DEFINE_integer("steps_per_call", None, "jax: optimizer steps per device call "
                      "(default: the backend's, 1 on CPU).")
 FLAGS = flags.FLAGS
@@ -68,10 +70,11 @@ def run_jax() -> dict:
   config = jaxstyle.ObjectiveConfig(content_weight=1.0, style_weight=100.0,
                                     content_normalization="sum")  # As torch_reference.
   s = time.perf_counter()
-  targets = jaxstyle.compute_targets(content, [style], config, weights)
+  targets = jaxstyle.compute_targets(content, [style], config, weights,
+                                     tile_size=FLAGS.tile_size)
   jax.block_until_ready(targets)
   t["targets_s"] = time.perf_counter() - s
-  loss_fn = jaxstyle.make_loss_fn(config, weights)
+  loss_fn = jaxstyle.make_loss_fn(config, weights, tile_size=FLAGS.tile_size)
   method, linesearch = FLAGS.method, None
   if method == "lbfgs_zoom":
     method, linesearch = "lbfgs", "zoom"
@@ -80,7 +83,8 @@ def run_jax() -> dict:
                              linesearch=linesearch, log_every=0,
                              steps_per_call=FLAGS.steps_per_call)
   t["first_step_s"] = float(result.history["time"][1])  # Includes compiling.
-  return dict(t, losses=result.history["total"].tolist(), times=result.history["time"].tolist(),
+  return dict(t, shape=list(content.shape[:2]),
+              losses=result.history["total"].tolist(), times=result.history["time"].tolist(),
               evaluations=result.evaluations, device=jax.devices()[0].device_kind,
               backend=jax.default_backend(), version=jax.__version__)
 
@@ -118,7 +122,8 @@ def main(argv):
   del argv
   out = run_jax() if FLAGS.impl == "jax" else run_torch()
   out.update(impl=FLAGS.impl, method=FLAGS.method, size=FLAGS.size, seeds=FLAGS.seeds,
-             steps=FLAGS.steps, history=FLAGS.history, peak_rss_mb=_peak_rss_mb())
+             steps=FLAGS.steps, history=FLAGS.history, tile_size=FLAGS.tile_size,
+             peak_rss_mb=_peak_rss_mb())
   sys.stdout.write(json.dumps(out) + "\n")
 
 

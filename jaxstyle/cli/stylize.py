@@ -183,9 +183,10 @@ def _stylize_one(config, content_path, style_paths, output: pathlib.Path, weight
   size, side = config.images.image_size, config.images.image_side
   height, width = images.scaled_shape(*content.shape[:2], size, side)
   points = config.objective.sweep_points()
+  objective = config.objective.resolve(network)
   memory.plan_memory(height, width,
                      num_seeds=config.start.num_seeds * (1 if points is None else len(points)),
-                     layers=config.objective.resolve(network).all_layers,
+                     layers=objective.all_layers, content_layers=objective.content_layers,
                      method=config.solver.optimizer, history_size=config.solver.lbfgs_history,
                      style_loss=config.objective.style_loss,
                      tile_size=config.backend.tile_size, kernels=config.backend.kernels,

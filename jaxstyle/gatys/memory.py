@@ -30,19 +30,34 @@ def _vgg19_bound(layers: Sequence[str], network: str) -> Sequence[str]:
   return features.FEATURE_NETWORKS[network].memory_bound or layers
 
 
-def estimate_memory_bytes(height: int, width: int, *, num_seeds: int, layers: Sequence[str],
-                          method: str, history_size: int, widths=(64, 128, 256, 512, 512),
-                          kernels: str = "auto", network: str = "vgg19",
-                          tile_size: int | None = None) -> int:
-  """A rough upper bound of the memory one optimization needs, in bytes.
+# What the process holds besides the run's arrays on the CPU backend (Python, jaxlib, the
+# compiler's peak): benchmarks/README.md, "Memory", fits it with TRANSIENT_LAYERS from the
+# peaks measured at three sizes.
+RUNTIME_BYTES = 800 * 2**20
+# Layer-sized buffers alive beside the kept activations at the backward pass's peak (the
+# gradient flowing in and out of a layer, the Winograd transforms), in largest layers.
+TRANSIENT_LAYERS = 3
 
-  Counts the activations of every layer up to the deepest used one, twice (forward
-  values kept for the backward pass, and their gradients), per seed, plus the
-  optimizer's image-sized buffers, the weights and, with the CPU kernels, the kernels
-  derived from them (`kernels.vgg_cpu.derived_bytes`). Other networks than VGG-19 are
-  bounded by VGG-19's layers (`_vgg19_bound`). With `tile_size`, the activations are
-  one tile's (its window, halo included: `tiling.plan`), plus the content target at the
-  image's size.
+
+def memory_parts(height: int, width: int, *, num_seeds: int, layers: Sequence[str],
+                 method: str, history_size: int, widths=(64, 128, 256, 512, 512),
+                 kernels: str = "auto", network: str = "vgg19", tile_size: int | None = None,
+                 content_layers: Sequence[str] = ("conv4_2",)) -> dict[str, int]:
+  """What one optimization holds at its peak, in bytes, by part (float32).
+
+  runtime: the process itself on the CPU backend (`RUNTIME_BYTES`; 0 elsewhere).
+  network: the weights and, with the CPU kernels, the kernels derived from them
+    (`kernels.vgg_cpu.derived_bytes`).
+  targets: the content features at the content layers (the image's size).
+  activations: per seed, what the backward pass keeps: each convolution's output
+    (its ReLU fused into it) and each pool's, up to the deepest used layer, over the
+    image or, tiled, over one tile's window (halo included: `tiling.plan`), plus
+    `TRANSIENT_LAYERS` of the largest layer; tiled, also the tiles' inputs and two more
+    of the largest layer (the forward pass recomputed in the backward pass).
+  optimizer: per seed, image-sized buffers: L-BFGS's 2 x history pairs and six more
+    (the image, its gradient, the direction, ...); tiled, four more (the gradient
+    gathered over the tiles).
+  Other networks than VGG-19 are bounded by VGG-19's layers (`_vgg19_bound`).
   """
   image = height * width * 3
   area = (height, width)
@@ -50,16 +65,16 @@ def estimate_memory_bytes(height: int, width: int, *, num_seeds: int, layers: Se
     halo, align = tiling.halo(network, layers)
     tile_plan = tiling.plan(height, width, tile_size, halo, align)
     area = (tile_plan.rows.window, tile_plan.cols.window)
-  layers = _vgg19_bound(layers, network)
-  last = max(LAYER_NAMES.index(l) for l in layers)
-  activations = 0
-  for name in LAYER_NAMES[: last + 1]:
-    s = layer_stride(name)
-    activations += (area[0] // s) * (area[1] // s) * layer_width(name, widths)
-  if tile_size is not None:  # conv4_2's target, and the gradient's image.
-    activations += (height // 8) * (width // 8) * layer_width("conv4_2", widths) + image
-  buffers = 2 * history_size + 6 if "lbfgs" in method else 6
-  per_seed = 4 * (2 * activations + buffers * image)
+  last = max(LAYER_NAMES.index(l) for l in _vgg19_bound(layers, network))
+  sizes = [(area[0] // layer_stride(n)) * (area[1] // layer_stride(n)) * layer_width(n, widths)
+           for n in LAYER_NAMES[: last + 1] if not n.startswith("relu")]
+  buffers = (2 * history_size if "lbfgs" in method else 0) + 6
+  transient = TRANSIENT_LAYERS * max(sizes)
+  if tile_size is not None:
+    buffers += 4  # The gradient gathered over the tiles, and its per-tile updates.
+    # The tiles' inputs, kept by the scan for the backward pass, and the recomputed
+    # forward pass in flight beside the gradient.
+    transient += tile_plan.num_tiles * area[0] * area[1] * 3 + 2 * max(sizes)
   kernel_shapes, cin = [], 3
   for name in LAYER_NAMES:
     if name.startswith("conv"):
@@ -68,7 +83,20 @@ def estimate_memory_bytes(height: int, width: int, *, num_seeds: int, layers: Se
   network_bytes = sum(4 * (int(np.prod(k)) + k[-1]) for k in kernel_shapes)
   if kernels_lib.resolve(kernels) == "cpu":
     network_bytes += vgg_cpu.derived_bytes(kernel_shapes)
-  return num_seeds * per_seed + network_bytes
+  targets = sum((height // layer_stride(l)) * (width // layer_stride(l)) * layer_width(l, widths)
+                for l in _vgg19_bound(content_layers, network) if content_layers)
+  return {"runtime": RUNTIME_BYTES if jax.default_backend() == "cpu" else 0,
+          "network": network_bytes,
+          "targets": 4 * targets,
+          "activations": num_seeds * 4 * (sum(sizes) + transient),
+          "optimizer": num_seeds * 4 * buffers * image}
+
+
+def estimate_memory_bytes(height: int, width: int, **kwargs) -> int:
+  """The memory one optimization needs at its peak, in bytes: the sum of `memory_parts`
+  (the same arguments), within 15 % above the peaks measured on the CPU backend
+  (benchmarks/README.md, "Memory")."""
+  return sum(memory_parts(height, width, **kwargs).values())
 
 
 def available_memory_bytes() -> int | None:
@@ -105,7 +133,8 @@ MIN_HISTORY = 5
 
 def plan_memory(height: int, width: int, *, num_seeds: int, layers: Sequence[str],
                 method: str, history_size: int, tile_size: int | None = None,
-                style_loss: str = "gram", shard_seeds: bool | None = None,
+                style_loss: str = "gram", content_layers: Sequence[str] = ("conv4_2",),
+                shard_seeds: bool | None = None,
                 kernels: str = "auto", network: str = "vgg19",
                 log: Callable[[str], None] | None = None) -> MemoryPlan:
   """The run's tile size and history, or UserError saying how much it needs.
@@ -130,7 +159,8 @@ def plan_memory(height: int, width: int, *, num_seeds: int, layers: Sequence[str
   def need(tile, history):
     return estimate_memory_bytes(height, width, num_seeds=num_seeds, layers=layers,
                                  method=method, history_size=history, kernels=kernels,
-                                 network=network, tile_size=tile)
+                                 network=network, tile_size=tile,
+                                 content_layers=content_layers)
 
   have = available_memory_bytes()
   gib = 2**30

@@ -94,13 +94,6 @@ class Plan:
   def num_tiles(self) -> int:
     return len(self.rows.starts) * len(self.cols.starts)
 
-  def table(self) -> np.ndarray:
-    """[T, 6] int32: each tile's input top, left and owned rows, columns [begin, end)."""
-    return np.asarray([(top, left, r0, r1, c0, c1)
-                       for top, (r0, r1) in zip(self.rows.starts, self.rows.owned)
-                       for left, (c0, c1) in zip(self.cols.starts, self.cols.owned)],
-                      np.int32)
-
 
 def plan(height: int, width: int, tile_size: int, halo_px: int, align: int) -> Plan:
   return Plan(plan_axis(height, tile_size, halo_px, align),

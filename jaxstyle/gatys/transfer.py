@@ -140,6 +140,7 @@ def stylize(content, style, config: StylizeConfig | None = None, *,
   plan_memory = functools.partial(
       memory.plan_memory, num_seeds=num_images, layers=objective.all_layers,
       method=solver.optimizer, style_loss=objective.style_loss, tile_size=backend.tile_size,
+      content_layers=objective.content_layers,
       shard_seeds=backend.shard_seeds, kernels=backend.kernels, network=network)
   history_size = plan_memory(height, width, history_size=solver.lbfgs_history,
                              log=logging.info).history_size

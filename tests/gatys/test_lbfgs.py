@@ -7,27 +7,12 @@ import numpy as np
 import pytest
 
 from jaxstyle.gatys import lbfgs, optimize
-
-
-def _quadratic(x, target, scale):
-  """An ill-conditioned quadratic with the (loss, components) signature."""
-  d = x - target
-  value = 0.5 * jnp.sum(scale * d * d)
-  return value, {"content": value, "style": jnp.zeros(()), "tv": jnp.zeros(())}
-
-
-@pytest.fixture
-def problem():
-  rng = np.random.default_rng(0)
-  target = rng.normal(size=(6, 5, 3)).astype(np.float32)
-  scale = np.exp(rng.uniform(-2, 2, size=target.shape)).astype(np.float32)
-  x0 = rng.normal(size=(2,) + target.shape).astype(np.float32)
-  return x0, (jnp.asarray(target), jnp.asarray(scale))
+from tests.gatys.conftest import quadratic
 
 
 def test_unit_step_lbfgs_uses_one_evaluation_per_step(problem):
   x0, args = problem
-  result = optimize.minimize(_quadratic, x0, args, method="lbfgs", num_steps=10, log_every=0)
+  result = optimize.minimize(quadratic, x0, args, method="lbfgs", num_steps=10, log_every=0)
   assert result.evaluations == 11  # The start, then one per step.
 
 

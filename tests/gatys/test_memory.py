@@ -86,13 +86,29 @@ def test_auto_tiles_only_what_does_not_fit_with_the_largest_tiles_that_do(monkey
   assert plan.tile_size is None
 
 
-def test_the_tiled_estimate_counts_one_window_of_activations_and_the_image_sized_rest():
-  """The activations of one window (tile + halos), not of the image; everything the
-  size of the image (the L-BFGS history, the content target) stays."""
-  kw = dict(num_seeds=1, layers=objective.DEFAULT_STYLE_LAYERS, method="lbfgs", kernels="xla")
-  one_window = memory.estimate_memory_bytes(672, 672, history_size=20, **kw)
-  tiled = memory.estimate_memory_bytes(3072, 4096, history_size=20, tile_size=512, **kw)
-  image, window = 3072 * 4096 * 3, 672 * 672 * 3
-  target_and_gradient = 2 * (3072 // 8 * 4096 // 8 * 512 + image)
-  buffers = 2 * 20 + 6  # L-BFGS: the history's pairs, and a few image-sized buffers.
-  assert tiled - one_window == 4 * (target_and_gradient + buffers * (image - window))
+def test_the_estimate_is_its_parts_each_the_size_of_what_it_counts():
+  """Per seed: the activations (of one tile's window when tiled) and the optimizer's
+  image-sized buffers; once: the runtime, the network and the content target."""
+  kw = dict(layers=objective.DEFAULT_STYLE_LAYERS + ("conv4_2",), method="lbfgs",
+            kernels="xla")
+  parts = lambda h, w, **more: memory.memory_parts(
+      h, w, **dict(dict(kw, num_seeds=1, history_size=20), **more))
+  tiled, untiled = parts(3072, 4096, tile_size=512), parts(3072, 4096)
+  assert sum(tiled.values()) == memory.estimate_memory_bytes(
+      3072, 4096, num_seeds=1, history_size=20, tile_size=512, **kw)
+  image = 3072 * 4096 * 3
+  # One 672 px window's (512 + 2 x 80 px halo), its largest layer twice more, and the
+  # 6 x 8 tiles' inputs.
+  window = parts(672, 672)["activations"]
+  largest = 672 * 672 * 64
+  assert tiled["activations"] == window + 4 * (2 * largest + 48 * 672 * 672 * 3)
+  assert untiled["activations"] > 10 * tiled["activations"]
+  assert untiled["optimizer"] == 4 * (2 * 20 + 6) * image  # The history's pairs and 6 more.
+  assert tiled["optimizer"] == untiled["optimizer"] + 4 * 4 * image
+  assert untiled["targets"] == tiled["targets"] == 4 * (3072 // 8) * (4096 // 8) * 512
+  assert parts(3072, 4096, history_size=10)["optimizer"] == untiled["optimizer"] - 4 * 20 * image
+  seeds = parts(3072, 4096, num_seeds=3)
+  for part in ("activations", "optimizer"):
+    assert seeds[part] == 3 * untiled[part]
+  for part in ("runtime", "network", "targets"):
+    assert seeds[part] == untiled[part]

@@ -17,22 +17,7 @@ import jaxstyle
 from jaxstyle.gatys import optimize, solvers
 from tests.commands import ROOT
 from tests.conftest import random_image, xla_flags
-
-
-def _quadratic(x, target, scale):
-  """An ill-conditioned quadratic with the (loss, components) signature."""
-  d = x - target
-  value = 0.5 * jnp.sum(scale * d * d)
-  return value, {"content": value, "style": jnp.zeros(()), "tv": jnp.zeros(())}
-
-
-@pytest.fixture
-def problem():
-  rng = np.random.default_rng(0)
-  target = rng.normal(size=(6, 5, 3)).astype(np.float32)
-  scale = np.exp(rng.uniform(-2, 2, size=target.shape)).astype(np.float32)
-  x0 = rng.normal(size=(2,) + target.shape).astype(np.float32)
-  return x0, (jnp.asarray(target), jnp.asarray(scale))
+from tests.gatys.conftest import quadratic
 
 
 @pytest.mark.parametrize("method, steps, factor", [
@@ -42,7 +27,7 @@ def problem():
 def test_every_method_decreases_the_loss(problem, method, steps, factor):
   x0, args = problem
   lr = {"sgd": 40.0, "adam": 0.1, "adagrad": 0.5}.get(method)
-  result = optimize.minimize(_quadratic, x0, args, method=method, num_steps=steps,
+  result = optimize.minimize(quadratic, x0, args, method=method, num_steps=steps,
                              learning_rate=lr, log_every=0)
   total = result.history["total"]
   assert total.shape == (steps + 1, 2)
@@ -63,10 +48,10 @@ def test_adagrad_is_optax_adagrad_on_the_loss_scaled_by_its_start(problem):
   """
   x0, args = problem
   steps = 30
-  result = optimize.minimize(_quadratic, x0, args, method="adagrad", num_steps=steps,
+  result = optimize.minimize(quadratic, x0, args, method="adagrad", num_steps=steps,
                              log_every=0)
   tx = optax.adagrad(solvers.DEFAULT_LEARNING_RATES["adagrad"])
-  value_and_grad = jax.jit(jax.value_and_grad(lambda x: _quadratic(x, *args)[0]))
+  value_and_grad = jax.jit(jax.value_and_grad(lambda x: quadratic(x, *args)[0]))
   target = np.asarray(args[0])
   for seed in range(x0.shape[0]):
     x = jnp.asarray(x0[seed])
@@ -88,7 +73,7 @@ def test_adagrad_is_optax_adagrad_on_the_loss_scaled_by_its_start(problem):
 @pytest.mark.slow
 def test_lbfgs_line_search_variant(problem):
   x0, args = problem
-  result = optimize.minimize(_quadratic, x0, args, method="lbfgs", num_steps=30,
+  result = optimize.minimize(quadratic, x0, args, method="lbfgs", num_steps=30,
                              linesearch="zoom", log_every=0)
   assert np.all(result.history["total"][-1] < 1e-5 * result.history["total"][0])
   assert result.evaluations > 31  # More than one evaluation per step.
@@ -97,8 +82,8 @@ def test_lbfgs_line_search_variant(problem):
 def test_seeds_are_independent(problem):
   """Each seed has its own optimizer state: seed 1 alone = seed 1 in a batch."""
   x0, args = problem
-  both = optimize.minimize(_quadratic, x0, args, method="lbfgs", num_steps=15, log_every=0)
-  alone = optimize.minimize(_quadratic, x0[1:], args, method="lbfgs", num_steps=15, log_every=0)
+  both = optimize.minimize(quadratic, x0, args, method="lbfgs", num_steps=15, log_every=0)
+  alone = optimize.minimize(quadratic, x0[1:], args, method="lbfgs", num_steps=15, log_every=0)
   # Equal up to float32 summation order (batched and single products differ in it, by
   # 4e-4 on some JAX versions); any sharing of state between seeds would differ at the
   # first steps by O(1).
@@ -111,7 +96,7 @@ def test_nan_stops_and_keeps_last_finite(problem):
   x0, args = problem
 
   def blows_up(x, target, scale):
-    value, parts = _quadratic(x, target, scale)
+    value, parts = quadratic(x, target, scale)
     # Finite while far from the target, NaN once close: the run must stop there.
     value = jnp.where(value < 50.0, jnp.nan, value)
     return value, parts
@@ -121,20 +106,20 @@ def test_nan_stops_and_keeps_last_finite(problem):
   assert result.stopped is not None and "nan" in result.stopped.lower()
   assert result.steps < 500
   assert np.all(np.isfinite(result.x))
-  kept, _ = _quadratic(jnp.asarray(result.x[0]), *args)
+  kept, _ = quadratic(jnp.asarray(result.x[0]), *args)
   assert float(kept) >= 50.0  # The image kept is the last one with a finite loss.
 
 
 def test_callback_and_errors(problem):
   x0, args = problem
   seen = []
-  optimize.minimize(_quadratic, x0, args, method="adam", num_steps=6, log_every=0,
+  optimize.minimize(quadratic, x0, args, method="adam", num_steps=6, log_every=0,
                     callback=lambda k, x: seen.append((k, x.shape)), callback_every=3)
   assert seen == [(3, x0.shape), (6, x0.shape)]
   with pytest.raises(ValueError, match="unknown optimizer 'newton'"):
-    optimize.minimize(_quadratic, x0, args, method="newton", num_steps=1)
+    optimize.minimize(quadratic, x0, args, method="newton", num_steps=1)
   with pytest.raises(ValueError, match="num_steps must be positive"):
-    optimize.minimize(_quadratic, x0, args, num_steps=0)
+    optimize.minimize(quadratic, x0, args, num_steps=0)
 
 
 def test_a_registered_solver_is_a_method_of_minimize(problem, monkeypatch):
@@ -144,7 +129,7 @@ def test_a_registered_solver_is_a_method_of_minimize(problem, monkeypatch):
   x0, args = problem
   monkeypatch.setitem(solvers.SOLVERS, "slow_sgd",
                       solvers.Solver(solvers.SOLVERS["sgd"].make, default_learning_rate=0.5))
-  run = lambda **kw: optimize.minimize(_quadratic, x0, args, num_steps=3, log_every=0, **kw)
+  run = lambda **kw: optimize.minimize(quadratic, x0, args, num_steps=3, log_every=0, **kw)
   registered = run(method="slow_sgd")
   np.testing.assert_array_equal(registered.x, run(method="sgd", learning_rate=0.5).x)
   assert not np.array_equal(registered.x, run(method="sgd").x)
@@ -160,8 +145,8 @@ def test_losses_with_equal_keys_share_their_compiled_programs(problem, tiny_weig
   compile anew); without a key a Loss is its function. objective.make_loss_fn keys its
   Loss by the settings but for the weights."""
   x0, args = problem
-  a = solvers.Loss(lambda *a: _quadratic(*a), key="quadratic")
-  b = solvers.Loss(lambda *a: _quadratic(*a), key="quadratic")
+  a = solvers.Loss(lambda *a: quadratic(*a), key="quadratic")
+  b = solvers.Loss(lambda *a: quadratic(*a), key="quadratic")
   assert a == b and hash(a) == hash(b)
   assert solvers.Loss(a.fn) != solvers.Loss(b.fn) and solvers.Loss(a.fn) == solvers.Loss(a.fn)
   assert a != solvers.Loss(a.fn, key="quadratic", uses_step=True)

@@ -13,18 +13,6 @@ from jaxstyle.weights import arbitrary as weights_lib
 from tests.conftest import random_image
 
 
-def _smooth_image(h, w, seed):
-  """Low-frequency colors: something content and style losses can both describe."""
-  rng = np.random.default_rng(seed)
-  small = rng.uniform(size=(4, 4, 3)).astype(np.float32)
-  return jaxstyle.images.resize_to(small, h, w)
-
-
-@pytest.fixture(scope="module")
-def pair():
-  return _smooth_image(32, 40, 0), random_image(32, 32, 1)
-
-
 def test_noise_is_white_and_per_seed():
   x = np.asarray(start.noise_images([0, 1], (64, 64, 3)))
   assert abs(x.mean() - 0.5) < 0.01 and abs(x.std() - start.NOISE_STD) < 0.01

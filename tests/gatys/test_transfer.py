@@ -13,18 +13,6 @@ from jaxstyle.gatys.config import StylizeConfig
 from tests.conftest import lowered_programs, random_image
 
 
-def _smooth_image(h, w, seed):
-  """Low-frequency colors: something content and style losses can both describe."""
-  rng = np.random.default_rng(seed)
-  small = rng.uniform(size=(4, 4, 3)).astype(np.float32)
-  return jaxstyle.images.resize_to(small, h, w)
-
-
-@pytest.fixture(scope="module")
-def pair():
-  return _smooth_image(32, 40, 0), random_image(32, 32, 1)
-
-
 @pytest.mark.slow
 def test_stylize_lowers_both_losses(tiny_weights, pair):
   content, style = pair

@@ -11,20 +11,9 @@ from jaxstyle import weights as weights_lib
 from jaxstyle.kernels import vgg_cpu, winograd
 from jaxstyle.nets.vgg import WIDTHS
 from tests.conftest import random_image
+from tests.kernels.conftest import conv_arrays, direct_conv
 
 
-def _direct(x, kernel):
-  return jax.lax.conv_general_dilated(x, kernel, (1, 1), "SAME",
-                                      dimension_numbers=("NHWC", "HWIO", "NHWC"),
-                                      precision=jax.lax.Precision.HIGHEST)
-
-
-def _arrays(shape, cin, cout, seed=0):
-  rng = np.random.default_rng(seed)
-  x = jnp.asarray(rng.standard_normal(shape + (cin,)), jnp.float32)
-  kernel = jnp.asarray(rng.standard_normal((3, 3, cin, cout)) / np.sqrt(9 * cin), jnp.float32)
-  g = jnp.asarray(rng.standard_normal(shape + (cout,)), jnp.float32)
-  return x, kernel, g
 
 
 @jax.jit
@@ -37,7 +26,7 @@ def _conv3x3_and_vjp(x, kernel, derived, g):
 
 @jax.jit
 def _direct_and_vjp(x, kernel, g):
-  y, vjp = jax.vjp(_direct, x, kernel)
+  y, vjp = jax.vjp(direct_conv, x, kernel)
   return y, vjp(g)
 
 
@@ -49,7 +38,7 @@ def _close(a, b, tol=2e-5):
 @pytest.mark.parametrize("use_winograd", [False, True])
 @pytest.mark.slow
 def test_conv3x3_gradients_match_autodiff(use_winograd):
-  x, kernel, g = _arrays((2, 9, 10), 6, 3)
+  x, kernel, g = conv_arrays((2, 9, 10), 6, 3)
   derived = {"kernel_t": vgg_cpu.backward_kernel(kernel)}
   if use_winograd:
     u = winograd.kernel_transform(kernel, vgg_cpu.WINOGRAD_TILE)
@@ -72,7 +61,7 @@ def test_conv3x3_at_256_channels_matches_xla():
   error measured: 7e-6 of the largest value. Fails for a wrong transform (a point or a
   matrix entry), a wrong crop of the last tiles, or a kernel not flipped or transposed
   for the input gradient."""
-  x, kernel, g = _arrays((1, 6, 7), 256, 256)
+  x, kernel, g = conv_arrays((1, 6, 7), 256, 256)
   plain = {"kernel_t": vgg_cpu.backward_kernel(kernel)}
   u = winograd.kernel_transform(kernel, vgg_cpu.WINOGRAD_TILE)
   variants = {"derived": vgg_cpu.derived_kernels(kernel), "plain": plain,

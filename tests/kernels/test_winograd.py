@@ -2,25 +2,13 @@
 XLA's."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from jaxstyle.kernels import winograd
+from tests.kernels.conftest import conv_arrays, direct_conv
 
 
-def _direct(x, kernel):
-  return jax.lax.conv_general_dilated(x, kernel, (1, 1), "SAME",
-                                      dimension_numbers=("NHWC", "HWIO", "NHWC"),
-                                      precision=jax.lax.Precision.HIGHEST)
-
-
-def _arrays(shape, cin, cout, seed=0):
-  rng = np.random.default_rng(seed)
-  x = jnp.asarray(rng.standard_normal(shape + (cin,)), jnp.float32)
-  kernel = jnp.asarray(rng.standard_normal((3, 3, cin, cout)) / np.sqrt(9 * cin), jnp.float32)
-  g = jnp.asarray(rng.standard_normal(shape + (cout,)), jnp.float32)
-  return x, kernel, g
 
 
 def _close(a, b, tol=2e-5):
@@ -38,11 +26,11 @@ def test_winograd_convolution_and_its_transpose_match_xla(shape, m):
   @jax.jit
   def outputs(x, kernel, g):
     u = winograd.kernel_transform(kernel, m)
-    _, vjp = jax.vjp(lambda x: _direct(x, kernel), x)
-    return (winograd.conv(x, u, jax.lax.Precision.HIGHEST), _direct(x, kernel),
+    _, vjp = jax.vjp(lambda x: direct_conv(x, kernel), x)
+    return (winograd.conv(x, u, jax.lax.Precision.HIGHEST), direct_conv(x, kernel),
             winograd.conv_transpose(g, u.swapaxes(1, 2), jax.lax.Precision.HIGHEST),
             vjp(g)[0])
 
-  y, y_ref, gx, gx_ref = outputs(*_arrays(shape, 5, 4))
+  y, y_ref, gx, gx_ref = outputs(*conv_arrays(shape, 5, 4))
   _close(y, y_ref)
   _close(gx, gx_ref)
