@@ -28,6 +28,10 @@ flags.DEFINE_list("runs", ["512:0", "1024:0", "2048:0", "2048:512"],
                   "SIZE:TILE pairs: the image's longer side and the tile size (0: untiled).")
 flags.DEFINE_integer("steps", 3, "L-BFGS iterations per run.")
 flags.DEFINE_integer("history", 20, "L-BFGS history (jaxstyle's default).")
+flags.DEFINE_string("content", None, "Content image (default: the worker's, Tübingen).")
+flags.DEFINE_string("style", None, "Style image (default: the worker's, The Starry Night).")
+flags.DEFINE_string("weights", None, "Weights .npz for the workers (default: jaxstyle's "
+                    "default VGG-19; the estimate is always the real network's).")
 flags.DEFINE_string("output", "benchmarks/results/memory_cpu.json", "Results file.")
 FLAGS = flags.FLAGS
 
@@ -37,6 +41,9 @@ def _run(size: int, tile: int) -> dict:
              f"--size={size}", f"--steps={FLAGS.steps}", f"--history={FLAGS.history}"]
   if tile:
     command.append(f"--tile_size={tile}")
+  for name in ("weights", "content", "style"):
+    if FLAGS[name].value:
+      command.append(f"--{name}={FLAGS[name].value}")
   logging.info("running %s", " ".join(command[2:]))
   done = subprocess.run(command, capture_output=True, text=True, check=True,
                         env=dict(os.environ, PYTHONPATH=os.getcwd()))

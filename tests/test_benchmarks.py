@@ -160,3 +160,23 @@ def test_arbitrary_bound_counts_the_predictors_pointwise_layers():
                    params,
                    jax.ShapeDtypeStruct((1, 96, 96, 3), np.float32))
   assert shapes == layers
+
+
+@pytest.mark.slow
+def test_memory_benchmark_smoke(tmp_path, tiny_weights_file, shared_images):
+  """benchmarks/memory.py runs a worker untiled and tiled and sets each peak beside the
+  estimate (of the real network: the tiny one's peaks are far below it)."""
+  output = tmp_path / "memory.json"
+  done = subprocess.run(
+      [sys.executable, "-m", "benchmarks.memory", "--runs=64:0,256:32", "--steps=1",
+       f"--weights={tiny_weights_file}", f"--content={shared_images / 'tubingen.jpg'}",
+       f"--style={shared_images / 'starry_night.jpg'}", f"--output={output}"],
+      cwd=ROOT, capture_output=True, text=True, check=False,
+      env=dict(os.environ, PYTHONPATH=ROOT))
+  assert done.returncode == 0, done.stderr[-2000:]
+  runs = json.loads(output.read_text())["runs"]
+  assert [(r["width"], r["tile_size"]) for r in runs] == [(64, None), (256, 32)]
+  for r in runs:
+    assert r["peak_rss_mb"] > 0 and r["estimate_mb"] > r["peak_rss_mb"]
+  assert runs[1]["parts_mb"]["optimizer"] > runs[0]["parts_mb"]["optimizer"]
+  assert "| 256x192 | 32 |" in done.stdout
