@@ -2,12 +2,15 @@ r"""High resolution, coarse to fine: 1024 and 2048 px on a 24 GB CPU machine.
 
   python -m experiments.high_resolution              # 1024 and 2048 px: about 40 min on 2 CPU cores
   python -m experiments.high_resolution --sizes=1024 --scale_steps=300,100,50   # more steps
+  python -m experiments.high_resolution --sizes=4096 --scales=4 --scale_steps=100,30,8,3
+      # 4096x3072: its finest level in tiles (auto; README "Large outputs"), ~45 min
 
 --scales=3 optimizes at a quarter of the size first, upsamples the result and refines
 it at half and at the full size (--scale_steps each). Most of the work happens where it
 is cheap; the full size only sharpens the detail. Each size runs in its own process so
 that its peak memory (ru_maxrss) is its own; both go to high_resolution.json with the
-time of every scale. The paper's network and settings, alpha/beta = --ratio.
+time of every scale (and its tile size: None where it ran untiled). The paper's network
+and settings, alpha/beta = --ratio.
 
 Expect: the 2048 px image has the layout of the small one with brush strokes at the
 scale of the painting's (the style image is taken at the full output size) and fine
@@ -32,6 +35,8 @@ flags.DEFINE_list("sizes", ["1024", "2048"], "Output sizes (longer side), px.")
 flags.DEFINE_integer("scales", 3, "Coarse-to-fine levels.", lower_bound=1)
 flags.DEFINE_list("scale_steps", ["150", "40", "10"], "L-BFGS steps per scale, coarsest "
                   "first.")
+flags.DEFINE_integer("tile_size", None, "Tiles of this many px (None: auto, tiles only "
+                     "where the untiled level would not fit; 0: never).")
 flags.DEFINE_integer("child", 0, "Internal: run one size in this process.")
 flags.DEFINE_integer("crop", 256, "Side of the 1:1 detail crop in the figure, px.")
 
@@ -45,7 +50,7 @@ def run_child(size: int) -> None:
   result = common.jaxstyle.stylize(
       content, style, weights=weights, scales=common.FLAGS.scales, init="noise",
       scale_steps=[int(s) for s in common.FLAGS.scale_steps], log_every=common.FLAGS.log_every,
-      **common.paper())
+      tile_size=common.FLAGS.tile_size, **common.paper())
   seconds = time.time() - t0
   out = pathlib.Path(common.FLAGS.output_dir)
   out.mkdir(parents=True, exist_ok=True)

@@ -224,7 +224,7 @@ def test_stylize_stopped_at_a_coarse_scale_saves_every_seed(tmp_path, photos,
   assert m["stopped"] == f"interrupted after step {step}" and m["steps"] == step
   assert m["seeds"] == [0, 1]
   assert m["run"]["steps_per_call"] == 3
-  assert m["run"]["scales"] == [{"height": 16, "width": 16, "steps": step}]
+  assert m["run"]["scales"] == [{"height": 16, "width": 16, "steps": step, "tile_size": None}]
   total = np.asarray(m["history"]["total"])
   assert total.shape == (step + 1, 2) and np.all(np.isfinite(total))
   assert _no_temporaries(tmp_path)
