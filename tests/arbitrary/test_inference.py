@@ -1,29 +1,18 @@
 """jaxstyle.arbitrary: arbitrary style in one forward pass (Ghiasi et al. 2017): the
 library API, on the real weights and on random ones."""
 
-import functools
 
-import jax
 import numpy as np
 import pytest
 
 from jaxstyle import arbitrary, images
 from jaxstyle.errors import UserError
-from jaxstyle.nets import arbitrary as nets
 from jaxstyle.weights import arbitrary as weights_lib
 
 from tests.conftest import random_image
+from tests.nets.conftest import predict_style
 
 
-@functools.cache
-def _apply(module):
-  """`module.apply`, jitted: one compile per shape instead of one per operation (eager
-  dispatch of these networks took twice as long)."""
-  return jax.jit(module.apply)
-
-
-def _predict(weights, x):
-  return np.asarray(_apply(nets.StylePredictor())({"params": weights.predictor}, x))
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +46,7 @@ def weights():
 @pytest.mark.slow
 def test_predict_is_the_network_on_the_images_as_they_are(weights):
   x = np.stack([random_image(32, 48, seed=s) for s in (0, 1)])
-  np.testing.assert_allclose(arbitrary.predict(weights, x), _predict(weights, x), atol=1e-5)
+  np.testing.assert_allclose(arbitrary.predict(weights, x), predict_style(weights, x), atol=1e-5)
   with pytest.raises(ValueError, match=r"RGB \[N, H, W, 3\]"):
     arbitrary.predict(weights, x[0])
 

