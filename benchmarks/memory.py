@@ -1,7 +1,9 @@
-r"""The memory estimate against measured peaks, untiled and tiled.
+r"""The memory estimate against measured peaks, untiled and tiled; and against pastiche.
 
   python -m benchmarks.memory                 # this CPU: ~15 min
   python -m benchmarks.memory --runs=2048:0,2048:512 --steps=2
+  pip install -e '.[bench]'                   # torch 2.13 (CPU) and pastiche 1.6.0
+  python -m benchmarks.memory --runs= --pastiche_sizes=1024,2048   # ~20 min
 
 Each run is benchmarks/worker.py in a fresh process (Tübingen x The Starry Night, one
 scale, L-BFGS with --history pairs, --steps iterations; its peak RSS is the whole
@@ -9,6 +11,14 @@ process's), beside `gatys.memory.memory_parts` for the same image, history, kern
 tiles. Writes benchmarks/results/memory_cpu.json; the table goes in
 benchmarks/README.md, "Memory". The estimate must be at or above every peak, by at most
 15 %; it also reports seconds per iteration, so that tiled and untiled compare.
+
+--pastiche_sizes runs pastiche 1.6.0 (dstein64/pastiche, PyTorch: the same VGG-19 and
+the same paper's losses, `torch.optim.LBFGS` with one evaluation per step) with the
+same images, size and --steps in its own process, beside the worker with
+--pastiche_history L-BFGS pairs: torch's L-BFGS keeps one pair per step taken (at most
+--steps) while ours allocates all its pairs at the start, so equal history means
+history = steps. Both peaks are the whole process's (ru_maxrss); written to
+benchmarks/results/memory_vs_pastiche_cpu.json.
 """
 
 from __future__ import annotations
@@ -33,12 +43,39 @@ flags.DEFINE_string("style", None, "Style image (default: the worker's, The Star
 flags.DEFINE_string("weights", None, "Weights .npz for the workers (default: jaxstyle's "
                     "default VGG-19; the estimate is always the real network's).")
 flags.DEFINE_string("output", "benchmarks/results/memory_cpu.json", "Results file.")
+flags.DEFINE_list("pastiche_sizes", [], "Also compare peak RSS with pastiche 1.6.0 at these "
+                  "sizes (longer side; needs the bench extra).")
+flags.DEFINE_integer("pastiche_history", 3, "jaxstyle's L-BFGS history beside pastiche "
+                     "(what torch's L-BFGS holds after --steps steps).")
+flags.DEFINE_string("pastiche_output", "benchmarks/results/memory_vs_pastiche_cpu.json",
+                    "Results file of the pastiche comparison.")
 FLAGS = flags.FLAGS
 
+_SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "images"
 
-def _run(size: int, tile: int) -> dict:
+# Runs pastiche's command line in this process and prints its peak RSS (MiB) and the
+# times pastiche reports after each step (its verbose table: step, elapsed s, loss).
+_PASTICHE = """
+import contextlib, io, json, resource, runpy, sys
+sys.argv = ["pastiche"] + sys.argv[1:]
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+  try:
+    runpy.run_module("pastiche", run_name="__main__")
+  except SystemExit as e:
+    if e.code:
+      raise
+rows = [l.split() for l in out.getvalue().splitlines()]
+times = [float(r[1]) for r in rows if len(r) == 3 and r[0].isdigit()]
+print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "times": times}))
+"""
+
+
+def _run(size: int, tile: int, history: int | None = None) -> dict:
   command = [sys.executable, "-m", "benchmarks.worker", "--impl=jax", "--method=lbfgs",
-             f"--size={size}", f"--steps={FLAGS.steps}", f"--history={FLAGS.history}"]
+             f"--size={size}", f"--steps={FLAGS.steps}",
+             f"--history={history or FLAGS.history}"]
   if tile:
     command.append(f"--tile_size={tile}")
   for name in ("weights", "content", "style"):
@@ -48,6 +85,48 @@ def _run(size: int, tile: int) -> dict:
   done = subprocess.run(command, capture_output=True, text=True, check=True,
                         env=dict(os.environ, PYTHONPATH=os.getcwd()))
   return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _pastiche(size: int) -> dict:
+  """pastiche 1.6.0 in a fresh process: Tübingen x The Starry Night (or --content and
+  --style), white noise, --steps L-BFGS steps, the style image at the output's pixel
+  count (pastiche's default)."""
+  output = pathlib.Path(FLAGS.pastiche_output).with_suffix(f".{size}.png")
+  command = [sys.executable, "-c", _PASTICHE, "--device", "cpu", "--optimizer", "lbfgs",
+             "--num-steps", str(FLAGS.steps), "--info-step", "1", "--seed", "0",
+             "--random-init", "--size", str(size),
+             "--content", FLAGS.content or str(_SHARED / "tubingen.jpg"),
+             "--styles", FLAGS.style or str(_SHARED / "starry_night.jpg"),
+             "--output", str(output)]
+  logging.info("running pastiche at %d px", size)
+  done = subprocess.run(command, capture_output=True, text=True, check=False)
+  if done.returncode:
+    raise RuntimeError(f"pastiche failed (pip install -e '.[bench]'?):\n{done.stderr[-2000:]}")
+  output.unlink(missing_ok=True)
+  return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _compare_with_pastiche() -> None:
+  rows = []
+  for size in map(int, FLAGS.pastiche_sizes):
+    ours, theirs = _run(size, 0, FLAGS.pastiche_history), _pastiche(size)
+    height, width = ours["shape"]
+    row = {"height": height, "width": width, "jaxstyle_peak_rss_mb": ours["peak_rss_mb"],
+           "pastiche_peak_rss_mb": theirs["peak_rss_mb"],
+           "ratio": ours["peak_rss_mb"] / theirs["peak_rss_mb"],
+           "jaxstyle_s_per_iteration": float(np.median(np.diff(ours["times"][1:]))),
+           "pastiche_s_per_iteration": float(np.median(np.diff(theirs["times"][1:])))}
+    logging.info("%dx%d: jaxstyle %.0f MB, pastiche %.0f MB (%.3fx)", width, height,
+                 row["jaxstyle_peak_rss_mb"], row["pastiche_peak_rss_mb"], row["ratio"])
+    rows.append(row)
+  out = {"machine": machine.describe(), "steps": FLAGS.steps,
+         "jaxstyle_history": FLAGS.pastiche_history, "pastiche": "1.6.0", "runs": rows}
+  pathlib.Path(FLAGS.pastiche_output).write_text(json.dumps(out, indent=1) + "\n")
+  print("| image | jaxstyle peak RSS | pastiche peak RSS | jaxstyle / pastiche |")
+  print("|---|---|---|---|")
+  for r in rows:
+    print(f"| {r['width']}x{r['height']} | {r['jaxstyle_peak_rss_mb'] / 1024:.2f} GiB | "
+          f"{r['pastiche_peak_rss_mb'] / 1024:.2f} GiB | {r['ratio']:.3f} |")
 
 
 def _estimate(height: int, width: int, tile: int) -> dict[str, int]:
@@ -60,6 +139,10 @@ def _estimate(height: int, width: int, tile: int) -> dict[str, int]:
 
 def main(argv):
   del argv
+  if FLAGS.pastiche_sizes:
+    _compare_with_pastiche()
+  if not FLAGS.runs:
+    return
   rows = []
   for run in FLAGS.runs:
     size, tile = (int(v) for v in run.split(":"))

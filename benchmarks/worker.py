@@ -78,7 +78,8 @@ def run_jax() -> dict:
   method, linesearch = FLAGS.method, None
   if method == "lbfgs_zoom":
     method, linesearch = "lbfgs", "zoom"
-  result = jaxstyle.minimize(loss_fn, x0, (targets, network_variables(weights)), method=method,
+  variables = network_variables(weights, layers=config.all_layers)  # As stylize holds them.
+  result = jaxstyle.minimize(loss_fn, x0, (targets, variables), method=method,
                              num_steps=FLAGS.steps, history_size=FLAGS.history,
                              linesearch=linesearch, log_every=0,
                              steps_per_call=FLAGS.steps_per_call)

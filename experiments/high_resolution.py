@@ -2,8 +2,8 @@ r"""High resolution, coarse to fine: 1024 and 2048 px on a 24 GB CPU machine.
 
   python -m experiments.high_resolution              # 1024 and 2048 px: about 40 min on 2 CPU cores
   python -m experiments.high_resolution --sizes=1024 --scale_steps=300,100,50   # more steps
-  python -m experiments.high_resolution --sizes=4096 --scales=4 --scale_steps=100,30,8,3
-      # 4096x3072: its finest level in tiles (auto; README "Large outputs"), ~45 min
+
+(4096x3072 in tiles, the default look: experiments/large_output.py.)
 
 --scales=3 optimizes at a quarter of the size first, upsamples the result and refines
 it at half and at the full size (--scale_steps each). Most of the work happens where it

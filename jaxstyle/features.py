@@ -201,25 +201,48 @@ def feature_fn(widths: tuple[int, ...], preprocessing: str, pooling: str = "max"
   return features
 
 
-_VARIABLES = device_cache.PerObject()  # weights -> {kernels: variables on the device}
+_VARIABLES = device_cache.PerObject()  # weights -> {key: variables on the device}
+_DERIVED_KERNELS = jax.jit(vgg_cpu.derived_kernels)
 
 
-def network_variables(weights: Any, kernels: str = "auto") -> dict:
+def network_variables(weights: Any, kernels: str = "auto",
+                      layers: Sequence[str] | None = None) -> dict:
   """The variables `feature_fn(..., kernels=kernels)` takes, on the default device.
 
   With the CPU kernels they include kernels derived from the weights
-  (`kernels.vgg_cpu.derive_variables`; the VGGs); made once per weights object and
-  kernels.
+  (`kernels.vgg_cpu.derived_kernels`; the VGGs). layers: the layers the caller will
+  read; the variables stop at the deepest of them (None: every layer), so that a run
+  with the paper's layers holds nothing for VGG-19's conv5_2..conv5_4 (with the CPU
+  kernels, 110 MiB). Each layer's arrays are made once per weights object (and the
+  derived ones once per kernels) and shared by every depth asked for.
   """
   resolved = kernels_lib.resolve(kernels)
   if not FEATURE_NETWORKS[network_of(weights)].cpu_kernels:
     resolved = "xla"
+  names = _layers_through(weights, layers)
 
   def make():
-    params = {k: {n: jnp.asarray(a) for n, a in v.items()} for k, v in weights.params.items()}
-    return vgg_cpu.derive_variables(params) if resolved == "cpu" else {"params": params}
+    params = {name: _VARIABLES.get(weights, ("params", name), functools.partial(
+        jax.tree.map, jnp.asarray, dict(weights.params[name]))) for name in names}
+    if resolved != "cpu":
+      return {"params": params}
+    return {"params": params, "derived": {
+        name: _VARIABLES.get(weights, ("derived", name), functools.partial(
+            _DERIVED_KERNELS, params[name]["kernel"])) for name in names}}
 
-  return _VARIABLES.get(weights, resolved, make)
+  return _VARIABLES.get(weights, (resolved, names), make)
+
+
+def _layers_through(weights: Any, layers: Sequence[str] | None) -> tuple[str, ...]:
+  """The weights' layers (in the network's order) up to the deepest of `layers` (all of
+  them for None or none)."""
+  names = tuple(weights.params)
+  if layers is None:
+    return names
+  order = FEATURE_NETWORKS[network_of(weights)].nets.LAYER_NAMES
+  deepest = max((order.index(layer) for layer in check_layers(layers, network_of(weights))),
+                default=len(order))
+  return tuple(name for name in names if order.index(name) <= deepest)
 
 
 def _check_images(images: jax.Array) -> jax.Array:

@@ -91,6 +91,30 @@ def test_experiment_smoke(tmp_path, pictures, tiny_weights_file, name):
 
 
 @pytest.mark.slow
+def test_large_output_runs_the_command_and_shows_a_crop_at_full_resolution(
+    tmp_path, pictures, tiny_weights_file):
+  """experiments.large_output: the jaxstyle command in a child process (its levels,
+  wall time and peak RSS recorded), then the whole picture beside a 1:1 crop; and the
+  same figure from the finished run's files."""
+  args = [f"--content={pictures / 'content.png'}", f"--style={pictures / 'style.png'}",
+          f"--weights={tiny_weights_file}", "--image_size=64", "--scales=2",
+          "--scale_steps=2,1", "--crop=16", "--crop_centre=60,2"]
+  done = _run("large_output", f"--output_dir={tmp_path}", *args)
+  assert done.returncode == 0, done.stderr[-3000:]
+  record = json.loads((tmp_path / "large_output.json").read_text())
+  assert [(l["width"], l["steps"]) for l in record["levels"]] == [(32, 2), (64, 1)]
+  assert record["peak_rss_gib"] > 0 and record["crop"] == [0, 48, 16]  # Kept inside.
+  assert record["command"][0] == "jaxstyle" and "--scale_steps=2,1" in record["command"]
+  again = tmp_path / "again"
+  done = _run("large_output", f"--output_dir={again}", "--crop=16",
+              f"--image={tmp_path / 'large_output_full.png'}",
+              f"--run_json={tmp_path / 'large_output_run.json'}")
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert Image.open(again / "large_output.jpg").size == Image.open(
+      tmp_path / "large_output.jpg").size
+
+
+@pytest.mark.slow
 def test_figure_3_with_a_preset_runs_the_whole_config(tmp_path, pictures, tiny_weights_file):
   """--preset=gatys2016_code: the preset's config as recorded (its start, its loss, its
   side: --image_size on the shorter side), with the flags given explicitly over it."""

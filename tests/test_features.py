@@ -4,7 +4,7 @@ the images it takes."""
 import numpy as np
 import pytest
 
-from jaxstyle import extract_features
+from jaxstyle import extract_features, features
 from jaxstyle import weights as weights_lib
 
 from tests.conftest import random_image
@@ -29,3 +29,25 @@ def test_preprocessing_follows_the_weights(tiny_weights):
 def test_bad_image_shape(tiny_weights):
   with pytest.raises(ValueError, match=r"NHWC \[N, H, W, 3\]"):
     extract_features(random_image(8, 8), ["conv1_1"], weights=tiny_weights)
+
+
+def test_network_variables_stop_at_the_deepest_layer_read(tiny_weights):
+  """A run's variables hold the layers up to the deepest it reads and nothing past it
+  (the real VGG-19's conv5_2..conv5_4 with the CPU kernels: 110 MiB), share each
+  layer's arrays with every other depth asked for, and give the same features."""
+  import jax  # pylint: disable=import-outside-toplevel
+  full = features.network_variables(tiny_weights, "cpu")
+  part = features.network_variables(tiny_weights, "cpu", ["relu3_1", "conv2_1"])
+  assert list(part["params"]) == list(part["derived"]) == [
+      "conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1"]
+  assert part["derived"]["conv3_1"] is full["derived"]["conv3_1"]
+  assert part["params"]["conv1_1"] is full["params"]["conv1_1"]
+  assert features.network_variables(tiny_weights, "cpu", ("conv2_1", "conv3_1")) is part
+  apply = features.feature_fn(tiny_weights.widths, tiny_weights.preprocessing, kernels="cpu")
+  image = random_image(16, 16)[None]
+  got, want = (jax.jit(apply, static_argnums=2)(v, image, ("relu3_1", "conv2_1"))
+               for v in (part, full))
+  for layer in want:
+    np.testing.assert_array_equal(got[layer], want[layer])
+  with pytest.raises(ValueError, match="conv9_9"):
+    features.network_variables(tiny_weights, "cpu", ["conv9_9"])

@@ -46,8 +46,8 @@ def memory_parts(height: int, width: int, *, num_seeds: int, layers: Sequence[st
   """What one optimization holds at its peak, in bytes, by part (float32).
 
   runtime: the process itself on the CPU backend (`RUNTIME_BYTES`; 0 elsewhere).
-  network: the weights and, with the CPU kernels, the kernels derived from them
-    (`kernels.vgg_cpu.derived_bytes`).
+  network: the weights (on the host; on the device up to the deepest used layer) and,
+    with the CPU kernels, the kernels derived from those (`kernels.vgg_cpu.derived_bytes`).
   targets: the content features at the content layers (the image's size).
   activations: per seed, what the backward pass keeps: each convolution's output
     (its ReLU fused into it) and each pool's, up to the deepest used layer, over the
@@ -75,14 +75,18 @@ def memory_parts(height: int, width: int, *, num_seeds: int, layers: Sequence[st
     # The tiles' inputs, kept by the scan for the backward pass, and the recomputed
     # forward pass in flight beside the gradient.
     transient += tile_plan.num_tiles * area[0] * area[1] * 3 + 2 * max(sizes)
-  kernel_shapes, cin = [], 3
-  for name in LAYER_NAMES:
+  kernel_shapes, used, cin = [], [], 3
+  for i, name in enumerate(LAYER_NAMES):
     if name.startswith("conv"):
       kernel_shapes.append((3, 3, cin, layer_width(name, widths)))
       cin = layer_width(name, widths)
-  network_bytes = sum(4 * (int(np.prod(k)) + k[-1]) for k in kernel_shapes)
+      if i <= last:
+        used.append(kernel_shapes[-1])
+  # The weights file's arrays on the host (every layer), and on the device the layers up
+  # to the deepest used one (`features.network_variables`) and what they derive.
+  network_bytes = sum(4 * (int(np.prod(k)) + k[-1]) for k in kernel_shapes + used)
   if kernels_lib.resolve(kernels) == "cpu":
-    network_bytes += vgg_cpu.derived_bytes(kernel_shapes)
+    network_bytes += vgg_cpu.derived_bytes(used)
   targets = sum((height // layer_stride(l)) * (width // layer_stride(l)) * layer_width(l, widths)
                 for l in _vgg19_bound(content_layers, network) if content_layers)
   return {"runtime": RUNTIME_BYTES if jax.default_backend() == "cpu" else 0,

@@ -346,7 +346,8 @@ def compute_targets(content: jax.Array | None, styles: Sequence[jax.Array],
     targets["key"] = jax.random.key_data(key)
   # Without the CPU kernels' derived kernels: the targets are one forward pass each, so
   # Winograd would save milliseconds and cost seconds of compiling.
-  params = {"params": features_lib.network_variables(weights, kernels)["params"]}
+  params = {"params": features_lib.network_variables(weights, "xla", config.all_layers)[
+      "params"]}
   if config.content_layers:
     if content is None:
       raise ValueError("content layers are set but no content image was given")
@@ -378,11 +379,11 @@ def make_loss_fn(config: ObjectiveConfig, weights: NetworkWeights, *, num_styles
                  tile_size: int | None = None, halo: int | None = None) -> LossFn:
   """Returns `loss_fn(image [H, W, 3], targets, variables, step=0) -> (total, components)`.
 
-  `variables` is `features.network_variables(weights, kernels)`; components are the
-  unweighted content, style and total-variation losses. `step` (an integer, traced or
-  not) only matters to losses with random projections (`loss_fn.uses_step`: the result
-  is a `solvers.Loss`). Several
-  style images: the blend-weighted sum of each one's style loss. kernels: "auto", "xla" or
+  `variables` is `features.network_variables(weights, kernels, config.all_layers)` (or
+  with every layer); components are the unweighted content, style and total-variation
+  losses. `step` (an integer, traced or not) only matters to losses with random
+  projections (`loss_fn.uses_step`: the result is a `solvers.Loss`). Several style
+  images: the blend-weighted sum of each one's style loss. kernels: "auto", "xla" or
   "cpu" (`jaxstyle.kernels`); precision: the convolutions' (`jaxstyle.precision`).
   The loss weights are read from `targets["weights"]` (`compute_targets` puts
   `loss_weights(config, ...)` there), not from `config`: the same settings but for the

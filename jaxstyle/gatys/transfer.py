@@ -249,7 +249,8 @@ def _optimize_level(x0, content, styles, masks, config: StylizeConfig, *, weight
   loss_fn = make_loss_fn(objective, weights, num_styles=len(styles), kernels=kernels,
                          precision=precision, tile_size=tile_size)
   return optimize.minimize(
-      loss_fn, x0, (targets, features_lib.network_variables(weights, kernels)),
+      loss_fn, x0, (targets, features_lib.network_variables(weights, kernels,
+                                                           objective.all_layers)),
       method=solver.optimizer, num_steps=num_steps, learning_rate=solver.learning_rate,
       history_size=memory_plan.history_size, linesearch=solver.lbfgs_linesearch,
       log_every=config.progress.log_every, callback=callback,

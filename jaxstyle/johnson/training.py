@@ -131,7 +131,8 @@ def style_targets(style: np.ndarray, config: TrainConfig, weights: NetworkWeight
                   kernels: str = "auto", precision: str = "float32") -> dict:
   """{layer: normalized Gram [C, C]} of the style image [H, W, 3] in [0, 1]."""
   features = _vgg_features(config, weights, kernels, precision)
-  variables = {"params": features_lib.network_variables(weights, kernels)["params"]}
+  variables = {"params": features_lib.network_variables(weights, "xla", config.style_layers)[
+      "params"]}
   feats = jax.jit(features, static_argnums=2)(
       variables, jnp.asarray(style, jnp.float32)[None], config.style_layers)
   return {l: losses.batched_gram(feats[l])[0] for l in config.style_layers}
@@ -142,7 +143,8 @@ def make_loss_fn(config: TrainConfig, weights: NetworkWeights, *, kernels: str =
   """Returns `loss_fn(outputs, contents, targets, vgg_variables) -> (total, components)`.
 
   outputs and contents are [N, H, W, 3] in [0, 1]; targets from `style_targets`;
-  vgg_variables from `features.network_variables(weights, kernels)`. Johnson et al.'s
+  vgg_variables from `features.network_variables(weights, kernels, layers)` (every layer,
+  or those up to the deepest of the config's). Johnson et al.'s
   normalizations (Sec. 3.3; `losses.feature_reconstruction_loss`,
   `losses.style_reconstruction_loss`), averaged over the batch, so that alpha and beta
   do not depend on the crop size; tv = `losses.total_variation_loss` / (H W).
@@ -445,7 +447,8 @@ def train(config: TrainConfig, style: np.ndarray, dataset_dir: str | os.PathLike
     logging.info("no checkpoint at %s: starting afresh", checkpoint)
 
   step_fn, apply_fn = _compiled(config, weights, kernels, precision)
-  vgg_params = features_lib.network_variables(weights, kernels)
+  vgg_params = features_lib.network_variables(
+      weights, kernels, (config.content_layer,) + config.style_layers)
 
   def meta():
     return {"config": config.to_dict(), "step": step, "elapsed": elapsed,

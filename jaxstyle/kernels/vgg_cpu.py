@@ -1,10 +1,10 @@
 """VGG-19's layers in the forms XLA:CPU runs faster (plugged in by `kernels="cpu"`).
 
 - `Conv3x3`: the same function and params as `nets.vgg.Conv3x3`, computed with
-  kernels derived once per network (`derive_variables`): the flipped kernel of the
-  input gradient, and for the wide layers (>= 256 channels) Winograd F(4x4, 3x3)
-  transforms (`kernels.winograd`). XLA would otherwise rebuild them from the kernel
-  in every evaluation.
+  kernels derived once per network (`features.network_variables`): the flipped
+  kernel of the input gradient, and for the wide layers (>= 256 channels) the
+  Winograd F(4x4, 3x3) transform (`kernels.winograd`). XLA would otherwise rebuild
+  them from the kernel in every evaluation.
 - `pool_2x2`: max pooling whose gradient is recomputed in the backward fusion instead
   of a mask and tie count kept from the forward pass.
 
@@ -15,7 +15,7 @@ plain convolutions.
 from __future__ import annotations
 
 import functools
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 import flax.linen as nn
 import jax
@@ -46,12 +46,12 @@ def derived_kernels(kernel: jax.Array) -> dict[str, jax.Array]:
   """What `conv3x3` needs besides the kernel, computed once per network.
 
   "kernel_t": `backward_kernel(kernel)`; for layers wide enough for Winograd also
-  "winograd" (the transformed kernel, [36, in, out]) and "winograd_t" ([36, out, in]).
+  "winograd" (the transformed kernel, [36, in, out]; the backward pass contracts its
+  other channel axis, `winograd.conv_transpose`).
   """
   derived = {"kernel_t": backward_kernel(kernel)}
   if min(kernel.shape[2:]) >= WINOGRAD_MIN_CHANNELS:
-    u = winograd.kernel_transform(kernel, WINOGRAD_TILE)
-    derived.update(winograd=u, winograd_t=u.swapaxes(1, 2))
+    derived["winograd"] = winograd.kernel_transform(kernel, WINOGRAD_TILE)
   return derived
 
 
@@ -61,15 +61,8 @@ def derived_bytes(kernel_shapes: Sequence[Sequence[int]]) -> int:
   for h, w, cin, cout in kernel_shapes:
     total += 4 * h * w * cin * cout
     if min(cin, cout) >= WINOGRAD_MIN_CHANNELS:
-      total += 2 * 4 * (WINOGRAD_TILE + 2) ** 2 * cin * cout
+      total += 4 * (WINOGRAD_TILE + 2) ** 2 * cin * cout
   return total
-
-
-def derive_variables(params: Mapping[str, Mapping[str, jax.Array]]) -> dict[str, Any]:
-  """{"params": params, "derived": {layer: derived_kernels}}: the variables `VGG19`
-  with these kernels takes."""
-  derive = jax.jit(derived_kernels)
-  return {"params": dict(params), "derived": {k: derive(v["kernel"]) for k, v in params.items()}}
 
 
 def _winograd_fits(shape: Sequence[int], channels: int) -> bool:
@@ -97,8 +90,8 @@ def _conv3x3_fwd(x, kernel, derived, precision):
 
 def _conv3x3_bwd(precision, residuals, g):
   x, kernel, derived = residuals
-  if "winograd_t" in derived and _winograd_fits(x.shape, max(kernel.shape[2:])):
-    dx = winograd.conv_transpose(g, derived["winograd_t"],
+  if "winograd" in derived and _winograd_fits(x.shape, max(kernel.shape[2:])):
+    dx = winograd.conv_transpose(g, derived["winograd"],
                                  precision_lib.lax_precision(precision))
   else:
     dx = precision_lib.conv(g, derived["kernel_t"], precision)
@@ -113,7 +106,7 @@ class Conv3x3(vgg.Conv3x3):
   """`nets.vgg.Conv3x3` (same params) on derived kernels.
 
   Reads them from the "derived" collection when the caller supplies it
-  (`derive_variables`); otherwise derives the backward kernel in the graph. Winograd
+  (`features.network_variables`); otherwise derives the backward kernel in the graph. Winograd
   at float32 only (other precisions: the plain convolution).
   """
 
