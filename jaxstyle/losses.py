@@ -168,6 +168,16 @@ def total_variation_loss(image: jax.Array) -> jax.Array:
   return jnp.sum(jnp.square(dy)) + jnp.sum(jnp.square(dx))
 
 
+def temporal_loss(image: jax.Array, warped: jax.Array, reliable: jax.Array) -> jax.Array:
+  """Ruder, Dosovitskiy & Brox's temporal loss (GCPR 2016, Eq. 7): (1/D) sum c (x - w)^2.
+
+  image: the frame being optimized [H, W, C]; warped: the previous output warped into
+  this frame (`flow.warp`); reliable: c [H, W] in [0, 1], where the flow is trusted
+  (`flow.reliability`); D = H * W * C, the image's number of values.
+  """
+  return jnp.sum(reliable[..., None] * jnp.square(image - warped)) / image.size
+
+
 def total_loss(content: jax.Array, style: jax.Array, tv: jax.Array | float = 0.0, *,
                content_weight: float, style_weight: float, tv_weight: float = 0.0) -> jax.Array:
   """L_total = alpha L_content + beta L_style (Eq. 7), plus tv_weight * L_tv."""

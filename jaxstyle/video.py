@@ -6,7 +6,11 @@ al. 2017, `jaxstyle.arbitrary`) on each frame with one style; `noise` optimizes 
 from the same white-noise start (Gatys et al. per frame); `warm` starts each frame's
 optimization from the previous frame's result (the first from noise); `warm_shifted`
 does the same after moving the previous result by the pan's known motion (only with
---pan; a known-motion stand-in for the optical-flow warping of Ruder et al. 2016).
+--pan); `temporal` is Ruder, Dosovitskiy & Brox's (GCPR 2016): each frame starts from
+the previous result warped by the optical flow between the input frames and is held
+to it, where the flow is reliable, by a temporal loss (`jaxstyle.flow`,
+`losses.temporal_loss`, the objective's temporal_weight). The flicker of any clip is
+measured by Lai et al.'s warping error (`flow.warping_error`), beside the input's own.
 
 Frames come from a directory of images (sorted by name) or, with the optional
 `video` extra (pip install 'jaxstyle[video]': imageio + imageio-ffmpeg), a video file.
@@ -29,7 +33,8 @@ from jaxstyle import images as images_lib
 from jaxstyle._atomic import OutputError, write_or_keep
 from jaxstyle.errors import UserError
 
-METHODS = ("fast", "arbitrary", "noise", "warm", "warm_shifted")
+METHODS = ("fast", "arbitrary", "noise", "warm", "warm_shifted", "temporal")
+OPTIMIZATION_MODES = ("noise", "warm", "warm_shifted", "temporal")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".gif")
 
 
@@ -155,19 +160,24 @@ def _in_padded_batches(apply: Callable[[np.ndarray], np.ndarray], frames: np.nda
 
 
 def stylize_frames_optim(frames: np.ndarray, style: np.ndarray, *, mode: str = "warm",
-                         shift: int | None = None, seed: int = 0,
+                         shift: int | None = None, seed: int = 0, flow_method: str = "dis",
                          on_frame: Callable[[int, np.ndarray], None] | None = None,
                          **stylize_kwargs) -> np.ndarray:
   """Gatys et al. per frame: `mode` "noise" (same white-noise start every frame),
-  "warm" (from the previous result; the first from noise) or "warm_shifted" (the
-  previous result moved by the known pan `shift`, the new strip from the frame).
+  "warm" (from the previous result; the first from noise), "warm_shifted" (the
+  previous result moved by the known pan `shift`, the new strip from the frame) or
+  "temporal" (Ruder et al.: from the previous result warped by the flow from this
+  input frame to the previous one, `flow_method`'s, and held to it by the temporal
+  term where that flow is reliable; the flow of one pair at a time, as frames stream).
 
-  `stylize_kwargs` go to `jaxstyle.stylize` (weights, num_steps, style_weight, ...).
-  Ctrl-C or SIGTERM raises `FramesInterrupted` with the frames finished so far.
+  `stylize_kwargs` go to `jaxstyle.stylize` (weights, num_steps, style_weight,
+  temporal_weight, ...). Ctrl-C or SIGTERM raises `FramesInterrupted` with the frames
+  finished so far.
   """
+  from jaxstyle import flow  # pylint: disable=import-outside-toplevel
   from jaxstyle.gatys.transfer import stylize  # pylint: disable=import-outside-toplevel
-  if mode not in ("noise", "warm", "warm_shifted"):
-    raise ValueError(f"mode must be noise, warm or warm_shifted, got {mode!r}")
+  if mode not in OPTIMIZATION_MODES:
+    raise ValueError(f"mode must be one of {', '.join(OPTIMIZATION_MODES)}, got {mode!r}")
   if mode == "warm_shifted" and shift is None:
     raise ValueError("warm_shifted needs the pan's shift")
   stylize_kwargs.setdefault("log_every", 0)
@@ -179,13 +189,19 @@ def stylize_frames_optim(frames: np.ndarray, style: np.ndarray, *, mode: str = "
 
   try:
     for t, frame in enumerate(frames):
+      temporal = None
       if t == 0 or mode == "noise":
         init = "noise"
       elif mode == "warm":
         init = outputs[-1]
-      else:
+      elif mode == "warm_shifted":
         init = shift_left(outputs[-1], shift, frame)
-      result = stylize(frame, style, init=init, seed=seed, **stylize_kwargs)
+      else:
+        pair = flow.flows_for(frames[t - 1], frame, flow_method)
+        init = np.clip(np.asarray(flow.warp(outputs[-1], pair.backward)), 0.0, 1.0)
+        temporal = (init, pair.reliable)
+      result = stylize(frame, style, init=init, seed=seed, temporal=temporal,
+                       **stylize_kwargs)
       if result.interrupted:
         raise stopped(result.stopped)
       outputs.append(result.images[0])

@@ -593,3 +593,18 @@ def test_histogram_weight_scales_the_matching_term():
   assert d[0] == pytest.approx(float(gram), rel=1e-6)
   assert d[2] - d[0] == pytest.approx(3 * (d[1] - d[0]), rel=1e-5)
   assert d[1] > d[0]
+
+
+def test_temporal_loss_counts_only_the_reliable_pixels():
+  """Ruder et al.'s (1/D) sum c (x - w)^2, D the image's number of values: a difference
+  where c = 0 costs nothing, and c weighs each pixel's three channels."""
+  x = np.zeros((2, 3, 3), np.float32)
+  warped = np.zeros_like(x)
+  warped[0, 0] = (1.0, 2.0, 0.0)  # Reliable: costs (1 + 4) / 18.
+  warped[1, 2] = 9.0  # Not reliable: free.
+  reliable = np.ones((2, 3), np.float32)
+  reliable[1, 2] = 0.0
+  reliable[0, 1] = 0.5
+  warped[0, 1] = (2.0, 0.0, 0.0)  # Half reliable: 0.5 * 4 / 18.
+  got = losses.temporal_loss(jnp.asarray(x), jnp.asarray(warped), jnp.asarray(reliable))
+  np.testing.assert_allclose(float(got), (5.0 + 2.0) / 18, rtol=1e-6)

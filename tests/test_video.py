@@ -106,6 +106,44 @@ def test_optimized_frames_start_where_the_mode_says(tiny_weights, monkeypatch):
   np.testing.assert_array_equal(inits[1][:, -2:], frames[1][:, -2:])
 
 
+@pytest.mark.slow
+def test_temporal_frames_start_from_and_keep_to_the_warped_previous_output(
+    tiny_weights, monkeypatch, shared_images):
+  """mode="temporal" (Ruder et al.): frame t starts from output t-1 warped by the DIS
+  flow from input t to t-1 and gets it as its temporal target with that flow's
+  reliability; with a strong temporal weight the reliable pixels stay where the warp
+  put them, with weight 0 they move as in `warm`."""
+  import jaxstyle.gatys.transfer  # pylint: disable=import-outside-toplevel
+  from jaxstyle import flow, images  # pylint: disable=import-outside-toplevel
+  real = jaxstyle.gatys.transfer.stylize
+  calls = []
+
+  def recording(content, style, *, init, temporal=None, **kwargs):
+    calls.append((init, temporal))
+    return real(content, style, init=init, temporal=temporal, **kwargs)
+
+  monkeypatch.setattr(jaxstyle.gatys.transfer, "stylize", recording)
+  photo = images.load_image(shared_images / "tubingen.jpg", 96)
+  frames = video.pan_frames(photo, height=32, width=48, num_frames=3, shift=3)
+  style = random_image(16, 16, seed=4)
+  moved = {}
+  for weight in (1e9, 0.0):  # The tiny network's content and style terms: ~1e4 here.
+    calls.clear()
+    out = video.stylize_frames_optim(frames, style, mode="temporal", weights=tiny_weights,
+                                     num_steps=8, temporal_weight=weight)
+    assert calls[0] == ("noise", None) and len(calls) == 3
+    init, (warped, reliable) = calls[2]
+    pair = flow.flows_for(frames[1], frames[2])
+    np.testing.assert_array_equal(reliable, pair.reliable)
+    np.testing.assert_allclose(init, np.clip(flow.warp(out[1], pair.backward), 0, 1),
+                               atol=1e-6)
+    np.testing.assert_array_equal(warped, init)
+    assert 0.5 < reliable.mean() < 1.0  # The strip entering the frame is not reliable.
+    mask = reliable[..., None] > 0
+    moved[weight] = np.abs(out[2] - init)[np.broadcast_to(mask, init.shape)].mean()
+  assert moved[1e9] < 0.2 * moved[0.0], moved
+
+
 def test_interrupted_optimization_keeps_the_finished_frames(tiny_weights, monkeypatch):
   import jaxstyle.gatys.transfer  # pylint: disable=import-outside-toplevel
   real = jaxstyle.gatys.transfer.stylize

@@ -7,6 +7,8 @@ optimization, and measure its flicker.
       --style=starry_night.jpg
   jaxstyle-video --input=clip.mp4 --output=styled.mp4 --method=warm \
       --style=starry_night.jpg --image_size=128 --num_steps=100
+  jaxstyle-video --input=clip.mp4 --output=styled.mp4 --method=temporal \
+      --style=starry_night.jpg --num_steps=50 --metrics_json=clip.json
   jaxstyle-video --pan=photo.jpg --num_frames=8 --pan_px=4 --image_size=128 \
       --method=fast --model=models/starry_night.msgpack --output=pan/ --metrics_json=pan.json
 
@@ -25,6 +27,8 @@ from jaxstyle import images as images_lib
 from jaxstyle._atomic import OutputError, write_or_keep
 from jaxstyle.cli import common
 from jaxstyle.errors import Interrupted, UserError
+from jaxstyle.flow import FLOW_METHODS
+from jaxstyle.gatys.objective import DEFAULT_TEMPORAL_WEIGHT
 from jaxstyle.video import (METHODS, VIDEO_SUFFIXES, FramesInterrupted, pan_frames, read_frames,
                             stylize_frames_arbitrary, stylize_frames_fast, stylize_frames_optim,
                             temporal_instability, write_frames)
@@ -51,14 +55,21 @@ def _define_flags():
   flags.DEFINE_float("content_weight", 1.0, "alpha (optimization methods).", lower_bound=0)
   flags.DEFINE_float("style_weight", None, "beta (optimization methods; default: "
                      "jaxstyle's, 0.001 for the Gram loss on VGG-19).", lower_bound=0)
+  flags.DEFINE_float("temporal_weight", DEFAULT_TEMPORAL_WEIGHT, "--method=temporal: weight "
+                     "of Ruder et al.'s temporal term (the previous output warped into the "
+                     "frame, where the flow is reliable).", lower_bound=0)
+  flags.DEFINE_enum("flow", "dis", FLOW_METHODS, "--method=temporal: the optical flow "
+                    "(OpenCV's; the warping error measures with the other one).")
   flags.DEFINE_integer("seed", 0, "White-noise seed (the same for every frame).")
-  flags.DEFINE_string("metrics_json", None, "Timing and, with --pan, temporal instability.")
+  flags.DEFINE_string("metrics_json", None, "Timing, Lai et al.'s warping error of the "
+                      "output and of the input (the floor; needs the video extra), and "
+                      "with --pan the temporal instability.")
 
 
 def _run() -> None:
   if not FLAGS.output or bool(FLAGS.input) == bool(FLAGS.pan):
     raise UserError("give --output and one of --input or --pan")
-  common.check_finite("content_weight", "style_weight")
+  common.check_finite("content_weight", "style_weight", "temporal_weight")
   shift = None
   if FLAGS.pan:
     size = FLAGS.image_size or 128
@@ -119,11 +130,11 @@ def _run() -> None:
     try:
       outputs = stylize_frames_optim(
           frames, style, mode=FLAGS.method, shift=shift, seed=FLAGS.seed,
-          weights=weights_lib.ensure_default(), num_steps=FLAGS.num_steps,
-          content_weight=FLAGS.content_weight, style_weight=FLAGS.style_weight,
+          flow_method=FLAGS.flow, weights=weights_lib.ensure_default(),
+          num_steps=FLAGS.num_steps, content_weight=FLAGS.content_weight,
+          style_weight=FLAGS.style_weight, temporal_weight=FLAGS.temporal_weight,
           kernels=FLAGS.kernels, precision=FLAGS.precision,
-          on_frame=lambda t, _: logging.info("frame %d/%d done (%.0f s)", t + 1,
-                                             len(frames), time.time() - started))
+          on_frame=lambda t, _: _log_frame(t, len(frames), started))
     except FramesInterrupted as e:  # Keep the frames finished: the video so far.
       interrupted, outputs = str(e), e.frames
   seconds = time.time() - started
@@ -143,6 +154,8 @@ def _run() -> None:
     metrics.update(interrupted=interrupted, frames_requested=len(frames))
   if shift is not None and done > 1:
     metrics.update(pan_px=shift, **temporal_instability(outputs, frames[:done], shift))
+  if FLAGS.metrics_json and done > 1:
+    metrics.update(_warping_errors(outputs, frames[:done]))
   print(json.dumps(metrics))
   metrics_json = FLAGS.metrics_json
   if metrics_json:
@@ -162,6 +175,22 @@ def _run() -> None:
                       f"{saved}" + (f" ({failed})" if failed else ""))
   if failures:
     raise UserError(failed)
+
+
+def _log_frame(t: int, num_frames: int, started: float) -> None:
+  """A progress line per finished frame: its time, and the clip's ETA at that pace."""
+  elapsed = time.time() - started
+  logging.info("frame %d/%d done (%.0f s, %.1f s per frame, ETA %.0f s)", t + 1, num_frames,
+               elapsed, elapsed / (t + 1), elapsed / (t + 1) * (num_frames - t - 1))
+
+
+def _warping_errors(outputs, inputs) -> dict:
+  """Lai et al.'s warping error of the output and of the input clip (the floor)."""
+  from jaxstyle import flow  # pylint: disable=import-outside-toplevel
+  output_error = flow.warping_error(outputs, inputs)
+  input_error = flow.warping_error(inputs, inputs)
+  return {"warping_error": output_error, "input_warping_error": input_error,
+          "warping_error_ratio": output_error / max(input_error, 1e-12)}
 
 
 main, run = common.entry_point(_define_flags, _run)

@@ -38,7 +38,8 @@ from jaxstyle import color, features, images, kernels, losses, precision
 from jaxstyle.checks import in_range, one_of
 from jaxstyle.gatys import solvers
 from jaxstyle.gatys.objective import (CONTENT_NORMALIZATIONS, DEFAULT_CONTENT_NORMALIZATION,
-                                      DEFAULT_HISTOGRAM_WEIGHT, TV_NORMALIZATIONS,
+                                      DEFAULT_HISTOGRAM_WEIGHT, DEFAULT_TEMPORAL_WEIGHT,
+                                      TV_NORMALIZATIONS,
                                       ObjectiveConfig, default_style_weight)
 from jaxstyle.nets.vgg import POOLING_MODES
 
@@ -250,6 +251,11 @@ class ObjectiveSettings(_Group):
   tv_normalization: str | None = setting(
       None, "Total variation per pixel and channel (mean) or summed (None: summed with "
       "content_normalization=sum, mean otherwise).", choices=TV_NORMALIZATIONS)
+  temporal_weight: float = setting(
+      DEFAULT_TEMPORAL_WEIGHT, "Video (jaxstyle-video --method=temporal): weight of Ruder "
+      "et al.'s temporal term, the squared difference from the previous output warped "
+      "into the frame where the flow is reliable, per pixel and channel; unused without "
+      "a previous frame.")
 
   def _check(self):
     if self.weights_file is not None:
@@ -261,8 +267,8 @@ class ObjectiveSettings(_Group):
     _set(self, "content_weight", _weight("content_weight", self.content_weight))
     _set(self, "style_weight", _weight("style_weight", self.style_weight, optional=True))
     _set(self, "tv_weight", _weight("tv_weight", self.tv_weight))
-    _set(self, "histogram_weight",
-         float(in_range("histogram_weight", _number(self.histogram_weight), 0)))
+    for name in ("histogram_weight", "temporal_weight"):
+      _set(self, name, float(in_range(name, _number(getattr(self, name)), 0)))
     # The rest (names, layers, weights per layer, blend weights) is ObjectiveConfig's
     # to check: build one now. Without a network, the weights say which it is
     # (`resolve`): the layers must be some network's.
@@ -281,10 +287,11 @@ class ObjectiveSettings(_Group):
     return sweep_points(content_weight=self.content_weight, style_weight=self.style_weight,
                         tv_weight=self.tv_weight)
 
-  def resolve(self, network: str, *, guided: bool = False,
+  def resolve(self, network: str, *, guided: bool = False, temporal: bool = False,
               point: dict[str, float] | None = None) -> ObjectiveConfig:
     """The objective for `network` (the network's default layers and calibrated beta
-    where None), at the sweep `point` (None: the first point of a sweep)."""
+    where None), at the sweep `point` (None: the first point of a sweep); guided: with
+    style masks; temporal: with a previous frame to agree with (video)."""
     one_of("network", network, features.FEATURE_NETWORKS)
     default_content, default_style = features.FEATURE_NETWORKS[network].default_layers
     values = {"content_weight": self.content_weight, "style_weight": self.style_weight,
@@ -301,7 +308,7 @@ class ObjectiveSettings(_Group):
         style_blend_weights=self.style_blend_weights, pooling=self.pooling, guided=guided,
         style_loss=self.style_loss, content_normalization=self.content_normalization,
         tv_normalization=self.tv_normalization, histogram_weight=self.histogram_weight,
-        **values)
+        temporal_weight=self.temporal_weight, temporal=temporal, **values)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -80,13 +80,18 @@ def default_style_weight(style_loss: str, network: str = "vgg19") -> float:
   return (DEFAULT_STYLE_WEIGHTS[(style_loss, "vgg19")] * DEFAULT_STYLE_WEIGHTS[("gram", network)]
           / DEFAULT_STYLE_WEIGHTS[("gram", "vgg19")])
 DEFAULT_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+# The temporal weight for alpha = 1 and the mean content loss: Ruder et al.'s 1e3 for
+# their content weight 5, both on means, theirs over pixels in 0..255 and ours in
+# [0, 1]: 1e3 / 5 * 255^2 = 1.3e7, rounded.
+DEFAULT_TEMPORAL_WEIGHT = 1e7
 
 # {"content": {layer: [H, W, C]}, "style": [{layer: statistics}, ...] (one dict per
 # style image; for the Gram loss the per-position Gram matrices [C, C]; see
 # losses.style_statistics), "weights": the loss weights (`loss_weights`), for losses
 # with random projections "key": a PRNG key's data (their seed), and with spatial
 # control "guides": [{layer: [h, w]}, ...] (one per style image: where that style
-# applies)}.
+# applies), and for video "temporal": {"image": [H, W, 3], "reliable": [H, W]} (the
+# previous output warped into this frame, and where the flow is trusted)}.
 Targets = dict[str, Any]
 LossFn = Callable[[jax.Array, Targets, Any], tuple[jax.Array, dict[str, jax.Array]]]
 
@@ -124,6 +129,10 @@ class ObjectiveConfig:
       None: "sum" with the summed content loss, "mean" otherwise.
     histogram_weight: style_loss="histogram" only: the weight of its histogram term
       relative to its Gram term (Risser et al.'s gamma).
+    temporal_weight: video: the weight of Ruder et al.'s temporal term
+      (`losses.temporal_loss`: the squared difference from the previous output warped
+      into this frame, where the flow is reliable, per pixel and channel).
+    temporal: the targets carry that warped output ("temporal"; `compute_targets`).
   """
 
   content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
@@ -140,6 +149,8 @@ class ObjectiveConfig:
   network: str = "vgg19"
   tv_normalization: str | None = None
   histogram_weight: float = DEFAULT_HISTOGRAM_WEIGHT
+  temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT
+  temporal: bool = False
 
   def __post_init__(self):
     object.__setattr__(self, "content_layers", tuple(self.content_layers))
@@ -178,7 +189,8 @@ class ObjectiveConfig:
         raise ValueError(f"style blend weights must be non-negative with a positive sum, "
                          f"got {blend}")
       object.__setattr__(self, "style_blend_weights", blend)
-    for name in ("content_weight", "style_weight", "tv_weight", "histogram_weight"):
+    for name in ("content_weight", "style_weight", "tv_weight", "histogram_weight",
+                 "temporal_weight"):
       in_range(name, getattr(self, name), 0)
 
   @property
@@ -213,7 +225,7 @@ class ObjectiveConfig:
 
 # The fields that are inputs of the compiled loss (`loss_weights`), not part of its program.
 WEIGHT_FIELDS = ("content_weight", "style_weight", "tv_weight", "histogram_weight",
-                 "style_layer_weights", "style_blend_weights")
+                 "style_layer_weights", "style_blend_weights", "temporal_weight")
 
 
 def structure(config: ObjectiveConfig) -> ObjectiveConfig:
@@ -221,17 +233,18 @@ def structure(config: ObjectiveConfig) -> ObjectiveConfig:
   depend on. Two configs with the same structure share their programs."""
   return dataclasses.replace(config, content_weight=1.0, style_weight=1.0, tv_weight=0.0,
                              histogram_weight=1.0, style_layer_weights=None,
-                             style_blend_weights=None)
+                             style_blend_weights=None, temporal_weight=1.0)
 
 
 def loss_weights(config: ObjectiveConfig, num_styles: int) -> dict[str, np.ndarray]:
   """The loss weights as float32 arrays, the traced inputs of the loss:
-  {"content": alpha, "style": beta, "tv", "histogram": scalars, "layers": w_l per style
-  layer [L], "blend": each style image's weight [num_styles]}."""
+  {"content": alpha, "style": beta, "tv", "histogram", "temporal": scalars, "layers": w_l
+  per style layer [L], "blend": each style image's weight [num_styles]}."""
   f32 = lambda v: np.asarray(v, np.float32)  # Host arrays: no device op compiled here.
   blend = config.blend_weights(num_styles) if config.style_layers else ()
   return {"content": f32(config.content_weight), "style": f32(config.style_weight),
           "tv": f32(config.tv_weight), "histogram": f32(config.histogram_weight),
+          "temporal": f32(config.temporal_weight),
           "layers": f32(tuple(config.layer_weights.values())),
           "blend": f32(blend).reshape(len(blend))}
 
@@ -315,7 +328,8 @@ def compute_targets(content: jax.Array | None, styles: Sequence[jax.Array],
                     config: ObjectiveConfig, weights: NetworkWeights,
                     style_masks: Sequence[np.ndarray] | None = None, *,
                     kernels: str = "auto", precision: str = "float32",
-                    key: jax.Array | None = None, tile_size: int | None = None) -> Targets:
+                    key: jax.Array | None = None, tile_size: int | None = None,
+                    temporal: tuple[np.ndarray, np.ndarray] | None = None) -> Targets:
   """Content features [H, W, C] and each style image's statistics, once.
 
   Args:
@@ -329,6 +343,8 @@ def compute_targets(content: jax.Array | None, styles: Sequence[jax.Array],
     key: the PRNG key the random projections of a sliced_wasserstein loss are drawn
       from (folded with the step; None: jax.random.key(0)).
     tile_size: compute an image larger than this tile by tile (`tiling`; exact).
+    temporal: with `config.temporal`, (the previous output warped into this frame
+      [H, W, 3], its reliability [H, W] in [0, 1]) at the content's size.
   """
   _check_network(config, weights)
   if tile_size is not None:
@@ -371,6 +387,19 @@ def compute_targets(content: jax.Array | None, styles: Sequence[jax.Array],
                                 for l in config.style_layers})
   elif style_masks is not None:
     raise ValueError("style masks were given but the config is not guided")
+  if config.temporal:
+    if content is None or temporal is None:
+      raise ValueError("a temporal objective needs the content image and the warped "
+                       "previous output with its reliability")
+    warped, reliable = temporal
+    if np.shape(warped) != np.shape(content) or np.shape(reliable) != np.shape(content)[:2]:
+      raise ValueError(f"the warped output {np.shape(warped)} and its reliability "
+                       f"{np.shape(reliable)} must have the content's size "
+                       f"{np.shape(content)}")
+    targets["temporal"] = {"image": jnp.asarray(warped, jnp.float32),
+                           "reliable": jnp.asarray(reliable, jnp.float32)}
+  elif temporal is not None:
+    raise ValueError("a temporal target was given but the config is not temporal")
   return targets
 
 
@@ -508,7 +537,13 @@ def _make_loss_fn(config: ObjectiveConfig, widths: tuple[int, ...], preprocessin
       tv = tv / image.size
     total = losses.total_loss(content, style, tv, content_weight=w["content"],
                               style_weight=w["style"], tv_weight=w["tv"])
-    return total, {"content": content, "style": style, "tv": tv}
+    components = {"content": content, "style": style, "tv": tv}
+    if config.temporal:
+      previous = targets["temporal"]
+      components["temporal"] = losses.temporal_loss(image, previous["image"],
+                                                    previous["reliable"])
+      total = total + w["temporal"] * components["temporal"]
+    return total, components
 
   return solvers.Loss(loss_fn, uses_step=kind.random,
                       key=("gatys.objective", config, widths, preprocessing,

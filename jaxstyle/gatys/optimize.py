@@ -32,8 +32,9 @@ class MinimizeResult:
 
   Attributes:
     x: the final (or last finite) images, [S, ...] as NumPy.
-    history: {"total", "content", "style", "tv"}: [steps + 1, S] losses at the
-      start and after each step; "time": [steps + 1] seconds since the start.
+    history: {"total", "content", "style", "tv"} (and the loss's other components, e.g.
+      "temporal"): [steps + 1, S] losses at the start and after each step; "time":
+      [steps + 1] seconds since the start.
     steps: steps completed.
     stopped: None, or why the run stopped early.
     evaluations: objective evaluations per seed (L-BFGS with a line search uses more
@@ -257,7 +258,7 @@ class _Recorder:
       self.rows.append((nan, {c: nan for c in components()},
                         time.perf_counter() - self.start))
     history = {"total": np.stack([r[0] for r in self.rows])}
-    for c in COMPONENTS:
+    for c in self.rows[0][1]:  # COMPONENTS, and "temporal" for video.
       history[c] = np.stack([r[1][c] for r in self.rows])
     history["time"] = np.array([r[2] for r in self.rows])
     return history, steps, stopped

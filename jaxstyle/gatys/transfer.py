@@ -64,6 +64,7 @@ def stylize(content, style, config: StylizeConfig | None = None, *,
             weights: weights_lib.NetworkWeights | None = None,
             callback: Callable[[int, np.ndarray], None] | None = None,
             style_masks: Sequence[np.ndarray] | None = None,
+            temporal: tuple[np.ndarray, np.ndarray] | None = None,
             arbitrary_weights: Any | None = None, **overrides) -> StylizeResult:
   """Synthesizes images with `content`'s features and `style`'s style statistics.
 
@@ -86,6 +87,10 @@ def stylize(content, style, config: StylizeConfig | None = None, *,
       current scale).
     style_masks: spatial control: one mask [h, w] in [0, 1] per style image (resized to
       the content's size): where that style applies; where no mask is set, no style.
+    temporal: video (Ruder et al.): (the previous output warped into this frame
+      [H, W, 3], where that warp is reliable [H, W] in [0, 1]) at the output's size
+      (`flow.flows_for`); the loss adds config.objective.temporal_weight times their
+      reliability-weighted squared difference (`losses.temporal_loss`).
     arbitrary_weights: for init="arbitrary", the arbitrary-style networks'
       `jaxstyle.weights.arbitrary.ArbitraryWeights` (None: the default file, fetched on
       first use).
@@ -127,14 +132,16 @@ def stylize(content, style, config: StylizeConfig | None = None, *,
                        f"{features_lib.network_of(weights)}'s")
     network = features_lib.network_of(weights)
   network = network or "vgg19"
-  objective = settings.resolve(network, guided=style_masks is not None)
+  objective = settings.resolve(network, guided=style_masks is not None,
+                               temporal=temporal is not None)
   if objective.style_layers:
     objective.blend_weights(len(styles))  # Checks the count early.
   points = settings.sweep_points()
   # The objective of each image: one per (point, seed), point-major.
   image_objectives = None
   if points is not None:
-    image_objectives = [settings.resolve(network, guided=style_masks is not None, point=p)
+    image_objectives = [settings.resolve(network, guided=style_masks is not None,
+                                         temporal=temporal is not None, point=p)
                         for p in points for _ in range(start.num_seeds)]
   num_images = start.num_seeds * (1 if points is None else len(points))
   plan_memory = functools.partial(
@@ -152,6 +159,7 @@ def stylize(content, style, config: StylizeConfig | None = None, *,
                           style_rotation=sizes.style_rotation,
                           preserve_color=sizes.preserve_color)
   masks = inputs.check_masks(style_masks)
+  previous = inputs.check_temporal(temporal, height, width)
   seeds = [start.seed + i for i in range(start.num_seeds)]
   if init == "arbitrary":
     if arbitrary_weights is None:
@@ -191,7 +199,9 @@ def stylize(content, style, config: StylizeConfig | None = None, *,
     result = _optimize_level(
         x0, resize_to(content, h, w), level_styles,
         None if masks is None else [pyramid.resized_mask(m, h, w) for m in masks],
-        config, weights=weights, objective=objective, num_steps=steps,
+        config,
+        temporal=None if previous is None else (resize_to(previous[0], h, w),
+                                                pyramid.resized_mask(previous[1], h, w)), weights=weights, objective=objective, num_steps=steps,
         callback=level_callback, time_limit=level_time, key=jax.random.key(start.seed),
         initial_state=(optimize.resize_state(results[-1].state, shapes[level - 1], (h, w))
                        if config.schedule.carry_state and results else None),
@@ -232,15 +242,17 @@ def stylize(content, style, config: StylizeConfig | None = None, *,
 def _optimize_level(x0, content, styles, masks, config: StylizeConfig, *, weights,
                     objective: ObjectiveConfig, num_steps, callback, time_limit, key,
                     memory_plan: memory.MemoryPlan, initial_state=None,
-                    image_objectives=None) -> optimize.MinimizeResult:
+                    image_objectives=None, temporal=None) -> optimize.MinimizeResult:
   """One level of the pyramid: its targets, its loss, the optimization from x0.
   memory_plan: its tile size and L-BFGS history; image_objectives: a sweep's objective
-  per image (they differ in their loss weights only)."""
+  per image (they differ in their loss weights only); temporal: the warped previous
+  output and its reliability at this level's size."""
   solver, backend = config.solver, config.backend
   kernels, precision = backend.kernels, backend.precision
   tile_size = memory_plan.tile_size
   targets = compute_targets(content, styles, objective, weights, style_masks=masks,
-                            kernels=kernels, precision=precision, key=key, tile_size=tile_size)
+                            kernels=kernels, precision=precision, key=key, tile_size=tile_size,
+                            temporal=temporal)
   targets_axes = None
   if image_objectives is not None:  # One row of loss weights per image, vmapped with it.
     rows = [loss_weights(c, len(styles)) for c in image_objectives]

@@ -4,6 +4,7 @@ imageio-ffmpeg (in the test extra: it ships its ffmpeg binary)."""
 
 import json
 import pathlib
+import re
 
 import numpy as np
 import pytest
@@ -83,6 +84,31 @@ def test_video_method_arbitrary(tmp_path, arbitrary_pictures, arbitrary_weights_
                   f"--style={arbitrary_pictures / 'style.png'}", f"--output={tmp_path / 'frames'}")
   assert done.returncode == 0, done.stderr
   assert len(list((tmp_path / "frames").glob("frame_*.png"))) == 3
+
+
+@pytest.mark.slow
+def test_video_method_temporal_measures_the_warping_error(tmp_path, clip, tiny_weights_file,
+                                                          monkeypatch, caplog):
+  """`jaxstyle-video --method=temporal` on a real clip: every frame written, a progress
+  line with the clip's ETA per frame, and in --metrics_json Lai et al.'s warping error of
+  the output beside the input's own (the floor; the flicker of the output is above it)."""
+  monkeypatch.setenv("JAXSTYLE_WEIGHTS", str(tiny_weights_file))
+  style = tmp_path / "style.png"
+  Image.fromarray((np.random.default_rng(0).random((24, 24, 3)) * 255).astype(np.uint8)
+                  ).save(style)
+  metrics_json = tmp_path / "m.json"
+  done = run_main("jaxstyle.cli.video", f"--input={clip}", "--num_frames=3",
+                  "--image_size=48", "--method=temporal", f"--style={style}",
+                  "--num_steps=3", f"--output={tmp_path / 'frames'}",
+                  f"--metrics_json={metrics_json}")
+  assert done.returncode == 0, done.stderr
+  assert len(list((tmp_path / "frames").glob("frame_*.png"))) == 3
+  assert re.search(r"frame 2/3 done \(.* s per frame, ETA \d+ s\)", caplog.text)
+  metrics = json.loads(metrics_json.read_text())
+  assert metrics["method"] == "temporal" and metrics["frames"] == 3
+  assert 0 < metrics["input_warping_error"] < metrics["warping_error"]
+  assert metrics["warping_error_ratio"] == pytest.approx(
+      metrics["warping_error"] / metrics["input_warping_error"])
 
 
 _VIDEO_REFUSALS = [

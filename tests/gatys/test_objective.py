@@ -195,6 +195,40 @@ def test_weights_change_the_loss_not_the_program(tiny_weights, style_loss):
     assert no_histogram[1]["style"] == c["style"]
 
 
+def test_temporal_term_holds_the_frame_to_the_warped_previous_output(tiny_weights):
+  """Video (Ruder et al.): with a temporal target the loss adds temporal_weight times
+  `losses.temporal_loss` (the rest unchanged), the weight is traced (a new one lowers
+  no program), and a target without a temporal config, or the reverse, is refused."""
+  content, style, x, previous = (random_image(24, 32, s) for s in range(4))
+  reliable = (random_image(24, 32, 5)[..., 0] > 0.5).astype(np.float32)
+  params = network_variables(tiny_weights)
+  plain = ObjectiveConfig()
+  config = objective.dataclasses.replace(plain, temporal=True, temporal_weight=300.0)
+  loss_fn = jax.jit(make_loss_fn(config, tiny_weights))
+  targets = compute_targets(content, [style], config, tiny_weights,
+                            temporal=(previous, reliable))
+  total, parts = loss_fn(jnp.asarray(x), targets, params)
+  plain_total, plain_parts = jax.jit(make_loss_fn(plain, tiny_weights))(
+      jnp.asarray(x), compute_targets(content, [style], plain, tiny_weights), params)
+  expected = np.sum(reliable[..., None] * np.square(x - previous)) / x.size
+  np.testing.assert_allclose(float(parts["temporal"]), expected, rtol=1e-5)
+  np.testing.assert_allclose(float(total), float(plain_total) + 300.0 * expected, rtol=1e-5)
+  assert set(plain_parts) == {"content", "style", "tv"}
+  with lowered_programs() as lowered:
+    heavier = objective.dataclasses.replace(config, temporal_weight=600.0)
+    total_2, _ = loss_fn(jnp.asarray(x), compute_targets(
+        content, [style], heavier, tiny_weights, temporal=(previous, reliable)), params)
+  assert not lowered
+  np.testing.assert_allclose(float(total_2), float(plain_total) + 600.0 * expected, rtol=1e-5)
+  with pytest.raises(ValueError, match="not temporal"):
+    compute_targets(content, [style], plain, tiny_weights, temporal=(previous, reliable))
+  with pytest.raises(ValueError, match="warped previous output"):
+    compute_targets(content, [style], config, tiny_weights)
+  with pytest.raises(ValueError, match="content's size"):
+    compute_targets(content, [style], config, tiny_weights,
+                    temporal=(previous[:-1], reliable[:-1]))
+
+
 def test_a_run_at_new_weights_compiles_nothing(tiny_weights):
   """Two stylize runs that differ in alpha, beta, TV and layer weights: the second
   lowers no program, and its losses are its own."""
