@@ -19,6 +19,11 @@ same images, size and --steps in its own process, beside the worker with
 --steps) while ours allocates all its pairs at the start, so equal history means
 history = steps. Both peaks are the whole process's (ru_maxrss); written to
 benchmarks/results/memory_vs_pastiche_cpu.json.
+
+Each row records the load average when it started; rows already in the results file
+for other sizes (or tiles) are kept, so that sizes can be measured in separate runs
+(the large ones when nothing else holds memory), and a size measured again replaces its
+row. The tables are printed from the whole file.
 """
 
 from __future__ import annotations
@@ -106,12 +111,27 @@ def _pastiche(size: int) -> dict:
   return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _load_average() -> str:
+  return " ".join(machine.describe().get("load_average_at_start", []))
+
+
+def _merged(path: str, rows: list[dict], key) -> list[dict]:
+  """The results file's rows with `rows` replacing those of the same key, by pixels."""
+  file = pathlib.Path(path)
+  old = json.loads(file.read_text())["runs"] if file.is_file() else []
+  new_keys = {key(r) for r in rows}
+  return sorted([r for r in old if key(r) not in new_keys] + rows,
+                key=lambda r: (r.get("tile_size") is not None, r["height"] * r["width"]))
+
+
 def _compare_with_pastiche() -> None:
   rows = []
   for size in map(int, FLAGS.pastiche_sizes):
+    load = _load_average()
     ours, theirs = _run(size, 0, FLAGS.pastiche_history), _pastiche(size)
     height, width = ours["shape"]
-    row = {"height": height, "width": width, "jaxstyle_peak_rss_mb": ours["peak_rss_mb"],
+    row = {"height": height, "width": width, "load_average": load,
+           "jaxstyle_peak_rss_mb": ours["peak_rss_mb"],
            "pastiche_peak_rss_mb": theirs["peak_rss_mb"],
            "ratio": ours["peak_rss_mb"] / theirs["peak_rss_mb"],
            "jaxstyle_s_per_iteration": float(np.median(np.diff(ours["times"][1:]))),
@@ -119,6 +139,7 @@ def _compare_with_pastiche() -> None:
     logging.info("%dx%d: jaxstyle %.0f MB, pastiche %.0f MB (%.3fx)", width, height,
                  row["jaxstyle_peak_rss_mb"], row["pastiche_peak_rss_mb"], row["ratio"])
     rows.append(row)
+  rows = _merged(FLAGS.pastiche_output, rows, lambda r: (r["height"], r["width"]))
   out = {"machine": machine.describe(), "steps": FLAGS.steps,
          "jaxstyle_history": FLAGS.pastiche_history, "pastiche": "1.6.0", "runs": rows}
   pathlib.Path(FLAGS.pastiche_output).write_text(json.dumps(out, indent=1) + "\n")
@@ -146,11 +167,12 @@ def main(argv):
   rows = []
   for run in FLAGS.runs:
     size, tile = (int(v) for v in run.split(":"))
+    load = _load_average()
     result = _run(size, tile)
     height, width = result["shape"]
     parts = _estimate(height, width, tile)
     estimate_mb = sum(parts.values()) / 2**20
-    row = {"height": height, "width": width, "tile_size": tile or None,
+    row = {"height": height, "width": width, "tile_size": tile or None, "load_average": load,
            "peak_rss_mb": result["peak_rss_mb"], "estimate_mb": estimate_mb,
            "ratio": estimate_mb / result["peak_rss_mb"],
            "parts_mb": {k: v / 2**20 for k, v in parts.items()},
@@ -160,6 +182,7 @@ def main(argv):
                  width, height, tile or "-", row["peak_rss_mb"], estimate_mb, row["ratio"],
                  row["s_per_iteration"])
     rows.append(row)
+  rows = _merged(FLAGS.output, rows, lambda r: (r["height"], r["width"], r["tile_size"]))
   out = {"machine": machine.describe(), "steps": FLAGS.steps, "history": FLAGS.history,
          "runs": rows}
   pathlib.Path(FLAGS.output).write_text(json.dumps(out, indent=1) + "\n")

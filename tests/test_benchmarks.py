@@ -180,3 +180,15 @@ def test_memory_benchmark_smoke(tmp_path, tiny_weights_file, shared_images):
     assert r["peak_rss_mb"] > 0 and r["estimate_mb"] > r["peak_rss_mb"]
   assert runs[1]["parts_mb"]["optimizer"] > runs[0]["parts_mb"]["optimizer"]
   assert "| 256x192 | 32 |" in done.stdout
+  # Measuring one size again replaces its row and keeps the others.
+  done = subprocess.run(
+      [sys.executable, "-m", "benchmarks.memory", "--runs=64:0", "--steps=1",
+       f"--weights={tiny_weights_file}", f"--content={shared_images / 'tubingen.jpg'}",
+       f"--style={shared_images / 'starry_night.jpg'}", f"--output={output}"],
+      cwd=ROOT, capture_output=True, text=True, check=False,
+      env=dict(os.environ, PYTHONPATH=ROOT))
+  assert done.returncode == 0, done.stderr[-2000:]
+  again = json.loads(output.read_text())["runs"]
+  assert [(r["width"], r["tile_size"]) for r in again] == [(64, None), (256, 32)]
+  assert again[1] == runs[1] and again[0]["load_average"]
+  assert "| 256x192 | 32 |" in done.stdout
