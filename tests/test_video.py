@@ -144,6 +144,36 @@ def test_temporal_frames_start_from_and_keep_to_the_warped_previous_output(
   assert moved[1e9] < 0.2 * moved[0.0], moved
 
 
+def test_mean_gradient_magnitude():
+  frames = np.zeros((1, 3, 3, 1))
+  frames[0, :, 2] = 1.0  # A vertical edge: |grad| = 1 at the 2 of 4 positions beside it.
+  assert video.mean_gradient_magnitude(frames) == pytest.approx(0.5)
+
+
+def test_blend_with_previous_follows_the_flow_where_it_is_reliable(shared_images):
+  """The real-time methods' filter: strength 0 changes nothing; strength 1 makes the
+  reliable pixels the previous blended frame warped by the flow, and the rest the new
+  output; on outputs that flicker (independent noise per frame) it lowers the warping
+  error, at a cost in sharpness (the noise averaged away)."""
+  from jaxstyle import flow, images  # pylint: disable=import-outside-toplevel
+  photo = images.load_image(shared_images / "tubingen.jpg", 128)
+  frames = video.pan_frames(photo, height=48, width=64, num_frames=4, shift=3)
+  rng = np.random.default_rng(0)
+  outputs = np.clip(frames + 0.1 * rng.standard_normal(frames.shape), 0, 1).astype(np.float32)
+  np.testing.assert_array_equal(video.blend_with_previous(outputs, frames, 0.0), outputs)
+  full = video.blend_with_previous(outputs, frames, 1.0)
+  pair = flow.flows_for(frames[1], frames[2])
+  warped = np.asarray(flow.warp(full[1], pair.backward))
+  mask = np.broadcast_to(pair.reliable[..., None] > 0, warped.shape)
+  np.testing.assert_allclose(full[2][mask], warped[mask], atol=1e-6)
+  np.testing.assert_array_equal(full[2][~mask], outputs[2][~mask])
+  half = video.blend_with_previous(outputs, frames, 0.5)
+  assert flow.warping_error(half, frames) < 0.7 * flow.warping_error(outputs, frames)
+  assert video.mean_gradient_magnitude(half) < video.mean_gradient_magnitude(outputs)
+  with pytest.raises(ValueError, match=r"\[0, 1\]"):
+    video.blend_with_previous(outputs, frames, 1.5)
+
+
 def test_interrupted_optimization_keeps_the_finished_frames(tiny_weights, monkeypatch):
   import jaxstyle.gatys.transfer  # pylint: disable=import-outside-toplevel
   real = jaxstyle.gatys.transfer.stylize

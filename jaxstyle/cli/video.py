@@ -23,13 +23,15 @@ import time
 
 from absl import flags, logging
 
+from jaxstyle import flow
 from jaxstyle import images as images_lib
 from jaxstyle._atomic import OutputError, write_or_keep
 from jaxstyle.cli import common
 from jaxstyle.errors import Interrupted, UserError
 from jaxstyle.flow import FLOW_METHODS
 from jaxstyle.gatys.objective import DEFAULT_TEMPORAL_WEIGHT
-from jaxstyle.video import (METHODS, VIDEO_SUFFIXES, FramesInterrupted, pan_frames, read_frames,
+from jaxstyle.video import (METHODS, VIDEO_SUFFIXES, FramesInterrupted, blend_with_previous,
+                            mean_gradient_magnitude, pan_frames, read_frames,
                             stylize_frames_arbitrary, stylize_frames_fast, stylize_frames_optim,
                             temporal_instability, write_frames)
 
@@ -60,6 +62,10 @@ def _define_flags():
                      "frame, where the flow is reliable).", lower_bound=0)
   flags.DEFINE_enum("flow", "dis", FLOW_METHODS, "--method=temporal: the optical flow "
                     "(OpenCV's; the warping error measures with the other one).")
+  flags.DEFINE_float("blend", 0.0, "--method=fast or arbitrary: blend each output frame "
+                     "with the previous one warped by the flow, this much where the flow is "
+                     "reliable (0: off; 1: reliable pixels follow the flow only).",
+                     lower_bound=0, upper_bound=1)
   flags.DEFINE_integer("seed", 0, "White-noise seed (the same for every frame).")
   flags.DEFINE_string("metrics_json", None, "Timing, Lai et al.'s warping error of the "
                       "output and of the input (the floor; needs the video extra), and "
@@ -95,6 +101,9 @@ def _run() -> None:
   common.check_outputs(outputs, [*inputs, FLAGS.style, FLAGS.model])
   if FLAGS.method == "warm_shifted" and shift is None:
     raise UserError("--method=warm_shifted needs --pan (the known motion)")
+  if FLAGS.blend and FLAGS.method not in ("fast", "arbitrary"):
+    raise UserError("--blend is for --method=fast and arbitrary (the optimization methods "
+                    "have --method=temporal)")
   logging.info("%d frames of %dx%d px, method %s", len(frames), frames.shape[2],
                frames.shape[1], FLAGS.method)
   started = time.time()
@@ -137,6 +146,10 @@ def _run() -> None:
           on_frame=lambda t, _: _log_frame(t, len(frames), started))
     except FramesInterrupted as e:  # Keep the frames finished: the video so far.
       interrupted, outputs = str(e), e.frames
+  raw = None
+  if FLAGS.blend:
+    raw, outputs = outputs, blend_with_previous(outputs, frames, FLAGS.blend,
+                                                flow_method=FLAGS.flow)
   seconds = time.time() - started
   if interrupted and not len(outputs):
     raise Interrupted(f"{interrupted}; no frame was finished, nothing written")
@@ -156,6 +169,10 @@ def _run() -> None:
     metrics.update(pan_px=shift, **temporal_instability(outputs, frames[:done], shift))
   if FLAGS.metrics_json and done > 1:
     metrics.update(_warping_errors(outputs, frames[:done]))
+    metrics["sharpness"] = mean_gradient_magnitude(outputs)
+    if raw is not None:  # What the blend bought, and what it cost in detail.
+      metrics.update(blend=FLAGS.blend, unblended_sharpness=mean_gradient_magnitude(raw),
+                     unblended_warping_error=flow.warping_error(raw, frames))
   print(json.dumps(metrics))
   metrics_json = FLAGS.metrics_json
   if metrics_json:
@@ -186,7 +203,6 @@ def _log_frame(t: int, num_frames: int, started: float) -> None:
 
 def _warping_errors(outputs, inputs) -> dict:
   """Lai et al.'s warping error of the output and of the input clip (the floor)."""
-  from jaxstyle import flow  # pylint: disable=import-outside-toplevel
   output_error = flow.warping_error(outputs, inputs)
   input_error = flow.warping_error(inputs, inputs)
   return {"warping_error": output_error, "input_warping_error": input_error,

@@ -111,6 +111,24 @@ def test_video_method_temporal_measures_the_warping_error(tmp_path, clip, tiny_w
       metrics["warping_error"] / metrics["input_warping_error"])
 
 
+@pytest.mark.slow
+def test_video_blend_steadies_the_fast_network(tmp_path, clip, tiny_model_file):
+  """--blend (fast and arbitrary): the warping error with the blend, without it, and the
+  sharpness of both in --metrics_json; refused for the optimization methods."""
+  metrics_json = tmp_path / "m.json"
+  done = run_main("jaxstyle.cli.video", f"--input={clip}", f"--model={tiny_model_file}",
+                  "--num_frames=3", "--image_size=64", "--kernels=xla", "--blend=0.7",
+                  f"--output={tmp_path / 'frames'}", f"--metrics_json={metrics_json}")
+  assert done.returncode == 0, done.stderr
+  metrics = json.loads(metrics_json.read_text())
+  assert metrics["blend"] == 0.7
+  assert metrics["warping_error"] < metrics["unblended_warping_error"]
+  assert 0 < metrics["sharpness"] <= metrics["unblended_sharpness"]
+  done = run_main("jaxstyle.cli.video", f"--input={clip}", "--method=warm",
+                  f"--style={tiny_model_file}", "--blend=0.5", f"--output={tmp_path / 'w'}")
+  assert done.returncode == 1 and "--blend is for --method=fast and arbitrary" in done.stderr
+
+
 _VIDEO_REFUSALS = [
     (["--input={d}/frames", "--output={d}/frames"], "{d}/frames/frame_00000.png",
      "{d}/frames/frame_00000.png"),
