@@ -194,8 +194,9 @@ def _in_padded_batches(apply: Callable[[np.ndarray], np.ndarray], frames: np.nda
   return np.concatenate(outputs)
 
 
-def stylize_frames_optim(frames: np.ndarray, style: np.ndarray, *, mode: str = "warm",
-                         shift: int | None = None, seed: int = 0, flow_method: str = "dis",
+def stylize_frames_optim(frames: np.ndarray, style: np.ndarray, config=None, *,
+                         mode: str = "warm", shift: int | None = None, seed: int = 0,
+                         flow_method: str = "dis",
                          on_frame: Callable[[int, np.ndarray], None] | None = None,
                          **stylize_kwargs) -> np.ndarray:
   """Gatys et al. per frame: `mode` "noise" (same white-noise start every frame),
@@ -205,9 +206,10 @@ def stylize_frames_optim(frames: np.ndarray, style: np.ndarray, *, mode: str = "
   input frame to the previous one, `flow_method`'s, and held to it by the temporal
   term where that flow is reliable; the flow of one pair at a time, as frames stream).
 
-  `stylize_kwargs` go to `jaxstyle.stylize` (weights, num_steps, style_weight,
-  temporal_weight, ...). Ctrl-C or SIGTERM raises `FramesInterrupted` with the frames
-  finished so far.
+  config (a `StylizeConfig`; None: the defaults) and `stylize_kwargs` go to
+  `jaxstyle.stylize` (weights, num_steps, style_weight, temporal_weight, ...); each
+  frame's init is the mode's. Ctrl-C or SIGTERM raises `FramesInterrupted` with the
+  frames finished so far.
   """
   from jaxstyle import flow  # pylint: disable=import-outside-toplevel
   from jaxstyle.gatys.transfer import stylize  # pylint: disable=import-outside-toplevel
@@ -215,7 +217,8 @@ def stylize_frames_optim(frames: np.ndarray, style: np.ndarray, *, mode: str = "
     raise ValueError(f"mode must be one of {', '.join(OPTIMIZATION_MODES)}, got {mode!r}")
   if mode == "warm_shifted" and shift is None:
     raise ValueError("warm_shifted needs the pan's shift")
-  stylize_kwargs.setdefault("log_every", 0)
+  if config is None:
+    stylize_kwargs.setdefault("log_every", 0)
   outputs = []
 
   def stopped(reason: str) -> FramesInterrupted:
@@ -235,7 +238,7 @@ def stylize_frames_optim(frames: np.ndarray, style: np.ndarray, *, mode: str = "
         pair = flow.flows_for(frames[t - 1], frame, flow_method)
         init = np.clip(np.asarray(flow.warp(outputs[-1], pair.backward)), 0.0, 1.0)
         temporal = (init, pair.reliable)
-      result = stylize(frame, style, init=init, seed=seed, temporal=temporal,
+      result = stylize(frame, style, config=config, init=init, seed=seed, temporal=temporal,
                        **stylize_kwargs)
       if result.interrupted:
         raise stopped(result.stopped)

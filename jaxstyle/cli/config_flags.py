@@ -21,6 +21,7 @@ import importlib.util
 import json
 import math
 import pathlib
+import re
 from typing import Any
 
 from absl import flags
@@ -140,6 +141,13 @@ def values(*, given_only: bool) -> dict[str, Any]:
   if out.get("init", "auto") not in config_lib.INITS:
     out["init"] = "image"
   return out
+
+
+def flag_error(error: Exception) -> UserError:
+  """A setting's ValueError as the CLI's one line, naming the flag."""
+  text = str(error)
+  name = re.match(r"\w+", text)
+  return UserError(f"--{text}" if name and name.group() in config_lib.FLAT_FIELDS else text)
 
 
 def load(path: str) -> tuple[config_lib.StylizeConfig, dict | None]:

@@ -86,14 +86,6 @@ def _suffixed(path: pathlib.Path, suffix: str) -> pathlib.Path:
   return path.with_name(f"{path.stem}_{suffix}{path.suffix}")
 
 
-def _flag_error(error: Exception) -> UserError:
-  """A setting's ValueError as the CLI's one line, naming the flag."""
-  from jaxstyle.gatys import config as config_lib  # pylint: disable=import-outside-toplevel
-  text = str(error)
-  name = re.match(r"\w+", text)
-  return UserError(f"--{text}" if name and name.group() in config_lib.FLAT_FIELDS else text)
-
-
 def _config():
   """(The run's `StylizeConfig`, --config's recorded run or None): --config's or
   --preset's config (or the defaults), with the --config.GROUP.FIELD overrides and every
@@ -123,7 +115,7 @@ def _config():
       config = config.replace(style_size=config.images.image_size)  # Read at the output's.
     return config, record
   except (TypeError, ValueError) as e:
-    raise _flag_error(e) from None
+    raise config_flags.flag_error(e) from None
 
 
 def _image_names(config) -> list[tuple[str, str]] | None:
@@ -227,7 +219,8 @@ def _stylize_one(config, content_path, style_paths, output: pathlib.Path, weight
         content, styles, config, weights=weights, style_masks=masks,
         callback=save_snapshot if FLAGS.save_every else None, **data)
   except ValueError as e:  # The library's checks of settings and images.
-    raise _flag_error(e) from None
+    from jaxstyle.cli import config_flags  # pylint: disable=import-outside-toplevel
+    raise config_flags.flag_error(e) from None
 
   written, failures = [], []  # failures: OutputErrors, each naming where it kept its file.
 

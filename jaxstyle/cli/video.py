@@ -12,7 +12,9 @@ optimization, and measure its flicker.
   jaxstyle-video --pan=photo.jpg --num_frames=8 --pan_px=4 --image_size=128 \
       --method=fast --model=models/starry_night.msgpack --output=pan/ --metrics_json=pan.json
 
-The methods and metrics are described in jaxstyle.video.
+The methods and metrics are described in jaxstyle.video. The optimization methods
+(noise, warm, warm_shifted, temporal) take the run config's settings, the flags of
+`jaxstyle` (jaxstyle/cli/config_flags.py), with a video's defaults.
 """
 
 from __future__ import annotations
@@ -26,11 +28,11 @@ from absl import flags, logging
 from jaxstyle import flow
 from jaxstyle import images as images_lib
 from jaxstyle._atomic import OutputError, write_or_keep
-from jaxstyle.cli import common
+from jaxstyle.cli import common, config_flags
 from jaxstyle.errors import Interrupted, UserError
 from jaxstyle.flow import FLOW_METHODS
-from jaxstyle.gatys.objective import DEFAULT_TEMPORAL_WEIGHT
-from jaxstyle.video import (METHODS, VIDEO_SUFFIXES, FramesInterrupted, blend_with_previous,
+from jaxstyle.video import (METHODS, OPTIMIZATION_MODES, VIDEO_SUFFIXES, FramesInterrupted,
+                            blend_with_previous,
                             mean_gradient_magnitude, pan_frames, read_frames,
                             stylize_frames_arbitrary, stylize_frames_fast, stylize_frames_optim,
                             temporal_instability, write_frames)
@@ -51,31 +53,48 @@ def _define_flags():
   flags.DEFINE_string("model", None, "Model file, for --method=fast.")
   flags.DEFINE_string("style", None, "Style image, for the optimization methods and "
                       "--method=arbitrary (there also a saved style vector, .npy).")
-  flags.DEFINE_integer("image_size", None, "Longer side of the frames, px (default: as read;"
-                       " with --pan: 128).", lower_bound=16)
-  flags.DEFINE_integer("num_steps", 100, "Optimizer steps per frame.", lower_bound=1)
-  flags.DEFINE_float("content_weight", 1.0, "alpha (optimization methods).", lower_bound=0)
-  flags.DEFINE_float("style_weight", None, "beta (optimization methods; default: "
-                     "jaxstyle's, 0.001 for the Gram loss on VGG-19).", lower_bound=0)
-  flags.DEFINE_float("temporal_weight", DEFAULT_TEMPORAL_WEIGHT, "--method=temporal: weight "
-                     "of Ruder et al.'s temporal term (the previous output warped into the "
-                     "frame, where the flow is reliable).", lower_bound=0)
   flags.DEFINE_enum("flow", "dis", FLOW_METHODS, "--method=temporal: the optical flow "
                     "(OpenCV's; the warping error measures with the other one).")
   flags.DEFINE_float("blend", 0.0, "--method=fast or arbitrary: blend each output frame "
                      "with the previous one warped by the flow, this much where the flow is "
                      "reliable (0: off; 1: reliable pixels follow the flow only).",
                      lower_bound=0, upper_bound=1)
-  flags.DEFINE_integer("seed", 0, "White-noise seed (the same for every frame).")
   flags.DEFINE_string("metrics_json", None, "Timing, Lai et al.'s warping error of the "
                       "output and of the input (the floor; needs the video extra), and "
                       "with --pan the temporal instability.")
+  # The optimization methods' settings: every field of jaxstyle.StylizeConfig, as for
+  # `jaxstyle` (--num_steps, --content_weight, --temporal_weight, --style_loss, --network,
+  # --optimizer, --config=FILE, ...), with a video's defaults: frames as read, 100 steps.
+  config_flags.define_flags()
+  FLAGS.set_default("image_size", None)
+  FLAGS.set_default("num_steps", 100)
+
+
+def _config():
+  """The optimization methods' `StylizeConfig`: --config's (or the defaults) with the
+  setting flags given over it (all of them without --config). The frames and the style
+  are read at the frames' size; each frame's start is the method's (not --init)."""
+  from jaxstyle.gatys import config as config_lib  # pylint: disable=import-outside-toplevel
+  if FLAGS["init"].present:
+    raise UserError("--init: jaxstyle-video starts each frame as --method says")
+  base = config_flags.load(FLAGS.config)[0] if FLAGS.config else config_lib.StylizeConfig()
+  values = config_flags.values(given_only=bool(FLAGS.config))
+  values.pop("init", None)
+  if not FLAGS["log_every"].present:
+    values["log_every"] = 0  # A line per frame instead (with the clip's ETA).
+  try:
+    config = base.replace(**values)
+    if config.objective.sweep_points() is not None or config.start.num_seeds != 1:
+      raise ValueError("a video is one image per frame: no weight sweeps or --num_seeds")
+    return config.replace(image_size=None, style_size=None)
+  except (TypeError, ValueError) as e:
+    raise config_flags.flag_error(e) from None
 
 
 def _run() -> None:
   if not FLAGS.output or bool(FLAGS.input) == bool(FLAGS.pan):
     raise UserError("give --output and one of --input or --pan")
-  common.check_finite("content_weight", "style_weight", "temporal_weight")
+  config = _config() if FLAGS.method in OPTIMIZATION_MODES else None
   shift = None
   if FLAGS.pan:
     size = FLAGS.image_size or 128
@@ -134,18 +153,20 @@ def _run() -> None:
   else:
     if not FLAGS.style:
       raise UserError(f"--method={FLAGS.method} needs --style")
-    from jaxstyle import weights as weights_lib  # pylint: disable=import-outside-toplevel
+    from jaxstyle import features  # pylint: disable=import-outside-toplevel
     style = images_lib.load_image(FLAGS.style, max(frames.shape[1:3]))
+    objective = config.objective
+    weights = features.load_weights(objective.network or "vgg19", log=logging.info,
+                                    path=objective.weights_file)
     try:
       outputs = stylize_frames_optim(
-          frames, style, mode=FLAGS.method, shift=shift, seed=FLAGS.seed,
-          flow_method=FLAGS.flow, weights=weights_lib.ensure_default(),
-          num_steps=FLAGS.num_steps, content_weight=FLAGS.content_weight,
-          style_weight=FLAGS.style_weight, temporal_weight=FLAGS.temporal_weight,
-          kernels=FLAGS.kernels, precision=FLAGS.precision,
+          frames, style, config, mode=FLAGS.method, shift=shift, seed=config.start.seed,
+          flow_method=FLAGS.flow, weights=weights,
           on_frame=lambda t, _: _log_frame(t, len(frames), started))
     except FramesInterrupted as e:  # Keep the frames finished: the video so far.
       interrupted, outputs = str(e), e.frames
+    except ValueError as e:  # The library's checks of settings and images.
+      raise config_flags.flag_error(e) from None
   raw = None
   if FLAGS.blend:
     raw, outputs = outputs, blend_with_previous(outputs, frames, FLAGS.blend,
@@ -165,6 +186,8 @@ def _run() -> None:
              "seconds": seconds, "ms_per_frame": 1000 * seconds / done}
   if interrupted:
     metrics.update(interrupted=interrupted, frames_requested=len(frames))
+  if config is not None:
+    metrics["config"] = config.to_dict()
   if shift is not None and done > 1:
     metrics.update(pan_px=shift, **temporal_instability(outputs, frames[:done], shift))
   if FLAGS.metrics_json and done > 1:

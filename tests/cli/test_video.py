@@ -99,8 +99,8 @@ def test_video_method_temporal_measures_the_warping_error(tmp_path, clip, tiny_w
   metrics_json = tmp_path / "m.json"
   done = run_main("jaxstyle.cli.video", f"--input={clip}", "--num_frames=3",
                   "--image_size=48", "--method=temporal", f"--style={style}",
-                  "--num_steps=3", f"--output={tmp_path / 'frames'}",
-                  f"--metrics_json={metrics_json}")
+                  "--num_steps=3", "--style_loss=mean_cov", "--temporal_weight=1e6",
+                  f"--output={tmp_path / 'frames'}", f"--metrics_json={metrics_json}")
   assert done.returncode == 0, done.stderr
   assert len(list((tmp_path / "frames").glob("frame_*.png"))) == 3
   assert re.search(r"frame 2/3 done \(.* s per frame, ETA \d+ s\)", caplog.text)
@@ -109,6 +109,22 @@ def test_video_method_temporal_measures_the_warping_error(tmp_path, clip, tiny_w
   assert 0 < metrics["input_warping_error"] < metrics["warping_error"]
   assert metrics["warping_error_ratio"] == pytest.approx(
       metrics["warping_error"] / metrics["input_warping_error"])
+  # The settings are the run config's (`jaxstyle`'s flags), recorded.
+  objective, solver = metrics["config"]["objective"], metrics["config"]["solver"]
+  assert (objective["style_loss"], objective["temporal_weight"]) == ("mean_cov", 1e6)
+  assert solver["num_steps"] == 3
+
+
+@pytest.mark.parametrize("flag, message", [
+    ("--init=content", "--init: jaxstyle-video starts each frame as --method says"),
+    ("--num_seeds=2", "a video is one image per frame"),
+    ("--style_weight=1e-3,1e-2", "a video is one image per frame"),
+])
+def test_video_refuses_settings_a_video_cannot_take(inputs, flag, message):
+  d = inputs
+  done = run_main("jaxstyle.cli.video", f"--pan={d / 'c.png'}", f"--output={d / 'out'}",
+                  "--method=temporal", f"--style={d / 's.png'}", flag)
+  fails_cleanly(done, message)
 
 
 @pytest.mark.slow
@@ -165,8 +181,8 @@ def test_video_rejects_non_finite_flags(inputs, flag):
   done = run_main("jaxstyle.cli.video", f"--pan={d / 'c.png'}", f"--output={d / 'out'}",
                   "--method=warm", f"--style={d / 's.png'}", "--num_frames=2",
                   "--image_size=32", "--num_steps=1", flag)
-  name, value = flag[2:].split("=")
-  fails_cleanly(done, f"error: --{name} must be a finite number, got {float(value)}")
+  name, value = flag[2:].split("=")  # The settings' flags: parsed as `jaxstyle` does.
+  fails_cleanly(done, f"flag --{name}={value}: must be non-negative finite numbers")
   assert files_in(d) == before
 
 
