@@ -120,6 +120,30 @@ def mean_gradient_magnitude(frames: np.ndarray) -> float:
   return float(np.mean(np.sqrt(np.square(dx) + np.square(dy))))
 
 
+def frame_losses(outputs: np.ndarray, frames: np.ndarray, style: np.ndarray, *, weights,
+                 config=None) -> dict[str, np.ndarray]:
+  """The Gatys objective's content and style losses of each output frame, [T] each:
+  against its input frame and `style` (at the size given), with `config`'s objective
+  (a `StylizeConfig`; None: the defaults), so that every method, optimized or not, is
+  judged by one measure."""
+  import jax  # pylint: disable=import-outside-toplevel
+  from jaxstyle import features  # pylint: disable=import-outside-toplevel
+  from jaxstyle.gatys import config as config_lib  # pylint: disable=import-outside-toplevel
+  from jaxstyle.gatys import objective  # pylint: disable=import-outside-toplevel
+  config = config or config_lib.StylizeConfig()
+  settings = config.objective.resolve(features.network_of(weights))
+  kernels = config.backend.kernels
+  loss_fn = jax.jit(objective.make_loss_fn(settings, weights, kernels=kernels))
+  variables = features.network_variables(weights, kernels, settings.all_layers)
+  losses = {"content": [], "style": []}
+  for output, frame in zip(np.asarray(outputs, np.float32), np.asarray(frames, np.float32)):
+    targets = objective.compute_targets(frame, [style], settings, weights, kernels=kernels)
+    parts = loss_fn(output, targets, variables)[1]
+    for name in losses:
+      losses[name].append(float(parts[name]))
+  return {name: np.asarray(v) for name, v in losses.items()}
+
+
 def blend_with_previous(outputs: np.ndarray, frames: np.ndarray, strength: float, *,
                         flow_method: str = "dis") -> np.ndarray:
   """The real-time methods' temporal filter: each output frame blended with the previous

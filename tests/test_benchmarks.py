@@ -192,3 +192,25 @@ def test_memory_benchmark_smoke(tmp_path, tiny_weights_file, shared_images):
   assert [(r["width"], r["tile_size"]) for r in again] == [(64, None), (256, 32)]
   assert again[1] == runs[1] and again[0]["load_average"]
   assert "| 256x192 | 32 |" in done.stdout
+
+
+@pytest.mark.slow
+def test_video_benchmark_smoke(tmp_path, tiny_weights_file, shared_images):
+  """benchmarks/video.py on the real carphone clip (2 frames): a row per method with the
+  warping error beside the input's, seconds per frame and the per-frame losses."""
+  output = tmp_path / "video.json"
+  done = subprocess.run(
+      [sys.executable, "-m", "benchmarks.video", "--clips=carphone", "--frames=2",
+       "--steps=2", "--methods=temporal,fast_blend", f"--weights={tiny_weights_file}",
+       f"--style={shared_images / 'starry_night.jpg'}", f"--output={output}"],
+      cwd=ROOT, capture_output=True, text=True, check=False,
+      env=dict(os.environ, PYTHONPATH=ROOT))
+  assert done.returncode == 0, done.stderr[-2000:]
+  runs = json.loads(output.read_text())["runs"]
+  assert [r["method"] for r in runs] == ["temporal", "fast_blend"]
+  for r in runs:
+    assert (r["width"], r["height"], r["frames"]) == (176, 144, 2)
+    assert r["warping_error"] > 0 and r["ratio"] == pytest.approx(
+        r["warping_error"] / r["input_warping_error"])
+    assert len(r["per_frame"]["style"]) == 2 and r["s_per_frame"] > 0
+  assert "| carphone 176x144 | temporal |" in done.stdout

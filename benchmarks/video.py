@@ -1,0 +1,117 @@
+r"""Flicker on real clips: every video method, measured by Lai et al.'s warping error.
+
+  python -m benchmarks.video                  # both clips, 16 frames, 50 steps: ~25 min here
+  python -m benchmarks.video --clips=carphone --frames=4 --steps=5 --methods=warm,temporal
+
+For each clip of ../shared/videos/ (carphone at its native 176x144, Big Buck Bunny at
+320x180; SOURCES.md there) and each --methods (noise, warm, temporal: optimization with
+--steps L-BFGS steps per frame; fast: the committed models/starry_night.msgpack;
+arbitrary: Magenta's arbitrary-style network; fast_blend and arbitrary_blend: the same
+with `video.blend_with_previous` at --blend), in the style of The Starry Night (the
+painting the fast model was trained on): the warping error of the output
+(`flow.warping_error`: Farneback flow and occlusions from the input clip) and its ratio
+to the input's own, seconds per frame (flow included; the networks after a compiling
+call), the mean per-frame content and style losses of the default objective
+(`video.frame_losses`: one judge for all methods) and the sharpness
+(`video.mean_gradient_magnitude`). Writes benchmarks/results/video_cpu.json and prints
+the table for benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import time
+
+import numpy as np
+from absl import app, flags, logging
+
+from benchmarks import machine
+
+_SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared"
+CLIPS = {"carphone": ("videos/carphone_pristine.mp4", None),
+         "bigbuckbunny": ("videos/bigbuckbunny.mp4", 320)}
+METHODS = ("noise", "warm", "temporal", "fast", "fast_blend", "arbitrary", "arbitrary_blend")
+
+flags.DEFINE_list("clips", list(CLIPS), "Clips of ../shared/videos/.")
+flags.DEFINE_list("methods", list(METHODS), "Methods to measure.")
+flags.DEFINE_integer("frames", 16, "Frames per clip (its first).")
+flags.DEFINE_integer("steps", 50, "L-BFGS steps per frame (optimization methods).")
+flags.DEFINE_float("temporal_weight", None, "--method=temporal's weight (None: the "
+                   "default, objective.DEFAULT_TEMPORAL_WEIGHT).")
+flags.DEFINE_float("blend", 0.5, "The *_blend methods' strength.")
+flags.DEFINE_string("style", str(_SHARED / "images" / "starry_night.jpg"), "Style image.")
+flags.DEFINE_string("model", "models/starry_night.msgpack", "The fast method's model.")
+flags.DEFINE_string("weights", None, "VGG-19 weights file (default: jaxstyle's).")
+flags.DEFINE_string("output", "benchmarks/results/video_cpu.json", "Results file.")
+FLAGS = flags.FLAGS
+
+
+def _stylize(method: str, frames: np.ndarray, style: np.ndarray, weights) -> np.ndarray:
+  """The method's output frames, after a compiling call for the networks."""
+  from jaxstyle import video  # pylint: disable=import-outside-toplevel
+  base = method.removesuffix("_blend")
+  if base == "fast":
+    from jaxstyle.johnson.models import load_model  # pylint: disable=import-outside-toplevel
+    model = load_model(FLAGS.model)
+    video.stylize_frames_fast(model, frames[:4])
+    run = lambda: video.stylize_frames_fast(model, frames)
+  elif base == "arbitrary":
+    from jaxstyle.weights import arbitrary  # pylint: disable=import-outside-toplevel
+    networks = arbitrary.ensure_default()
+    video.stylize_frames_arbitrary(networks, frames[:4], style)
+    run = lambda: video.stylize_frames_arbitrary(networks, frames, style)
+  else:
+    extra = {} if FLAGS.temporal_weight is None else {"temporal_weight": FLAGS.temporal_weight}
+    run = lambda: video.stylize_frames_optim(frames, style, mode=base, weights=weights,
+                                             num_steps=FLAGS.steps, **extra)
+  outputs = run()
+  return video.blend_with_previous(outputs, frames, FLAGS.blend) if method != base else outputs
+
+
+def _measure(clip: str, method: str, frames: np.ndarray, style: np.ndarray, weights) -> dict:
+  from jaxstyle import flow, video  # pylint: disable=import-outside-toplevel
+  t0 = time.perf_counter()
+  outputs = _stylize(method, frames, style, weights)
+  seconds = (time.perf_counter() - t0) / len(frames)
+  error, floor = flow.warping_error(outputs, frames), flow.warping_error(frames, frames)
+  losses = video.frame_losses(outputs, frames, style, weights=weights)
+  row = {"clip": clip, "method": method, "frames": len(frames),
+         "height": int(frames.shape[1]), "width": int(frames.shape[2]),
+         "warping_error": error, "input_warping_error": floor, "ratio": error / floor,
+         "s_per_frame": seconds, "content": float(np.mean(losses["content"])),
+         "style": float(np.mean(losses["style"])),
+         "per_frame": {k: v.tolist() for k, v in losses.items()},
+         "sharpness": video.mean_gradient_magnitude(outputs)}
+  logging.info("%s %s: warping error %.4g (%.1fx the input's), %.1f s/frame", clip, method,
+               error, row["ratio"], seconds)
+  return row
+
+
+def main(argv):
+  del argv
+  from jaxstyle import features, images, video  # pylint: disable=import-outside-toplevel
+  weights = features.load_weights("vgg19", path=FLAGS.weights)
+  rows = []
+  for clip in FLAGS.clips:
+    path, size = CLIPS[clip]
+    frames, _ = video.read_frames(_SHARED / path, size, FLAGS.frames)
+    style = images.load_image(FLAGS.style, max(frames.shape[1:3]))
+    for method in FLAGS.methods:
+      if method not in METHODS:
+        raise app.UsageError(f"--methods: {method} is not one of {', '.join(METHODS)}")
+      rows.append(_measure(clip, method, frames, style, weights))
+  out = {"machine": machine.describe(), "frames": FLAGS.frames, "steps": FLAGS.steps,
+         "blend": FLAGS.blend, "temporal_weight": FLAGS.temporal_weight, "runs": rows}
+  pathlib.Path(FLAGS.output).write_text(json.dumps(out, indent=1) + "\n")
+  print("| clip | method | warping error | / input's | s / frame | content | style | "
+        "sharpness |")
+  print("|---|---|---|---|---|---|---|---|")
+  for r in rows:
+    print(f"| {r['clip']} {r['width']}x{r['height']} | {r['method']} | "
+          f"{r['warping_error']:.4f} | {r['ratio']:.1f}x | {r['s_per_frame']:.1f} | "
+          f"{r['content']:.3g} | {r['style']:.3g} | {r['sharpness']:.4f} |")
+
+
+if __name__ == "__main__":
+  app.run(main)
