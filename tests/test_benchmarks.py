@@ -167,31 +167,27 @@ def test_memory_benchmark_smoke(tmp_path, tiny_weights_file, shared_images):
   """benchmarks/memory.py runs a worker untiled and tiled and sets each peak beside the
   estimate (of the real network: the tiny one's peaks are far below it)."""
   output = tmp_path / "memory.json"
-  done = subprocess.run(
-      [sys.executable, "-m", "benchmarks.memory", "--runs=64:0,256:32", "--steps=1",
-       f"--weights={tiny_weights_file}", f"--content={shared_images / 'tubingen.jpg'}",
-       f"--style={shared_images / 'starry_night.jpg'}", f"--output={output}"],
-      cwd=ROOT, capture_output=True, text=True, check=False,
-      env=dict(os.environ, PYTHONPATH=ROOT))
-  assert done.returncode == 0, done.stderr[-2000:]
-  runs = json.loads(output.read_text())["runs"]
+
+  def measure(runs):
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.memory", f"--runs={runs}", "--steps=1",
+         f"--weights={tiny_weights_file}", f"--content={shared_images / 'tubingen.jpg'}",
+         f"--style={shared_images / 'starry_night.jpg'}", f"--output={output}"],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+        env=dict(os.environ, PYTHONPATH=ROOT))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "| 256x192 | 32 |" in done.stdout
+    return json.loads(output.read_text())["runs"]
+
+  runs = measure("64:0,256:32")
   assert [(r["width"], r["tile_size"]) for r in runs] == [(64, None), (256, 32)]
   for r in runs:
     assert r["peak_rss_mb"] > 0 and r["estimate_mb"] > r["peak_rss_mb"]
   assert runs[1]["parts_mb"]["optimizer"] > runs[0]["parts_mb"]["optimizer"]
-  assert "| 256x192 | 32 |" in done.stdout
-  # Measuring one size again replaces its row and keeps the others.
-  done = subprocess.run(
-      [sys.executable, "-m", "benchmarks.memory", "--runs=64:0", "--steps=1",
-       f"--weights={tiny_weights_file}", f"--content={shared_images / 'tubingen.jpg'}",
-       f"--style={shared_images / 'starry_night.jpg'}", f"--output={output}"],
-      cwd=ROOT, capture_output=True, text=True, check=False,
-      env=dict(os.environ, PYTHONPATH=ROOT))
-  assert done.returncode == 0, done.stderr[-2000:]
-  again = json.loads(output.read_text())["runs"]
+  # Measuring one size again replaces its row and keeps the others (in the table too).
+  again = measure("64:0")
   assert [(r["width"], r["tile_size"]) for r in again] == [(64, None), (256, 32)]
   assert again[1] == runs[1] and again[0]["load_average"]
-  assert "| 256x192 | 32 |" in done.stdout
 
 
 @pytest.mark.slow
