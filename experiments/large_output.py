@@ -43,6 +43,8 @@ flags.DEFINE_string("weights", None, "The command's --weights (None: the default
 flags.DEFINE_string("image", None, "Make the figure from this finished output instead of "
                     "running (with --run_json).")
 flags.DEFINE_string("run_json", None, "The finished run's --metrics_json.")
+flags.DEFINE_float("peak_rss_gib", None, "The finished run's peak RSS, GiB, if it was "
+                   "measured (e.g. by GNU time's maximum resident set size).")
 flags.DEFINE_integer("crop", 512, "Side of the 1:1 crop, px.")
 flags.DEFINE_list("crop_centre", ["3072", "1024"], "x, y of the crop's centre, px.")
 flags.DEFINE_string("output_dir", "experiments/results", "Where the figure and JSON go.")
@@ -73,7 +75,8 @@ def run():
   if FLAGS.image:
     if not FLAGS.run_json:
       raise common.UserError("--image needs --run_json (the run's --metrics_json)")
-    output, run_json, measured = pathlib.Path(FLAGS.image), pathlib.Path(FLAGS.run_json), {}
+    output, run_json = pathlib.Path(FLAGS.image), pathlib.Path(FLAGS.run_json)
+    measured = {} if FLAGS.peak_rss_gib is None else {"peak_rss_gib": FLAGS.peak_rss_gib}
   else:
     output = out / "large_output_full.png"
     run_json = out / "large_output_run.json"
