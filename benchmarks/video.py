@@ -29,11 +29,11 @@ from absl import app, flags, logging
 from benchmarks import machine
 
 _SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared"
-CLIPS = {"carphone": ("videos/carphone_pristine.mp4", None),
-         "bigbuckbunny": ("videos/bigbuckbunny.mp4", 320)}
+CLIPS = {"carphone": ("carphone_pristine.mp4", None), "bigbuckbunny": ("bigbuckbunny.mp4", 320)}
 METHODS = ("noise", "warm", "temporal", "fast", "fast_blend", "arbitrary", "arbitrary_blend")
 
-flags.DEFINE_list("clips", list(CLIPS), "Clips of ../shared/videos/.")
+flags.DEFINE_list("clips", list(CLIPS), "Clips of --videos.")
+flags.DEFINE_string("videos", str(_SHARED / "videos"), "The shared clips' folder.")
 flags.DEFINE_list("methods", list(METHODS), "Methods to measure.")
 flags.DEFINE_integer("frames", 16, "Frames per clip (its first).")
 flags.DEFINE_integer("steps", 50, "L-BFGS steps per frame (optimization methods).")
@@ -95,7 +95,7 @@ def main(argv):
   rows = []
   for clip in FLAGS.clips:
     path, size = CLIPS[clip]
-    frames, _ = video.read_frames(_SHARED / path, size, FLAGS.frames)
+    frames, _ = video.read_frames(pathlib.Path(FLAGS.videos) / path, size, FLAGS.frames)
     style = images.load_image(FLAGS.style, max(frames.shape[1:3]))
     for method in FLAGS.methods:
       if method not in METHODS:

@@ -198,7 +198,8 @@ def test_video_benchmark_smoke(tmp_path, tiny_weights_file, shared_images):
   done = subprocess.run(
       [sys.executable, "-m", "benchmarks.video", "--clips=carphone", "--frames=2",
        "--steps=2", "--methods=temporal,fast_blend", f"--weights={tiny_weights_file}",
-       f"--style={shared_images / 'starry_night.jpg'}", f"--output={output}"],
+       f"--style={shared_images / 'starry_night.jpg'}", f"--output={output}",
+       f"--videos={shared_images.parent / 'videos'}"],
       cwd=ROOT, capture_output=True, text=True, check=False,
       env=dict(os.environ, PYTHONPATH=ROOT))
   assert done.returncode == 0, done.stderr[-2000:]
