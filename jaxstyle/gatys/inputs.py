@@ -77,13 +77,13 @@ def check_masks(style_masks) -> list[np.ndarray] | None:
 def check_temporal(temporal, height: int, width: int
                    ) -> tuple[np.ndarray, np.ndarray] | None:
   """A temporal target (warped previous output [H, W, 3], reliability [H, W]), checked
-  against the output's size, as float32 (None: none)."""
+  against the content's (the output's) size and [0, 1], as float32 (None: none)."""
   if temporal is None:
     return None
   warped, reliable = (np.asarray(a, np.float32) for a in temporal)
   if warped.shape != (height, width, 3) or reliable.shape != (height, width):
     raise ValueError(f"the warped previous output {warped.shape} and its reliability "
-                     f"{reliable.shape} must be the output's size {(height, width)}")
+                     f"{reliable.shape} must have the content's size {(height, width)}")
   for name, a in (("warped previous output", warped), ("reliability", reliable)):
     if not np.all(np.isfinite(a)) or a.min() < 0 or a.max() > 1:
       raise ValueError(f"the {name} must have values in [0, 1]")

@@ -31,6 +31,7 @@ from jaxstyle import features as features_lib
 from jaxstyle import kernels as kernels_lib
 from jaxstyle import losses
 from jaxstyle.checks import in_range, one_of
+from jaxstyle.gatys import inputs
 from jaxstyle.gatys import solvers
 from jaxstyle.gatys import tiling
 from jaxstyle.nets.vgg import POOLING_MODES
@@ -391,11 +392,7 @@ def compute_targets(content: jax.Array | None, styles: Sequence[jax.Array],
     if content is None or temporal is None:
       raise ValueError("a temporal objective needs the content image and the warped "
                        "previous output with its reliability")
-    warped, reliable = temporal
-    if np.shape(warped) != np.shape(content) or np.shape(reliable) != np.shape(content)[:2]:
-      raise ValueError(f"the warped output {np.shape(warped)} and its reliability "
-                       f"{np.shape(reliable)} must have the content's size "
-                       f"{np.shape(content)}")
+    warped, reliable = inputs.check_temporal(temporal, *np.shape(content)[:2])
     targets["temporal"] = {"image": jnp.asarray(warped, jnp.float32),
                            "reliable": jnp.asarray(reliable, jnp.float32)}
   elif temporal is not None:
