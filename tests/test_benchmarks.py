@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 from benchmarks import record_fixtures
+from jaxstyle.gatys.objective import DEFAULT_TEMPORAL_WEIGHT
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TORCH_OBJECTIVE = record_fixtures.read("torch_objective.json")
@@ -195,19 +196,33 @@ def test_video_benchmark_smoke(tmp_path, tiny_weights_file, shared_images):
   """benchmarks/video.py on the real carphone clip (2 frames): a row per method with the
   warping error beside the input's, seconds per frame and the per-frame losses."""
   output = tmp_path / "video.json"
-  done = subprocess.run(
-      [sys.executable, "-m", "benchmarks.video", "--clips=carphone", "--frames=2",
-       "--steps=2", "--methods=temporal,fast_blend", f"--weights={tiny_weights_file}",
-       f"--style={shared_images / 'starry_night.jpg'}", f"--output={output}",
-       f"--videos={shared_images.parent / 'videos'}"],
-      cwd=ROOT, capture_output=True, text=True, check=False,
-      env=dict(os.environ, PYTHONPATH=ROOT))
-  assert done.returncode == 0, done.stderr[-2000:]
+
+  def run(*args):
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.video", "--clips=carphone", "--frames=2",
+         "--steps=2", f"--weights={tiny_weights_file}",
+         f"--style={shared_images / 'starry_night.jpg'}", f"--output={output}",
+         f"--videos={shared_images.parent / 'videos'}", *args],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+        env=dict(os.environ, PYTHONPATH=ROOT))
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+  done = run("--methods=temporal,fast_blend", "--temporal_weight=5")
   runs = json.loads(output.read_text())["runs"]
   assert [r["method"] for r in runs] == ["temporal", "fast_blend"]
   for r in runs:
-    assert (r["width"], r["height"], r["frames"]) == (176, 144, 2)
+    assert (r["width"], r["height"], r["frames"], r["steps"]) == (176, 144, 2, 2)
     assert r["warping_error"] > 0 and r["ratio"] == pytest.approx(
         r["warping_error"] / r["input_warping_error"])
+    assert r["warping_error"] == pytest.approx(np.mean(r["per_pair_warping_error"]))
     assert len(r["per_frame"]["style"]) == 2 and r["s_per_frame"] > 0
+    assert r["temporal_weight"] == 5
   assert "| carphone 176x144 | temporal |" in done.stdout
+  # A rerun of one method replaces its row and keeps the others, in METHODS' order; the
+  # strips show every frame side by side.
+  run("--methods=fast", f"--strips={tmp_path / 'strips'}")
+  again = json.loads(output.read_text())["runs"]
+  assert [r["method"] for r in again] == ["temporal", "fast", "fast_blend"]
+  assert again[0] == runs[0] and again[2] == runs[1] and again[1]["temporal_weight"] == DEFAULT_TEMPORAL_WEIGHT
+  assert Image.open(tmp_path / "strips" / "carphone_fast.png").size == (2 * 176, 144)

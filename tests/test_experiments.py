@@ -115,6 +115,33 @@ def test_large_output_runs_the_command_and_shows_a_crop_at_full_resolution(
 
 
 @pytest.mark.slow
+def test_video_flicker_shows_each_method_with_its_error_maps(tmp_path, pictures,
+                                                             tiny_weights_file):
+  """experiments.video_flicker: per method a row of frames and a row of per-pixel warping
+  errors, for the shown frames that have a next one; the labels' errors are the pairs'."""
+  clip = tmp_path / "clip"
+  clip.mkdir()
+  scene = random_image(24, 40, 5)
+  for t in range(4):  # A pan of 2 px per frame: known, reliable motion.
+    Image.fromarray((scene[:, 2 * t:2 * t + 32] * 255).astype(np.uint8)).save(
+        clip / f"frame_{t:05d}.png")
+  done = _run("video_flicker", f"--clip={clip}", f"--style={pictures / 'style.png'}",
+              f"--weights={tiny_weights_file}", f"--output_dir={tmp_path}", "--num_steps=2",
+              "--show=2")
+  assert done.returncode == 0, done.stderr[-3000:]
+  record = json.loads((tmp_path / "video_flicker.json").read_text())
+  assert record["shown"] == [1, 2] and record["frames"] == 4
+  for mode in ("warm", "temporal"):
+    assert len(record["results"][mode]["per_pair"]) == 3
+    assert record["results"][mode]["warping_error"] == pytest.approx(
+        np.mean(record["results"][mode]["per_pair"]))
+  # Rows: the input, then per method its frames and its error maps (contact_sheet: 4 px
+  # pad, 14 px label); two columns.
+  assert Image.open(tmp_path / "video_flicker.jpg").size == (2 * (32 + 4) + 4,
+                                                           5 * (24 + 4 + 14) + 4)
+
+
+@pytest.mark.slow
 def test_figure_3_with_a_preset_runs_the_whole_config(tmp_path, pictures, tiny_weights_file):
   """--preset=gatys2016_code: the preset's config as recorded (its start, its loss, its
   side: --image_size on the shorter side), with the flags given explicitly over it."""

@@ -238,6 +238,22 @@ def test_warping_error_of_static_panning_and_flickering_clips(photo):
   assert flow.warping_error(pan, static) > 10 * flow.warping_error(pan, pan)
 
 
+def test_warping_error_map_finds_where_the_output_flickers(photo):
+  """One pair's term per pixel: a patch repainted in frame t+1 only shows where it lands
+  on frame t's grid (moved back by the pan), and the pair's error is its masked mean."""
+  pan = video.pan_frames(photo, height=H, width=W, num_frames=2, shift=2)
+  out = pan.copy()
+  out[1, 10:20, 20:30] = 1.0 - out[1, 10:20, 20:30]  # At x = 20..29 in frame 1.
+  squared, mask = flow.warping_error_map(out[0], out[1], pan[0], pan[1])
+  assert squared.shape == mask.shape == (H, W)
+  inside = squared[10:20, 22:32]  # Frame 1's x = 20..29 shows frame 0's x = 22..31.
+  outside = np.delete(squared, np.s_[10:20], axis=0), squared[:, :20], squared[:, 34:]
+  assert np.mean(inside > 0.01) > 0.9  # Measured 0.97: not where 1 - v is close to v.
+  assert max(o.mean() for o in outside) < 1e-3
+  assert np.sum(mask * squared) / np.sum(mask) == pytest.approx(
+      flow.warping_errors(out, pan)[0])
+
+
 def test_warping_error_checks_its_arguments():
   clip = np.stack([sinusoids(16, 20, seed=s) for s in range(2)])
   with pytest.raises(ValueError, match="one shape"):
