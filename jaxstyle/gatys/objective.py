@@ -83,7 +83,7 @@ def default_style_weight(style_loss: str, network: str = "vgg19") -> float:
 DEFAULT_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 # The temporal weight for alpha = 1 and the mean content loss, calibrated on the carphone
 # clip (benchmarks/README.md, "Video"; 16 frames, 50 steps each): the warping error
-# falls slowly with the weight (0: 5.8x the input's, 1e7: 5.7x, 1e8: 5.0x) while the
+# falls slowly with the weight (0: 5.8x the input's, 1e7: 5.7x, 1e8: 4.9x) while the
 # frames' content and style losses stay within 1.05x of warm starts' up to 1e8 and
 # then rise (1e9: style 1.44x; 1e10: 3x, and a larger warping error). Ruder et al.'s
 # 1e3 for content 5, rescaled from 0..255 pixels, would be 1.3e7.
