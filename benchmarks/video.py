@@ -79,11 +79,12 @@ def _stylize(method: str, frames: np.ndarray, style: np.ndarray, weights
   return outputs, (time.perf_counter() - t0) / len(frames)
 
 
-def _measure(clip: str, method: str, frames: np.ndarray, style: np.ndarray, weights) -> dict:
+def _measure(clip: str, method: str, frames: np.ndarray, style: np.ndarray, weights,
+             flows) -> dict:
   from jaxstyle import flow, video  # pylint: disable=import-outside-toplevel
   outputs, seconds = _stylize(method, frames, style, weights)
-  errors = flow.warping_errors(outputs, frames)
-  error, floor = float(np.mean(errors)), flow.warping_error(frames, frames)
+  errors = flow.warping_errors(outputs, frames, flows=flows)
+  error, floor = float(np.mean(errors)), flow.warping_error(frames, frames, flows=flows)
   if FLAGS.strips:
     from jaxstyle import images  # pylint: disable=import-outside-toplevel
     folder = pathlib.Path(FLAGS.strips)
@@ -106,7 +107,7 @@ def _measure(clip: str, method: str, frames: np.ndarray, style: np.ndarray, weig
 
 def main(argv):
   del argv
-  from jaxstyle import features, images, video  # pylint: disable=import-outside-toplevel
+  from jaxstyle import features, flow, images, video  # pylint: disable=import-outside-toplevel
   from jaxstyle.gatys import objective  # pylint: disable=import-outside-toplevel
   for method in FLAGS.methods:
     if method not in METHODS:
@@ -121,8 +122,9 @@ def main(argv):
     path, size = CLIPS[clip]
     frames, _ = video.read_frames(pathlib.Path(FLAGS.videos) / path, size, FLAGS.frames)
     style = images.load_image(FLAGS.style, max(frames.shape[1:3]))
+    flows = flow.metric_flows(frames)  # The metric's, the same for every method.
     for method in FLAGS.methods:
-      rows.append(dict(_measure(clip, method, frames, style, weights), **settings))
+      rows.append(dict(_measure(clip, method, frames, style, weights, flows), **settings))
   # Rows of other clips and methods already in --output are kept (a rerun of some).
   rows = machine.merged_runs(FLAGS.output, rows, lambda r: (r["clip"], r["method"]),
                              lambda r: (list(CLIPS).index(r["clip"]),

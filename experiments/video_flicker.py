@@ -8,11 +8,11 @@ Reads the first --num_frames of --clip (the shared carphone clip) and stylizes t
 the style of The Starry Night with `video.stylize_frames_optim`, mode "warm" (each
 frame from the previous result) and "temporal" (from the previous result warped by
 DIS flow, held to it by the temporal term), the default objective. The figure shows
-the last --show frames that have a next one: the input, each method's frames and under them the per-pixel
-term of Lai et al.'s warping error (`flow.warping_error_map`: |O_t - O_{t+1} warped
-back by the input's Farneback flow|, brighter = more change beyond the motion;
-magenta where the input's flow is not trusted and the metric does not look); each
-label gives that pair's error. Expect: warm's paint changes everywhere from frame to
+the last --show frames that have a next one: the input, each method's frames and under
+them the per-pixel term of Lai et al.'s warping error (`flow.warping_error_map`:
+|O_t - O_{t+1} warped back by the input's Farneback flow|, brighter = more change
+beyond the motion; magenta where the input's flow is not trusted and the metric does
+not look); each label gives that pair's error. Expect: warm's paint changes everywhere from frame to
 frame (bright maps), temporal's only at moving edges and where new content appears.
 """
 
@@ -56,12 +56,13 @@ def run():
   tiles = [frames[t] for t in shown]
   labels = [f"input t={t}" for t in shown]
   results = {}
+  flows = flow.metric_flows(frames)  # The metric's view of the input, for both methods.
   for mode in FLAGS.methods:
     t0 = time.time()
     out = video.stylize_frames_optim(frames, style, mode=mode, weights=weights,
                                      num_steps=FLAGS.num_steps)
     seconds = time.time() - t0
-    errors = flow.warping_errors(out, frames)
+    errors = flow.warping_errors(out, frames, flows=flows)
     results[mode] = {"warping_error": float(np.mean(errors)), "per_pair": errors.tolist(),
                      "s_per_frame": seconds / len(frames)}
     logging.info("%s: warping error %.4g, %.1f s per frame", mode, np.mean(errors),
@@ -69,10 +70,9 @@ def run():
     tiles += [out[t] for t in shown]
     labels += [f"{mode} t={t}" for t in shown]
     for t in shown:
-      tiles.append(error_tile(*flow.warping_error_map(out[t], out[t + 1], frames[t],
-                                                      frames[t + 1])))
+      tiles.append(error_tile(*flow.warping_error_map(out[t], out[t + 1], flows[t])))
       labels.append(f"t->{t + 1}: E={errors[t]:.4f}")
-  results["input"] = {"warping_error": flow.warping_error(frames, frames)}
+  results["input"] = {"warping_error": flow.warping_error(frames, frames, flows=flows)}
   common.write_figure("video_flicker", tiles, labels, started, {
       "clip": FLAGS.clip, "style": FLAGS.style, "frames": len(frames),
       "height": int(frames.shape[1]), "width": int(frames.shape[2]),

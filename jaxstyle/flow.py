@@ -222,25 +222,40 @@ def flows_for(frame_prev: np.ndarray, frame_cur: np.ndarray, method: str = "dis"
 # --- Lai et al.'s warping error ---------------------------------------------------------
 
 
-def warping_error_map(output: np.ndarray, output_next: np.ndarray, frame: np.ndarray,
-                      frame_next: np.ndarray, method: str = "farneback"
+class MetricFlow(NamedTuple):
+  """The warping error's view of one pair of input frames: see `metric_flows`."""
+  forward: np.ndarray  # [H, W, 2] from input frame t to t+1, on frame t's grid.
+  mask: np.ndarray  # [H, W] float64: 1 where that flow is trusted (`reliability`).
+
+
+def metric_flows(inputs: np.ndarray, method: str = "farneback") -> list[MetricFlow]:
+  """The flow and occlusion mask of each consecutive pair of the *input* clip [T, H, W, 3]
+  that Lai et al.'s warping error measures with (`method`'s; Farneback by default, not
+  the DIS flow the methods are given): computed once, they serve every output of the
+  clip (`warping_errors(..., flows=)`)."""
+  flows = []
+  for frame, frame_next in zip(inputs[:-1], inputs[1:]):
+    forward = optical_flow(frame, frame_next, method)
+    mask = reliability(forward, optical_flow(frame_next, frame, method))
+    flows.append(MetricFlow(forward, mask.astype(np.float64)))
+  return flows
+
+
+def warping_error_map(output: np.ndarray, output_next: np.ndarray, pair: MetricFlow
                       ) -> tuple[np.ndarray, np.ndarray]:
   """One pair's term of Lai et al.'s warping error, per pixel of frame t's grid.
 
   Returns (squared, mask), both [H, W] float64: |O_t(x) - O_{t+1}(x + f(x))|^2 averaged
-  over the 3 channels, f the flow from input `frame` to `frame_next` (`method`'s), and
-  M = `reliability(f, flow back)`, both from the input frames. The pair's error is
-  sum(M * squared) / sum(M).
+  over the 3 channels, and M, with f and M the input pair's (`metric_flows`). The
+  pair's error is sum(M * squared) / sum(M).
   """
-  forward = optical_flow(frame, frame_next, method)
-  mask = reliability(forward, optical_flow(frame_next, frame, method))
-  warped = np.asarray(_warp_jit(np.asarray(output_next, np.float32), forward))
+  warped = np.asarray(_warp_jit(np.asarray(output_next, np.float32), pair.forward))
   squared = np.mean(np.square(np.asarray(output, np.float64) - warped), -1)
-  return squared, mask.astype(np.float64)
+  return squared, pair.mask
 
 
-def warping_errors(outputs: np.ndarray, inputs: np.ndarray, method: str = "farneback"
-                   ) -> np.ndarray:
+def warping_errors(outputs: np.ndarray, inputs: np.ndarray, method: str = "farneback", *,
+                   flows: list[MetricFlow] | None = None) -> np.ndarray:
   """Lai et al.'s warping error of each consecutive pair: [T - 1] float64.
 
   E_t = sum_x M(x) |O_t(x) - O_{t+1}(x + f(x))|^2 / sum_x M(x), the squared difference
@@ -248,7 +263,8 @@ def warping_errors(outputs: np.ndarray, inputs: np.ndarray, method: str = "farne
   grid) and M = `reliability(f, flow from t+1 to t)`, both from the *input* clip with
   `method` (Farneback by default: not the DIS flow the method itself was given;
   `warping_error_map` is one pair's term per pixel). outputs, inputs: [T, H, W, 3] in
-  [0, 1]. A pair with no reliable pixel counts 0 (as in Lai et al.'s code).
+  [0, 1]; flows: the inputs' `metric_flows`, if already computed. A pair with no
+  reliable pixel counts 0 (as in Lai et al.'s code).
   """
   outputs = np.asarray(outputs, np.float32)
   inputs = np.asarray(inputs, np.float32)
@@ -257,19 +273,22 @@ def warping_errors(outputs: np.ndarray, inputs: np.ndarray, method: str = "farne
                      f"{outputs.shape} and {inputs.shape}")
   if len(inputs) < 2:
     raise ValueError("the warping error needs at least two frames")
+  if flows is None:
+    flows = metric_flows(inputs, method)
+  elif len(flows) != len(inputs) - 1:
+    raise ValueError(f"{len(flows)} metric flows for {len(inputs)} frames")
   errors = []
-  for t in range(len(inputs) - 1):
-    squared, mask = warping_error_map(outputs[t], outputs[t + 1], inputs[t], inputs[t + 1],
-                                      method)
+  for t, pair in enumerate(flows):
+    squared, mask = warping_error_map(outputs[t], outputs[t + 1], pair)
     errors.append(np.sum(mask * squared) / max(np.sum(mask), 1.0))
   return np.asarray(errors)
 
 
-def warping_error(outputs: np.ndarray, inputs: np.ndarray, method: str = "farneback"
-                  ) -> float:
+def warping_error(outputs: np.ndarray, inputs: np.ndarray, method: str = "farneback", *,
+                  flows: list[MetricFlow] | None = None) -> float:
   """Lai et al.'s warping error of a stylized clip: the mean of `warping_errors`.
 
   outputs, inputs: [T, H, W, 3] in [0, 1]. 0 for a perfectly stable output; the input
   clip's own error (outputs = inputs) is the floor the flow's errors leave.
   """
-  return float(np.mean(warping_errors(outputs, inputs, method)))
+  return float(np.mean(warping_errors(outputs, inputs, method, flows=flows)))

@@ -244,7 +244,7 @@ def test_warping_error_map_finds_where_the_output_flickers(photo):
   pan = video.pan_frames(photo, height=H, width=W, num_frames=2, shift=2)
   out = pan.copy()
   out[1, 10:20, 20:30] = 1.0 - out[1, 10:20, 20:30]  # At x = 20..29 in frame 1.
-  squared, mask = flow.warping_error_map(out[0], out[1], pan[0], pan[1])
+  squared, mask = flow.warping_error_map(out[0], out[1], flow.metric_flows(pan)[0])
   assert squared.shape == mask.shape == (H, W)
   inside = squared[10:20, 22:32]  # Frame 1's x = 20..29 shows frame 0's x = 22..31.
   outside = np.delete(squared, np.s_[10:20], axis=0), squared[:, :20], squared[:, 34:]
@@ -262,3 +262,5 @@ def test_warping_error_checks_its_arguments():
     flow.warping_error(clip[:1], clip[:1])
   with pytest.raises(ValueError, match="flow method"):
     flow.warping_error(clip, clip, method="raft")
+  with pytest.raises(ValueError, match="metric flows for 2 frames"):
+    flow.warping_error(clip, clip, flows=[])

@@ -191,11 +191,14 @@ def _run() -> None:
   if shift is not None and done > 1:
     metrics.update(pan_px=shift, **temporal_instability(outputs, frames[:done], shift))
   if FLAGS.metrics_json and done > 1:
-    metrics.update(_warping_errors(outputs, frames[:done]))
+    inputs = frames[:done]
+    flows = flow.metric_flows(inputs)  # The input's, once for every error below.
+    metrics.update(_warping_errors(outputs, inputs, flows))
     metrics["sharpness"] = mean_gradient_magnitude(outputs)
     if raw is not None:  # What the blend bought, and what it cost in detail.
       metrics.update(blend=FLAGS.blend, unblended_sharpness=mean_gradient_magnitude(raw),
-                     unblended_warping_error=flow.warping_error(raw, frames))
+                     unblended_warping_error=flow.warping_error(raw[:done], inputs,
+                                                               flows=flows))
   print(json.dumps(metrics))
   metrics_json = FLAGS.metrics_json
   if metrics_json:
@@ -224,10 +227,10 @@ def _log_frame(t: int, num_frames: int, started: float) -> None:
                elapsed, elapsed / (t + 1), elapsed / (t + 1) * (num_frames - t - 1))
 
 
-def _warping_errors(outputs, inputs) -> dict:
+def _warping_errors(outputs, inputs, flows) -> dict:
   """Lai et al.'s warping error of the output and of the input clip (the floor)."""
-  output_error = flow.warping_error(outputs, inputs)
-  input_error = flow.warping_error(inputs, inputs)
+  output_error = flow.warping_error(outputs, inputs, flows=flows)
+  input_error = flow.warping_error(inputs, inputs, flows=flows)
   return {"warping_error": output_error, "input_warping_error": input_error,
           "warping_error_ratio": output_error / max(input_error, 1e-12)}
 

@@ -410,8 +410,9 @@ def make_loss_fn(config: ObjectiveConfig, weights: NetworkWeights, *, num_styles
 
   `variables` is `features.network_variables(weights, kernels, config.all_layers)` (or
   with every layer); components are the unweighted content, style and total-variation
-  losses (and with a temporal target the temporal one). `step` (an integer, traced or not) only matters to losses with random
-  projections (`loss_fn.uses_step`: the result is a `solvers.Loss`). Several style
+  losses (and with a temporal target the temporal one). `step` (an integer, traced or
+  not) only matters to losses with random projections (`loss_fn.uses_step`: the result
+  is a `solvers.Loss`). Several style
   images: the blend-weighted sum of each one's style loss. kernels: "auto", "xla" or
   "cpu" (`jaxstyle.kernels`); precision: the convolutions' (`jaxstyle.precision`).
   The loss weights are read from `targets["weights"]` (`compute_targets` puts
